@@ -1,0 +1,120 @@
+"""Argument and tensor checks shared by keras_music layers.
+
+Argument checks raise `ValueError` naming the argument and echoing the
+value. Tensor checks raise `ValueError` for what is known statically (rank,
+static length) and, at run time, for values (non-finite, too short): in
+eager mode as a `ValueError`; inside a traced graph (tf.data, SavedModel) as
+an `InvalidArgumentError` carrying the same message, because a graph cannot
+raise Python exceptions.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+
+def check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(
+            f"`{name}` must be a positive integer. Received: {name}={value!r}"
+        )
+    if value <= 0:
+        raise ValueError(
+            f"`{name}` must be a positive integer. Received: {name}={value!r}"
+        )
+    return int(value)
+
+
+def check_positive(name, value):
+    if isinstance(value, bool) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise ValueError(
+            f"`{name}` must be a positive number. Received: {name}={value!r}"
+        )
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(
+            f"`{name}` must be a positive number. Received: {name}={value!r}"
+        )
+    return value
+
+
+def check_probability(name, value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not 0.0 <= float(value) <= 1.0
+    ):
+        raise ValueError(
+            f"`{name}` must be a probability in [0, 1]. "
+            f"Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def check_range(name, value, low=-np.inf, high=np.inf):
+    """A `(min, max)` pair with `low <= min <= max <= high`."""
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"`{name}` must be a pair (min, max). Received: {name}={value!r}"
+        ) from None
+    if not (low <= lo <= hi <= high):
+        raise ValueError(
+            f"`{name}` must satisfy {low} <= min <= max <= {high}. "
+            f"Received: {name}={value!r}"
+        )
+    return lo, hi
+
+
+def check_rank(x, ranks, name):
+    """Raises if the static rank of `x` is known and not in `ranks`."""
+    rank = len(x.shape) if x.shape is not None else None
+    if rank is not None and rank not in ranks:
+        expected = " or ".join(str(r) for r in ranks)
+        raise ValueError(
+            f"{name} must have rank {expected}. "
+            f"Received: shape={tuple(x.shape)}"
+        )
+
+
+def check_audio(x, name, min_length=1, check_values=True):
+    """Checks a batch of mono audio `(batch, samples)` or `(samples,)`.
+
+    Static problems raise `ValueError` at once. Values (length below
+    `min_length`, NaN or infinity) are checked at run time when
+    `check_values` is set; pass `False` where the graph must stay free of
+    assertion ops (TFLite export).
+    """
+    check_rank(x, (1, 2), name)
+    length = x.shape[-1]
+    if length is not None and length < min_length:
+        raise ValueError(
+            f"{name} must have at least {min_length} samples. "
+            f"Received: shape={tuple(x.shape)}"
+        )
+    if not check_values:
+        return x
+    if tf.executing_eagerly():
+        values = np.asarray(x)
+        if values.shape[-1] < min_length:
+            raise ValueError(
+                f"{name} must have at least {min_length} samples. "
+                f"Received: shape={values.shape}"
+            )
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{name} contains NaN or infinite values.")
+        return x
+    checks = [
+        tf.debugging.assert_greater_equal(
+            tf.shape(x)[-1],
+            min_length,
+            message=f"{name} must have at least {min_length} samples.",
+        ),
+        tf.debugging.Assert(
+            tf.reduce_all(tf.math.is_finite(x)),
+            [f"{name} contains NaN or infinite values."],
+        ),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(x)

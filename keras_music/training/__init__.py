@@ -1,0 +1,1 @@
+"""Training utilities shared by the recipes: schedules and callbacks."""

@@ -30,8 +30,11 @@ from keras import tree
 MIXED_POLICIES = ("mixed_float16", "mixed_bfloat16")
 
 
-def _to_numpy(x):
-    return tree.map_structure(lambda t: keras.ops.convert_to_numpy(t), x)
+def _flat_numpy(x):
+    """Leaves as NumPy arrays, in order; tuples and lists compare equal
+    (a reloaded model returns a list where the original returned a tuple).
+    """
+    return [keras.ops.convert_to_numpy(t) for t in tree.flatten(x)]
 
 
 def _symbolic(x):
@@ -89,9 +92,9 @@ class TestCase(unittest.TestCase):
     # === Assertions ===
 
     def assertAllClose(self, actual, desired, atol=1e-6, rtol=1e-6, msg=""):
-        actual, desired = _to_numpy(actual), _to_numpy(desired)
-        tree.assert_same_structure(actual, desired)
-        for a, d in zip(tree.flatten(actual), tree.flatten(desired)):
+        actual, desired = _flat_numpy(actual), _flat_numpy(desired)
+        self.assertEqual(len(actual), len(desired), "Different structures.")
+        for a, d in zip(actual, desired):
             np.testing.assert_allclose(
                 np.asarray(a, dtype="float64"),
                 np.asarray(d, dtype="float64"),
@@ -101,9 +104,9 @@ class TestCase(unittest.TestCase):
             )
 
     def assertAllEqual(self, actual, desired, msg=""):
-        actual, desired = _to_numpy(actual), _to_numpy(desired)
-        tree.assert_same_structure(actual, desired)
-        for a, d in zip(tree.flatten(actual), tree.flatten(desired)):
+        actual, desired = _flat_numpy(actual), _flat_numpy(desired)
+        self.assertEqual(len(actual), len(desired), "Different structures.")
+        for a, d in zip(actual, desired):
             np.testing.assert_array_equal(a, d, err_msg=msg)
 
     # === Individual checks ===

@@ -1,0 +1,143 @@
+"""EfficientNet-B0 tagger: the CNN baseline MAEST is compared with."""
+
+import keras
+
+from keras_music.layers.validation import check_positive_int
+
+
+@keras.saving.register_keras_serializable(package="keras_music")
+class EfficientNetTagger(keras.Model):
+    """EfficientNet-B0 on log-mel spectrograms with a tagging head.
+
+    The MAEST paper's baseline: `keras.applications.EfficientNetB0`
+    (random initialisation, no ImageNet weights) on a one-channel
+    spectrogram `(num_mel_bins, num_frames, 1)`, global average pooling,
+    and a dense layer with one output per tag. It takes the same
+    frequency-first log-mel input as `MAESTBackbone`; the channel axis is
+    added inside. EfficientNet's built-in input scaling (1/255 and an
+    identity `Normalization`) is kept: the batch normalisation after the
+    stem convolution absorbs the scale.
+
+    Compiled with no arguments it trains as a multi-label tagger (binary
+    cross-entropy, Adam, ROC-AUC and PR-AUC).
+
+    Args:
+        num_tags: int. Number of tags. Defaults to 400.
+        num_mel_bins: int. Mel bands. Defaults to 96.
+        num_frames: int. Frames per input patch; EfficientNet needs a
+            fixed size. Defaults to 128 (about 2 s at hop 256, 16 kHz,
+            the patch length of the Discogs EfficientNet models).
+        activation: str. Output activation; `None` gives logits.
+            Defaults to `"sigmoid"`.
+
+    Example:
+    >>> tagger = EfficientNetTagger(num_tags=5, num_frames=64)
+    >>> tagger(np.zeros((2, 96, 64), "float32")).shape
+    TensorShape([2, 5])
+
+    Input shape:
+        `(batch, num_mel_bins, num_frames)`.
+
+    Output shape:
+        `(batch, num_tags)`, float32.
+
+    Reference:
+        Tan and Le, "EfficientNet: Rethinking Model Scaling for
+        Convolutional Neural Networks", ICML 2019; Alonso-Jiménez et al.,
+        ISMIR 2023, Section 4.4 (the EffNet-B0 baseline).
+    """
+
+    def __init__(
+        self,
+        num_tags=400,
+        num_mel_bins=96,
+        num_frames=128,
+        activation="sigmoid",
+        **kwargs,
+    ):
+        num_tags = check_positive_int("num_tags", num_tags)
+        num_mel_bins = check_positive_int("num_mel_bins", num_mel_bins)
+        num_frames = check_positive_int("num_frames", num_frames)
+        # Five stride-2 stages: smaller inputs collapse to nothing.
+        for name, value in (
+            ("num_mel_bins", num_mel_bins),
+            ("num_frames", num_frames),
+        ):
+            if value < 32:
+                raise ValueError(
+                    f"`{name}` must be at least 32 for EfficientNet-B0. "
+                    f"Received: {name}={value}"
+                )
+
+        # === Layers ===
+        add_channel = keras.layers.Reshape(
+            (num_mel_bins, num_frames, 1), name="add_channel"
+        )
+        cnn = keras.applications.EfficientNetB0(
+            include_top=False,
+            weights=None,
+            input_shape=(num_mel_bins, num_frames, 1),
+            pooling="avg",
+        )
+        head = keras.layers.Dense(
+            num_tags, activation=activation, dtype="float32", name="head"
+        )
+
+        # === Functional model ===
+        inputs = keras.Input(
+            shape=(num_mel_bins, num_frames), name="log_mel_spectrogram"
+        )
+        outputs = head(cnn(add_channel(inputs)))
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.num_tags = num_tags
+        self.num_mel_bins = num_mel_bins
+        self.num_frames = num_frames
+        self.activation = activation
+        self.cnn = cnn
+
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
+        """`"auto"`: Adam (1e-3), binary cross-entropy, ROC-/PR-AUC."""
+        from_logits = self.activation is None
+        if optimizer == "auto":
+            optimizer = keras.optimizers.Adam(1e-3)
+        if loss == "auto":
+            loss = keras.losses.BinaryCrossentropy(from_logits=from_logits)
+        if metrics == "auto":
+            metrics = [
+                keras.metrics.AUC(
+                    multi_label=True, from_logits=from_logits, name="roc_auc"
+                ),
+                keras.metrics.AUC(
+                    curve="PR",
+                    multi_label=True,
+                    from_logits=from_logits,
+                    name="pr_auc",
+                ),
+            ]
+        super().compile(
+            optimizer=optimizer, loss=loss, metrics=metrics, **kwargs
+        )
+
+    def compile_from_config(self, config):
+        # Restores the compile arguments saved in a `.keras` file (the
+        # base class skips models that override `compile`).
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "num_tags": self.num_tags,
+            "num_mel_bins": self.num_mel_bins,
+            "num_frames": self.num_frames,
+            "activation": self.activation,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

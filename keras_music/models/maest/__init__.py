@@ -1,0 +1,5 @@
+"""MAEST: patchout spectrogram transformer (Alonso-Jiménez et al. 2023)."""
+
+from keras_music.models.maest.maest_backbone import MAESTBackbone
+from keras_music.models.maest.maest_embedder import MAESTEmbedder
+from keras_music.models.maest.maest_tagger import MAESTTagger

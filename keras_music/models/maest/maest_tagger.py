@@ -1,0 +1,136 @@
+"""MAEST with its multi-label tagging head."""
+
+import keras
+
+from keras_music.layers.validation import check_positive_int
+from keras_music.models.maest.maest_backbone import reset_compiled_functions
+from keras_music.models.maest.maest_layers import MAESTTokenPooling
+
+
+@keras.saving.register_keras_serializable(package="keras_music")
+class MAESTTagger(keras.Model):
+    """A `MAESTBackbone` with MAEST's tagging head.
+
+    The head averages the final (LayerNorm-ed) `cls` and `dist` tokens,
+    then applies a LayerNorm (epsilon 1e-5, PyTorch's default, as in the
+    reference head) and a dense layer with one output per tag. Compiled
+    with no arguments it trains as a multi-label tagger: binary
+    cross-entropy, AdamW, ROC-AUC and PR-AUC (mAP).
+
+    Args:
+        backbone: `MAESTBackbone`. The transformer.
+        num_tags: int. Number of tags. Defaults to 400 (Discogs styles).
+        activation: str. Output activation; `"sigmoid"` gives tag
+            probabilities, `None` logits. Defaults to `"sigmoid"`.
+
+    Example:
+    >>> backbone = MAESTBackbone.from_preset("maest_tiny")
+    >>> tagger = MAESTTagger(backbone, num_tags=5)
+    >>> tagger(np.zeros((2, 96, 66), "float32")).shape
+    TensorShape([2, 5])
+
+    Input shape:
+        `(batch, num_mel_bins, frames)`, at most one segment.
+
+    Output shape:
+        `(batch, num_tags)`, float32.
+
+    Reference:
+        Alonso-Jiménez et al., ISMIR 2023, Section 3.2; Touvron et al.,
+        "Training data-efficient image transformers & distillation
+        through attention", ICML 2021 (the `cls`/`dist` average).
+    """
+
+    def __init__(self, backbone, num_tags=400, activation="sigmoid", **kwargs):
+        if not hasattr(backbone, "set_inference_patchout"):
+            raise ValueError(
+                "`backbone` must be a `MAESTBackbone`. "
+                f"Received: backbone={backbone!r}"
+            )
+        num_tags = check_positive_int("num_tags", num_tags)
+
+        # === Layers ===
+        pooling = MAESTTokenPooling(
+            "cls_dist", dtype=backbone.dtype_policy, name="head_pooling"
+        )
+        head_norm = keras.layers.LayerNormalization(
+            epsilon=1e-5, dtype=backbone.dtype_policy, name="head_norm"
+        )
+        # float32 outputs: probabilities near 0 or 1 lose their
+        # resolution in float16 / bfloat16.
+        head_dense = keras.layers.Dense(
+            num_tags, activation=activation, dtype="float32", name="head"
+        )
+
+        # === Functional model ===
+        inputs = backbone.input
+        x = backbone(inputs)
+        x = pooling(x)
+        x = head_norm(x)
+        outputs = head_dense(x)
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.backbone = backbone
+        self.num_tags = num_tags
+        self.activation = activation
+
+    def set_inference_patchout(self, time_stride=None, freq_drop=None):
+        """Inference patchout of the backbone; see
+        `MAESTBackbone.set_inference_patchout`."""
+        self.backbone.set_inference_patchout(time_stride, freq_drop)
+        reset_compiled_functions(self)
+
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
+        """`"auto"` gives MAEST's multi-label setting: AdamW (learning
+        rate 1e-4, weight decay 1e-4), binary cross-entropy (on logits
+        when `activation=None`), ROC-AUC and PR-AUC."""
+        if optimizer == "auto":
+            optimizer = keras.optimizers.AdamW(
+                learning_rate=1e-4, weight_decay=1e-4
+            )
+        if loss == "auto":
+            loss = keras.losses.BinaryCrossentropy(
+                from_logits=self.activation is None
+            )
+        if metrics == "auto":
+            from_logits = self.activation is None
+            metrics = [
+                keras.metrics.AUC(
+                    multi_label=True, from_logits=from_logits, name="roc_auc"
+                ),
+                keras.metrics.AUC(
+                    curve="PR",
+                    multi_label=True,
+                    from_logits=from_logits,
+                    name="pr_auc",
+                ),
+            ]
+        super().compile(
+            optimizer=optimizer, loss=loss, metrics=metrics, **kwargs
+        )
+
+    def compile_from_config(self, config):
+        # Restores the compile arguments saved in a `.keras` file (the
+        # base class skips models that override `compile`).
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "num_tags": self.num_tags,
+            "activation": self.activation,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(
+            config["backbone"]
+        )
+        return cls(**config)

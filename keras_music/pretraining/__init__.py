@@ -1,1 +1,3 @@
+"""Self-supervised objectives with a custom train_step."""
 
+from keras_music.pretraining.moco import MoCo

@@ -1,0 +1,3 @@
+"""Swin Transformer for spectrograms (S3T, Zhao et al. 2022)."""
+
+from keras_music.models.swin.swin_backbone import SwinBackbone

@@ -1,1 +1,9 @@
+"""Audio I/O, the TFRecord format, readers, writers and the tune corpus."""
 
+from keras_music.data.audio import load_audio
+from keras_music.data.balanced_sampler import BalancedSampler
+from keras_music.data.errors import AudioDecodeError
+from keras_music.data.tfrecord_dataset import tfrecord_dataset
+from keras_music.data.tfrecord_format import read_manifest
+from keras_music.data.tfrecord_writer import write_tfrecords
+from keras_music.data.track import Track

@@ -1,0 +1,75 @@
+"""`load_audio`: decode an audio file to float32 mono at a given rate."""
+
+import os
+
+import numpy as np
+import soundfile
+import soxr
+
+from keras_music.data.errors import AudioDecodeError
+from keras_music.layers.validation import check_positive_int
+
+# What libsndfile decodes for us; anything else is refused by name before
+# libsndfile guesses (it would read some raw formats as noise).
+SUPPORTED_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
+
+
+def load_audio(path, sample_rate, mono=True):
+    """Decodes an audio file and resamples it to `sample_rate`.
+
+    Decoding uses soundfile (libsndfile: WAV, FLAC, Ogg Vorbis/Opus, MP3),
+    resampling uses soxr's high-quality setting. Every way a file can be
+    unusable raises `AudioDecodeError` naming the file and the reason, so
+    that dataset writers can skip and report it.
+
+    Args:
+        path: str or path-like. The audio file.
+        sample_rate: int. The rate, in Hz, of the returned samples.
+        mono: bool. Whether to average the channels into one. Defaults to
+            `True`.
+
+    Returns:
+        float32 array, `(samples,)` when `mono`, else `(channels, samples)`
+        (librosa's order), nominally in [-1, 1].
+
+    Raises:
+        AudioDecodeError: the file is missing, has an unsupported
+            extension, cannot be decoded, has no samples, or contains NaN
+            or infinite samples.
+        ValueError: `sample_rate` is not a positive integer.
+
+    Example:
+
+    ```python
+    audio = load_audio("song.flac", sample_rate=16000)
+    ```
+    """
+    sample_rate = check_positive_int("sample_rate", sample_rate)
+    path = os.fspath(path)
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in SUPPORTED_EXTENSIONS:
+        raise AudioDecodeError(
+            path,
+            f"unsupported file type {extension or '(no extension)'!r}; "
+            f"expected one of {', '.join(SUPPORTED_EXTENSIONS)}",
+        )
+    if not os.path.isfile(path):
+        raise AudioDecodeError(path, "no such file")
+    try:
+        audio, source_rate = soundfile.read(
+            path, dtype="float32", always_2d=True
+        )
+    except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
+        raise AudioDecodeError(path, f"unreadable ({error})") from error
+    if audio.shape[0] == 0:
+        raise AudioDecodeError(path, "the file contains no samples")
+    if not np.all(np.isfinite(audio)):
+        raise AudioDecodeError(
+            path, "the file contains NaN or infinite samples"
+        )
+    if mono:
+        audio = audio.mean(axis=1, keepdims=True)
+    if source_rate != sample_rate:
+        audio = soxr.resample(audio, source_rate, sample_rate, quality="HQ")
+    audio = np.ascontiguousarray(audio.T, dtype=np.float32)
+    return audio[0] if mono else audio

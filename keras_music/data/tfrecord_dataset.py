@@ -1,0 +1,373 @@
+"""`tfrecord_dataset`: keras_music TFRecords as a `tf.data.Dataset`."""
+
+import json
+import os
+import warnings
+
+import numpy as np
+import tensorflow as tf
+
+from keras_music.data import tfrecord_format as fmt
+from keras_music.data.balanced_sampler import BalancedSampler
+from keras_music.layers.validation import check_positive
+from keras_music.layers.validation import check_positive_int
+
+MODES = ("random", "center", "all")
+
+
+def tfrecord_dataset(
+    pattern_or_dir,
+    segment_seconds=None,
+    task=None,
+    mode="random",
+    batch_size=None,
+    shuffle=None,
+    seed=None,
+    balanced=False,
+    num_samples=None,
+    replacement=False,
+    one_hot=False,
+    shuffle_buffer_size=256,
+    drop_remainder=False,
+    cycle_length=8,
+):
+    """Reads TFRecords written by `write_tfrecords` as `(input, target)`.
+
+    Shards are read in parallel (interleaved), records shuffled, audio
+    decoded to float32 (int16 PCM becomes `x / 32768`, in [-1, 1)) and cut
+    into segments; features are cut the same way along their frame axis.
+    A track shorter than a segment is zero-padded at the end, and one
+    warning says how many tracks are. A damaged or truncated shard stops
+    the iteration with an error naming the shard file.
+
+    Modes:
+    - `"random"`: one segment per track at a uniformly random offset
+      (training).
+    - `"center"`: the central segment of each track (validation).
+    - `"all"`: every segment of each track with 50% overlap, the last one
+      aligned to the end of the track (evaluation). Elements then carry
+      the track id as a last item, `(input, target, track_id)` or
+      `(input, track_id)`, to average predictions per track.
+
+    Args:
+        pattern_or_dir: str. A directory with `manifest.json`, or a glob of
+            some of its shards (`".../shard-0000[0-3]-*.tfrecord"`).
+        segment_seconds: float or `None`. Segment length; in frames for
+            features (`round(segment_seconds * frame_rate)`). `None` yields
+            whole tracks (batched with zero padding).
+        task: str or `None`. The task whose labels are the targets; `None`
+            yields inputs only.
+        mode: `"random"`, `"center"` or `"all"`. Defaults to `"random"`.
+        batch_size: int or `None` (unbatched).
+        shuffle: bool or `None`. Shuffle shards and records. Defaults to
+            `True` in `"random"` mode, `False` otherwise.
+        seed: int or `None`. Makes shuffling, cropping and balanced
+            sampling reproducible (each iteration still differs).
+        balanced: bool. Draw each epoch (each iteration over the dataset)
+            `num_samples` tracks with MAEST's inverse label frequency
+            weights (`BalancedSampler`); needs `task`. Every shard is read
+            each epoch and tracks not drawn are dropped.
+        num_samples: int or `None`. Tracks per balanced epoch. Defaults to
+            the number of tracks with a label.
+        replacement: bool. Balanced draws with replacement.
+        one_hot: bool. One-hot float32 targets for single-label tasks
+            instead of int32 class indices. Multi-label tasks always give
+            multi-hot float32 targets.
+        shuffle_buffer_size: int. Records in the shuffle buffer.
+        drop_remainder: bool. Drop the last incomplete batch.
+        cycle_length: int. Shards read at the same time.
+
+    Returns:
+        A `tf.data.Dataset` (prefetched).
+
+    Example:
+
+    ```python
+    train = tfrecord_dataset(
+        "tfrecords/gtzan", segment_seconds=3.0, task="genre",
+        batch_size=32, seed=0,
+    )
+    model.fit(train, epochs=10)
+    ```
+    """
+    if mode not in MODES:
+        raise ValueError(
+            f"`mode` must be one of {MODES}. Received: mode={mode!r}"
+        )
+    if segment_seconds is not None:
+        check_positive("segment_seconds", segment_seconds)
+    elif mode == "all":
+        raise ValueError(
+            "`segment_seconds` is required when mode='all'. "
+            f"Received: segment_seconds={segment_seconds!r}"
+        )
+    if batch_size is not None:
+        check_positive_int("batch_size", batch_size)
+    check_positive_int("shuffle_buffer_size", shuffle_buffer_size)
+    check_positive_int("cycle_length", cycle_length)
+    directory, manifest, shards = _resolve(pattern_or_dir)
+    if task is not None and task not in manifest["tasks"]:
+        raise ValueError(
+            f"`task` must be one of the dataset's tasks "
+            f"{sorted(manifest['tasks'])}. Received: task={task!r}"
+        )
+    if balanced and task is None:
+        raise ValueError(
+            "`balanced=True` needs a `task` whose labels give the weights. "
+            f"Received: task={task!r}"
+        )
+    if shuffle is None:
+        shuffle = mode == "random"
+
+    indices = []
+    for shard in shards:
+        with open(os.path.join(directory, shard["index"])) as stream:
+            indices.append(json.load(stream))
+    tracks = [entry for index in indices for entry in index["tracks"]]
+    features = manifest["data_kind"] == "features"
+    time_axis = 1 if features else 0
+    segment = None
+    if segment_seconds is not None:
+        rate = manifest["frame_rate"] if features else manifest["sample_rate"]
+        segment = max(1, int(round(segment_seconds * rate)))
+        short = sum(entry["length"] < segment for entry in tracks)
+        if short:
+            unit = "frames" if features else "samples"
+            warnings.warn(
+                f"{short} of {len(tracks)} tracks in {directory} are "
+                f"shorter than segment_seconds={segment_seconds} ({segment} "
+                f"{unit}); they are zero-padded at the end.",
+                stacklevel=2,
+            )
+
+    paths = [os.path.join(directory, shard["file"]) for shard in shards]
+    counts = [shard["num_examples"] for shard in shards]
+    offsets = np.cumsum([0] + counts[:-1]).tolist()
+    files = tf.data.Dataset.from_tensor_slices(
+        (paths, tf.constant(counts, tf.int64), tf.constant(offsets, tf.int64))
+    )
+
+    def read_all_shards(files):
+        if shuffle:
+            files = files.shuffle(len(paths), seed=seed)
+        return files.interleave(
+            _read_shard,
+            cycle_length=min(cycle_length, len(paths)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+
+    if balanced:
+        sampler = BalancedSampler(
+            [entry["labels"][task] for entry in tracks],
+            num_samples=num_samples
+            or sum(bool(entry["labels"][task]) for entry in tracks),
+            replacement=replacement,
+        )
+
+        def one_epoch(epoch_seed):
+            draws = sampler.sample_counts(tf.stack([epoch_seed, 0]))
+            records = read_all_shards(files).filter(
+                lambda i, record: draws[i] > 0
+            )
+            return records.flat_map(
+                lambda i, record: tf.data.Dataset.from_tensors(
+                    (i, record)
+                ).repeat(tf.cast(draws[i], tf.int64))
+            )
+
+        records = (
+            tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+            .take(1)
+            .flat_map(one_epoch)
+        )
+    else:
+        records = read_all_shards(files)
+    if shuffle:
+        records = records.shuffle(shuffle_buffer_size, seed=seed)
+
+    def parse(i, record):
+        return fmt.parse_example(record, manifest)
+
+    dataset = records.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    label = fmt.label_key(task) if task is not None else None
+    if task is not None and not manifest["tasks"][task]["multi_label"]:
+        # Tracks unlabelled for this task have no class to learn.
+        dataset = dataset.filter(lambda x: tf.size(x[label]) > 0)
+
+    vocabulary_size = (
+        len(manifest["tasks"][task]["vocabulary"]) if task else None
+    )
+    multi_label = task is not None and manifest["tasks"][task]["multi_label"]
+
+    def target(example):
+        indices = example[label]
+        if multi_label:
+            hot = tf.reduce_sum(tf.one_hot(indices, vocabulary_size), axis=0)
+            return tf.minimum(hot, 1.0)
+        if one_hot:
+            return tf.one_hot(indices[0], vocabulary_size)
+        return tf.cast(indices[0], tf.int32)
+
+    def output(x, example):
+        if task is None:
+            return x
+        return x, target(example)
+
+    if segment is None:
+        dataset = dataset.map(
+            lambda example: output(example["data"], example),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    elif mode == "all":
+
+        def all_segments(example):
+            x = _all_segments(example["data"], segment, time_axis)
+            n = tf.shape(x)[0]
+            ids = tf.fill([n], example["track_id"])
+            if task is None:
+                return x, ids
+            y = target(example)
+            return x, tf.repeat(y[None], n, axis=0), ids
+
+        dataset = dataset.map(
+            all_segments, num_parallel_calls=tf.data.AUTOTUNE
+        ).unbatch()
+    else:
+        random_offsets = tf.data.Dataset.random(
+            seed=seed, rerandomize_each_iteration=True
+        )
+
+        def crop(example, random):
+            x = _pad_to(example["data"], segment, time_axis)
+            room = tf.shape(x)[time_axis] - segment
+            if mode == "center":
+                start = room // 2
+            else:
+                start = tf.random.stateless_uniform(
+                    [],
+                    seed=tf.stack([random, 0]),
+                    maxval=room + 1,
+                    dtype=tf.int32,
+                )
+            x = _slice(x, start, segment, time_axis)
+            return output(x, example)
+
+        dataset = tf.data.Dataset.zip(dataset, random_offsets).map(
+            crop, num_parallel_calls=tf.data.AUTOTUNE
+        )
+
+    if batch_size is not None:
+        if segment is None:
+            dataset = dataset.padded_batch(
+                batch_size, drop_remainder=drop_remainder
+            )
+        else:
+            dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _resolve(pattern_or_dir):
+    """The dataset directory, its manifest and the shards to read."""
+    path = os.fspath(pattern_or_dir)
+    if os.path.isdir(path):
+        manifest = fmt.read_manifest(path)
+        return path, manifest, manifest["shards"]
+    matches = sorted(tf.io.gfile.glob(path))
+    if not matches:
+        raise ValueError(
+            "`pattern_or_dir` matches no directory or file. "
+            f"Received: pattern_or_dir={pattern_or_dir!r}"
+        )
+    directories = {os.path.dirname(m) for m in matches}
+    if len(directories) != 1:
+        raise ValueError(
+            "`pattern_or_dir` must match shards of one dataset directory. "
+            f"Received: pattern_or_dir={pattern_or_dir!r}, matching "
+            f"directories {sorted(directories)}"
+        )
+    directory = directories.pop()
+    manifest = fmt.read_manifest(directory)
+    by_name = {shard["file"]: shard for shard in manifest["shards"]}
+    unknown = [m for m in matches if os.path.basename(m) not in by_name]
+    if unknown:
+        raise ValueError(
+            f"`pattern_or_dir` matches files that are not shards listed in "
+            f"{directory}/{fmt.MANIFEST_NAME}: {unknown}. "
+            f"Received: pattern_or_dir={pattern_or_dir!r}"
+        )
+    return directory, manifest, [by_name[os.path.basename(m)] for m in matches]
+
+
+def _read_shard(path, expected, offset):
+    """Records of one shard as `(global index, record)`, checked complete.
+
+    TensorFlow's own error for a damaged record does not name the file, so
+    reading stops quietly at the damage (`ignore_errors`) and a sentinel at
+    the end compares the count with the manifest's, failing with the path.
+    """
+    records = tf.data.TFRecordDataset(path).ignore_errors()
+    end = tf.data.Dataset.from_tensors(tf.constant(b""))
+
+    def count(seen, record):
+        at_end = tf.equal(tf.strings.length(record), 0)
+        complete = tf.logical_or(tf.logical_not(at_end), seen == expected)
+        check = tf.debugging.Assert(
+            complete,
+            [
+                "Corrupt or truncated TFRecord shard",
+                path,
+                "- read",
+                seen,
+                "of",
+                expected,
+                "records before the damage. Check its sha256 in "
+                "manifest.json and rewrite it (delete the shard and run "
+                "write_tfrecords again).",
+            ],
+        )
+        with tf.control_dependencies([check]):
+            return seen + 1, (offset + seen, tf.identity(record))
+
+    return (
+        records.concatenate(end)
+        .scan(tf.constant(0, tf.int64), count)
+        .filter(lambda i, record: tf.strings.length(record) > 0)
+    )
+
+
+def _pad_to(x, length, axis):
+    missing = tf.maximum(length - tf.shape(x)[axis], 0)
+    paddings = tf.one_hot(axis, tf.rank(x), dtype=tf.int32)[:, None] * tf.stack(
+        [0, missing]
+    )
+    return tf.pad(x, paddings)
+
+
+def _slice(x, start, length, axis):
+    # A strided copy: much cheaper than gathering `length` indices.
+    at_axis = tf.one_hot(axis, tf.rank(x), on_value=True, off_value=False)
+    begin = tf.where(at_axis, start, 0)
+    size = tf.where(at_axis, length, -1)
+    shape = x.shape.as_list()
+    shape[axis] = length
+    return tf.ensure_shape(tf.slice(x, begin, size), shape)
+
+
+def _all_segments(x, segment, axis):
+    """Half-overlapping segments covering `x`, stacked on a new axis 0."""
+    x = _pad_to(x, segment, axis)
+    hop = max(1, segment // 2)
+    last = tf.shape(x)[axis] - segment
+    starts = tf.range(0, last + 1, hop)
+    starts = tf.cond(
+        starts[-1] < last,
+        lambda: tf.concat([starts, [last]], axis=0),
+        lambda: starts,
+    )
+    windows = starts[:, None] + tf.range(segment)[None, :]
+    segments = tf.gather(x, windows, axis=axis)
+    if axis == 0:
+        return segments
+    # (freq, n, frames[, channels]) -> (n, freq, frames[, channels]).
+    rank = len(x.shape)
+    return tf.transpose(segments, [1, 0] + list(range(2, rank + 1)))

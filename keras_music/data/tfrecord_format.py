@@ -1,0 +1,192 @@
+"""The keras_music TFRecord format: the one place that defines it.
+
+A dataset is a directory:
+
+```
+manifest.json                        written last; describes everything
+shard-00000-of-00004.tfrecord        tf.train.Example records
+shard-00000-of-00004.index.json      per-shard index: tracks, checksum
+...
+```
+
+Each record is a `tf.train.Example` with the features:
+
+- `track_id`: bytes, unique within the dataset.
+- `data`: bytes, the samples in little-endian order: int16 PCM
+  (`round(x * 32768)` clipped to int16) or float16 audio `(samples,)`, or
+  float16 features `(freq, frames)` / `(freq, frames, channels)` computed
+  by the frontend layer stored in the manifest.
+- `shape`: int64 list, the shape of `data`.
+- `sample_rate`: int64, Hz.
+- `duration`: float, seconds of audio the record was made from.
+- `labels/<task>`: int64 list, indices into the task's vocabulary (one for
+  a single-label track, any number for multi-label tasks, none for a track
+  without a label for that task).
+
+`manifest.json` holds the format version, sample rate, data kind
+(`"audio"` or `"features"`), audio format or frontend config with the
+feature shape and frame rate, the tasks with their vocabularies, counts per
+shard and in total, sha256 checksums of the shards and the skipped items
+with the reason. Each shard's `.index.json` lists its tracks (id, length,
+label indices, metadata) in record order: readers use it to warn about
+short tracks and to draw balanced samples without reading the audio.
+"""
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+AUDIO_FORMATS = ("int16", "float16")
+# A power of two, so that int16 -> float32 is exact both ways and a 16-bit
+# source file survives the round trip bit for bit.
+INT16_SCALE = 32768.0
+
+
+def shard_name(index, num_shards):
+    return f"shard-{index:05d}-of-{num_shards:05d}.tfrecord"
+
+
+def shard_index_name(shard_file):
+    return shard_file[: -len(".tfrecord")] + ".index.json"
+
+
+def label_key(task):
+    return f"labels/{task}"
+
+
+def audio_to_int16(audio):
+    scaled = np.round(np.asarray(audio, dtype=np.float64) * INT16_SCALE)
+    return np.clip(scaled, -32768, 32767).astype("<i2")
+
+
+def encode_example(track_id, data, sample_rate, duration, label_indices):
+    """Serialises one record.
+
+    Args:
+        track_id: str.
+        data: int16 or float16 NumPy array (audio or features).
+        sample_rate: int.
+        duration: float, seconds.
+        label_indices: dict task -> list of int vocabulary indices.
+
+    Returns:
+        bytes, a serialised `tf.train.Example`.
+    """
+    data = np.asarray(data)
+    if data.dtype not in (np.int16, np.float16):
+        raise ValueError(
+            "`data` must be int16 or float16. "
+            f"Received: data.dtype={data.dtype}"
+        )
+    little_endian = data.astype(data.dtype.newbyteorder("<"), copy=False)
+    feature = {
+        "track_id": _bytes(track_id.encode("utf-8")),
+        "data": _bytes(little_endian.tobytes()),
+        "shape": _ints(data.shape),
+        "sample_rate": _ints([sample_rate]),
+        "duration": tf.train.Feature(
+            float_list=tf.train.FloatList(value=[duration])
+        ),
+    }
+    for task, indices in label_indices.items():
+        feature[label_key(task)] = _ints(indices)
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
+    # Map fields (`feature`) serialise in hash order unless asked: sorted
+    # keys make a shard byte-identical whichever process writes it.
+    return example.SerializeToString(deterministic=True)
+
+
+def feature_spec(tasks):
+    """The `tf.io.parse_single_example` spec for records with `tasks`."""
+    spec = {
+        "track_id": tf.io.FixedLenFeature([], tf.string),
+        "data": tf.io.FixedLenFeature([], tf.string),
+        "shape": tf.io.VarLenFeature(tf.int64),
+        "sample_rate": tf.io.FixedLenFeature([], tf.int64),
+        "duration": tf.io.FixedLenFeature([], tf.float32),
+    }
+    for task in tasks:
+        spec[label_key(task)] = tf.io.VarLenFeature(tf.int64)
+    return spec
+
+
+def parse_example(serialized, manifest):
+    """Parses one record (graph-safe) into a dict of dense tensors.
+
+    `data` comes back as float32: int16 audio divided by 32768 (values in
+    [-1, 1)), float16 audio and features widened exactly.
+    """
+    parsed = tf.io.parse_single_example(
+        serialized, feature_spec(manifest["tasks"])
+    )
+    shape = tf.sparse.to_dense(parsed["shape"])
+    raw_dtype = tf.int16 if manifest.get("audio_format") == "int16" else None
+    if manifest["data_kind"] == "audio" and raw_dtype is not None:
+        data = tf.io.decode_raw(parsed["data"], tf.int16, little_endian=True)
+        # Multiplying by 2**-15 is exact, like the division, and cheaper.
+        data = tf.cast(data, tf.float32) * (1.0 / INT16_SCALE)
+    else:
+        data = tf.io.decode_raw(parsed["data"], tf.float16, little_endian=True)
+        data = tf.cast(data, tf.float32)
+    data = tf.reshape(data, shape)
+    if manifest["data_kind"] == "features":
+        data = tf.ensure_shape(data, _static_feature_shape(manifest))
+    else:
+        data = tf.ensure_shape(data, [None])
+    result = {
+        "track_id": parsed["track_id"],
+        "data": data,
+        "sample_rate": parsed["sample_rate"],
+        "duration": parsed["duration"],
+    }
+    for task in manifest["tasks"]:
+        result[label_key(task)] = tf.sparse.to_dense(parsed[label_key(task)])
+    return result
+
+
+def _static_feature_shape(manifest):
+    return [None if d is None else int(d) for d in manifest["feature_shape"]]
+
+
+def write_json_atomic(path, value):
+    """Writes JSON to `path` so that readers see the old or the new file."""
+    temporary = f"{path}.incomplete"
+    with open(temporary, "w") as stream:
+        json.dump(value, stream, indent=1, sort_keys=True)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(temporary, path)
+
+
+def read_manifest(directory):
+    """Reads and checks `manifest.json` in `directory`."""
+    path = os.path.join(directory, MANIFEST_NAME)
+    if not os.path.isfile(path):
+        raise ValueError(
+            f"No {MANIFEST_NAME} in {directory!r}: not a keras_music "
+            "TFRecord directory, or its writing did not finish (run "
+            "`write_tfrecords` again to complete it)."
+        )
+    with open(path) as stream:
+        manifest = json.load(stream)
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has format_version={version!r}; this keras_music "
+            f"reads format_version={FORMAT_VERSION}."
+        )
+    return manifest
+
+
+def _bytes(value):
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+
+def _ints(values):
+    return tf.train.Feature(
+        int64_list=tf.train.Int64List(value=[int(v) for v in values])
+    )

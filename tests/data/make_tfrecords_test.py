@@ -1,0 +1,147 @@
+import functools
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import soundfile
+
+from keras_music.data.audio import load_audio
+from keras_music.data.tfrecord_dataset import tfrecord_dataset
+from keras_music.data.tfrecord_writer import write_tfrecords
+from keras_music.layers.cqt import CQT
+from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
+from tests.test_case import TestCase
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+SCRIPT = os.path.join(ROOT, "tfrecords", "make_tfrecords.py")
+# The script is not in a package: load it as a module to test its parts.
+_spec = importlib.util.spec_from_file_location("make_tfrecords", SCRIPT)
+make_tfrecords = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_tfrecords)
+
+
+def run_script(*args):
+    return subprocess.run(
+        [sys.executable, SCRIPT, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+
+
+class MakeTFRecordsTest(TestCase):
+    def test_folder_with_a_bad_file(self):
+        audio_dir = self.get_temp_dir()
+        rng = np.random.default_rng(0)
+        clips = {}
+        os.makedirs(os.path.join(audio_dir, "sub"))
+        for i, name in enumerate(["a.wav", "sub/b.wav", "c.wav"]):
+            pcm = rng.integers(-20000, 20000, 1600 + 160 * i, dtype="int16")
+            soundfile.write(os.path.join(audio_dir, name), pcm, 16000)
+            clips[name] = pcm
+        with open(os.path.join(audio_dir, "broken.wav"), "wb") as stream:
+            stream.write(b"RIFF not really a wav file")
+        labels = os.path.join(audio_dir, "labels.csv")
+        with open(labels, "w") as stream:
+            stream.write(
+                "path,label,tags\n"
+                "a.wav,rock,guitar;drums\n"
+                "sub/b.wav,jazz,piano\n"
+                "broken.wav,rock,\n"
+                "c.wav,jazz,\n"
+            )
+        output = os.path.join(self.get_temp_dir(), "out")
+        result = run_script(
+            f"--audio_dir={audio_dir}",
+            f"--labels={labels}",
+            f"--output={output}",
+            "--sample_rate=16000",
+            "--num_shards=2",
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("Wrote 3 tracks in 2 shards", result.stdout)
+        self.assertIn("broken.wav", result.stdout)
+        manifest = json.load(open(os.path.join(output, "manifest.json")))
+        self.assertEqual(manifest["num_examples"], 3)
+        self.assertEqual(
+            manifest["tasks"],
+            {
+                "label": {"vocabulary": ["jazz", "rock"], "multi_label": False},
+                "tags": {
+                    "vocabulary": ["drums", "guitar", "piano"],
+                    "multi_label": True,
+                },
+            },
+        )
+        (skipped,) = manifest["skipped"]
+        self.assertIn("broken.wav", skipped["item"])
+        self.assertIn("unreadable", skipped["reason"])
+        dataset = tfrecord_dataset(output, task="tags", shuffle=False)
+        read = {}
+        for x, y in dataset:
+            name = {len(p): n for n, p in clips.items()}[len(x)]
+            read[name] = y.numpy().tolist()
+            # 16-bit files at the target rate are stored bit for bit.
+            self.assertAllEqual(x, clips[name] / np.float32(32768.0))
+        self.assertEqual(
+            read,
+            {
+                "a.wav": [1.0, 1.0, 0.0],
+                "sub/b.wav": [0.0, 0.0, 1.0],
+                "c.wav": [0.0, 0.0, 0.0],
+            },
+        )
+
+    def test_bad_csv(self):
+        labels = os.path.join(self.get_temp_dir(), "labels.csv")
+        with open(labels, "w") as stream:
+            stream.write("file,genre\na.wav,rock\n")
+        with pytest.raises(ValueError, match="`path` and `label` and/or"):
+            make_tfrecords.read_labels_csv(labels)
+
+    def test_feature_frontends(self):
+        # The layers the --features flag names, at the --sample_rate.
+        mel = make_tfrecords.make_frontend("mel", 16000)
+        self.assertIsInstance(mel, LogMelSpectrogram)
+        self.assertEqual(mel.sample_rate, 16000)
+        cqt = make_tfrecords.make_frontend("cqt", 22050)
+        self.assertIsInstance(cqt, CQT)
+        self.assertEqual(cqt.sample_rate, 22050)
+        self.assertIsNone(make_tfrecords.make_frontend("none", 16000))
+
+    def test_mel_features_end_to_end(self):
+        audio_dir = self.get_temp_dir()
+        audio = np.random.default_rng(1).uniform(-0.5, 0.5, 8000)
+        soundfile.write(os.path.join(audio_dir, "a.wav"), audio, 16000)
+        items = [("a.wav", {"label": ["rock"]})]
+        tasks = {"label": {"vocabulary": ["rock"], "multi_label": False}}
+        output = os.path.join(self.get_temp_dir(), "out")
+        frontend = make_tfrecords.make_frontend("mel", 16000)
+        manifest = write_tfrecords(
+            items,
+            functools.partial(
+                make_tfrecords.load_track,
+                audio_dir=audio_dir,
+                sample_rate=16000,
+            ),
+            output,
+            tasks=tasks,
+            sample_rate=16000,
+            frontend=frontend,
+            progress=False,
+        )
+        # Hop 256 at 16 kHz: 62.5 frames per second, 96 mel bands.
+        self.assertEqual(manifest["frame_rate"], 62.5)
+        self.assertEqual(manifest["feature_shape"], [96, None])
+        (x, y) = next(iter(tfrecord_dataset(output, task="label")))
+        pcm = load_audio(os.path.join(audio_dir, "a.wav"), 16000)
+        expected = keras.ops.convert_to_numpy(frontend(pcm[None]))[0]
+        # Stored as float16: the float16 rounding of the layer's output.
+        self.assertAllEqual(x, expected.astype("float16").astype("float32"))
+        self.assertEqual(int(y), 0)

@@ -1,0 +1,389 @@
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_music.data.errors import AudioDecodeError
+from keras_music.data.tfrecord_writer import write_tfrecords
+from keras_music.data.track import Track
+from tests.test_case import TestCase
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+SAMPLE_RATE = 8000
+TASKS = {
+    "genre": {"vocabulary": ["jazz", "rock", "pop"], "multi_label": False},
+    "tags": {"vocabulary": ["piano", "voice"], "multi_label": True},
+}
+
+
+def synthetic_track(item):
+    """A deterministic `Track` for item `"t<i>"` (module level: picklable)."""
+    index = int(item[1:])
+    rng = np.random.default_rng(index)
+    audio = rng.uniform(-1, 1, 600 + 50 * index).astype("float32")
+    return Track(
+        track_id=item,
+        audio=audio,
+        sample_rate=SAMPLE_RATE,
+        labels={
+            "genre": [TASKS["genre"]["vocabulary"][index % 3]],
+            "tags": TASKS["tags"]["vocabulary"][: index % 3],
+        },
+        metadata={"index": index},
+    )
+
+
+def items(count):
+    return [f"t{i}" for i in range(count)]
+
+
+def write(output_dir, count=7, load_fn=synthetic_track, **kwargs):
+    kwargs = {"num_shards": 3, "progress": False, **kwargs}
+    return write_tfrecords(
+        items(count),
+        load_fn,
+        output_dir,
+        tasks=TASKS,
+        sample_rate=SAMPLE_RATE,
+        **kwargs,
+    )
+
+
+def read_examples(path):
+    """Records of a shard parsed with protobuf, independently of ours."""
+    examples = []
+    for record in tf.data.TFRecordDataset(path):
+        example = tf.train.Example.FromString(record.numpy())
+        examples.append(example.features.feature)
+    return examples
+
+
+def shard_bytes(output_dir, manifest):
+    return {
+        s["file"]: open(os.path.join(output_dir, s["file"]), "rb").read()
+        for s in manifest["shards"]
+    }
+
+
+class WriteTFRecordsTest(TestCase):
+    def test_int16_records(self):
+        output_dir = self.get_temp_dir()
+        manifest = write(output_dir)
+        self.assertEqual(manifest["num_examples"], 7)
+        # Contiguous chunks of 7 items over 3 shards.
+        self.assertEqual(
+            [s["num_examples"] for s in manifest["shards"]], [2, 2, 3]
+        )
+        seen = []
+        for shard in manifest["shards"]:
+            path = os.path.join(output_dir, shard["file"])
+            digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
+            self.assertEqual(shard["sha256"], digest)
+            for feature in read_examples(path):
+                track_id = feature["track_id"].bytes_list.value[0].decode()
+                track = synthetic_track(track_id)
+                data = np.frombuffer(feature["data"].bytes_list.value[0], "<i2")
+                # int16 PCM is round(x * 32768), clipped: compared exactly.
+                expected = np.clip(
+                    np.round(track.audio * 32768.0), -32768, 32767
+                )
+                self.assertAllEqual(data, expected.astype("int16"))
+                self.assertEqual(
+                    list(feature["shape"].int64_list.value), [len(track.audio)]
+                )
+                self.assertEqual(
+                    feature["sample_rate"].int64_list.value[0], SAMPLE_RATE
+                )
+                self.assertAllClose(
+                    feature["duration"].float_list.value[0],
+                    track.duration,
+                    rtol=1e-6,  # stored as float32
+                )
+                genre = feature["labels/genre"].int64_list.value
+                tags = feature["labels/tags"].int64_list.value
+                vocabulary = TASKS["genre"]["vocabulary"]
+                self.assertEqual(
+                    [vocabulary[i] for i in genre], track.labels["genre"]
+                )
+                vocabulary = TASKS["tags"]["vocabulary"]
+                self.assertEqual(
+                    [vocabulary[i] for i in tags], track.labels["tags"]
+                )
+                seen.append(track_id)
+        self.assertEqual(seen, items(7))
+        on_disk = json.load(open(os.path.join(output_dir, "manifest.json")))
+        self.assertEqual(on_disk, manifest)
+        self.assertEqual(manifest["format_version"], 1)
+        self.assertEqual(manifest["audio_format"], "int16")
+        self.assertEqual(manifest["tasks"], TASKS)
+        self.assertEqual(manifest["skipped"], [])
+
+    def test_float16_records(self):
+        output_dir = self.get_temp_dir()
+        manifest = write(
+            output_dir, count=2, num_shards=1, audio_format="float16"
+        )
+        path = os.path.join(output_dir, manifest["shards"][0]["file"])
+        for feature in read_examples(path):
+            track = synthetic_track(
+                feature["track_id"].bytes_list.value[0].decode()
+            )
+            data = np.frombuffer(feature["data"].bytes_list.value[0], "<f2")
+            self.assertAllEqual(data, track.audio.astype("float16"))
+
+    def test_bad_items_are_skipped_and_reported(self):
+        def load_fn(item):
+            if item == "t1":
+                raise AudioDecodeError("t1.wav", "unreadable (garbage)")
+            track = synthetic_track(item)
+            if item == "t4":
+                track.audio[3] = np.nan
+            return track
+
+        output_dir = self.get_temp_dir()
+        manifest = write(output_dir, load_fn=load_fn)
+        self.assertEqual(manifest["num_examples"], 5)
+        self.assertEqual(
+            [s["num_skipped"] for s in manifest["shards"]], [1, 0, 1]
+        )
+        reasons = {s["item"]: s["reason"] for s in manifest["skipped"]}
+        self.assertEqual(set(reasons), {"'t1'", "'t4'"})
+        self.assertIn("t1.wav", reasons["'t1'"])
+        self.assertIn("garbage", reasons["'t1'"])
+        self.assertIn("NaN", reasons["'t4'"])
+
+    def test_interrupted_write_resumes_without_loss(self):
+        clean_dir = self.get_temp_dir()
+        clean = write(clean_dir)
+        output_dir = self.get_temp_dir()
+
+        def interrupted(item):
+            if item == "t5":  # in the last shard
+                raise KeyboardInterrupt
+            return synthetic_track(item)
+
+        with pytest.raises(KeyboardInterrupt):
+            write(output_dir, load_fn=interrupted)
+        self.assertFalse(
+            os.path.exists(os.path.join(output_dir, "manifest.json"))
+        )
+        calls = []
+
+        def counting(item):
+            calls.append(item)
+            return synthetic_track(item)
+
+        manifest = write(output_dir, load_fn=counting)
+        # Only the unfinished shard's items are decoded again.
+        self.assertEqual(calls, ["t4", "t5", "t6"])
+        self.assertEqual(manifest, clean)
+        self.assertEqual(
+            shard_bytes(output_dir, manifest), shard_bytes(clean_dir, clean)
+        )
+        leftovers = [f for f in os.listdir(output_dir) if "incomplete" in f]
+        # The interrupted shard's temporary file was overwritten, renamed.
+        self.assertEqual(leftovers, [])
+
+    def test_killed_process_resumes_without_loss(self):
+        clean_dir = self.get_temp_dir()
+        clean = write(clean_dir, count=9)
+        output_dir = self.get_temp_dir()
+        flag = os.path.join(output_dir, "reached")
+        script = (
+            "import os, time\n"
+            "from tests.data import tfrecord_writer_test as t\n"
+            "def load(item):\n"
+            "    if item == 't7':\n"
+            f"        open({flag!r}, 'w').close()\n"
+            "        time.sleep(600)\n"
+            "    return t.synthetic_track(item)\n"
+            f"t.write({output_dir!r}, count=9, load_fn=load)\n"
+        )
+        env = {**os.environ, "PYTHONPATH": ROOT}
+        process = subprocess.Popen(
+            [sys.executable, "-c", script], env=env, cwd=ROOT
+        )
+        try:
+            deadline = time.time() + 120
+            while not os.path.exists(flag) and process.poll() is None:
+                self.assertLess(time.time(), deadline, "writer never started")
+                time.sleep(0.1)
+            self.assertIsNone(process.poll(), "writer died by itself")
+            os.kill(process.pid, signal.SIGKILL)
+        finally:
+            process.wait()
+        done = sorted(
+            f for f in os.listdir(output_dir) if f.endswith(".index.json")
+        )
+        self.assertEqual(len(done), 2, "two of three shards were complete")
+        calls = []
+
+        def counting(item):
+            calls.append(item)
+            return synthetic_track(item)
+
+        manifest = write(output_dir, count=9, load_fn=counting)
+        self.assertEqual(calls, ["t6", "t7", "t8"])
+        self.assertEqual(manifest, clean)
+        self.assertEqual(
+            shard_bytes(output_dir, manifest), shard_bytes(clean_dir, clean)
+        )
+
+    def test_changed_items_rewrite_the_shard(self):
+        output_dir = self.get_temp_dir()
+        write(output_dir, count=6)
+        calls = []
+
+        def counting(item):
+            calls.append(item)
+            return synthetic_track(item)
+
+        write_tfrecords(
+            ["t0", "t1", "t2", "t3", "t4", "t9"],
+            counting,
+            output_dir,
+            tasks=TASKS,
+            sample_rate=SAMPLE_RATE,
+            num_shards=3,
+            progress=False,
+        )
+        self.assertEqual(calls, ["t4", "t9"])
+
+    def test_resampling_to_the_target_rate(self):
+        output_dir = self.get_temp_dir()
+        manifest = write_tfrecords(
+            ["t0"],
+            synthetic_track,
+            output_dir,
+            tasks=TASKS,
+            sample_rate=2 * SAMPLE_RATE,
+            progress=False,
+        )
+        path = os.path.join(output_dir, manifest["shards"][0]["file"])
+        (feature,) = read_examples(path)
+        # 600 samples at 8 kHz are 1200 at 16 kHz.
+        self.assertEqual(list(feature["shape"].int64_list.value), [1200])
+        self.assertEqual(manifest["sample_rate"], 16000)
+
+    def test_frontend_features(self):
+        frontend = keras.layers.MelSpectrogram(
+            fft_length=64,
+            sequence_stride=32,
+            sequence_length=64,
+            num_mel_bins=8,
+            sampling_rate=SAMPLE_RATE,
+        )
+        output_dir = self.get_temp_dir()
+        manifest = write(output_dir, count=2, num_shards=1, frontend=frontend)
+        self.assertEqual(manifest["data_kind"], "features")
+        self.assertIsNone(manifest["audio_format"])
+        self.assertEqual(manifest["feature_shape"], [8, None])
+        # 32-sample hop at 8 kHz: 250 frames per second.
+        self.assertEqual(manifest["frame_rate"], 250.0)
+        revived = keras.saving.deserialize_keras_object(manifest["frontend"])
+        self.assertEqual(revived.get_config(), frontend.get_config())
+        path = os.path.join(output_dir, manifest["shards"][0]["file"])
+        for feature in read_examples(path):
+            track = synthetic_track(
+                feature["track_id"].bytes_list.value[0].decode()
+            )
+            shape = list(feature["shape"].int64_list.value)
+            data = np.frombuffer(feature["data"].bytes_list.value[0], "<f2")
+            expected = keras.ops.convert_to_numpy(frontend(track.audio[None]))[
+                0
+            ]
+            self.assertEqual(shape, list(expected.shape))
+            # Stored as float16: exactly the float16 rounding of the output.
+            self.assertAllEqual(data.reshape(shape), expected.astype("float16"))
+
+    @pytest.mark.large  # spawning workers that import TensorFlow: ~30 s
+    def test_worker_processes(self):
+        clean_dir = self.get_temp_dir()
+        clean = write(clean_dir, count=4, num_shards=2)
+        output_dir = self.get_temp_dir()
+        manifest = write(output_dir, count=4, num_shards=2, num_workers=2)
+        self.assertEqual(manifest, clean)
+        self.assertEqual(
+            shard_bytes(output_dir, manifest), shard_bytes(clean_dir, clean)
+        )
+
+    def test_argument_errors(self):
+        output_dir = self.get_temp_dir()
+        with pytest.raises(ValueError, match="load_fn=3"):
+            write_tfrecords([], 3, output_dir, tasks=TASKS, sample_rate=8000)
+        with pytest.raises(ValueError, match="num_shards=0"):
+            write(output_dir, num_shards=0)
+        with pytest.raises(ValueError, match="sample_rate=-1"):
+            write_tfrecords(
+                [], synthetic_track, output_dir, tasks=TASKS, sample_rate=-1
+            )
+        with pytest.raises(ValueError, match="audio_format='int8'"):
+            write(output_dir, audio_format="int8")
+        with pytest.raises(ValueError, match="frontend='mel'"):
+            write(output_dir, frontend="mel")
+        with pytest.raises(ValueError, match="num_workers=0"):
+            write(output_dir, num_workers=0)
+        bad_tasks = [
+            ["genre"],
+            {"genre": {"vocabulary": [], "multi_label": False}},
+            {"genre": {"vocabulary": ["a", "a"], "multi_label": False}},
+            {"genre": {"vocabulary": ["a"], "multi_label": "no"}},
+        ]
+        for tasks in bad_tasks:
+            with pytest.raises(ValueError, match="tasks="):
+                write_tfrecords(
+                    [],
+                    synthetic_track,
+                    output_dir,
+                    tasks=tasks,
+                    sample_rate=8000,
+                )
+
+    def test_track_errors(self):
+        def relabel(labels):
+            def load_fn(item):
+                track = synthetic_track(item)
+                track.labels = labels
+                return track
+
+            return load_fn
+
+        with pytest.raises(ValueError, match=r"'t0'.*\['metal'\].*'genre'"):
+            write(self.get_temp_dir(), load_fn=relabel({"genre": ["metal"]}))
+        with pytest.raises(ValueError, match="'t0'.*single-label"):
+            write(
+                self.get_temp_dir(),
+                load_fn=relabel({"genre": ["jazz", "rock"]}),
+            )
+        with pytest.raises(ValueError, match="must return a Track"):
+            write(self.get_temp_dir(), load_fn=lambda item: item)
+
+        def stereo(item):
+            track = synthetic_track(item)
+            track.audio = np.stack([track.audio, track.audio])
+            return track
+
+        with pytest.raises(ValueError, match="'t0'.*mono"):
+            write(self.get_temp_dir(), load_fn=stereo)
+
+        def same_id(item):
+            track = synthetic_track(item)
+            track.track_id = "same"
+            return track
+
+        with pytest.raises(ValueError, match="'same' appears twice"):
+            write(self.get_temp_dir(), load_fn=same_id)
+
+    def test_frontend_with_bad_output_rank(self):
+        with pytest.raises(
+            ValueError, match=r"Received: output shape=\(1, 8000\)"
+        ):
+            write(self.get_temp_dir(), frontend=keras.layers.Identity())

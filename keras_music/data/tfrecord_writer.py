@@ -399,9 +399,20 @@ def _manifest(settings, names, indices):
                     "unique."
                 )
             seen[entry["track_id"]] = name
+    label_counts = {
+        task: dict.fromkeys(spec["vocabulary"], 0)
+        for task, spec in settings["tasks"].items()
+    }
+    for index in indices:
+        for entry in index["tracks"]:
+            for task, label_indices in entry["labels"].items():
+                vocabulary = settings["tasks"][task]["vocabulary"]
+                for i in label_indices:
+                    label_counts[task][vocabulary[i]] += 1
     return {
         **settings,
         "num_examples": sum(index["num_examples"] for index in indices),
+        "label_counts": label_counts,
         "shards": [
             {
                 "file": name,

@@ -125,6 +125,14 @@ class WriteTFRecordsTest(TestCase):
         self.assertEqual(manifest["audio_format"], "int16")
         self.assertEqual(manifest["tasks"], TASKS)
         self.assertEqual(manifest["skipped"], [])
+        # Tracks t0..t6: genre index i % 3, tags the first i % 3 names.
+        self.assertEqual(
+            manifest["label_counts"],
+            {
+                "genre": {"jazz": 3, "rock": 2, "pop": 2},
+                "tags": {"piano": 4, "voice": 2},
+            },
+        )
 
     def test_float16_records(self):
         output_dir = self.get_temp_dir()

@@ -7,3 +7,5 @@ from keras_music.data.tfrecord_dataset import tfrecord_dataset
 from keras_music.data.tfrecord_format import read_manifest
 from keras_music.data.tfrecord_writer import write_tfrecords
 from keras_music.data.track import Track
+from keras_music.data.tune_corpus import TUNE_CORPUS_TASKS
+from keras_music.data.tune_corpus import build_tune_corpus

@@ -141,20 +141,15 @@ class LogMelSpectrogram(keras.layers.Layer):
             1 if self.center else self.n_fft,
             self.check_values,
         )
-        if self.center:
-            x = spectral_utils.centre_pad(x, self.n_fft // 2)
-        frames = tf.signal.frame(x, self.n_fft, self.hop_length)
-        spectrum = tf.signal.rfft(frames * self._window)
-        real, imag = tf.math.real(spectrum), tf.math.imag(spectrum)
-        power = real * real + imag * imag
+        power = spectral_utils.power_spectrogram(
+            x, self._window, self.hop_length, self.center
+        )
         mel = tf.tensordot(power, self._filterbank, axes=1)
         x = tf.math.log(1.0 + 10000.0 * mel) / np.log(10.0)
         if self.normalize:
             x = (x - MAEST_MEAN) / (2.0 * MAEST_STD)
-        # Frequency first, like librosa and the papers' F x T.
-        perm = list(range(len(x.shape)))
-        perm[-2], perm[-1] = perm[-1], perm[-2]
-        return tf.cast(tf.transpose(x, perm), self.compute_dtype)
+        x = spectral_utils.frequency_first(x)
+        return tf.cast(x, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         def frames(length):

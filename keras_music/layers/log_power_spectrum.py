@@ -85,16 +85,11 @@ class LogPowerSpectrum(keras.layers.Layer):
             1 if self.center else self.n_fft,
             self.check_values,
         )
-        if self.center:
-            x = spectral_utils.centre_pad(x, self.n_fft // 2)
-        frames = tf.signal.frame(x, self.n_fft, self.hop_length)
-        spectrum = tf.signal.rfft(frames * self._window)
-        real, imag = tf.math.real(spectrum), tf.math.imag(spectrum)
-        x = 10.0 * tf.math.log(real * real + imag * imag + self.eps)
-        x = x / np.log(10.0)
-        perm = list(range(len(x.shape)))
-        perm[-2], perm[-1] = perm[-1], perm[-2]
-        return tf.cast(tf.transpose(x, perm), self.compute_dtype)
+        power = spectral_utils.power_spectrogram(
+            x, self._window, self.hop_length, self.center
+        )
+        x = 10.0 * tf.math.log(power + self.eps) / np.log(10.0)
+        return tf.cast(spectral_utils.frequency_first(x), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         def frames(length):

@@ -107,3 +107,28 @@ def halfband_lowpass(num_taps=33, beta=10.0):
     k = np.arange(-half, half + 1)
     taps = 0.5 * np.sinc(k / 2.0) * np.kaiser(num_taps, beta)
     return taps / np.sum(taps)
+
+
+def power_spectrogram(x, window, hop_length, center):
+    """|STFT|² of float32 audio `(..., samples)` as `(..., frames, bins)`.
+
+    `window` is a constant of length n_fft; with `center`, the audio is
+    zero-padded by n_fft // 2 on both sides first (librosa's default).
+    """
+    n_fft = int(window.shape[0])
+    if center:
+        x = centre_pad(x, n_fft // 2)
+    frames = tf.signal.frame(x, n_fft, hop_length)
+    spectrum = tf.signal.rfft(frames * window)
+    real, imag = tf.math.real(spectrum), tf.math.imag(spectrum)
+    return real * real + imag * imag
+
+
+def frequency_first(x):
+    """Swaps the last two axes: `(..., frames, bins)` -> `(..., bins, frames)`.
+
+    Frequency first, like librosa and the papers' F x T.
+    """
+    perm = list(range(len(x.shape)))
+    perm[-2], perm[-1] = perm[-1], perm[-2]
+    return tf.transpose(x, perm)

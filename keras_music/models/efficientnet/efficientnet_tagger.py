@@ -3,10 +3,11 @@
 import keras
 
 from keras_music.layers.validation import check_positive_int
+from keras_music.models.tagger import Tagger
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
-class EfficientNetTagger(keras.Model):
+class EfficientNetTagger(Tagger):
     """EfficientNet-B0 on log-mel spectrograms with a tagging head.
 
     The MAEST paper's baseline: `keras.applications.EfficientNetB0`
@@ -96,37 +97,6 @@ class EfficientNetTagger(keras.Model):
         self.num_frames = num_frames
         self.activation = activation
         self.cnn = cnn
-
-    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
-        """`"auto"`: Adam (1e-3), binary cross-entropy, ROC-/PR-AUC."""
-        from_logits = self.activation is None
-        if optimizer == "auto":
-            optimizer = keras.optimizers.Adam(1e-3)
-        if loss == "auto":
-            loss = keras.losses.BinaryCrossentropy(from_logits=from_logits)
-        if metrics == "auto":
-            metrics = [
-                keras.metrics.AUC(
-                    multi_label=True, from_logits=from_logits, name="roc_auc"
-                ),
-                keras.metrics.AUC(
-                    curve="PR",
-                    multi_label=True,
-                    from_logits=from_logits,
-                    name="pr_auc",
-                ),
-            ]
-        super().compile(
-            optimizer=optimizer, loss=loss, metrics=metrics, **kwargs
-        )
-
-    def compile_from_config(self, config):
-        # Restores the compile arguments saved in a `.keras` file (the
-        # base class skips models that override `compile`).
-        config = keras.saving.deserialize_keras_object(config)
-        self.compile(**config)
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
 
     def get_config(self):
         return {

@@ -5,10 +5,11 @@ import keras
 from keras_music.layers.validation import check_positive_int
 from keras_music.models.maest.maest_backbone import reset_compiled_functions
 from keras_music.models.maest.maest_layers import MAESTTokenPooling
+from keras_music.models.tagger import Tagger
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
-class MAESTTagger(keras.Model):
+class MAESTTagger(Tagger):
     """A `MAESTBackbone` with MAEST's tagging head.
 
     The head averages the final (LayerNorm-ed) `cls` and `dist` tokens,
@@ -81,42 +82,9 @@ class MAESTTagger(keras.Model):
         self.backbone.set_inference_patchout(time_stride, freq_drop)
         reset_compiled_functions(self)
 
-    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
-        """`"auto"` gives MAEST's multi-label setting: AdamW (learning
-        rate 1e-4, weight decay 1e-4), binary cross-entropy (on logits
-        when `activation=None`), ROC-AUC and PR-AUC."""
-        if optimizer == "auto":
-            optimizer = keras.optimizers.AdamW(
-                learning_rate=1e-4, weight_decay=1e-4
-            )
-        if loss == "auto":
-            loss = keras.losses.BinaryCrossentropy(
-                from_logits=self.activation is None
-            )
-        if metrics == "auto":
-            from_logits = self.activation is None
-            metrics = [
-                keras.metrics.AUC(
-                    multi_label=True, from_logits=from_logits, name="roc_auc"
-                ),
-                keras.metrics.AUC(
-                    curve="PR",
-                    multi_label=True,
-                    from_logits=from_logits,
-                    name="pr_auc",
-                ),
-            ]
-        super().compile(
-            optimizer=optimizer, loss=loss, metrics=metrics, **kwargs
-        )
-
-    def compile_from_config(self, config):
-        # Restores the compile arguments saved in a `.keras` file (the
-        # base class skips models that override `compile`).
-        config = keras.saving.deserialize_keras_object(config)
-        self.compile(**config)
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
+    def default_optimizer(self):
+        # MAEST: AdamW, learning rate 1e-4, weight decay 1e-4.
+        return keras.optimizers.AdamW(learning_rate=1e-4, weight_decay=1e-4)
 
     def get_config(self):
         return {

@@ -30,6 +30,7 @@ slightly from one resized in PyTorch; it is an initialisation).
 import numpy as np
 import tensorflow as tf
 
+from keras_music.convert.state_dict import check_fits
 from keras_music.convert.state_dict import load_state_dict
 from keras_music.models.maest.maest_tagger import MAESTTagger
 
@@ -115,18 +116,7 @@ def load_maest_weights(model, state_dict, load_head=True, prefix=None):
             )
             continue
         values[key] = value
-    problems = []
-    if unknown:
-        problems.append(f"unknown keys: {unknown}")
-    if missing:
-        problems.append(f"missing keys: {missing}")
-    if mismatched:
-        problems.append(f"shape mismatches: {mismatched}")
-    if problems:
-        raise ValueError(
-            "The state dict does not fit the model; nothing was loaded. "
-            + "; ".join(problems)
-        )
+    check_fits(type(model).__name__, unknown, missing, mismatched)
     for key, value in values.items():
         variable = targets[key][0]
         variable.assign(value.astype(variable.dtype))

@@ -190,3 +190,23 @@ def _read_torch(path):
             value = value.float()
         out[name] = value.numpy()
     return out
+
+
+def check_fits(what, unknown=(), missing=(), mismatched=()):
+    """Raises one `ValueError` listing every key that does not fit `what`.
+
+    Converters collect all problems before assigning anything, so a state
+    dict that does not fit leaves the model untouched.
+    """
+    problems = []
+    if unknown:
+        problems.append(f"unknown keys: {sorted(unknown)}")
+    if missing:
+        problems.append(f"missing keys: {sorted(missing)}")
+    if mismatched:
+        problems.append(f"shape mismatches: {list(mismatched)}")
+    if problems:
+        raise ValueError(
+            f"The state dict does not fit this {what}; nothing was loaded. "
+            + "; ".join(problems)
+        )

@@ -22,6 +22,7 @@ dict of arrays is `keras_music.convert.state_dict`'s job.
 
 import numpy as np
 
+from keras_music.convert.state_dict import check_fits
 from keras_music.models.swin.swin_backbone import SwinBackbone
 
 # Keys of the official layout that are not parameters of the backbone.
@@ -172,18 +173,7 @@ def load_swin_state_dict(backbone, state_dict, prefix=""):
             )
             continue
         updates.append((variable, value))
-    problems = []
-    if missing:
-        problems.append(f"missing keys: {missing}")
-    if tensors:
-        problems.append(f"unexpected keys: {sorted(tensors)}")
-    if mismatched:
-        problems.append(f"shape mismatches: {mismatched}")
-    if problems:
-        raise ValueError(
-            "The state dict does not fit this SwinBackbone; "
-            + "; ".join(problems)
-        )
+    check_fits("SwinBackbone", sorted(tensors), missing, mismatched)
     for variable, value in updates:
         variable.assign(value.astype(variable.dtype))
     return skipped

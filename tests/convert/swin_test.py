@@ -117,7 +117,7 @@ class SwinConvertTest(TestCase):
         message = str(error.value)
         self.assertIn("norm.weight", message)
         self.assertIn(
-            "unexpected keys: ['layers.9.blocks.0.norm1.weight']", message
+            "unknown keys: ['layers.9.blocks.0.norm1.weight']", message
         )
         self.assertIn(
             "layers.0.blocks.0.mlp.fc1.weight: checkpoint (3, 3)", message

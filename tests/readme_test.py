@@ -51,5 +51,7 @@ def test_quick_start_recipe_answers_help():
         timeout=120,
         cwd=ROOT,
     )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "flags" in proc.stdout.lower()
+    # absl prints the usage and exits with status 1 after --help.
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    assert "--sample_rate" in proc.stdout, proc.stdout[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]

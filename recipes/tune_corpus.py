@@ -7,10 +7,17 @@ soundfont into 30 s clips (once per rate, size and seed; later runs reuse
 the cache), then reads the training split through the same input pipeline
 the training recipes use and prints, for example:
 
-    Built-in tune corpus at 16000 Hz: 480/60/60 clips (train/valid/test)
-    of 30 s in ~/.cache/keras_music/tune_corpus/16000hz_600x30s_..., 0.6 GB
-    task 'dance' (single-label, 5 classes): reel 131, jig 96, ...
-    Read 480 segments of 10 s in 3.1 s: 155 segments/s, batch (32, 160000)
+    Built-in tune corpus at 16000 Hz: 478/60/62 clips (train/valid/test)
+    of 30 s in ~/.cache/keras_music/tune_corpus/16000hz_600x30s_seed0_...,
+    0.58 GB, ready in 99 s
+    task 'dance' (single-label, 5 classes): hornpipe 46, jig 46, reel 44,
+    slip jig 38, strathspey 21
+    task 'instrument' (multi-label, 16 classes): accordion 72, ...
+    task 'style' (single-label, 6 classes): bach 72, essen_folksong 72, ...
+    Read 478 segments of 10 s in 0.7 s: 667 segments/s, batch (30, 160000)
+
+(measured on a 2-core CPU with a cold cache; a second run reuses the
+build and only reads).
 """
 
 import os

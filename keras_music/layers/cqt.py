@@ -293,7 +293,7 @@ class CQT(keras.layers.Layer):
             )
         if self.output_scale == "db":
             x = 20.0 * tf.math.log(tf.maximum(x, 1e-5)) / np.log(10.0)
-        x = tf.transpose(x, (0, 2, 1))
+        x = spectral_utils.frequency_first(x)
         if unbatched:
             x = x[0]
         return tf.cast(x, self.compute_dtype)

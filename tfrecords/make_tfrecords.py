@@ -1,4 +1,20 @@
-"""Writes a folder of audio files with a labels CSV as keras_music TFRecords.
+"""Writes a dataset as keras_music TFRecords.
+
+A dataset in its official layout, one TFRecord folder per split:
+
+```
+python tfrecords/make_tfrecords.py --dataset gtzan --root ~/data/gtzan \
+    --output tfrecords/gtzan --sample_rate 16000
+python tfrecords/make_tfrecords.py --dataset mtg_jamendo \
+    --root ~/data/mtg-jamendo --jamendo_repo ~/src/mtg-jamendo-dataset \
+    --jamendo_subset moodtheme --output tfrecords/jamendo_moodtheme
+```
+
+`--dataset` is one of gtzan, fma_small, magnatagatune, openmic2018,
+extended_ballroom, mtg_jamendo; it writes `OUT/train`, `OUT/valid` and
+`OUT/test`, the layout of the built-in corpus, so recipes take `--data OUT`.
+
+A folder of audio files with a labels CSV:
 
 ```
 python tfrecords/make_tfrecords.py --audio_dir DIR --labels labels.csv \
@@ -8,12 +24,13 @@ python tfrecords/make_tfrecords.py --audio_dir DIR --labels labels.csv \
 
 The CSV has a header and a `path` column (relative to `--audio_dir`), and a
 `label` column (one class per file: task "label"), a `tags` column (names
-separated by `;`: multi-label task "tags"), or both. Vocabularies are the
-sorted distinct names. It prints a progress bar, then the skipped files
-with the reason and the manifest summary. See tfrecords/README.md.
+separated by `;`: multi-label task "tags"), or both. With a `split` column
+(`train`/`valid`/`test`) it writes one folder per split like `--dataset`;
+without, the whole CSV goes to `--output`. Vocabularies are the sorted
+distinct names. It prints a progress bar, then the skipped files with the
+reason and a summary per folder. See tfrecords/README.md for each layout.
 """
 
-import csv
 import functools
 import os
 import sys
@@ -25,14 +42,29 @@ from absl import flags
 # repository's keras_music importable without installing it.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from keras_music.data.audio import load_audio  # noqa: E402
+from keras_music.data.datasets.dataset_layout import DatasetLayout  # noqa: E402
+from keras_music.data.datasets.folder_csv import FolderCSV  # noqa: E402
+from keras_music.data.datasets.mtg_jamendo import MTG_JAMENDO_SUBSETS  # noqa: E402
+from keras_music.data.datasets.registry import DATASET_LAYOUTS  # noqa: E402
+from keras_music.data.datasets.registry import get_dataset_layout  # noqa: E402
+from keras_music.data.tfrecord_format import read_manifest  # noqa: E402
 from keras_music.data.tfrecord_writer import write_tfrecords  # noqa: E402
-from keras_music.data.track import Track  # noqa: E402
 
 FLAGS = flags.FLAGS
+flags.DEFINE_enum(
+    "dataset", None, sorted(DATASET_LAYOUTS), "A dataset in its own layout."
+)
+flags.DEFINE_string("root", None, "Folder the --dataset was unpacked to.")
+flags.DEFINE_string(
+    "jamendo_repo", None, "mtg_jamendo: checkout of MTG/mtg-jamendo-dataset."
+)
+flags.DEFINE_enum(
+    "jamendo_subset", "top50tags", MTG_JAMENDO_SUBSETS, "mtg_jamendo: subset."
+)
+flags.DEFINE_integer("jamendo_split", 0, "mtg_jamendo: split-N folder.")
 flags.DEFINE_string("audio_dir", None, "Folder the CSV paths are under.")
-flags.DEFINE_string("labels", None, "CSV: path,label and/or path,tags.")
-flags.DEFINE_string("output", None, "Output folder for shards + manifest.")
+flags.DEFINE_string("labels", None, "CSV: path,label and/or tags[,split].")
+flags.DEFINE_string("output", None, "Output folder.")
 flags.DEFINE_integer("sample_rate", 16000, "Sample rate of stored audio.")
 flags.DEFINE_enum(
     "features", "none", ["none", "mel", "cqt"], "Store audio or features."
@@ -40,48 +72,41 @@ flags.DEFINE_enum(
 flags.DEFINE_enum("audio_format", "int16", ["int16", "float16"], "Storage.")
 flags.DEFINE_integer("num_shards", None, "Shards (default: 256 files each).")
 flags.DEFINE_integer("num_workers", 1, "Processes decoding audio.")
-flags.mark_flags_as_required(["audio_dir", "labels", "output"])
+flags.mark_flags_as_required(["output"])
 
 
-def read_labels_csv(path):
-    """`(items, tasks)`: items are `(relative path, {task: [names]})`."""
-    with open(path, newline="") as stream:
-        rows = list(csv.DictReader(stream))
-    columns = set(rows[0]) if rows else set()
-    if "path" not in columns or not columns & {"label", "tags"}:
-        raise ValueError(
-            f"{path} must have a header with `path` and `label` and/or "
-            f"`tags` columns. Received columns: {sorted(columns)}"
+@flags.multi_flags_validator(
+    ["dataset", "root", "audio_dir", "labels", "jamendo_repo"],
+    message="Give either --dataset and --root (and --jamendo_repo for "
+    "mtg_jamendo, only there), or --audio_dir and --labels.",
+)
+def _check_mode(values):
+    dataset_mode = values["dataset"] is not None and values["root"]
+    csv_mode = values["audio_dir"] is not None and values["labels"]
+    if values["dataset"] is not None or values["root"] is not None:
+        csv_mode = False
+    if values["audio_dir"] is not None or values["labels"] is not None:
+        dataset_mode = False
+    if dataset_mode:
+        jamendo = values["dataset"] == "mtg_jamendo"
+        return jamendo == (values["jamendo_repo"] is not None)
+    return bool(csv_mode) and values["jamendo_repo"] is None
+
+
+def make_layout(
+    dataset,
+    root,
+    jamendo_repo=None,
+    jamendo_subset="top50tags",
+    jamendo_split=0,
+):
+    """The `DatasetLayout` the flags name."""
+    options = {}
+    if dataset == "mtg_jamendo":
+        options = dict(
+            repo=jamendo_repo, subset=jamendo_subset, split_index=jamendo_split
         )
-    items, names = [], {"label": set(), "tags": set()}
-    for row in rows:
-        labels = {}
-        if "label" in columns:
-            labels["label"] = [row["label"].strip()] if row["label"] else []
-        if "tags" in columns:
-            tags = (row["tags"] or "").split(";")
-            labels["tags"] = sorted({t.strip() for t in tags if t.strip()})
-        for task, values in labels.items():
-            names[task].update(values)
-        items.append((row["path"], labels))
-    tasks = {
-        task: {"vocabulary": sorted(names[task]), "multi_label": task == "tags"}
-        for task in ("label", "tags")
-        if task in columns
-    }
-    return items, tasks
-
-
-def load_track(item, audio_dir, sample_rate):
-    relative_path, labels = item
-    audio = load_audio(os.path.join(audio_dir, relative_path), sample_rate)
-    return Track(
-        track_id=relative_path,
-        audio=audio,
-        sample_rate=sample_rate,
-        labels=labels,
-        metadata={"path": relative_path},
-    )
+    return get_dataset_layout(dataset, root, **options)
 
 
 def make_frontend(name, sample_rate):
@@ -98,28 +123,51 @@ def make_frontend(name, sample_rate):
     return None
 
 
+def write(layout, output, sample_rate, **writer_kwargs):
+    """Writes `layout`; returns `{folder: manifest}`."""
+    if isinstance(layout, FolderCSV) and not layout.has_splits:
+        folders = {"all": output}
+        write_tfrecords(
+            layout.list_items(None),
+            functools.partial(DatasetLayout.load_item, sample_rate=sample_rate),
+            output,
+            tasks=layout.tasks,
+            sample_rate=sample_rate,
+            **writer_kwargs,
+        )
+    else:
+        folders = layout.write_tfrecords(
+            output, sample_rate=sample_rate, **writer_kwargs
+        )
+    return {folder: read_manifest(folder) for folder in folders.values()}
+
+
 def main(_):
-    items, tasks = read_labels_csv(FLAGS.labels)
-    manifest = write_tfrecords(
-        items,
-        functools.partial(
-            load_track,
-            audio_dir=FLAGS.audio_dir,
-            sample_rate=FLAGS.sample_rate,
-        ),
+    if FLAGS.dataset is not None:
+        layout = make_layout(
+            FLAGS.dataset,
+            FLAGS.root,
+            FLAGS.jamendo_repo,
+            FLAGS.jamendo_subset,
+            FLAGS.jamendo_split,
+        )
+    else:
+        layout = FolderCSV(FLAGS.audio_dir, FLAGS.labels)
+    manifests = write(
+        layout,
         FLAGS.output,
-        tasks=tasks,
-        sample_rate=FLAGS.sample_rate,
+        FLAGS.sample_rate,
         num_shards=FLAGS.num_shards,
         audio_format=FLAGS.audio_format,
         frontend=make_frontend(FLAGS.features, FLAGS.sample_rate),
         num_workers=FLAGS.num_workers,
     )
-    print(
-        f"Wrote {manifest['num_examples']} tracks in "
-        f"{len(manifest['shards'])} shards to {FLAGS.output} "
-        f"({len(manifest['skipped'])} skipped)."
-    )
+    for folder, manifest in manifests.items():
+        print(
+            f"Wrote {manifest['num_examples']} tracks in "
+            f"{len(manifest['shards'])} shards to {folder} "
+            f"({len(manifest['skipped'])} skipped)."
+        )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ from keras_music.layers.validation import check_positive_int
 
 # What libsndfile decodes for us; anything else is refused by name before
 # libsndfile guesses (it would read some raw formats as noise).
-SUPPORTED_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
+# `.au` (Sun/NeXT) is the format of the original GTZAN archive.
+SUPPORTED_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".au")
 
 
 def load_audio(path, sample_rate, mono=True):

@@ -44,6 +44,14 @@ class LoadAudioTest(TestCase):
         # quantisation and soxr's HQ passband ripple (< 1e-3 of 0.5).
         self.assertAllClose(audio[500:-500], expected[500:-500], atol=1e-3)
 
+    def test_au_as_in_gtzan(self):
+        # GTZAN ships 16-bit big-endian .au files at 22050 Hz.
+        path = os.path.join(self.get_temp_dir(), "blues.00000.au")
+        soundfile.write(path, _sine(22050, 1.0), 22050, subtype="PCM_16")
+        audio = load_audio(path, 22050)
+        # 16-bit quantisation of a 0.5-amplitude tone: within 2**-15.
+        self.assertAllClose(audio, _sine(22050, 1.0), atol=2**-15)
+
     def test_compressed_formats(self):
         for extension, subtype in (
             ("ogg", "VORBIS"),

@@ -7,10 +7,11 @@ import sys
 
 import keras
 import numpy as np
-import pytest
 import soundfile
 
 from keras_music.data.audio import load_audio
+from keras_music.data.datasets.dataset_item import DatasetItem
+from keras_music.data.datasets.dataset_layout import DatasetLayout
 from keras_music.data.tfrecord_dataset import tfrecord_dataset
 from keras_music.data.tfrecord_writer import write_tfrecords
 from keras_music.layers.cqt import CQT
@@ -98,12 +99,80 @@ class MakeTFRecordsTest(TestCase):
             },
         )
 
-    def test_bad_csv(self):
-        labels = os.path.join(self.get_temp_dir(), "labels.csv")
-        with open(labels, "w") as stream:
-            stream.write("file,genre\na.wav,rock\n")
-        with pytest.raises(ValueError, match="`path` and `label` and/or"):
-            make_tfrecords.read_labels_csv(labels)
+    def test_dataset_layout_and_split_column(self):
+        # fma_small in its layout, through the command line.
+        root = self.get_temp_dir()
+        os.makedirs(os.path.join(root, "fma_metadata"))
+        with open(os.path.join(root, "fma_metadata", "tracks.csv"), "w") as f:
+            f.write(
+                ",set,set,track\n,split,subset,genre_top\ntrack_id,,,\n"
+                "2,training,small,Hip-Hop\n10,validation,small,Pop\n"
+                "140,test,small,Folk\n"
+            )
+        for i, track_id in enumerate(["000002", "000010", "000140"]):
+            path = os.path.join(root, "fma_small", track_id[:3])
+            os.makedirs(path, exist_ok=True)
+            audio = np.random.default_rng(i).uniform(-0.5, 0.5, 1600)
+            # FMA ships mp3; libsndfile >= 1.1 writes it too.
+            soundfile.write(os.path.join(path, f"{track_id}.mp3"), audio, 8000)
+        output = os.path.join(self.get_temp_dir(), "out")
+        result = run_script(
+            "--dataset=fma_small",
+            f"--root={root}",
+            f"--output={output}",
+            "--sample_rate=8000",
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        for split in ("train", "valid", "test"):
+            self.assertIn(
+                f"Wrote 1 tracks in 1 shards to {os.path.join(output, split)}",
+                result.stdout,
+            )
+        manifest = json.load(
+            open(os.path.join(output, "test", "manifest.json"))
+        )
+        self.assertEqual(manifest["label_counts"]["genre"]["Folk"], 1)
+        # Flags of both modes at once, or mtg_jamendo without its repo:
+        # refused by the flag validator before anything runs.
+        values = dict(
+            dataset="gtzan",
+            root=root,
+            audio_dir=None,
+            labels=None,
+            jamendo_repo=None,
+        )
+        self.assertTrue(make_tfrecords._check_mode(values))
+        self.assertFalse(make_tfrecords._check_mode(dict(values, labels="x")))
+        self.assertFalse(
+            make_tfrecords._check_mode(dict(values, dataset="mtg_jamendo"))
+        )
+        self.assertFalse(
+            make_tfrecords._check_mode(dict(values, jamendo_repo="x"))
+        )
+        csv_mode = dict(
+            values, dataset=None, root=None, audio_dir=root, labels="x"
+        )
+        self.assertTrue(make_tfrecords._check_mode(csv_mode))
+
+    def test_make_layout(self):
+        root = self.get_temp_dir()
+        repo = os.path.join(root, "repo", "data", "splits", "split-1")
+        os.makedirs(repo)
+        for name in ("train", "validation", "test"):
+            with open(
+                os.path.join(repo, f"autotagging_moodtheme-{name}.tsv"), "w"
+            ) as stream:
+                stream.write(
+                    "TRACK_ID\tARTIST_ID\tALBUM_ID\tPATH\tDURATION\tTAGS\n"
+                    f"track_{len(name)}\ta\tb\t01/1.mp3\t9.0\tmood---{name}\n"
+                )
+        layout = make_tfrecords.make_layout(
+            "mtg_jamendo", root, os.path.join(root, "repo"), "moodtheme", 1
+        )
+        self.assertEqual(
+            (layout.subset, layout.split_index, len(layout.vocabulary)),
+            ("moodtheme", 1, 3),
+        )
 
     def test_feature_frontends(self):
         # The layers the --features flag names, at the --sample_rate.
@@ -119,17 +188,17 @@ class MakeTFRecordsTest(TestCase):
         audio_dir = self.get_temp_dir()
         audio = np.random.default_rng(1).uniform(-0.5, 0.5, 8000)
         soundfile.write(os.path.join(audio_dir, "a.wav"), audio, 16000)
-        items = [("a.wav", {"label": ["rock"]})]
+        items = [
+            DatasetItem(
+                "a.wav", os.path.join(audio_dir, "a.wav"), {"label": ["rock"]}
+            )
+        ]
         tasks = {"label": {"vocabulary": ["rock"], "multi_label": False}}
         output = os.path.join(self.get_temp_dir(), "out")
         frontend = make_tfrecords.make_frontend("mel", 16000)
         manifest = write_tfrecords(
             items,
-            functools.partial(
-                make_tfrecords.load_track,
-                audio_dir=audio_dir,
-                sample_rate=16000,
-            ),
+            functools.partial(DatasetLayout.load_item, sample_rate=16000),
             output,
             tasks=tasks,
             sample_rate=16000,

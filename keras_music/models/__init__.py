@@ -1,1 +1,9 @@
+"""Backbones and task models, one folder per family."""
 
+from keras_music.models.efficientnet import EfficientNetTagger
+from keras_music.models.maest import MAESTBackbone
+from keras_music.models.maest import MAESTEmbedder
+from keras_music.models.maest import MAESTTagger
+from keras_music.models.resnet import ResNet50Backbone
+from keras_music.models.swin import SwinBackbone
+from keras_music.models.tagger import Tagger

@@ -1,1 +1,6 @@
 """Training utilities shared by the recipes: schedules and callbacks."""
+
+from keras_music.training.stochastic_weight_averaging import (
+    StochasticWeightAveraging,
+)
+from keras_music.training.warmup_plateau_decay import WarmupPlateauDecay

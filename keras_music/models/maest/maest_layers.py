@@ -153,6 +153,16 @@ class MAESTPatchEmbedding(keras.layers.Layer):
         self.train_freq_patchout = _check_non_negative_int(
             "train_freq_patchout", train_freq_patchout
         )
+        for name, drop, size in (
+            ("train_time_patchout", train_time_patchout, self.num_time_patches),
+            ("train_freq_patchout", train_freq_patchout, self.num_freq_patches),
+        ):
+            if drop >= size:
+                raise ValueError(
+                    f"`{name}` must leave at least one of the {size} "
+                    f"patches of its axis (num_mel_bins={num_mel_bins}, "
+                    f"num_frames={num_frames}). Received: {name}={drop}"
+                )
         self.inference_time_stride = check_positive_int(
             "inference_time_stride", inference_time_stride
         )

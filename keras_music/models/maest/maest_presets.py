@@ -17,7 +17,10 @@ All drop 3 frequency rows in training. The time patchout follows the
 released training configurations (REFERENCE.md §1); the paper's text
 (Section 4.3) gives 15 columns for MAEST-5s.
 
-The `maest_tiny_*` presets are for tests: width 32, 2 blocks, 2 heads.
+`maest_small` is the same architecture and 30 s input, narrowed to what
+trains in minutes on a CPU (width 128, 4 blocks of 4 heads, MLP 512): the
+built-in corpus's demonstration size. `maest_tiny` is for tests: width 32,
+2 blocks, 2 heads, about 1 s of input.
 """
 
 _VIT_BASE = {
@@ -61,6 +64,15 @@ backbone_presets = {
     },
     "maest_30s": {
         **_VIT_BASE,
+        "num_frames": 1876,
+        "train_time_patchout": 90,
+    },
+    "maest_small": {
+        **_VIT_BASE,
+        "hidden_dim": 128,
+        "num_layers": 4,
+        "num_heads": 4,
+        "intermediate_dim": 512,
         "num_frames": 1876,
         "train_time_patchout": 90,
     },

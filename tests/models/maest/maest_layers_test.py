@@ -103,11 +103,13 @@ class MAESTPatchEmbeddingTest(TestCase):
             seen.add((tuple(rows), tuple(cols)))
         self.assertGreater(len(seen), 1, "patchout is not random")
 
-    def test_patchout_keeps_one_when_dropping_everything(self):
+    def test_patchout_on_a_shorter_input_keeps_one(self):
+        # A 6 x 9 grid drops 5 columns and 8 rows; a 26-frame input has
+        # only 2 columns, and keeps one of them.
         layer = MAESTPatchEmbedding(
-            **TINY, train_time_patchout=50, train_freq_patchout=50
+            **TINY, train_time_patchout=5, train_freq_patchout=8
         )
-        out = layer(np.zeros((1, 96, 66), "float32"), training=True)
+        out = layer(np.zeros((1, 96, 26), "float32"), training=True)
         self.assertEqual(tuple(out.shape), (1, 3, 8))
 
     def test_inference_patchout_keep_one_of_k(self):
@@ -172,6 +174,10 @@ class MAESTPatchEmbeddingTest(TestCase):
             layer(np.zeros((96, 66), "float32"))
 
     def test_argument_errors(self):
+        with pytest.raises(ValueError, match="of the 6 patches.*=6"):
+            MAESTPatchEmbedding(**TINY, train_time_patchout=6)
+        with pytest.raises(ValueError, match="of the 9 patches.*=9"):
+            MAESTPatchEmbedding(**TINY, train_freq_patchout=9)
         with pytest.raises(ValueError, match="train_time_patchout=-1"):
             MAESTPatchEmbedding(**TINY, train_time_patchout=-1)
         with pytest.raises(ValueError, match="train_freq_patchout=1.5"):

@@ -1,0 +1,143 @@
+"""`recipes/maest.py` end to end on a tiny rendered corpus (subprocesses:
+absl flags and logical CPU devices are process-wide)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import keras_music  # noqa: F401  (registers the models for loading)
+from keras_music.data.tune_corpus import build_tune_corpus
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+RECIPE = os.path.join(ROOT, "recipes", "maest.py")
+
+
+@pytest.fixture(scope="module")
+def corpus_cache(tmp_path_factory):
+    cache = str(tmp_path_factory.mktemp("corpus"))
+    # The recipe renders the same corpus from its flags; building it here
+    # once lets every run below reuse the cache.
+    build_tune_corpus(
+        num_clips=32, clip_seconds=5.0, cache_dir=cache, progress=False
+    )
+    return cache
+
+
+def _command(cache, output, *extra):
+    return [
+        sys.executable,
+        RECIPE,
+        "--segment=5",
+        "--preset=maest_tiny",
+        "--patchout_time=10",
+        "--corpus_clips=32",
+        "--corpus_seconds=5",
+        f"--cache_dir={cache}",
+        f"--output={output}",
+        "--batch_size=4",
+        "--steps_per_epoch=2",
+        "--verbose=2",
+        *extra,
+    ]
+
+
+def _run(command, timeout=240):
+    proc = subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_trains_evaluates_and_saves(corpus_cache, tmp_path):
+    output = str(tmp_path / "run")
+    proc = _run(_command(corpus_cache, output, "--epochs=2"))
+    with open(os.path.join(output, "results.json")) as stream:
+        results = json.load(stream)
+    assert results["task"] == "instrument"
+    for key in ("test", "test_untrained"):
+        assert results[key]["tracks"] > 0
+        assert 0.0 <= results[key]["roc_auc"] <= 1.0
+        assert 0.0 <= results[key]["pr_auc"] <= 1.0
+    assert "test (" in proc.stdout and "ROC-AUC" in proc.stdout
+    # The saved model is the trained tagger, log-mel in, 16 tags out.
+    model = keras.saving.load_model(os.path.join(output, "model.keras"))
+    x = np.random.rand(2, 96, 313).astype("float32")
+    assert tuple(model(x).shape) == (2, 16)
+    assert os.path.exists(os.path.join(output, "best.keras"))
+    assert os.listdir(os.path.join(output, "logs"))
+    # The averaged weights were kept and applied (from epoch 1 of 2).
+    with np.load(os.path.join(output, "swa.npz")) as state:
+        assert int(state["count"]) == 2
+
+
+def test_mirrored_strategy_on_two_cpu_devices(corpus_cache, tmp_path):
+    proc = _run(
+        _command(
+            corpus_cache,
+            str(tmp_path / "run"),
+            "--epochs=1",
+            "--strategy=mirrored",
+            "--cpu_replicas=2",
+            "--noswa",
+        )
+    )
+    assert "(2 replicas)" in proc.stdout
+
+
+def test_resumes_after_interruption(corpus_cache, tmp_path):
+    output = str(tmp_path / "run")
+    backup = os.path.join(output, "backup")
+    command = _command(corpus_cache, output, "--epochs=4")
+    # Kill the first run once the backup of a finished epoch exists.
+    first = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.time() + 240
+    while time.time() < deadline and first.poll() is None:
+        if os.path.exists(os.path.join(backup, "training_metadata.json")):
+            break
+        time.sleep(0.2)
+    assert first.poll() is None, "the first run ended before being killed"
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert not os.path.exists(os.path.join(output, "results.json"))
+    proc = _run(command)
+    # The second run starts after the epoch the first one finished.
+    log = proc.stdout + proc.stderr
+    assert "Epoch 1/4" not in log, log[-3000:]
+    assert "Epoch 4/4" in log
+    assert os.path.exists(os.path.join(output, "results.json"))
+
+
+def test_bad_flags_are_named(corpus_cache, tmp_path):
+    proc = subprocess.run(
+        _command(corpus_cache, str(tmp_path / "a"), "--patchout_time=40"),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+    )
+    assert proc.returncode != 0
+    assert "--patchout_time" in proc.stderr
+    proc = subprocess.run(
+        [
+            sys.executable,
+            RECIPE,
+            f"--data={tmp_path}",
+            f"--output={tmp_path / 'b'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+    )
+    assert proc.returncode != 0
+    assert "--data" in proc.stderr and "manifest.json" in proc.stderr

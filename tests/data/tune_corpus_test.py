@@ -2,6 +2,7 @@ import glob
 import json
 import os
 import re
+from unittest import mock
 
 import music21
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from keras_music.data import tfrecord_format
+from keras_music.data import tune_corpus
 from keras_music.data.midi_render import render_notes
 from keras_music.data.tune_corpus import DANCES
 from keras_music.data.tune_corpus import INSTRUMENT_PROGRAMS
@@ -405,6 +407,236 @@ class TuneCorpusArgumentsTest(TestCase):
         for kwargs, message in cases:
             with pytest.raises(ValueError, match=message):
                 build_tune_corpus(cache_dir="/tmp/unused", **kwargs)
+
+
+def _tune(path):
+    """A tune of Ryan's Mammoth Collection from the library's catalog."""
+    for tune in tune_corpus._catalog("ryans_mammoth"):
+        if tune["path"] == f"ryansMammoth/{path}":
+            return tune
+    raise KeyError(path)
+
+
+class DancePerformanceTest(TestCase):
+    """How dance tunes are played, checked on note events, not audio."""
+
+    @pytest.fixture(autouse=True)
+    def _fixtures(self, corpus_cache):
+        self.cache = corpus_cache
+
+    def test_metre_field(self):
+        self.assertEqual(tune_corpus._metre("6/8"), (6, 8))
+        self.assertEqual(tune_corpus._metre(" 9/8 "), (9, 8))
+        self.assertEqual(tune_corpus._metre("C"), (4, 4))
+        self.assertEqual(tune_corpus._metre("C|"), (2, 2))
+        for text in ("none", "FREI4/4", "", "0/4"):
+            self.assertIsNone(tune_corpus._metre(text), msg=text)
+
+    def test_running_note_counts_dotted_pairs_as_two_notes(self):
+        def bars(lengths, repeats=8):
+            offsets = np.cumsum([0.0] + lengths * repeats)[:-1]
+            return [[[t, d, 60] for t, d in zip(offsets, lengths * repeats)]]
+
+        # Written values, quarter lengths: even eighths; dotted pairs
+        # (hornpipe, strathspey); Scotch snaps; even sixteenths (a reel in
+        # 2/4); jig rhythm (quarter + eighth, with eighths running).
+        self.assertEqual(tune_corpus._running_note(bars([0.5])), 0.5)
+        self.assertEqual(tune_corpus._running_note(bars([0.75, 0.25])), 0.5)
+        self.assertEqual(tune_corpus._running_note(bars([0.25, 0.75])), 0.5)
+        self.assertEqual(tune_corpus._running_note(bars([0.25])), 0.25)
+        self.assertEqual(
+            tune_corpus._running_note(bars([1.0, 0.5, 0.5, 0.5, 0.5])), 0.5
+        )
+
+    def test_dance_tempo_matches_performance_practice(self):
+        # Bars a minute at the nominal tempo (tempo factor removed), read
+        # from the rendering's metadata, against the published figures:
+        # reels and jigs ~58 (RSCDS; Hardie, "The Caledonian Companion":
+        # reels 108-120 minims a minute), dotted hornpipes 69-76 minims
+        # (34.5-38 bars), strathspeys 126-138 crotchets (31.5-34.5 bars),
+        # slip jigs ~120 dotted crotchets (40 bars). The bar length is the
+        # tune's own metre; the tunes are notated in 2/4, C, C| and 6/8,
+        # and dotted strathspeys were played at half speed before.
+        cases = [
+            ("AllTheWayToGalwayReel.abc", 4.0, (54, 60)),
+            ("AbithaMugginsFavoriteReel.abc", 2.0, (54, 60)),
+            ("BanishMisfortune.abc", 3.0, (54, 62)),
+            ("AcrobatsHornpipe.abc", 4.0, (34, 39)),
+            ("AlbemarleHornpipe.abc", 2.0, (34, 39)),
+            ("AWillieWeHaveMissdYouStrathspey.abc", 4.0, (31, 35)),
+            ("AndrewCareysSlipjig.abc", 4.5, (37, 42)),
+        ]
+        for path, bar, (low, high) in cases:
+            item = {
+                "clip_id": "tempo",
+                "style": "ryans_mammoth",
+                "tune": _tune(path),
+                "soundfont": "timgm6mb",
+                "seed": [0, 1],
+            }
+            track = render_tune_clip(item, 8000, 0.5, cache_dir=self.cache)
+            quarters = (
+                track.metadata["tempo_quarters_per_minute"]
+                / track.metadata["tempo_factor"]
+            )
+            self.assertGreaterEqual(quarters / bar, low, msg=path)
+            self.assertLessEqual(quarters / bar, high, msg=path)
+
+    def _accompaniment_of(self, path):
+        tune = _tune(path)
+        parsed = tune_corpus._parsed(tune, self.cache)
+        running = tune_corpus._running_note(parsed["parts"])
+        bass, chords = tune_corpus._accompaniment(
+            parsed["parts"][0],
+            parsed["measures"],
+            16.0,
+            parsed["sharps"],
+            metre=tune_corpus._metre(tune["metre"]),
+            running=running,
+        )
+        return parsed["measures"], np.asarray(bass), np.asarray(chords)
+
+    def test_vamp_puts_bass_on_beats_and_chords_between(self):
+        # Expected onsets within a full bar (quarter lengths), from the
+        # metre alone: jigs bass on eighths 1 and 4, chords on 3 and 6;
+        # slip jigs three such beats; reels and strathspeys in 4/4 bass on
+        # quarters 1 and 3, chords on 2 and 4; a reel in 2/4 sixteenths the
+        # same pattern at the running-note scale (eighths).
+        cases = [
+            ("BanishMisfortune.abc", 3.0, [0.0, 1.5], [1.0, 2.5]),
+            ("AndrewCareysSlipjig.abc", 4.5, [0, 1.5, 3], [1, 2.5, 4]),
+            ("AllTheWayToGalwayReel.abc", 4.0, [0, 2], [1, 3]),
+            ("AbithaMugginsFavoriteReel.abc", 2.0, [0, 1], [0.5, 1.5]),
+            ("AWillieWeHaveMissdYouStrathspey.abc", 4.0, [0, 2], [1, 3]),
+        ]
+        for path, bar, bass_beats, chord_beats in cases:
+            measures, bass, chords = self._accompaniment_of(path)
+            full = [
+                (a, b)
+                for a, b in zip(measures[:-1], measures[1:], strict=True)
+                if np.isclose(b - a, bar) and b <= 16.0
+            ]
+            self.assertGreaterEqual(len(full), 2, msg=path)
+            for start, stop in full:
+                inside = (bass[:, 0] >= start) & (bass[:, 0] < stop)
+                self.assertAllClose(
+                    bass[inside, 0] - start, np.array(bass_beats, float)
+                )
+                inside = (chords[:, 0] >= start) & (chords[:, 0] < stop)
+                # Three notes (a triad) per chord onset.
+                onsets = np.unique(chords[inside, 0])
+                self.assertEqual(inside.sum(), 3 * len(onsets), msg=path)
+                self.assertAllClose(
+                    onsets - start, np.array(chord_beats, float)
+                )
+            # Chords are short ("boom-chuck"): half of the gap to the next
+            # bass note at most.
+            gaps = [
+                np.min(bass[bass[:, 0] > t, 0]) - t
+                for t in chords[:, 0]
+                if np.any(bass[:, 0] > t)
+            ]
+            self.assertTrue(
+                np.all(chords[: len(gaps), 1] <= np.asarray(gaps) / 2 + 1e-9)
+            )
+
+    def test_vamp_upbeat_and_unknown_metre(self):
+        # An upbeat bar of one eighth in 6/8 plays the end of the pattern
+        # (the chord on the sixth eighth); an unknown metre holds the
+        # bar's chord for the whole bar.
+        melody = [[0.0, 0.5, 62], [0.5, 1.5, 67], [2.0, 1.5, 71]]
+        melody += [[3.5, 3.0, 67]]
+        bass, chords = tune_corpus._accompaniment(
+            melody, [0.0, 0.5, 3.5], 6.5, 1, metre=(6, 8), running=0.5
+        )
+        self.assertAllClose([b[0] for b in bass], [0.5, 2.0, 3.5, 5.0])
+        self.assertAllClose(
+            sorted({c[0] for c in chords}), [0.0, 1.5, 3.0, 4.5, 6.0]
+        )
+        # G major (one sharp) over G-B-D: the tonic triad, bass on G2.
+        self.assertEqual({b[2] % 12 for b in bass}, {7})
+        self.assertEqual({c[2] % 12 for c in chords}, {7, 11, 2})
+        bass, chords = tune_corpus._accompaniment(
+            melody, [0.0, 0.5, 3.5], 6.5, 1, metre=None, running=0.5
+        )
+        self.assertAllClose(
+            [b[:2] for b in bass], [[0, 0.5], [0.5, 3], [3.5, 3]]
+        )
+
+    def test_swing_moves_the_off_beat_and_keeps_the_beats(self):
+        times = np.arange(0.0, 2.01, 0.25)
+        swung = tune_corpus._swing(times, 0.25, 2.0)
+        # Triplet swing: the second note of each pair of sixteenths
+        # starts 2/3 into the pair (0.5 quarter long) instead of 1/2.
+        expected = np.array([0, 1 / 3, 0.5, 5 / 6, 1, 4 / 3, 1.5, 11 / 6, 2])
+        self.assertAllClose(swung, expected, atol=1e-12)
+        # Dotted rhythm (3:1) from the same warp.
+        self.assertAllClose(
+            tune_corpus._swing(np.array([0.25]), 0.25, 3.0), np.array([0.375])
+        )
+
+    def _notes_of(self, path, seconds=6.0):
+        item = {
+            "clip_id": "notes",
+            "style": "ryans_mammoth",
+            "tune": _tune(path),
+            "soundfont": "timgm6mb",
+            "seed": [0, 7],
+        }
+        with mock.patch.object(
+            tune_corpus, "render_notes", wraps=render_notes
+        ) as spy:
+            track = render_tune_clip(item, 8000, seconds, cache_dir=self.cache)
+        notes, programs = spy.call_args.args
+        notes = np.asarray(notes)
+        by_program = {
+            p: notes[notes[:, 4] == c] for c, p in enumerate(programs)
+        }
+        names = {v: k for k, v in INSTRUMENT_PROGRAMS.items()}
+        parts = {names[p]: n for p, n in by_program.items()}
+        quarters = track.metadata["tempo_quarters_per_minute"] / 60
+        return track, parts, quarters
+
+    def test_rendered_dance_has_a_rhythm_section_on_the_beats(self):
+        # A jig: in the notes given to the synthesiser, a bass note every
+        # dotted quarter and a chord one quarter after each bass note, at
+        # the clip's tempo, whatever the excerpt.
+        track, parts, quarters = self._notes_of("BanishMisfortune.abc")
+        chord_names = {"piano", "nylon guitar"}
+        bass_names = {"acoustic bass", "cello", "bassoon"}
+        self.assertEqual(len(chord_names & set(parts)), 1)
+        self.assertEqual(len(bass_names & set(parts)), 1)
+        self.assertEqual(len(track.labels["instrument"]), 3)
+        bass = parts[(bass_names & set(parts)).pop()][:, 0] * quarters
+        chords = np.unique(parts[(chord_names & set(parts)).pop()][:, 0])
+        chords = chords * quarters
+        bass = bass[bass > 0]  # a note cut by the excerpt start is at 0
+        steps = np.diff(bass)
+        self.assertGreater(len(steps), 4)
+        # The metadata's tempo is rounded to 0.001 quarter a minute: a
+        # relative error of 1e-5 at most.
+        self.assertAllClose(steps, np.full_like(steps, 1.5), rtol=1e-4)
+        for onset in chords[chords > bass[0]]:
+            before = bass[bass < onset + 1e-9].max()
+            self.assertAllClose(onset - before, 1.0, rtol=1e-4)
+
+    def test_rendered_hornpipe_is_swung(self):
+        # Written in even sixteenths (2/4): rendered with the second of
+        # each pair 2/3 of the way into the pair, so melody onsets fall on
+        # the pair's start or 2/3 through it, never halfway.
+        track, parts, quarters = self._notes_of("AlbemarleHornpipe.abc")
+        melody = {"violin", "flute", "banjo", "accordion"} & set(parts)
+        self.assertEqual(len(melody), 1)
+        onsets = (
+            parts[melody.pop()][:, 0] + track.metadata["start_seconds"]
+        ) * quarters
+        phase = np.mod(onsets / 0.5, 1.0)
+        # 0.01 of a pair: the metadata's tempo and start are rounded (a
+        # relative 1e-5 of ~100 quarters); a straight off-beat is 0.17 off.
+        on_beat = np.minimum(phase, 1 - phase) < 0.01
+        swung = np.abs(phase - 2 / 3) < 0.01
+        self.assertTrue(np.all(on_beat | swung))
+        self.assertGreater(swung.sum(), 5)
 
 
 @pytest.mark.large

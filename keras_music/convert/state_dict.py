@@ -11,6 +11,7 @@ take the returned dict.
 
 import json
 import os
+import pickle
 import struct
 
 import numpy as np
@@ -172,7 +173,14 @@ def _read_torch(path):
         ) from None
     # weights_only=True: only tensors and plain containers are
     # unpickled, never arbitrary objects.
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ValueError(
+            f"{path!r} holds Python objects other than tensors and plain "
+            f"containers, which keras_music does not unpickle (torch.load "
+            f"with weights_only=True refused: {str(error).splitlines()[0]})"
+        ) from None
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

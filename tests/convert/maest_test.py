@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -129,6 +131,27 @@ class LoadMAESTWeightsTest(TestCase):
         self.assertAllClose(
             tagger.backbone(x[:, :, :46]), tokens, atol=1e-5, rtol=0
         )
+
+    def test_torch_checkpoint_with_net_prefix(self):
+        torch = pytest.importorskip("torch")
+        rng = np.random.default_rng(3)
+        sd = _reference_state_dict(rng)
+        path = os.path.join(self.get_temp_dir(), "maest.ckpt")
+        torch.save(
+            {
+                "state_dict": {
+                    f"net.{k}": torch.from_numpy(v) for k, v in sd.items()
+                },
+                "epoch": 129,
+            },
+            path,
+        )
+        tagger = _tiny_tagger()
+        load_maest_weights(tagger, path, prefix="net.")
+        x = rng.normal(size=(2, 96, 66)).astype("float32")
+        _, probs = _numpy_forward(sd, x.astype("float64"))
+        # As test_forward_matches_numpy: float32 against float64.
+        self.assertAllClose(tagger(x), probs, atol=1e-5, rtol=0)
 
     def test_rgb_kernel_summed_and_backbone_skips_head(self):
         rng = np.random.default_rng(1)

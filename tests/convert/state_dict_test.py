@@ -9,6 +9,16 @@ from keras_music.convert.state_dict import strip_prefixes
 from tests.test_case import TestCase
 
 
+class _MakesDirectory:
+    """Unpickling it would create a directory: a stand-in for code."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.makedirs, (self.path,))
+
+
 class LoadStateDictTest(TestCase):
     def test_safetensors(self):
         # Written with the official `safetensors` package; read by ours.
@@ -73,6 +83,16 @@ class LoadStateDictTest(TestCase):
         )
         out = load_state_dict(path)
         self.assertAllEqual(out["norm.bias"], np.ones(3, "float32"))
+
+    def test_torch_checkpoint_with_objects_is_refused(self):
+        torch = pytest.importorskip("torch")
+        marker = os.path.join(self.get_temp_dir(), "unpickled")
+        path = os.path.join(self.get_temp_dir(), "evil.pt")
+        torch.save({"w": torch.ones(2), "x": _MakesDirectory(marker)}, path)
+        with pytest.raises(ValueError, match="evil.pt.*other than tensors"):
+            load_state_dict(path)
+        # Nothing of the pickled object ran.
+        self.assertFalse(os.path.exists(marker))
 
     def test_torch_missing_is_a_clear_error(self):
         path = os.path.join(self.get_temp_dir(), "w.pt")

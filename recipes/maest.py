@@ -25,8 +25,11 @@ command again), the final model (`model.keras`, with the averaged weights
 when SWA is on) and `results.json` with the test scores of the trained
 model next to those of the same model before training, for example:
 
-    test (62 tracks, instrument): ROC-AUC 0.85 PR-AUC 0.52 (untrained:
-    ROC-AUC 0.51 PR-AUC 0.22)
+    test (62 tracks, instrument): ROC-AUC 0.793 PR-AUC 0.512 (untrained:
+    ROC-AUC 0.458 PR-AUC 0.229); trained in 274 s
+
+(the default run on two CPU cores: the small preset, 6 epochs, about six
+minutes including the first rendering of the corpus).
 
 The frontend, mixup and SpecAugment run in the `tf.data` pipeline, so the
 model itself maps log-mel spectrograms to tag probabilities.
@@ -267,6 +270,14 @@ def swa_callback(epochs, path):
     )
 
 
+def labelled_tracks(manifest, task):
+    """Tracks the reader yields for `task` (single-label tasks skip tracks
+    without a label)."""
+    if manifest["tasks"][task]["multi_label"]:
+        return manifest["num_examples"]
+    return sum(manifest["label_counts"][task].values())
+
+
 def input_pipeline(directory, task, multi_label, training, replicas=1):
     """Batches of `(log_mel, targets)`: frontend, then mixup and
     SpecAugment in training."""
@@ -276,8 +287,9 @@ def input_pipeline(directory, task, multi_label, training, replicas=1):
         # Keras cannot split a last batch unevenly across replicas:
         # validation drops it (it only monitors; the final test scores
         # every track).
-        tracks = read_manifest(directory)["num_examples"]
+        tracks = labelled_tracks(read_manifest(directory), task)
         batch_size = min(batch_size, max(1, tracks // replicas) * replicas)
+
         drop_remainder = True
     frontend = LogMelSpectrogram(
         sample_rate=SAMPLE_RATE, hop_length=HOP_LENGTH, normalize=True
@@ -312,6 +324,14 @@ def input_pipeline(directory, task, multi_label, training, replicas=1):
         dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
         # Each pass is a fresh balanced draw; `fit` counts the steps.
         dataset = dataset.repeat()
+    else:
+        # A known size spares Keras guessing where validation ends.
+        tracks = labelled_tracks(read_manifest(directory), task)
+        batches = tracks // batch_size
+        if not drop_remainder:
+            batches = -(-tracks // batch_size)
+        cardinality = tf.data.experimental.assert_cardinality(batches)
+        dataset = dataset.apply(cardinality)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
@@ -372,7 +392,7 @@ def main(_):
         )
     steps_per_epoch = FLAGS.steps_per_epoch or max(
         1,
-        (FLAGS.samples_per_epoch or manifest["num_examples"])
+        (FLAGS.samples_per_epoch or labelled_tracks(manifest, task))
         // FLAGS.batch_size,
     )
     strategy = get_strategy(FLAGS.strategy)
@@ -437,6 +457,7 @@ def main(_):
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
         callbacks=callbacks,
+        shuffle=False,  # the input pipeline shuffles
         verbose=FLAGS.verbose,
     )
     trained_seconds = time.time() - started

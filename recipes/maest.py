@@ -55,6 +55,8 @@ from keras_music.data.tune_corpus import build_tune_corpus
 from keras_music.distribute import STRATEGIES
 from keras_music.distribute import get_strategy
 from keras_music.distribute import split_cpu
+from keras_music.evaluation.embedding_cache import segment_sums
+from keras_music.evaluation.embedding_cache import track_labels
 from keras_music.evaluation.metrics import pr_auc
 from keras_music.evaluation.metrics import roc_auc
 from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
@@ -338,33 +340,27 @@ def input_pipeline(directory, task, multi_label, training, replicas=1):
 def evaluate_tracks(model, directory, task, multi_label):
     """Exact ROC-AUC and PR-AUC per track: every half-overlapped segment
     is tagged and the probabilities averaged per track."""
-    segment = int(FLAGS.segment)
     frontend = LogMelSpectrogram(
         sample_rate=SAMPLE_RATE, hop_length=HOP_LENGTH, normalize=True
     )
-    dataset = tfrecord_dataset(
+    sums, counts = segment_sums(
+        lambda audio, training: model(frontend(audio), training=training),
         directory,
-        segment_seconds=segment,
-        task=task,
-        mode="all",
+        int(FLAGS.segment),
         batch_size=FLAGS.batch_size,
-        one_hot=not multi_label,
     )
-    predict = tf.function(lambda x: model(frontend(x), training=False))
-    sums, counts, targets = {}, {}, {}
-    for audio, y, track_ids in dataset:
-        probabilities = predict(audio).numpy()
-        for track, p, t in zip(track_ids.numpy(), probabilities, y.numpy()):
-            sums[track] = sums.get(track, 0.0) + p
-            counts[track] = counts.get(track, 0) + 1
-            targets[track] = t
-    tracks = sorted(sums)
-    scores = np.stack([sums[t] / counts[t] for t in tracks])
-    truth = np.stack([targets[t] for t in tracks])
+    track_ids, labels, tasks = track_labels(directory)
+    truth = labels[task]
+    if multi_label:
+        keep = truth.sum(axis=1) > 0
+    else:
+        keep = truth >= 0
+        truth = np.eye(len(tasks[task]["vocabulary"]))[truth]
+    scores = np.stack([sums[t] / counts[t] for t in track_ids[keep]])
     return {
-        "tracks": len(tracks),
-        "roc_auc": float(roc_auc(truth, scores)),
-        "pr_auc": float(pr_auc(truth, scores)),
+        "tracks": int(keep.sum()),
+        "roc_auc": float(roc_auc(truth[keep], scores)),
+        "pr_auc": float(pr_auc(truth[keep], scores)),
     }
 
 

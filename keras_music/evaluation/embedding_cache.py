@@ -155,7 +155,7 @@ def extract_embeddings(
 
     started = time.time()
     track_ids, labels, tasks = track_labels(data_dir)
-    sums, counts = _segment_sums(
+    sums, counts = segment_sums(
         encoder, data_dir, segment_seconds, batch_size, progress
     )
     missing = [t for t in track_ids if t not in sums]
@@ -246,8 +246,24 @@ def _labelled(values):
     return values.sum(axis=1) > 0
 
 
-def _segment_sums(encoder, data_dir, segment_seconds, batch_size, progress):
-    """Sum and count of the segment embeddings of each track."""
+def segment_sums(
+    encoder, data_dir, segment_seconds, batch_size=32, progress=False
+):
+    """Sum and count of a model's outputs over the half-overlapped
+    segments of each track (`tfrecord_dataset(mode="all")`).
+
+    Args:
+        encoder: callable taking a batch of segments as the dataset yields
+            them and `training=False`, returning `(batch, dim)`.
+        data_dir: str. A TFRecord folder.
+        segment_seconds: float. Segment length.
+        batch_size: int. Segments per call. Defaults to 32.
+        progress: bool. Print a line every 50 batches.
+
+    Returns:
+        `(sums, counts)`: dicts from track id (str) to the float64 sum of
+        its segments' outputs and their number.
+    """
     dataset = tfrecord_dataset(
         data_dir,
         segment_seconds=segment_seconds,

@@ -27,7 +27,10 @@ ROWS = {
         "genre---rock\n",
     ],
 }
-SHARED = "/work/shared/splits/mtg-jamendo/split-0"
+# The real split-0 files of the mtg-jamendo-dataset repository (CC
+# BY-NC-SA, so not shipped): set this variable to their folder, e.g.
+# `.../mtg-jamendo-dataset/data/splits/split-0`, to check them.
+SHARED = os.environ.get("KERAS_MUSIC_JAMENDO_SPLIT_0", "")
 
 
 def make_repo(base, rows=ROWS, subset="genre"):
@@ -131,7 +134,7 @@ class MTGJamendoTest(TestCase):
 
     @pytest.mark.skipif(
         not os.path.isdir(SHARED),
-        reason="needs the MTG-Jamendo split files of /work/shared/splits",
+        reason="set KERAS_MUSIC_JAMENDO_SPLIT_0 to the real split-0 files",
     )
     def test_real_split_0_files(self):
         # The repository's own files (CC BY-NC-SA, not shipped), in a

@@ -51,7 +51,6 @@ import keras_music  # noqa: F401  (sets the Keras backend)
 from keras_music.convert.maest import load_maest_weights
 from keras_music.data.tfrecord_dataset import tfrecord_dataset
 from keras_music.data.tfrecord_format import read_manifest
-from keras_music.data.tune_corpus import build_tune_corpus
 from keras_music.distribute import STRATEGIES
 from keras_music.distribute import get_strategy
 from keras_music.distribute import split_cpu
@@ -66,6 +65,9 @@ from keras_music.models.maest.maest_backbone import MAESTBackbone
 from keras_music.models.maest.maest_layers import patch_grid_size
 from keras_music.models.maest.maest_presets import backbone_presets
 from keras_music.models.maest.maest_tagger import MAESTTagger
+from keras_music.training.recipe_support import resolve_splits
+from keras_music.training.recipe_support import resolve_task
+from keras_music.training.recipe_support import run_callbacks
 from keras_music.training.stochastic_weight_averaging import (
     StochasticWeightAveraging,
 )
@@ -77,7 +79,6 @@ HOP_LENGTH = 256
 # SWA starts at the decay start and averages every 5 epochs.
 PAPER_EPOCHS = {"warmup": 5, "decay_start": 50, "decay": 50, "total": 130}
 SWA_EVERY = 5
-SPLITS = ("train", "valid", "test")
 # On a CPU-only machine with the built-in corpus: what fits in a few
 # minutes on two cores.
 CPU_DEMO = {"preset": "maest_small", "epochs": 6, "learning_rate": 5e-4}
@@ -149,49 +150,6 @@ FLAGS = flags.FLAGS
 def segment_frames(seconds):
     """Log-mel frames of a segment: centred frames, hop 256 at 16 kHz."""
     return seconds * SAMPLE_RATE // HOP_LENGTH + 1
-
-
-def resolve_data():
-    """The split folders and a one-line description of where they are."""
-    if FLAGS.data is None:
-        splits = build_tune_corpus(
-            num_clips=FLAGS.corpus_clips,
-            clip_seconds=FLAGS.corpus_seconds,
-            sample_rate=SAMPLE_RATE,
-            seed=FLAGS.seed,
-            cache_dir=FLAGS.cache_dir,
-            num_workers=2,
-        )
-        return splits, "the built-in tune corpus"
-    splits = {name: os.path.join(FLAGS.data, name) for name in SPLITS}
-    for path in splits.values():
-        if not os.path.exists(os.path.join(path, "manifest.json")):
-            raise ValueError(
-                f"`--data` must be a folder holding train/, valid/ and test/ "
-                f"TFRecord folders; {path}/manifest.json does not exist. "
-                f"Received: --data={FLAGS.data!r}"
-            )
-    return splits, FLAGS.data
-
-
-def resolve_task(manifest, directory):
-    tasks = manifest["tasks"]
-    if FLAGS.task is not None:
-        if FLAGS.task not in tasks:
-            raise ValueError(
-                f"`--task` must be one of the tasks of {directory}: "
-                f"{sorted(tasks)}. Received: --task={FLAGS.task!r}"
-            )
-        return FLAGS.task
-    if FLAGS.data is None:
-        return "instrument"
-    multi = [name for name, spec in tasks.items() if spec["multi_label"]]
-    if len(multi) != 1:
-        raise ValueError(
-            f"Pass `--task`: {directory} has the tasks {sorted(tasks)}, "
-            f"and the default needs exactly one multi-label task."
-        )
-    return multi[0]
 
 
 def resolve_schedule(has_gpu):
@@ -374,9 +332,22 @@ def main(_):
     os.makedirs(output, exist_ok=True)
 
     # === Data ===
-    splits, source = resolve_data()
+    splits, source = resolve_splits(
+        FLAGS.data,
+        sample_rate=SAMPLE_RATE,
+        corpus_clips=FLAGS.corpus_clips,
+        corpus_seconds=FLAGS.corpus_seconds,
+        seed=FLAGS.seed,
+        cache_dir=FLAGS.cache_dir,
+    )
     manifest = read_manifest(splits["train"])
-    task = resolve_task(manifest, splits["train"])
+    task = resolve_task(
+        manifest,
+        splits["train"],
+        FLAGS.task,
+        default="instrument" if FLAGS.data is None else None,
+        multi=True,
+    )
     spec = manifest["tasks"][task]
     multi_label = spec["multi_label"]
     num_tags = len(spec["vocabulary"])
@@ -434,16 +405,7 @@ def main(_):
     if not os.path.exists(untrained_path):
         np.savez(f"{untrained_path}.tmp.npz", *tagger.get_weights())
         os.replace(f"{untrained_path}.tmp.npz", untrained_path)
-    callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(output, "backup")),
-        keras.callbacks.TensorBoard(os.path.join(output, "logs")),
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(output, "best.keras"),
-            monitor="val_roc_auc",
-            mode="max",
-            save_best_only=True,
-        ),
-    ]
+    callbacks = run_callbacks(output, monitor="val_roc_auc", mode="max")
     if FLAGS.swa:
         callbacks.append(swa_callback(epochs, os.path.join(output, "swa.npz")))
     started = time.time()
@@ -467,6 +429,15 @@ def main(_):
     results = {
         "preset": preset,
         "task": task,
+        # What an export needs to serve the model on raw audio.
+        "vocabulary": spec["vocabulary"],
+        "sample_rate": SAMPLE_RATE,
+        "segment_seconds": int(FLAGS.segment),
+        "frontend": keras.saving.serialize_keras_object(
+            LogMelSpectrogram(
+                sample_rate=SAMPLE_RATE, hop_length=HOP_LENGTH, normalize=True
+            )
+        ),
         "epochs": epochs,
         "train_seconds": round(trained_seconds, 1),
         "test": trained,

@@ -38,8 +38,9 @@ from absl import flags
 
 import keras_music  # noqa: F401  (sets the Keras backend)
 from keras_music.data.tfrecord_format import read_manifest
-from keras_music.data.tune_corpus import build_tune_corpus
 from keras_music.evaluation.embedding_cache import extract_embeddings
+from keras_music.evaluation.embedding_cache import negative_task
+from keras_music.evaluation.embedding_cache import partially_labelled_tasks
 from keras_music.evaluation.finetune import evaluate_finetune
 from keras_music.evaluation.probe import evaluate_frozen
 from keras_music.evaluation.probe_protocol import get_probe_protocol
@@ -48,6 +49,7 @@ from keras_music.evaluation.segment_encoder import maest_preset_encoder
 from keras_music.evaluation.segment_encoder import maest_segment_encoder
 from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
 from keras_music.models.maest.maest_presets import backbone_presets
+from keras_music.training.recipe_support import resolve_splits
 
 flags.DEFINE_string("encoder", "maest_tiny", "MAEST preset or .keras file.")
 flags.DEFINE_string("data", None, "TFRecords root with train/valid/test.")
@@ -109,16 +111,16 @@ def load_encoder(name):
 def main(_):
     started = time.time()
     # === Data: a TFRecords root, or the built-in corpus ===
-    if FLAGS.data:
-        splits = {s: os.path.join(FLAGS.data, s) for s in ("train", "valid")}
-        splits["test"] = os.path.join(FLAGS.data, "test")
-    else:
-        splits = build_tune_corpus(
-            num_clips=FLAGS.num_clips,
-            clip_seconds=FLAGS.clip_seconds,
-            cache_dir=FLAGS.corpus_cache_dir,
-        )
-    tasks = FLAGS.tasks or sorted(read_manifest(splits["train"])["tasks"])
+    splits, _ = resolve_splits(
+        FLAGS.data,
+        corpus_clips=FLAGS.num_clips,
+        corpus_seconds=FLAGS.clip_seconds,
+        cache_dir=FLAGS.corpus_cache_dir,
+    )
+    specs = read_manifest(splits["train"])["tasks"]
+    # A partially labelled task's negatives are its mask, not a task.
+    companions = {negative_task(t) for t in partially_labelled_tasks(specs)}
+    tasks = FLAGS.tasks or sorted(set(specs) - companions)
     fractions = [float(f) for f in FLAGS.fractions]
 
     # === Encoder and protocol ===

@@ -54,6 +54,7 @@ from keras_music.data.tfrecord_format import read_manifest
 from keras_music.distribute import STRATEGIES
 from keras_music.distribute import get_strategy
 from keras_music.distribute import split_cpu
+from keras_music.evaluation.embedding_cache import labelled_tracks
 from keras_music.evaluation.embedding_cache import segment_sums
 from keras_music.evaluation.embedding_cache import track_labels
 from keras_music.evaluation.metrics import pr_auc
@@ -230,7 +231,7 @@ def swa_callback(epochs, path):
     )
 
 
-def labelled_tracks(manifest, task):
+def labelled_track_count(manifest, task):
     """Tracks the reader yields for `task` (single-label tasks skip tracks
     without a label)."""
     if manifest["tasks"][task]["multi_label"]:
@@ -247,7 +248,7 @@ def input_pipeline(directory, task, multi_label, training, replicas=1):
         # Keras cannot split a last batch unevenly across replicas:
         # validation drops it (it only monitors; the final test scores
         # every track).
-        tracks = labelled_tracks(read_manifest(directory), task)
+        tracks = labelled_track_count(read_manifest(directory), task)
         batch_size = min(batch_size, max(1, tracks // replicas) * replicas)
 
         drop_remainder = True
@@ -286,7 +287,7 @@ def input_pipeline(directory, task, multi_label, training, replicas=1):
         dataset = dataset.repeat()
     else:
         # A known size spares Keras guessing where validation ends.
-        tracks = labelled_tracks(read_manifest(directory), task)
+        tracks = labelled_track_count(read_manifest(directory), task)
         batches = tracks // batch_size
         if not drop_remainder:
             batches = -(-tracks // batch_size)
@@ -309,16 +310,17 @@ def evaluate_tracks(model, directory, task, multi_label):
     )
     track_ids, labels, tasks = track_labels(directory)
     truth = labels[task]
-    if multi_label:
-        keep = truth.sum(axis=1) > 0
-    else:
-        keep = truth >= 0
+    keep = labelled_tracks(truth)
+    if not multi_label:
         truth = np.eye(len(tasks[task]["vocabulary"]))[truth]
+    truth = truth[keep]
+    # Partially labelled tasks (OpenMIC) mark unknown labels -1.
+    mask = truth >= 0
     scores = np.stack([sums[t] / counts[t] for t in track_ids[keep]])
     return {
         "tracks": int(keep.sum()),
-        "roc_auc": float(roc_auc(truth[keep], scores)),
-        "pr_auc": float(pr_auc(truth[keep], scores)),
+        "roc_auc": float(roc_auc(truth, scores, mask=mask)),
+        "pr_auc": float(pr_auc(truth, scores, mask=mask)),
     }
 
 
@@ -359,7 +361,7 @@ def main(_):
         )
     steps_per_epoch = FLAGS.steps_per_epoch or max(
         1,
-        (FLAGS.samples_per_epoch or labelled_tracks(manifest, task))
+        (FLAGS.samples_per_epoch or labelled_track_count(manifest, task))
         // FLAGS.batch_size,
     )
     strategy = get_strategy(FLAGS.strategy)

@@ -38,7 +38,7 @@ from keras_music.layers.validation import check_positive
 from keras_music.layers.validation import check_positive_int
 
 MANIFEST_NAME = "manifest.json"
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
 def encoder_fingerprint(encoder):
@@ -64,10 +64,18 @@ def default_cache_key(encoder, data_dir, segment_seconds):
 def track_labels(data_dir):
     """Labels of every track from the shard indices, without reading audio.
 
+    A multi-label task `T` with a companion task `T_negative` over the
+    same vocabulary (OpenMIC-2018's confirmed negatives, see
+    `keras_music.data.datasets.openmic_2018`) is partially labelled: its
+    array holds 1 (positive), 0 (confirmed negative) and -1 (not
+    annotated). Probes ignore the -1 entries in their loss and the metrics
+    mask them out (`task_metrics`).
+
     Returns:
         `(track_ids, labels, tasks)`: track ids in index order; a dict task
         -> array (int32 class index with -1 for "no label" for single-label
-        tasks, int8 multi-hot for multi-label tasks); the manifest's task
+        tasks, int8 multi-hot for multi-label tasks, with -1 for unknown
+        labels of a partially labelled task); the manifest's task
         specifications.
     """
     manifest = read_manifest(data_dir)
@@ -88,7 +96,31 @@ def track_labels(data_dir):
             labels[task] = np.asarray(
                 [i[0] if i else -1 for i in indices], dtype="int32"
             )
+    for task in partially_labelled_tasks(manifest["tasks"]):
+        negative = labels[negative_task(task)]
+        labels[task] = np.where(
+            labels[task] > 0, 1, np.where(negative > 0, 0, -1)
+        ).astype("int8")
     return track_ids, labels, manifest["tasks"]
+
+
+def negative_task(task):
+    """The name of the task holding the confirmed negatives of `task`."""
+    return f"{task}_negative"
+
+
+def partially_labelled_tasks(tasks):
+    """The multi-label tasks that have a `negative_task` companion over the
+    same vocabulary (their unknown labels are masked)."""
+    return [
+        name
+        for name, spec in tasks.items()
+        if spec["multi_label"]
+        and negative_task(name) in tasks
+        and tasks[negative_task(name)]["multi_label"]
+        and len(tasks[negative_task(name)]["vocabulary"])
+        == len(spec["vocabulary"])
+    ]
 
 
 def extract_embeddings(
@@ -235,7 +267,8 @@ def labelled_tracks(labels):
 
     Single-label: a class index (not -1). Multi-label: at least one tag; a
     track with no tag at all is taken as not annotated for the task rather
-    than as a negative for every tag.
+    than as a negative for every tag. Partially labelled (entries -1 for
+    unknown): at least one known entry, positive or negative.
     """
     return _labelled(np.asarray(labels))
 
@@ -243,6 +276,8 @@ def labelled_tracks(labels):
 def _labelled(values):
     if values.ndim == 1:
         return values >= 0
+    if (values < 0).any():
+        return (values >= 0).any(axis=1)
     return values.sum(axis=1) > 0
 
 

@@ -95,6 +95,7 @@ def evaluate_finetune(
     results = {}
     for fraction in fractions:
         subset = ids[subsets[float(fraction)]]
+        targets = labels[subsets[float(fraction)]]
         segments = _count_segments(splits["train"], subset, segment_seconds)
         steps = max(1, math.ceil(segments / protocol.batch_size))
         trials = {}
@@ -115,9 +116,9 @@ def evaluate_finetune(
             model.fit(
                 _training_segments(
                     splits["train"],
-                    task,
                     segment_seconds,
                     subset,
+                    targets,
                     protocol.batch_size,
                     seed + trial,
                 ),
@@ -151,19 +152,25 @@ def _end_to_end_model(encoder, scenario, protocol, num_outputs):
     return keras.Model(inputs, head(embedding), name=f"{scenario}_model")
 
 
-def _training_segments(directory, task, segment_seconds, ids, batch, seed):
-    keep = tf.lookup.StaticHashTable(
+def _training_segments(directory, segment_seconds, ids, targets, batch, seed):
+    """`(segment, target)` batches of the tracks `ids`, each segment with
+    its track's row of `targets` (as `track_labels` gives them, so that
+    unknown labels stay -1 for the masked loss)."""
+    rows = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(
-            tf.constant(list(ids)), tf.ones(len(ids), tf.int32)
+            tf.constant(list(ids)), tf.range(len(ids), dtype=tf.int32)
         ),
-        default_value=0,
+        default_value=-1,
+    )
+    targets = tf.constant(
+        targets, "float32" if np.ndim(targets) > 1 else "int32"
     )
     dataset = tfrecord_dataset(
-        directory, segment_seconds=segment_seconds, task=task, mode="all"
+        directory, segment_seconds=segment_seconds, mode="all"
     )
     return (
-        dataset.filter(lambda x, y, track: keep.lookup(track) > 0)
-        .map(lambda x, y, track: (x, y))
+        dataset.filter(lambda x, track: rows.lookup(track) >= 0)
+        .map(lambda x, track: (x, tf.gather(targets, rows.lookup(track))))
         .shuffle(1024, seed=seed, reshuffle_each_iteration=True)
         .batch(batch)
         .prefetch(tf.data.AUTOTUNE)

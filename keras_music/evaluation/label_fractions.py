@@ -34,7 +34,9 @@ def label_fraction_indices(labels, fractions, seed=0):
     Args:
         labels: array. `(examples,)` class indices (single-label) or
             `(examples, classes)` binary (multi-label). Every example must
-            carry a label (drop unlabelled ones first).
+            carry a label (drop unlabelled ones first). Multi-label arrays
+            with -1 for unknown labels (partially labelled tasks, see
+            `track_labels`) may have examples with negatives only.
         fractions: list of float in (0, 1]. Fractions of each class's
             examples to keep.
         seed: int. Seed of the order. Defaults to 0.
@@ -60,6 +62,12 @@ def label_fraction_indices(labels, fractions, seed=0):
         hot[np.arange(len(labels)), labels.astype(int)] = True
     elif labels.ndim == 2:
         hot = labels > 0.5
+        if (labels < 0).any():
+            # Partially labelled (-1 = unknown): an example whose known
+            # labels are all negatives is still labelled; such examples
+            # are drawn as one more class, so each subset keeps their
+            # share.
+            hot = np.concatenate([hot, ~hot.any(axis=1, keepdims=True)], 1)
     else:
         raise ValueError(
             "`labels` must be (examples,) or (examples, classes). "

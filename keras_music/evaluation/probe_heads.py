@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+from keras import ops
 
 from keras_music.evaluation.probe_protocol import HEADS
 from keras_music.layers.validation import check_positive_int
@@ -89,7 +90,37 @@ def probe_head(
 
 def probe_loss(multi_label):
     """The loss of a probe's logits: sigmoid binary cross-entropy for
-    multi-label tasks, softmax cross-entropy on class indices otherwise."""
+    multi-label tasks, softmax cross-entropy on class indices otherwise.
+
+    The multi-label loss skips targets of -1 (labels not annotated in a
+    partially labelled task): per example it averages the known tags
+    only, which equals Keras' `BinaryCrossentropy` when every label is
+    known.
+    """
     if multi_label:
-        return keras.losses.BinaryCrossentropy(from_logits=True)
+        return _MaskedBinaryCrossentropy()
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+class _MaskedBinaryCrossentropy(keras.losses.Loss):
+    def __init__(self, name="masked_binary_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, logits):
+        return _masked_binary_crossentropy(y_true, logits)
+
+
+def _masked_binary_crossentropy(y_true, logits):
+    y_true = ops.cast(y_true, "float32")
+    logits = ops.cast(logits, "float32")
+    known = ops.cast(y_true >= 0, "float32")
+    # Sigmoid cross-entropy on logits, in the numerically stable form
+    # max(x, 0) - x * y + log(1 + exp(-|x|)).
+    elementwise = (
+        ops.relu(logits)
+        - logits * ops.maximum(y_true, 0.0)
+        + ops.log1p(ops.exp(-ops.abs(logits)))
+    )
+    return ops.sum(elementwise * known, axis=-1) / ops.maximum(
+        ops.sum(known, axis=-1), 1.0
+    )

@@ -14,7 +14,8 @@ def task_metrics(labels, logits, multi_label):
     Single-label: top-1 and top-5 accuracy (top-k with k = number of
     classes when there are fewer than 5) and macro F1 over the task's
     classes. Multi-label: macro ROC-AUC and PR-AUC (average precision)
-    over the tags that have positives and negatives.
+    over the tags that have positives and negatives; labels of -1 (not
+    annotated, in partially labelled tasks) are masked out.
 
     Example:
 
@@ -27,9 +28,10 @@ def task_metrics(labels, logits, multi_label):
         names = MULTI_LABEL_METRICS if multi_label else SINGLE_LABEL_METRICS
         return {name: float("nan") for name in names}
     if multi_label:
+        mask = labels >= 0
         return {
-            "roc_auc": _or_nan(metrics.roc_auc, labels, logits),
-            "pr_auc": _or_nan(metrics.pr_auc, labels, logits),
+            "roc_auc": _or_nan(metrics.roc_auc, labels, logits, mask),
+            "pr_auc": _or_nan(metrics.pr_auc, labels, logits, mask),
         }
     num_classes = logits.shape[1]
     return {
@@ -48,8 +50,8 @@ def selection_score(labels, logits, multi_label):
     return scores["roc_auc"] if multi_label else scores["top1"]
 
 
-def _or_nan(metric, labels, scores):
+def _or_nan(metric, labels, scores, mask=None):
     try:
-        return metric(labels, scores)
+        return metric(labels, scores, mask=mask)
     except ValueError:
         return float("nan")

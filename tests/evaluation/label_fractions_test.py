@@ -100,3 +100,19 @@ def test_errors():
         label_fraction_indices(np.zeros((2, 2, 2)), [0.5])
     with pytest.raises(ValueError, match="`labels` is empty"):
         label_fraction_indices(np.zeros((0, 3)), [0.5])
+
+
+def test_partial_labels_keep_negative_only_examples():
+    rng = np.random.default_rng(4)
+    labels = (rng.random((400, 3)) < 0.2).astype("int8")
+    labels = np.where(rng.random((400, 3)) < 0.3, -1, labels)
+    labels[(labels < 0).all(axis=1)] = 0  # every example knows something
+    negative_only = ~(labels > 0).any(axis=1)
+    subsets = label_fraction_indices(labels, [0.1, 0.5, 1.0], seed=0)
+    assert len(subsets[1.0]) == 400
+    # Nested, and the negative-only examples are sampled at the fraction
+    # like a class of their own (quota = round(fraction * count)).
+    assert set(subsets[0.1]) <= set(subsets[0.5])
+    for fraction in (0.1, 0.5):
+        drawn = negative_only[subsets[fraction]].sum()
+        assert drawn >= round(fraction * negative_only.sum()), fraction

@@ -45,3 +45,29 @@ def test_undefined_metrics_are_nan():
     assert np.isnan(values["roc_auc"]) and np.isnan(values["pr_auc"])
     empty = task_metrics(np.zeros(0), np.zeros((0, 4)), False)
     assert all(np.isnan(v) for v in empty.values())
+
+
+def test_partial_labels_are_masked_like_sklearn_on_known_entries():
+    labels = (RNG.random((200, 5)) < 0.3).astype(int)
+    logits = RNG.normal(size=(200, 5)) + labels
+    partial = np.where(RNG.random((200, 5)) < 0.4, -1, labels)
+    values = task_metrics(partial, logits, multi_label=True)
+    # Reference: scikit-learn per tag on the annotated entries only, then
+    # the macro mean (float64, equal to rounding).
+    known = partial >= 0
+    roc = np.mean(
+        [
+            skm.roc_auc_score(partial[known[:, j], j], logits[known[:, j], j])
+            for j in range(5)
+        ]
+    )
+    ap = np.mean(
+        [
+            skm.average_precision_score(
+                partial[known[:, j], j], logits[known[:, j], j]
+            )
+            for j in range(5)
+        ]
+    )
+    assert abs(values["roc_auc"] - roc) < 1e-12
+    assert abs(values["pr_auc"] - ap) < 1e-12

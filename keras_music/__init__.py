@@ -8,6 +8,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # Importing the packages of Keras objects registers them, so that
 # `keras.saving.load_model` finds them after `import keras_music`.
 from keras_music import layers  # noqa: E402
+from keras_music import losses  # noqa: E402
 from keras_music import models  # noqa: E402
 from keras_music import pretraining  # noqa: E402
 from keras_music import training  # noqa: E402

@@ -1,1 +1,3 @@
+"""Contrastive losses."""
 
+from keras_music.losses.ntxent import NTXent

@@ -5,5 +5,7 @@ from keras_music.models.maest import MAESTBackbone
 from keras_music.models.maest import MAESTEmbedder
 from keras_music.models.maest import MAESTTagger
 from keras_music.models.resnet import ResNet50Backbone
+from keras_music.models.resnet import ResNetBackbone
+from keras_music.models.sample_cnn import SampleCNNBackbone
 from keras_music.models.swin import SwinBackbone
 from keras_music.models.tagger import Tagger

@@ -1,0 +1,255 @@
+import copy
+
+import keras
+import numpy as np
+
+from keras_music.layers.validation import check_positive_int
+from keras_music.models.sample_cnn.sample_cnn_presets import backbone_presets
+
+POOLINGS = ("max", "avg")
+
+
+def _check_filters(name, value):
+    try:
+        items = tuple(value)
+    except TypeError:
+        items = ()
+    if not items or not all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
+        for v in items
+    ):
+        raise ValueError(
+            f"`{name}` must be a non-empty sequence of positive integers. "
+            f"Received: {name}={value!r}"
+        )
+    return tuple(int(v) for v in items)
+
+
+@keras.saving.register_keras_serializable(package="keras_music")
+class SampleCNNBackbone(keras.Model):
+    """SampleCNN on raw waveforms, CLMR's encoder.
+
+    A sample-level 1-D CNN: a strided stem convolution (kernel = stride,
+    no padding) + BatchNorm + ReLU, then one block per entry of
+    `block_filters`, each Conv1D(kernel_size, same) + BatchNorm + ReLU +
+    MaxPool(pool_size), then (with `output_filters`) a last
+    Conv1D(output_filters, kernel_size, same) + BatchNorm + ReLU, an
+    optional BatchNorm of the output features, and global max or average
+    pooling over the frames that remain. At CLMR's 59,049 = 3^10 samples
+    exactly one frame remains, so the pooling only drops the time axis;
+    longer inputs are pooled over several frames.
+
+    Presets (`SampleCNNBackbone.from_preset(name)`, see
+    `sample_cnn_presets.py`): `sample_cnn_clmr` (CLMR, 2,374,400
+    parameters, 512-d) and `sample_cnn_multiformat` (the multi-format
+    paper's 9-block encoder with an added 1-D batch norm, on 5 s clips).
+
+    Args:
+        input_length: int or None. Samples per input; None accepts any
+            length of at least `stem_stride * pool_size ** len(
+            block_filters)`. Defaults to 59049.
+        stem_filters: int. Filters of the stem convolution. Defaults to
+            128.
+        stem_stride: int. Kernel size and stride of the stem convolution.
+            Defaults to 3.
+        block_filters: tuple of ints. Filters of each block. Defaults to
+            CLMR's `(128, 128, 256, 256, 256, 256, 256, 256, 512)`.
+        kernel_size: int. Kernel size of the block and output
+            convolutions. Defaults to 3.
+        pool_size: int. Max-pooling size and stride of each block.
+            Defaults to 3.
+        output_filters: int or None. Filters of the last convolution;
+            None leaves it out (the output width is then
+            `block_filters[-1]`). Defaults to 512.
+        output_batch_norm: bool. Whether a BatchNormalization follows the
+            last convolution (the multi-format paper's addition). Defaults
+            to False.
+        pooling: string. `"max"` or `"avg"` pooling over the remaining
+            frames. Defaults to `"max"`.
+        synchronized_batch_norm: bool. Whether BatchNormalization uses
+            global-batch statistics under a distribution strategy (as in
+            `ResNet50Backbone`; on one device it is ordinary BatchNorm).
+            Defaults to True.
+        dtype: string or `keras.DTypePolicy`. Defaults to None.
+
+    Example:
+
+    >>> backbone = SampleCNNBackbone.from_preset("sample_cnn_test_tiny")
+    >>> backbone(np.zeros((2, 243), "float32")).shape
+    TensorShape([2, 16])
+
+    CLMR's encoder: `SampleCNNBackbone.from_preset("sample_cnn_clmr")`
+    maps `(batch, 59049)` waveforms at 22.05 kHz to `(batch, 512)`.
+
+    Input shape:
+        `(batch, samples)` or `(batch, samples, 1)` waveforms.
+
+    Output shape:
+        `(batch, output_dim)`: `output_filters`, or `block_filters[-1]`
+        without the last convolution; also the attribute `output_dim`.
+
+    Reference:
+        Lee et al., "Sample-level Deep Convolutional Neural Networks for
+        Music Auto-tagging Using Raw Waveforms", SMC 2017; Spijkervet &
+        Burgoyne, "Contrastive Learning of Musical Representations",
+        ISMIR 2021, Sec. 3.2; multi-format contrastive learning
+        (papers/multiformat-contrastive.txt), Sec. 3.1.
+    """
+
+    def __init__(
+        self,
+        input_length=59049,
+        stem_filters=128,
+        stem_stride=3,
+        block_filters=(128, 128, 256, 256, 256, 256, 256, 256, 512),
+        kernel_size=3,
+        pool_size=3,
+        output_filters=512,
+        output_batch_norm=False,
+        pooling="max",
+        synchronized_batch_norm=True,
+        dtype=None,
+        **kwargs,
+    ):
+        check_positive_int("stem_filters", stem_filters)
+        check_positive_int("stem_stride", stem_stride)
+        block_filters = _check_filters("block_filters", block_filters)
+        check_positive_int("kernel_size", kernel_size)
+        check_positive_int("pool_size", pool_size)
+        if output_filters is not None:
+            check_positive_int("output_filters", output_filters)
+        if pooling not in POOLINGS:
+            raise ValueError(
+                f"`pooling` must be one of {POOLINGS}. "
+                f"Received: pooling={pooling!r}"
+            )
+        # One frame must survive the stem and every pooling.
+        min_length = stem_stride * pool_size ** len(block_filters)
+        if input_length is not None:
+            check_positive_int("input_length", input_length)
+            if input_length < min_length:
+                raise ValueError(
+                    f"`input_length` must be at least {min_length} "
+                    f"(stem_stride * pool_size ** {len(block_filters)} "
+                    f"blocks). Received: input_length={input_length}"
+                )
+        self.min_length = min_length
+
+        def batch_norm(name):
+            # PyTorch's BatchNorm1d defaults (momentum 0.1, eps 1e-5), as
+            # in CLMR.
+            return keras.layers.BatchNormalization(
+                momentum=0.9,
+                epsilon=1e-5,
+                synchronized=synchronized_batch_norm,
+                dtype=dtype,
+                name=name,
+            )
+
+        def conv(filters, kernel, stride, padding, name):
+            return keras.layers.Conv1D(
+                filters,
+                kernel,
+                strides=stride,
+                padding=padding,
+                dtype=dtype,
+                name=name,
+            )
+
+        # === Layers ===
+        stem = [
+            conv(stem_filters, stem_stride, stem_stride, "valid", "stem_conv"),
+            batch_norm("stem_bn"),
+            keras.layers.ReLU(dtype=dtype, name="stem_relu"),
+        ]
+        blocks = []
+        for i, filters in enumerate(block_filters):
+            blocks.append(
+                [
+                    conv(filters, kernel_size, 1, "same", f"block_{i}_conv"),
+                    batch_norm(f"block_{i}_bn"),
+                    keras.layers.ReLU(dtype=dtype, name=f"block_{i}_relu"),
+                    keras.layers.MaxPooling1D(
+                        pool_size, dtype=dtype, name=f"block_{i}_pool"
+                    ),
+                ]
+            )
+        head = []
+        if output_filters is not None:
+            head += [
+                conv(output_filters, kernel_size, 1, "same", "output_conv"),
+                batch_norm("output_bn"),
+                keras.layers.ReLU(dtype=dtype, name="output_relu"),
+            ]
+        if output_batch_norm:
+            head.append(batch_norm("embedding_bn"))
+        if pooling == "max":
+            head.append(
+                keras.layers.GlobalMaxPooling1D(dtype=dtype, name="pool")
+            )
+        else:
+            head.append(
+                keras.layers.GlobalAveragePooling1D(dtype=dtype, name="pool")
+            )
+
+        # === Functional model ===
+        inputs = keras.Input(shape=(input_length,), name="waveform")
+        x = keras.layers.Reshape((-1, 1), dtype=dtype, name="add_channel")(
+            inputs
+        )
+        for layer in stem + [layer for block in blocks for layer in block]:
+            x = layer(x)
+        for layer in head:
+            x = layer(x)
+        super().__init__(inputs=inputs, outputs=x, dtype=dtype, **kwargs)
+
+        # === Config ===
+        self.input_length = input_length
+        self.stem_filters = stem_filters
+        self.stem_stride = stem_stride
+        self.block_filters = block_filters
+        self.kernel_size = kernel_size
+        self.pool_size = pool_size
+        self.output_filters = output_filters
+        self.output_batch_norm = bool(output_batch_norm)
+        self.pooling = pooling
+        self.synchronized_batch_norm = bool(synchronized_batch_norm)
+        self.output_dim = output_filters or block_filters[-1]
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "input_length": self.input_length,
+            "stem_filters": self.stem_filters,
+            "stem_stride": self.stem_stride,
+            "block_filters": self.block_filters,
+            "kernel_size": self.kernel_size,
+            "pool_size": self.pool_size,
+            "output_filters": self.output_filters,
+            "output_batch_norm": self.output_batch_norm,
+            "pooling": self.pooling,
+            "synchronized_batch_norm": self.synchronized_batch_norm,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)
+
+    @classmethod
+    def from_preset(cls, name, **kwargs):
+        """Builds a named size from `sample_cnn_presets.py`; `kwargs`
+        override it. Example: `SampleCNNBackbone.from_preset(
+        "sample_cnn_clmr", input_length=None)`. Randomly initialised."""
+        if name not in backbone_presets:
+            raise ValueError(
+                f"Unknown SampleCNN preset. Received: name={name!r}; "
+                f"available: {sorted(backbone_presets)}"
+            )
+        config = copy.deepcopy(backbone_presets[name])
+        config.update(kwargs)
+        return cls(**config)

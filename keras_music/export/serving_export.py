@@ -1,0 +1,177 @@
+"""`export_for_serving`: a trained tagger to every serving format at once.
+
+What `recipes/export.py` and the end of the training recipes call: reads
+what an export needs (tag names, sample rate, segment, frontend) from a
+run folder's `results.json` or from arguments, and writes
+`saved_models/NAME/VERSION/` (TF Serving) and `saved_models/NAME.tflite`
+(plus `NAME.float16.tflite` / `NAME.dynamic_range.tflite` when asked).
+"""
+
+import json
+import os
+
+import keras
+
+from keras_music.export.saved_model import export_saved_model
+from keras_music.export.tflite import QUANTIZATIONS
+from keras_music.export.tflite import export_tflite
+from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
+from keras_music.layers.validation import check_positive
+from keras_music.layers.validation import check_positive_int
+
+FORMATS = ("saved_model", "tflite")
+RESULTS_FILE = "results.json"
+
+
+def serving_metadata(
+    model_path, labels=None, sample_rate=None, segment_seconds=None
+):
+    """Tag names, sample rate, segment and frontend of a saved model.
+
+    Read from `results.json` next to `model_path` (what `recipes/maest.py`
+    writes) when present; each argument given overrides it.
+
+    Args:
+        model_path: str. A `.keras` file.
+        labels: list of str, or str: a text file with one tag per line.
+        sample_rate: int. Audio rate in Hz.
+        segment_seconds: float. Segment length.
+
+    Returns:
+        dict with `"vocabulary"`, `"sample_rate"`, `"segment_seconds"` and
+        `"frontend"` (a `LogMelSpectrogram`).
+    """
+    results = {}
+    results_path = os.path.join(
+        os.path.dirname(os.path.abspath(model_path)), RESULTS_FILE
+    )
+    if os.path.isfile(results_path):
+        with open(results_path) as stream:
+            results = json.load(stream)
+    if isinstance(labels, str):
+        with open(labels) as stream:
+            labels = [line.strip() for line in stream if line.strip()]
+    vocabulary = labels if labels is not None else results.get("vocabulary")
+    sample_rate = sample_rate or results.get("sample_rate")
+    segment_seconds = segment_seconds or results.get("segment_seconds")
+    missing = [
+        name
+        for name, value in (
+            ("labels", vocabulary),
+            ("sample_rate", sample_rate),
+            ("segment_seconds", segment_seconds),
+        )
+        if value is None
+    ]
+    if missing:
+        raise ValueError(
+            f"No {', '.join(missing)} for {model_path}: there is no "
+            f"{RESULTS_FILE} beside it that gives them (found: "
+            f"{os.path.isfile(results_path)}); pass them (--labels FILE, "
+            "--sample_rate, --segment)."
+        )
+    check_positive_int("sample_rate", sample_rate)
+    check_positive("segment_seconds", segment_seconds)
+    frontend_config = results.get("frontend")
+    if frontend_config is not None:
+        frontend = keras.saving.deserialize_keras_object(frontend_config)
+        if frontend.sample_rate != sample_rate:
+            frontend = LogMelSpectrogram.from_config(
+                {**frontend.get_config(), "sample_rate": sample_rate}
+            )
+    else:
+        # MAEST's frontend at that rate.
+        frontend = LogMelSpectrogram(
+            sample_rate=sample_rate, hop_length=256, normalize=True
+        )
+    return {
+        "vocabulary": list(vocabulary),
+        "sample_rate": int(sample_rate),
+        "segment_seconds": segment_seconds,
+        "frontend": frontend,
+    }
+
+
+def export_for_serving(
+    model,
+    name,
+    vocabulary,
+    frontend,
+    segment_seconds,
+    output_dir="saved_models",
+    formats=FORMATS,
+    quantizations=(None,),
+    version=None,
+    inference_time_stride=None,
+    inference_freq_drop=None,
+):
+    """Exports a tagger as a SavedModel for TF Serving and as TFLite.
+
+    Args:
+        model: `MAESTTagger`.
+        name: str. Model name: `output_dir/name/VERSION/` and
+            `output_dir/name[.quantization].tflite`.
+        vocabulary: list of str. Tag names in output order.
+        frontend: `LogMelSpectrogram`.
+        segment_seconds: float. Segment length.
+        output_dir: str. Defaults to `"saved_models"`.
+        formats: subset of `("saved_model", "tflite")`. Defaults to both.
+        quantizations: TFLite variants, from `None` (float32),
+            `"float16"`, `"dynamic_range"`. Defaults to `(None,)`.
+        version: int. SavedModel version. Defaults to the next one.
+        inference_time_stride, inference_freq_drop: inference patchout of
+            the exports; `None` keeps the model's.
+
+    Returns:
+        dict format (`"saved_model"`, `"tflite"`, `"tflite_float16"`, …)
+        -> path written.
+    """
+    formats = list(formats)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ValueError(
+            f"`formats` must be a non-empty subset of {FORMATS}. "
+            f"Received: formats={formats!r}"
+        )
+    bad = [q for q in quantizations if q not in QUANTIZATIONS]
+    if bad or not quantizations:
+        raise ValueError(
+            f"`quantizations` must be a non-empty subset of {QUANTIZATIONS}. "
+            f"Received: quantizations={quantizations!r}"
+        )
+    if not name or os.sep in name or name in (".", ".."):
+        raise ValueError(
+            f"`name` must be a folder name. Received: name={name!r}"
+        )
+    patchout = {
+        "inference_time_stride": inference_time_stride,
+        "inference_freq_drop": inference_freq_drop,
+    }
+    paths = {}
+    if "saved_model" in formats:
+        paths["saved_model"] = export_saved_model(
+            model,
+            os.path.join(output_dir, name),
+            version=version,
+            vocabulary=vocabulary,
+            frontend=frontend,
+            segment_seconds=segment_seconds,
+            **patchout,
+        )
+    if "tflite" in formats:
+        for quantization in quantizations:
+            suffix = f".{quantization}" if quantization else ""
+            key = f"tflite_{quantization}" if quantization else "tflite"
+            paths[key] = export_tflite(
+                model,
+                os.path.join(output_dir, f"{name}{suffix}.tflite"),
+                frontend=frontend,
+                segment_seconds=segment_seconds,
+                quantization=quantization,
+                **patchout,
+            )
+        labels_path = os.path.join(output_dir, f"{name}.labels.txt")
+        with open(labels_path, "w") as stream:
+            stream.write("\n".join(vocabulary) + "\n")
+        paths["tflite_labels"] = labels_path
+    return paths

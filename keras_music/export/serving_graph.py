@@ -1,0 +1,491 @@
+"""`ServingGraph`: a MAEST tagger on raw audio, as SavedModel signatures."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tensorflow.python.trackable.data_structures import NoDependency
+
+from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
+from keras_music.layers.validation import check_positive
+from keras_music.layers.validation import check_positive_int
+from keras_music.models.maest.maest_layers import TOKEN_KINDS
+from keras_music.models.maest.maest_layers import MAESTTokenPooling
+from keras_music.models.maest.maest_tagger import MAESTTagger
+
+# The paper's best embedding: the stacked tokens after block 7 (Section
+# 4.1); shallower models use their last block.
+PAPER_EMBEDDING_BLOCK = 7
+
+
+def default_frontend(model, sample_rate=16000, hop_length=256):
+    """MAEST's frontend for `model`: `LogMelSpectrogram` with the released
+    models' input normalisation and the backbone's mel bands."""
+    return LogMelSpectrogram(
+        sample_rate=sample_rate,
+        hop_length=hop_length,
+        n_mels=model.backbone.num_mel_bins,
+        normalize=True,
+        name="log_mel_spectrogram",
+    )
+
+
+def default_segment_seconds(model, frontend):
+    """The segment that fills the backbone's positional grid: the one that
+    gives `num_frames` centred frames, `(num_frames - 1) * hop` samples."""
+    hop = frontend.hop_length
+    return (model.backbone.num_frames - 1) * hop / frontend.sample_rate
+
+
+class ServingGraph(tf.Module):
+    """A MAEST tagger on raw audio of any length, in one TensorFlow graph.
+
+    What TF Serving, `saved_model_cli` and `tf.saved_model.load` run: the
+    audio of every track in a batch is checked, split into half-overlapped
+    segments exactly as `tfrecord_dataset(mode="all")` splits it (hop
+    `segment // 2`, the last segment aligned with the end of the track, a
+    track shorter than one segment zero-padded to one segment), the
+    segments of all tracks go through the frontend and the tagger
+    `batch_size` at a time, and the outputs are averaged per track. Only
+    core TensorFlow ops are used (no `py_function`), so the graph runs
+    wherever TensorFlow does.
+
+    Three functions, each a signature of the export:
+
+    - `serving_default(audio, lengths)` -> `probabilities`
+      `(batch, num_tags)` and `embedding` `(batch, dim)` (the
+      `embedding_token` of block `embedding_block`, flattened);
+    - `embed(audio, lengths)` -> `block_<n>` `(batch, dim)` for every
+      block `n` in `embed_blocks`, with `embed_token`;
+    - `tag_wav(wav)` -> as `serving_default`, from WAV file bytes
+      (16-bit PCM, any channels, averaged to mono; resampled to
+      `sample_rate` in the graph by Fourier resampling when
+      `resample_wav`, else a different rate is an error).
+
+    `audio` is `(batch, samples)` float32 at `sample_rate`, a padded batch
+    when tracks differ in length; `lengths` `(batch,)` int32 gives each
+    track's true length (samples past it are ignored). Bad requests fail
+    with an `InvalidArgumentError` naming the input and what was
+    expected: wrong rank, empty batch or track, lengths out of range,
+    non-finite samples, bytes that are not a WAV file.
+
+    Args:
+        model: `MAESTTagger`. The trained tagger (spectrogram segment ->
+            tag probabilities); its inference patchout is baked in when
+            the graph is traced.
+        frontend: `LogMelSpectrogram`. Maps a segment of audio to the
+            tagger's input. Defaults to MAEST's (`default_frontend`).
+        segment_seconds: float. Segment length in seconds. Defaults to
+            the one that fills the backbone's grid.
+        embedding_block: int. Block of the `serving_default` embedding,
+            1-based (0 = the input of the first block). Defaults to 7
+            (the paper's best) or the last block of shallower models.
+        embedding_token: str. `"stack"`, `"cls"`, `"dist"`, `"avg"` or
+            `"cls_dist"`. Defaults to `"stack"`.
+        embed_blocks: list of int. Blocks read by `embed`. Defaults to
+            every block, `1 … num_layers`.
+        embed_token: str. Token read by `embed`. Defaults to `"stack"`.
+        batch_size: int. Segments per call of the tagger inside the
+            graph; bounds memory on long tracks. Defaults to 8.
+        resample_wav: bool. Whether `tag_wav` resamples files at another
+            rate (else it refuses them). Defaults to `True`.
+
+    Example:
+
+    ```python
+    graph = ServingGraph(tagger)
+    graph.serving_default(audio, tf.constant([16000, 12000]))
+    ```
+
+    Reference:
+        Alonso-Jiménez et al., ISMIR 2023, Section 3.3 (segment
+        averaging) and 4.1 (embeddings).
+    """
+
+    def __init__(
+        self,
+        model,
+        frontend=None,
+        segment_seconds=None,
+        embedding_block=None,
+        embedding_token="stack",
+        embed_blocks=None,
+        embed_token="stack",
+        batch_size=8,
+        resample_wav=True,
+        name="serving_graph",
+    ):
+        super().__init__(name=name)
+        if not isinstance(model, MAESTTagger):
+            raise ValueError(
+                "`model` must be a `MAESTTagger` (spectrogram segment -> tag "
+                f"probabilities). Received: model={model!r}"
+            )
+        backbone = model.backbone
+        if frontend is None:
+            frontend = default_frontend(model)
+        if not isinstance(frontend, LogMelSpectrogram):
+            raise ValueError(
+                "`frontend` must be a `LogMelSpectrogram`. "
+                f"Received: frontend={frontend!r}"
+            )
+        if frontend.n_mels != backbone.num_mel_bins:
+            raise ValueError(
+                f"`frontend` must give the backbone's {backbone.num_mel_bins} "
+                f"mel bands. Received: frontend with n_mels="
+                f"{frontend.n_mels}"
+            )
+        if segment_seconds is None:
+            segment_seconds = default_segment_seconds(model, frontend)
+        check_positive("segment_seconds", segment_seconds)
+        # The rule of `tfrecord_dataset`: segments in whole samples.
+        segment = max(1, int(round(segment_seconds * frontend.sample_rate)))
+        frames = frontend.compute_output_shape((None, segment))[-1]
+        if frames > backbone.num_frames:
+            raise ValueError(
+                f"`segment_seconds` gives {frames} frames, more than the "
+                f"backbone takes ({backbone.num_frames}). Received: "
+                f"segment_seconds={segment_seconds}"
+            )
+        if embedding_block is None:
+            embedding_block = min(PAPER_EMBEDDING_BLOCK, backbone.num_layers)
+        if embed_blocks is None:
+            embed_blocks = list(range(1, backbone.num_layers + 1))
+        embed_blocks = list(embed_blocks)
+        if not embed_blocks:
+            raise ValueError(
+                "`embed_blocks` must list at least one block. "
+                f"Received: embed_blocks={embed_blocks!r}"
+            )
+        for token_name, token in (
+            ("embedding_token", embedding_token),
+            ("embed_token", embed_token),
+        ):
+            if token not in TOKEN_KINDS:
+                raise ValueError(
+                    f"`{token_name}` must be one of {TOKEN_KINDS}. "
+                    f"Received: {token_name}={token!r}"
+                )
+        if model.activation not in ("sigmoid", None):
+            raise ValueError(
+                "`model` must end in a sigmoid (or give logits, "
+                "`activation=None`) to serve tag probabilities. Received: "
+                f"model with activation={model.activation!r}"
+            )
+        check_positive_int("batch_size", batch_size)
+
+        self.model = NoDependency(model)
+        # Values are checked once for the whole request, before
+        # segmenting; the frontend's own checks would repeat them per
+        # batch of segments.
+        self.frontend = NoDependency(
+            LogMelSpectrogram.from_config(
+                {**frontend.get_config(), "check_values": False}
+            )
+        )
+        self.sample_rate = frontend.sample_rate
+        self.segment_seconds = segment_seconds
+        self.segment = segment
+        self.hop = max(1, segment // 2)
+        self.embedding_block = embedding_block
+        self.embedding_token = embedding_token
+        self.embed_blocks = embed_blocks
+        self.embed_token = embed_token
+        self.batch_size = batch_size
+        self.resample_wav = resample_wav
+        self.num_tags = model.num_tags
+
+        # One pass through the backbone gives the tagger's tokens and the
+        # embedding blocks (`block_output` raises for a bad block number).
+        self._tag_features = _untracked_model(
+            backbone.input,
+            {
+                "tokens": backbone.output,
+                "embedding": backbone.block_output(embedding_block),
+            },
+            name="tag_features",
+        )
+        self._embed_features = _untracked_model(
+            backbone.input,
+            {f"block_{n}": backbone.block_output(n) for n in embed_blocks},
+            name="embed_features",
+        )
+        self._embedding_pooling = NoDependency(
+            MAESTTokenPooling(embedding_token)
+        )
+        self._embed_pooling = NoDependency(MAESTTokenPooling(embed_token))
+        # The tagger's head (MAESTTagger names its layers).
+        self._head = NoDependency(
+            [
+                model.get_layer(name)
+                for name in ("head_pooling", "head_norm", "head")
+            ]
+        )
+        # The SavedModel tracks the tf.Variables under the Keras ones, not
+        # the Keras objects: a Keras variable is saved as a second copy of
+        # its tf.Variable, which TF1-style loaders (`saved_model_cli run`,
+        # TF Serving's session) then find uninitialised.
+        self._variables = [v.value for v in model.variables]
+
+    # === Signatures ===
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec(None, tf.float32, name="audio"),
+            tf.TensorSpec([None], tf.int32, name="lengths"),
+        ]
+    )
+    def serving_default(self, audio, lengths):
+        audio, lengths = self._check_request(audio, lengths)
+        return self._tag(audio, lengths)
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec(None, tf.float32, name="audio"),
+            tf.TensorSpec([None], tf.int32, name="lengths"),
+        ]
+    )
+    def embed(self, audio, lengths):
+        audio, lengths = self._check_request(audio, lengths)
+        return self._per_track(audio, lengths, self.embed_segments)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="wav")])
+    def tag_wav(self, wav):
+        tf.debugging.assert_positive(
+            tf.size(wav), message="wav must hold at least one WAV file."
+        )
+        tracks = tf.map_fn(
+            self._decode_wav,
+            wav,
+            fn_output_signature=tf.RaggedTensorSpec([None], tf.float32),
+        )
+        lengths = tf.cast(tracks.row_lengths(), tf.int32)
+        audio, lengths = self._check_request(tracks.to_tensor(), lengths)
+        return self._tag(audio, lengths)
+
+    # === Graph pieces ===
+
+    def _check_request(self, audio, lengths):
+        rank = tf.debugging.Assert(
+            tf.equal(tf.rank(audio), 2),
+            [
+                "audio must be (batch, samples) float32 mono audio; "
+                "received rank",
+                tf.rank(audio),
+            ],
+        )
+        with tf.control_dependencies([rank]):
+            # Reshaped (not `ensure_shape`d) so that the check above runs
+            # first and gives its message.
+            shape = tf.shape(audio)
+            audio = tf.reshape(audio, [shape[0], shape[-1]])
+        batch, samples = tf.shape(audio)[0], tf.shape(audio)[1]
+        checks = [
+            tf.debugging.assert_positive(
+                batch * samples,
+                message="audio is empty: it must hold at least one track "
+                "of at least one sample",
+            ),
+            tf.debugging.assert_equal(
+                tf.shape(lengths)[0],
+                batch,
+                message="lengths must give one length per row of audio",
+            ),
+            tf.debugging.assert_positive(
+                lengths,
+                message="lengths must be positive: an empty track has no tags",
+            ),
+            tf.debugging.assert_less_equal(
+                lengths,
+                samples,
+                message="lengths must be at most the number of samples per "
+                "row of audio",
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            # Padding past a track's length is ignored, whatever it holds.
+            inside = tf.range(samples)[None, :] < lengths[:, None]
+            audio = tf.where(inside, audio, 0.0)
+        finite = tf.debugging.Assert(
+            tf.reduce_all(tf.math.is_finite(audio)),
+            ["audio contains NaN or infinite samples"],
+        )
+        with tf.control_dependencies([finite]):
+            return tf.identity(audio), tf.identity(lengths)
+
+    def _segments(self, audio, lengths):
+        """Half-overlapped segments of every track and the track of each."""
+        segment, hop = self.segment, self.hop
+        batch = tf.shape(audio)[0]
+        # A track shorter than a segment is zero-padded to one segment.
+        padded_length = tf.maximum(lengths, segment)
+        audio = tf.pad(
+            audio, [[0, 0], [0, tf.maximum(segment - tf.shape(audio)[1], 0)]]
+        )
+        last = padded_length - segment
+        # Starts 0, hop, 2 hop, ... up to `last`, plus `last` itself when
+        # the hops do not land on it: the last segment ends the track.
+        counts = last // hop + 1 + tf.cast((last // hop) * hop < last, tf.int32)
+        track = tf.repeat(tf.range(batch), counts)
+        first_row = tf.cumsum(counts, exclusive=True)
+        position = tf.range(tf.size(track)) - tf.gather(first_row, track)
+        starts = tf.minimum(position * hop, tf.gather(last, track))
+        width = tf.shape(audio)[1]
+        index = (track * width + starts)[:, None] + tf.range(segment)[None, :]
+        segments = tf.gather(tf.reshape(audio, [-1]), index)
+        return tf.ensure_shape(segments, [None, segment]), track
+
+    def tag_segments(self, segments):
+        """Per-segment `probabilities` and `embedding` of audio segments
+        `(n, segment)`; tensors or symbolic Keras inputs."""
+        features = self._tag_features(self.frontend(segments), training=False)
+        x = features["tokens"]
+        for layer in self._head:
+            x = layer(x, training=False)
+        x = keras.ops.cast(x, "float32")
+        if self.model.activation is None:
+            x = keras.ops.sigmoid(x)
+        embedding = self._embedding_pooling(features["embedding"])
+        return {
+            "probabilities": x,
+            "embedding": _flatten(embedding),
+        }
+
+    def embed_segments(self, segments):
+        """Per-segment `block_<n>` embeddings of audio segments."""
+        features = self._embed_features(self.frontend(segments), training=False)
+        return {
+            name: _flatten(self._embed_pooling(tokens))
+            for name, tokens in features.items()
+        }
+
+    def _tag(self, audio, lengths):
+        return self._per_track(audio, lengths, self.tag_segments)
+
+    def _per_track(self, audio, lengths, segment_fn):
+        """`segment_fn` on every segment, `batch_size` at a time, averaged
+        per track."""
+        segments, track = self._segments(audio, lengths)
+        total = tf.shape(segments)[0]
+        steps = (total + self.batch_size - 1) // self.batch_size
+        arrays = {
+            key: tf.TensorArray(
+                tf.float32,
+                size=steps,
+                infer_shape=False,
+                element_shape=tf.TensorShape([None, width]),
+            )
+            for key, width in self._output_widths(segment_fn).items()
+        }
+
+        def body(step, arrays):
+            start = step * self.batch_size
+            outputs = segment_fn(segments[start : start + self.batch_size])
+            return step + 1, {
+                key: arrays[key].write(step, tf.cast(outputs[key], tf.float32))
+                for key in arrays
+            }
+
+        _, arrays = tf.while_loop(
+            lambda step, _: step < steps, body, (tf.constant(0), arrays)
+        )
+        batch = tf.shape(audio)[0]
+        return {
+            key: tf.math.unsorted_segment_mean(array.concat(), track, batch)
+            for key, array in arrays.items()
+        }
+
+    def _output_widths(self, segment_fn):
+        hidden = self.model.backbone.hidden_dim
+        if segment_fn == self.tag_segments:
+            return {
+                "probabilities": self.num_tags,
+                "embedding": _token_width(self.embedding_token, hidden),
+            }
+        width = _token_width(self.embed_token, hidden)
+        return {f"block_{n}": width for n in self.embed_blocks}
+
+    def _decode_wav(self, contents):
+        is_wav = tf.logical_and(
+            tf.equal(tf.strings.substr(contents, 0, 4), "RIFF"),
+            tf.equal(tf.strings.substr(contents, 8, 4), "WAVE"),
+        )
+        check = tf.debugging.Assert(
+            tf.logical_and(tf.strings.length(contents) >= 12, is_wav),
+            ["wav must be the bytes of a WAV file (RIFF/WAVE header)"],
+        )
+        with tf.control_dependencies([check]):
+            audio, rate = tf.audio.decode_wav(contents)
+        mono = tf.reduce_mean(audio, axis=1)
+        if not self.resample_wav:
+            same = tf.debugging.assert_equal(
+                rate,
+                self.sample_rate,
+                message=f"wav must be at {self.sample_rate} Hz (this export "
+                "does not resample)",
+            )
+            with tf.control_dependencies([same]):
+                return tf.identity(mono)
+        return tf.cond(
+            tf.equal(rate, self.sample_rate),
+            lambda: mono,
+            lambda: fourier_resample(mono, rate, self.sample_rate),
+        )
+
+
+def _untracked_model(*args, **kwargs):
+    return NoDependency(keras.Model(*args, **kwargs))
+
+
+def _token_width(token, hidden_dim):
+    return 3 * hidden_dim if token == "stack" else hidden_dim
+
+
+def _flatten(x):
+    if len(x.shape) == 2:
+        return x
+    # keras.ops: also builds the symbolic segment model of the TFLite
+    # export.
+    return keras.ops.reshape(x, (-1, int(np.prod(x.shape[1:]))))
+
+
+def fourier_resample(x, rate, target_rate):
+    """Resamples `x` from `rate` to `target_rate` Hz in the Fourier domain.
+
+    The spectrum of the whole signal is truncated (down) or zero-padded
+    (up) to `round(n * target_rate / rate)` samples, as
+    `scipy.signal.resample` does: band-limited, and built from core ops
+    (RFFT / IRFFT) so that it runs inside a SavedModel. The signal is
+    taken as periodic, so the first and last few milliseconds differ
+    slightly from a streaming resampler such as soxr.
+
+    Args:
+        x: float32 tensor `(samples,)`.
+        rate: int32 scalar tensor, the rate of `x`.
+        target_rate: int. The rate wanted.
+
+    Returns:
+        float32 tensor `(round(samples * target_rate / rate),)`.
+    """
+    rate = tf.cast(rate, tf.int64)
+    n_in = tf.size(x, out_type=tf.int64)
+    n_out = tf.maximum((n_in * target_rate + rate // 2) // rate, 1)
+    spectrum = tf.signal.rfft(x)
+    kept = tf.minimum(n_in, n_out)
+    bins = n_out // 2 + 1
+    nyquist = kept // 2 + 1
+    spectrum = spectrum[:nyquist]
+    # A component at the shorter length's Nyquist frequency is split
+    # between +/- frequencies in the longer signal: doubled when it
+    # becomes the new Nyquist bin (down), halved when it stops being one
+    # (up).
+    is_even = tf.equal(kept % 2, 0)
+    scale = tf.where(
+        is_even & (n_out < n_in),
+        2.0,
+        tf.where(is_even & (n_out > n_in), 0.5, 1.0),
+    )
+    last = tf.one_hot(nyquist - 1, tf.cast(nyquist, tf.int32), dtype=tf.float32)
+    factor = tf.complex(1.0 + (scale - 1.0) * last, tf.zeros_like(last))
+    spectrum = tf.pad(spectrum * factor, [[0, bins - nyquist]])
+    y = tf.signal.irfft(spectrum, fft_length=tf.cast(n_out, tf.int32)[None])
+    return y * tf.cast(n_out, tf.float32) / tf.cast(n_in, tf.float32)

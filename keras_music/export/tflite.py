@@ -1,0 +1,130 @@
+"""`export_tflite`: one segment of audio -> tags, as a TFLite flatbuffer."""
+
+import os
+
+import keras
+import tensorflow as tf
+
+from keras_music.export.serving_graph import ServingGraph
+
+QUANTIZATIONS = (None, "float16", "dynamic_range")
+
+
+def segment_model(graph):
+    """A functional Keras model of one segment: audio `(batch, segment)`
+    -> `{"probabilities", "embedding"}`, frontend included, from a
+    `ServingGraph`'s frontend, tagger and embedding read-out."""
+    inputs = keras.Input(shape=(graph.segment,), name="audio")
+    outputs = graph.tag_segments(inputs)
+    return keras.Model(
+        inputs, outputs, name=f"{graph.model.name}_segment_tagger"
+    )
+
+
+def export_tflite(
+    model,
+    path,
+    frontend=None,
+    segment_seconds=None,
+    quantization=None,
+    inference_time_stride=None,
+    inference_freq_drop=None,
+    embedding_block=None,
+    embedding_token="stack",
+):
+    """Exports a MAEST tagger on one segment of raw audio to TFLite.
+
+    The model takes a fixed-length segment, `audio` float32
+    `(batch, segment_samples)` (batch 1 by default; resize the input to
+    run several), and returns `probabilities` `(batch, num_tags)` and
+    `embedding` `(batch, dim)`; the frontend (STFT with a power-of-two
+    FFT length, mel filterbank, log) is inside. Longer audio is the
+    caller's to cut into half-overlapped segments and average, as the
+    SavedModel export does in its graph. It goes through Keras' LiteRT
+    export with TFLite builtin ops only (no select TF ops), so the
+    standard LiteRT runtime runs it.
+
+    Args:
+        model: `MAESTTagger`.
+        path: str. Output file, ending in `.tflite`.
+        frontend: `LogMelSpectrogram`. Defaults to MAEST's.
+        segment_seconds: float. Segment length. Defaults to the one that
+            fills the backbone's positional grid.
+        quantization: `None` (float32), `"float16"` (float16 weights,
+            half the size) or `"dynamic_range"` (int8 weights, float
+            activations). Defaults to `None`.
+        inference_time_stride, inference_freq_drop: inference patchout
+            baked into the export; `None` keeps the model's setting.
+        embedding_block, embedding_token: the embedding read-out, as
+            `ServingGraph`.
+
+    Returns:
+        str: `path`.
+
+    Example:
+
+    ```python
+    export_tflite(tagger, "saved_models/maest_30s_tagger.tflite")
+    runner = Interpreter("saved_models/maest_30s_tagger.tflite")
+    runner.get_signature_runner()(audio=segment)["probabilities"]
+    ```
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(
+            f"`quantization` must be one of {QUANTIZATIONS}. "
+            f"Received: quantization={quantization!r}"
+        )
+    path = os.fspath(path)
+    if not path.endswith(".tflite"):
+        raise ValueError(
+            f"`path` must end in `.tflite`. Received: path={path!r}"
+        )
+    patchout = inference_time_stride is not None or (
+        inference_freq_drop is not None
+    )
+    backbone = getattr(model, "backbone", None)
+    previous = None
+    if patchout and backbone is not None:
+        previous = (
+            backbone.inference_time_stride,
+            tuple(backbone.inference_freq_drop),
+        )
+    try:
+        if patchout:
+            if previous is None:
+                raise ValueError(
+                    "Inference patchout needs a `MAESTTagger`. Received: "
+                    f"model={model!r}"
+                )
+            model.set_inference_patchout(
+                inference_time_stride, inference_freq_drop
+            )
+        graph = ServingGraph(
+            model,
+            frontend=frontend,
+            segment_seconds=segment_seconds,
+            embedding_block=embedding_block,
+            embedding_token=embedding_token,
+        )
+        if graph.frontend.n_fft & (graph.frontend.n_fft - 1):
+            raise ValueError(
+                "TFLite's builtin RFFT2D needs a power-of-two FFT length. "
+                f"Received: frontend with n_fft={graph.frontend.n_fft}"
+            )
+        converter_options = {
+            "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}
+        }
+        if quantization is not None:
+            converter_options["optimizations"] = [tf.lite.Optimize.DEFAULT]
+        if quantization == "float16":
+            converter_options["target_spec"]["supported_types"] = [tf.float16]
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        segment_model(graph).export(
+            path, format="litert", verbose=False, **converter_options
+        )
+    finally:
+        if previous is not None:
+            model.set_inference_patchout(*previous)
+    return path

@@ -19,7 +19,7 @@ A folder of audio files with a labels CSV:
 ```
 python tfrecords/make_tfrecords.py --audio_dir DIR --labels labels.csv \
     --output tfrecords/mydata --sample_rate 16000 \
-    [--features none|mel|cqt] [--num_shards N] [--num_workers N]
+    [--features none|mel|cqt|pase] [--num_shards N] [--num_workers N]
 ```
 
 The CSV has a header and a `path` column (relative to `--audio_dir`), and a
@@ -29,6 +29,16 @@ separated by `;`: multi-label task "tags"), or both. With a `split` column
 without, the whole CSV goes to `--output`. Vocabularies are the sorted
 distinct names. It prints a progress bar, then the skipped files with the
 reason and a summary per folder. See tfrecords/README.md for each layout.
+
+`--features pase` stores the audio (at 16 kHz: `--sample_rate` must be
+16000) together with the targets of the PASE workers (lps, mfcc, chroma,
+tempogram, prosody; `keras_music.features.pase_targets`, 10 ms frames)
+for multi-task pre-training (`recipes/pase.py`). The training split is
+written first and its per-dimension target mean/std go into every split's
+manifest, so that valid and test are normalised with the training
+statistics. Without splits, the one folder uses its own statistics.
+Computing the targets costs about 1 s of CPU per 30 s of audio (most of
+it pYIN for the prosody): use `--num_workers` for large datasets.
 """
 
 import functools
@@ -42,6 +52,7 @@ from absl import flags
 # repository's keras_music importable without installing it.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from keras_music.data.datasets.dataset_layout import SPLITS  # noqa: E402
 from keras_music.data.datasets.dataset_layout import DatasetLayout  # noqa: E402
 from keras_music.data.datasets.folder_csv import FolderCSV  # noqa: E402
 from keras_music.data.datasets.mtg_jamendo import MTG_JAMENDO_SUBSETS  # noqa: E402
@@ -67,7 +78,10 @@ flags.DEFINE_string("labels", None, "CSV: path,label and/or tags[,split].")
 flags.DEFINE_string("output", None, "Output folder.")
 flags.DEFINE_integer("sample_rate", 16000, "Sample rate of stored audio.")
 flags.DEFINE_enum(
-    "features", "none", ["none", "mel", "cqt"], "Store audio or features."
+    "features",
+    "none",
+    ["none", "mel", "cqt", "pase"],
+    "Store audio, features, or audio + PASE worker targets.",
 )
 flags.DEFINE_enum("audio_format", "int16", ["int16", "float16"], "Storage.")
 flags.DEFINE_integer("num_shards", None, "Shards (default: 256 files each).")
@@ -91,6 +105,15 @@ def _check_mode(values):
         jamendo = values["dataset"] == "mtg_jamendo"
         return jamendo == (values["jamendo_repo"] is not None)
     return bool(csv_mode) and values["jamendo_repo"] is None
+
+
+@flags.multi_flags_validator(
+    ["features", "sample_rate"],
+    message="--features pase needs --sample_rate 16000: the PASE targets "
+    "and encoder are defined at 16 kHz (hop 160 = 10 ms).",
+)
+def _check_pase_rate(values):
+    return values["features"] != "pase" or values["sample_rate"] == 16000
 
 
 def make_layout(
@@ -123,8 +146,21 @@ def make_frontend(name, sample_rate):
     return None
 
 
-def write(layout, output, sample_rate, **writer_kwargs):
-    """Writes `layout`; returns `{folder: manifest}`."""
+def make_targets(name):
+    """The frame targets `--features` asks to store, or None."""
+    if name == "pase":
+        from keras_music.features.pase_targets import TARGET_NAMES
+
+        return list(TARGET_NAMES)
+    return None
+
+
+def write(layout, output, sample_rate, targets=None, **writer_kwargs):
+    """Writes `layout`; returns `{folder: manifest}`.
+
+    With `targets`, the training split is written first and the other
+    splits take its target statistics (`target_statistics_from`).
+    """
     if isinstance(layout, FolderCSV) and not layout.has_splits:
         folders = {"all": output}
         write_tfrecords(
@@ -133,11 +169,33 @@ def write(layout, output, sample_rate, **writer_kwargs):
             output,
             tasks=layout.tasks,
             sample_rate=sample_rate,
+            targets=targets,
             **writer_kwargs,
         )
-    else:
+    elif targets is None:
         folders = layout.write_tfrecords(
             output, sample_rate=sample_rate, **writer_kwargs
+        )
+    else:
+        # Listed before any audio is decoded: a malformed row stops at once.
+        for split in SPLITS:
+            layout.list_items(split)
+        folders = layout.write_tfrecords(
+            output,
+            sample_rate=sample_rate,
+            splits=("train",),
+            targets=targets,
+            **writer_kwargs,
+        )
+        folders.update(
+            layout.write_tfrecords(
+                output,
+                sample_rate=sample_rate,
+                splits=("valid", "test"),
+                targets=targets,
+                target_statistics_from=folders["train"],
+                **writer_kwargs,
+            )
         )
     return {folder: read_manifest(folder) for folder in folders.values()}
 
@@ -161,6 +219,7 @@ def main(_):
         audio_format=FLAGS.audio_format,
         frontend=make_frontend(FLAGS.features, FLAGS.sample_rate),
         num_workers=FLAGS.num_workers,
+        targets=make_targets(FLAGS.features),
     )
     for folder, manifest in manifests.items():
         print(

@@ -30,6 +30,7 @@ def tfrecord_dataset(
     shuffle_buffer_size=256,
     drop_remainder=False,
     cycle_length=8,
+    targets=None,
 ):
     """Reads TFRecords written by `write_tfrecords` as `(input, target)`.
 
@@ -48,6 +49,21 @@ def tfrecord_dataset(
       aligned to the end of the track (evaluation). Elements then carry
       the track id as a last item, `(input, target, track_id)` or
       `(input, track_id)`, to average predictions per track.
+
+    Frame-level targets (`targets=("lps", "mfcc", ...)`, folders written
+    with `write_tfrecords(..., targets=...)`): elements are `(audio,
+    {name: (frames, dim) float32})`, with a batch axis first when batched,
+    and `{name: ..., task: labels}` when a `task` is given too (and
+    `(audio, {...}, track_id)` in `"all"` mode). Targets are z-normalised
+    per dimension with the statistics in the folder's manifest (the
+    training set's: see `write_tfrecords`' `target_statistics_from`). A
+    segment of `segment` samples carries `segment // hop` target frames
+    (hop 160 at 16 kHz for the PASE targets): segments then start on a
+    multiple of the hop, target frame `t` of the segment being the frame
+    of samples `[hop t, hop t + hop)`, in every mode; `"all"` segments
+    step by `(segment // hop) // 2` frames, the last one ending within one
+    hop of the track's end. Tracks shorter than a segment are padded with
+    zeros, in the audio and in the normalised targets (the training mean).
 
     Args:
         pattern_or_dir: str. A directory with `manifest.json`, or a glob of
@@ -76,6 +92,8 @@ def tfrecord_dataset(
         shuffle_buffer_size: int. Records in the shuffle buffer.
         drop_remainder: bool. Drop the last incomplete batch.
         cycle_length: int. Shards read at the same time.
+        targets: sequence of target names stored in the folder, or `None`
+            (no targets, the default).
 
     Returns:
         A `tf.data.Dataset` (prefetched).
@@ -116,6 +134,7 @@ def tfrecord_dataset(
             "`balanced=True` needs a `task` whose labels give the weights. "
             f"Received: task={task!r}"
         )
+    target_names = _check_targets(targets, manifest, task)
     if shuffle is None:
         shuffle = mode == "random"
 
@@ -139,6 +158,19 @@ def tfrecord_dataset(
                 f"{unit}); they are zero-padded at the end.",
                 stacklevel=2,
             )
+    if target_names:
+        hop = manifest["targets"]["hop_length"]
+        segment_frames = None if segment is None else segment // hop
+        if segment_frames == 0:
+            raise ValueError(
+                f"`segment_seconds` must give at least one target frame "
+                f"({hop} samples). Received: segment_seconds="
+                f"{segment_seconds}"
+            )
+        normalization = {
+            name: fmt.target_normalization(manifest, name)
+            for name in target_names
+        }
 
     paths = [os.path.join(directory, shard["file"]) for shard in shards]
     counts = [shard["num_examples"] for shard in shards]
@@ -186,7 +218,12 @@ def tfrecord_dataset(
         records = records.shuffle(shuffle_buffer_size, seed=seed)
 
     def parse(i, record):
-        return fmt.parse_example(record, manifest)
+        example = fmt.parse_example(record, manifest, target_names)
+        for name in target_names:
+            mean, scale = normalization[name]
+            key = fmt.target_key(name)
+            example[key] = (example[key] - mean) / scale
+        return example
 
     dataset = records.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     label = fmt.label_key(task) if task is not None else None
@@ -208,15 +245,37 @@ def tfrecord_dataset(
             return tf.one_hot(indices[0], vocabulary_size)
         return tf.cast(indices[0], tf.int32)
 
-    def output(x, example):
+    def output(x, example, frame_targets=None):
+        if frame_targets is not None:
+            if task is None:
+                return x, frame_targets
+            return x, {**frame_targets, task: target(example)}
         if task is None:
             return x
         return x, target(example)
 
+    def whole_targets(example):
+        if not target_names:
+            return None
+        return {name: example[fmt.target_key(name)] for name in target_names}
+
     if segment is None:
         dataset = dataset.map(
-            lambda example: output(example["data"], example),
+            lambda example: output(
+                example["data"], example, whole_targets(example)
+            ),
             num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    elif target_names:
+        dataset = _segments_with_targets(
+            dataset,
+            mode,
+            segment,
+            hop,
+            target_names,
+            output,
+            task is not None,
+            seed,
         )
     elif mode == "all":
 
@@ -264,6 +323,108 @@ def tfrecord_dataset(
         else:
             dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _check_targets(targets, manifest, task):
+    """The requested target names as a tuple (empty for none)."""
+    if targets is None:
+        return ()
+    if isinstance(targets, str) or not isinstance(targets, (list, tuple)):
+        raise ValueError(
+            "`targets` must be a list or tuple of target names. "
+            f"Received: targets={targets!r}"
+        )
+    stored = manifest.get("targets")
+    if stored is None:
+        raise ValueError(
+            "`targets` were requested but this folder stores none (write "
+            "it with `write_tfrecords(..., targets=...)`, or `--features "
+            f"pase`). Received: targets={targets!r}"
+        )
+    unknown = [name for name in targets if name not in stored["names"]]
+    if unknown or not targets or len(set(targets)) != len(targets):
+        raise ValueError(
+            f"`targets` must be distinct names among the stored targets "
+            f"{stored['names']}. Received: targets={targets!r}"
+        )
+    if task is not None and task in targets:
+        raise ValueError(
+            f"`task` {task!r} has the name of a target; the labels would "
+            f"replace it in the targets dict. Received: task={task!r}, "
+            f"targets={targets!r}"
+        )
+    return tuple(targets)
+
+
+def _segments_with_targets(
+    dataset, mode, segment, hop, names, output, labelled, seed
+):
+    """Cuts audio and targets at the same hop-aligned positions."""
+    frames = segment // hop
+
+    def padded(example):
+        x = _pad_to(example["data"], segment, 0)
+        ys = {
+            name: tf.ensure_shape(
+                _pad_to(example[fmt.target_key(name)], frames, 0),
+                example[fmt.target_key(name)].shape,
+            )
+            for name in names
+        }
+        # Starts k with hop k + segment <= samples keep k + frames within
+        # the track's samples // hop target frames.
+        room = (tf.shape(x)[0] - segment) // hop
+        return x, ys, room
+
+    if mode == "all":
+
+        def all_segments(example):
+            x, ys, room = padded(example)
+            starts = tf.range(0, room + 1, max(1, frames // 2))
+            starts = tf.cond(
+                starts[-1] < room,
+                lambda: tf.concat([starts, [room]], axis=0),
+                lambda: starts,
+            )
+            xs = tf.gather(x, starts[:, None] * hop + tf.range(segment))
+            windows = starts[:, None] + tf.range(frames)
+            ys = {name: tf.gather(y, windows) for name, y in ys.items()}
+            n = tf.shape(starts)[0]
+            ids = tf.fill([n], example["track_id"])
+            x, ys = output(xs, example, ys)
+            if labelled:
+                # The label of the track, repeated for each segment.
+                ys = {
+                    key: value
+                    if key in names
+                    else tf.repeat(value[None], n, axis=0)
+                    for key, value in ys.items()
+                }
+            return x, ys, ids
+
+        return dataset.map(
+            all_segments, num_parallel_calls=tf.data.AUTOTUNE
+        ).unbatch()
+
+    random_offsets = tf.data.Dataset.random(
+        seed=seed, rerandomize_each_iteration=True
+    )
+
+    def crop(example, random):
+        x, ys, room = padded(example)
+        if mode == "center":
+            start = room // 2
+        else:
+            start = tf.random.stateless_uniform(
+                [], seed=tf.stack([random, 0]), maxval=room + 1, dtype=tf.int32
+            )
+        x = _slice(x, start * hop, segment, 0)
+        ys = {name: _slice(y, start, frames, 0) for name, y in ys.items()}
+        return output(x, example, ys)
+
+    return tf.data.Dataset.zip(dataset, random_offsets).map(
+        crop, num_parallel_calls=tf.data.AUTOTUNE
+    )
 
 
 def _resolve(pattern_or_dir):

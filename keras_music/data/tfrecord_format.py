@@ -22,6 +22,11 @@ Each record is a `tf.train.Example` with the features:
 - `labels/<task>`: int64 list, indices into the task's vocabulary (one for
   a single-label track, any number for multi-label tasks, none for a track
   without a label for that task).
+- `targets/<name>` (optional, audio records only): bytes, float16
+  little-endian frame-level targets `(frames, dim)` in row-major order,
+  unnormalised; `dim` is in the manifest and `frames = samples //
+  hop_length` (e.g. the PASE worker targets of
+  `keras_music.features.pase_targets`, hop 160 at 16 kHz).
 
 `manifest.json` holds the format version, sample rate, data kind
 (`"audio"` or `"features"`), audio format or frontend config with the
@@ -30,6 +35,30 @@ shard and in total, sha256 checksums of the shards and the skipped items
 with the reason. Each shard's `.index.json` lists its tracks (id, length,
 label indices, metadata) in record order: readers use it to warn about
 short tracks and to draw balanced samples without reading the audio.
+
+A dataset with targets has a `targets` entry in its manifest:
+
+```
+"targets": {
+  "names": ["lps", "prosody"], "dims": {"lps": 1025, "prosody": 4},
+  "hop_length": 160, "frame_rate": 100.0, "storage": "float16",
+  "function": "<what computed them>",
+  "statistics": {"lps": {"count": frames, "mean": [...], "std": [...]}},
+  "statistics_from": null or "<training folder>"
+}
+```
+
+`statistics` are the per-dimension mean and (population) standard
+deviation over every frame of the TRAINING set, accumulated in float64
+from the stored float16 values; readers z-normalise with them
+(`target_normalization`). In a training folder `statistics_from` is null
+(its own frames); a validation or test folder is written with
+`target_statistics_from=<training folder>` and carries a copy of the
+training statistics, so that every split is normalised the same way.
+Each shard's index keeps its own moments (`target_moments`: count, mean,
+sum of squared deviations) so that a resumed write merges them without
+reading finished shards. Folders without targets (all folders written
+before targets existed) have no `targets` entry and read as before.
 """
 
 import json
@@ -58,12 +87,18 @@ def label_key(task):
     return f"labels/{task}"
 
 
+def target_key(name):
+    return f"targets/{name}"
+
+
 def audio_to_int16(audio):
     scaled = np.round(np.asarray(audio, dtype=np.float64) * INT16_SCALE)
     return np.clip(scaled, -32768, 32767).astype("<i2")
 
 
-def encode_example(track_id, data, sample_rate, duration, label_indices):
+def encode_example(
+    track_id, data, sample_rate, duration, label_indices, targets=None
+):
     """Serialises one record.
 
     Args:
@@ -72,6 +107,8 @@ def encode_example(track_id, data, sample_rate, duration, label_indices):
         sample_rate: int.
         duration: float, seconds.
         label_indices: dict task -> list of int vocabulary indices.
+        targets: dict name -> float16 NumPy array `(frames, dim)`, or
+            `None`.
 
     Returns:
         bytes, a serialised `tf.train.Example`.
@@ -94,14 +131,22 @@ def encode_example(track_id, data, sample_rate, duration, label_indices):
     }
     for task, indices in label_indices.items():
         feature[label_key(task)] = _ints(indices)
+    for name, values in (targets or {}).items():
+        values = np.asarray(values)
+        if values.dtype != np.float16 or values.ndim != 2:
+            raise ValueError(
+                f"`targets[{name!r}]` must be a float16 array (frames, dim). "
+                f"Received: dtype={values.dtype}, shape={values.shape}"
+            )
+        feature[target_key(name)] = _bytes(values.astype("<f2").tobytes())
     example = tf.train.Example(features=tf.train.Features(feature=feature))
     # Map fields (`feature`) serialise in hash order unless asked: sorted
     # keys make a shard byte-identical whichever process writes it.
     return example.SerializeToString(deterministic=True)
 
 
-def feature_spec(tasks):
-    """The `tf.io.parse_single_example` spec for records with `tasks`."""
+def feature_spec(tasks, targets=()):
+    """The `tf.io.parse_single_example` spec for `tasks` and `targets`."""
     spec = {
         "track_id": tf.io.FixedLenFeature([], tf.string),
         "data": tf.io.FixedLenFeature([], tf.string),
@@ -111,17 +156,22 @@ def feature_spec(tasks):
     }
     for task in tasks:
         spec[label_key(task)] = tf.io.VarLenFeature(tf.int64)
+    for name in targets:
+        spec[target_key(name)] = tf.io.FixedLenFeature([], tf.string)
     return spec
 
 
-def parse_example(serialized, manifest):
+def parse_example(serialized, manifest, targets=()):
     """Parses one record (graph-safe) into a dict of dense tensors.
 
     `data` comes back as float32: int16 audio divided by 32768 (values in
-    [-1, 1)), float16 audio and features widened exactly.
+    [-1, 1)), float16 audio and features widened exactly. Each name in
+    `targets` gives `targets/<name>`, float32 `(frames, dim)`, as stored
+    (not normalised).
     """
+    dims = manifest["targets"]["dims"] if targets else {}
     parsed = tf.io.parse_single_example(
-        serialized, feature_spec(manifest["tasks"])
+        serialized, feature_spec(manifest["tasks"], targets)
     )
     shape = tf.sparse.to_dense(parsed["shape"])
     raw_dtype = tf.int16 if manifest.get("audio_format") == "int16" else None
@@ -145,7 +195,26 @@ def parse_example(serialized, manifest):
     }
     for task in manifest["tasks"]:
         result[label_key(task)] = tf.sparse.to_dense(parsed[label_key(task)])
+    for name in targets:
+        values = tf.io.decode_raw(
+            parsed[target_key(name)], tf.float16, little_endian=True
+        )
+        values = tf.reshape(tf.cast(values, tf.float32), [-1, dims[name]])
+        result[target_key(name)] = values
     return result
+
+
+def target_normalization(manifest, name):
+    """`(mean, scale)` float32 `(dim,)`: readers give `(x - mean) / scale`.
+
+    `scale` is the training standard deviation, or 1 for a dimension that
+    never varies (std exactly 0), which then reads as 0.
+    """
+    statistics = manifest["targets"]["statistics"][name]
+    mean = np.asarray(statistics["mean"], np.float64)
+    std = np.asarray(statistics["std"], np.float64)
+    scale = np.where(std > 0, std, 1.0)
+    return mean.astype(np.float32), scale.astype(np.float32)
 
 
 def _static_feature_shape(manifest):

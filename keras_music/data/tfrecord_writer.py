@@ -1,6 +1,7 @@
 """`write_tfrecords`: decode items into sharded TFRecords + manifest."""
 
 import concurrent.futures
+import dataclasses
 import functools
 import hashlib
 import json
@@ -36,6 +37,8 @@ def write_tfrecords(
     frontend=None,
     progress=True,
     num_workers=1,
+    targets=None,
+    target_statistics_from=None,
 ):
     """Writes a dataset as sharded TFRecords with a `manifest.json`.
 
@@ -67,8 +70,25 @@ def write_tfrecords(
             `(1, freq, frames[, channels])`, is stored as float16 features
             instead of audio. Its config goes into the manifest.
         progress: bool. Shows a tqdm progress bar. Defaults to `True`.
-        num_workers: int. Processes running `load_fn`. Defaults to 1 (in
-            this process).
+        num_workers: int. Processes running `load_fn` (and `targets`).
+            Defaults to 1 (in this process).
+        targets: `None`, a list of PASE target names (`"lps"`, `"mfcc"`,
+            `"chroma"`, `"tempogram"`, `"prosody"`; computed by
+            `keras_music.features.pase_targets.pase_targets`, needs
+            `sample_rate=16000`), or a callable `audio (samples,) float32
+            -> {name: array (samples // hop, dim)}` at `sample_rate`
+            (picklable when `num_workers > 1`; its hop and dims are found
+            by calling it on 1 s and 2 s of noise). Frame-level targets
+            stored with each record as float16, beside the audio (not with
+            `frontend`). The manifest gets their dims, frame rate and
+            per-dimension mean/std (see `target_statistics_from`).
+            Tracks shorter than one target frame are skipped.
+        target_statistics_from: str or `None`. The TRAINING split's folder,
+            already written with the same targets: its statistics are
+            copied into this manifest, so that a validation or test split
+            is normalised with the training statistics. `None` (for the
+            training split) computes them from this folder's frames
+            (float64 accumulation of the stored float16 values).
 
     Returns:
         dict, the manifest (also written to `output_dir/manifest.json`).
@@ -109,6 +129,8 @@ def write_tfrecords(
             f"Received: frontend={frontend!r}"
         )
     num_workers = check_positive_int("num_workers", num_workers)
+    targets_fn, targets_spec = _check_targets(targets, frontend, sample_rate)
+    target_statistics = _statistics_from(target_statistics_from, targets_spec)
     os.makedirs(output_dir, exist_ok=True)
 
     settings = {
@@ -127,7 +149,12 @@ def write_tfrecords(
             feature_shape=feature_shape,
             frame_rate=frame_rate,
         )
+    if targets_spec is not None:
+        settings["targets"] = targets_spec
     encoder = _Encoder(settings, frontend)
+    computer = None
+    if targets_fn is not None:
+        computer = _TargetComputer(targets_fn, targets_spec, sample_rate)
 
     bounds = np.linspace(0, len(items), num_shards + 1).astype(int)
     shard_items = [items[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
@@ -158,7 +185,7 @@ def write_tfrecords(
         for i, name in enumerate(names):
             if indices[i] is not None:
                 continue
-            loaded = _load_all(load_fn, shard_items[i], executor)
+            loaded = _load_all(load_fn, computer, shard_items[i], executor)
             indices[i] = _write_shard(
                 output_dir, name, fingerprints[i], loaded, encoder, bar
             )
@@ -168,6 +195,18 @@ def write_tfrecords(
             executor.shutdown(cancel_futures=True)
 
     manifest = _manifest(settings, names, indices)
+    if targets_spec is not None:
+        if target_statistics is None:
+            target_statistics = _statistics(targets_spec["names"], indices)
+        manifest["targets"] = {
+            **targets_spec,
+            "statistics": target_statistics,
+            "statistics_from": (
+                None
+                if target_statistics_from is None
+                else os.fspath(target_statistics_from)
+            ),
+        }
     fmt.write_json_atomic(os.path.join(output_dir, fmt.MANIFEST_NAME), manifest)
     if manifest["skipped"]:
         lines = [f"  {s['item']}: {s['reason']}" for s in manifest["skipped"]]
@@ -207,6 +246,138 @@ def _check_tasks(tasks):
             "multi_label": multi_label,
         }
     return checked
+
+
+def _check_targets(targets, frontend, sample_rate):
+    """`(function, spec without statistics)`, or `(None, None)`."""
+    if targets is None:
+        return None, None
+    if frontend is not None:
+        raise ValueError(
+            "`targets` are stored beside raw audio, not with a `frontend`. "
+            f"Received: targets={targets!r}, frontend={frontend!r}"
+        )
+    if isinstance(targets, (list, tuple)):
+        # Imported here: librosa is only needed by writers of targets.
+        from keras_music.features import pase_targets as pase
+
+        names = pase.check_target_names(targets)
+        if sample_rate != pase.SAMPLE_RATE:
+            raise ValueError(
+                f"PASE `targets` {names} are defined at "
+                f"{pase.SAMPLE_RATE} Hz. Received: sample_rate={sample_rate}"
+            )
+        spec = {
+            "names": list(names),
+            "dims": {name: pase.TARGET_DIMS[name] for name in names},
+            "hop_length": pase.HOP_LENGTH,
+            "frame_rate": pase.FRAME_RATE,
+            "storage": "float16",
+            "function": (
+                f"{_describe(pase.pase_targets)} version {pase.TARGETS_VERSION}"
+            ),
+        }
+        return functools.partial(pase.pase_targets, names=names), spec
+    if not callable(targets):
+        raise ValueError(
+            "`targets` must be None, a list of target names or a callable. "
+            f"Received: targets={targets!r}"
+        )
+    return targets, _probe_targets(targets, sample_rate)
+
+
+def _probe_targets(targets, sample_rate):
+    lengths = (sample_rate, 2 * sample_rate)
+    noise = np.random.default_rng(0).uniform(-0.5, 0.5, lengths[1])
+    outputs = [targets(noise[:n].astype(np.float32)) for n in lengths]
+    shapes = [
+        {k: np.shape(v) for k, v in o.items()} if isinstance(o, dict) else o
+        for o in outputs
+    ]
+    hop = _probed_hop(shapes, lengths)
+    if hop is None:
+        raise ValueError(
+            "`targets` must return a dict of names (no '/') to arrays "
+            "`(samples // hop, dim)`, the same names for any audio, for one "
+            f"integer hop. Received shapes {shapes[0]} for {lengths[0]} "
+            f"samples and {shapes[1]} for {lengths[1]} from "
+            f"targets={targets!r}"
+        )
+    names = sorted(shapes[0])
+    return {
+        "names": names,
+        "dims": {n: int(shapes[0][n][1]) for n in names},
+        "hop_length": hop,
+        "frame_rate": sample_rate / hop,
+        "storage": "float16",
+        "function": _describe(targets),
+    }
+
+
+def _probed_hop(shapes, lengths):
+    """The hop the probed target shapes imply, or None if inconsistent."""
+    if not all(isinstance(s, dict) and s for s in shapes):
+        return None
+    names = sorted(shapes[0])
+    if set(shapes[1]) != set(names) or not all(
+        isinstance(n, str) and "/" not in n for n in names
+    ):
+        return None
+    if not all(len(s[n]) == 2 for s in shapes for n in names):
+        return None
+    added = shapes[1][names[0]][0] - shapes[0][names[0]][0]
+    if added <= 0 or lengths[0] % added:
+        return None
+    hop = lengths[0] // added
+    for n in names:
+        if shapes[0][n][1] != shapes[1][n][1]:
+            return None
+        if any(s[n][0] != length // hop for s, length in zip(shapes, lengths)):
+            return None
+    return hop
+
+
+def _describe(function):
+    """A text naming `function` that is the same in every process."""
+    if isinstance(function, functools.partial):
+        arguments = [repr(a) for a in function.args] + [
+            f"{k}={v!r}" for k, v in sorted(function.keywords.items())
+        ]
+        return f"{_describe(function.func)}({', '.join(arguments)})"
+    name = getattr(function, "__qualname__", type(function).__qualname__)
+    module = getattr(function, "__module__", type(function).__module__)
+    return f"{module}.{name}"
+
+
+def _statistics_from(directory, targets_spec):
+    """The training statistics copied from `directory`, or None."""
+    if directory is None:
+        return None
+    if targets_spec is None:
+        raise ValueError(
+            "`target_statistics_from` needs `targets`. "
+            f"Received: target_statistics_from={directory!r}, targets=None"
+        )
+    source = fmt.read_manifest(directory).get("targets")
+    if source is None or any(
+        source["dims"].get(name) != dim
+        for name, dim in targets_spec["dims"].items()
+    ):
+        raise ValueError(
+            "`target_statistics_from` must be a folder written with the "
+            f"same targets {targets_spec['dims']} (hop "
+            f"{targets_spec['hop_length']}). Received: "
+            f"target_statistics_from={directory!r} with targets "
+            f"{None if source is None else source['dims']}"
+        )
+    if source["hop_length"] != targets_spec["hop_length"]:
+        raise ValueError(
+            "`target_statistics_from` has targets at hop "
+            f"{source['hop_length']}, these at "
+            f"{targets_spec['hop_length']}. Received: "
+            f"target_statistics_from={directory!r}"
+        )
+    return {name: source["statistics"][name] for name in targets_spec["names"]}
 
 
 def _probe_frontend(frontend, sample_rate):
@@ -263,23 +434,95 @@ def _sha256(path):
     return digest.hexdigest()
 
 
-def _safe_load(load_fn, item):
+def _safe_load(load_fn, computer, item):
+    """`(track, targets, reason)`; runs in the worker processes."""
     try:
-        return load_fn(item), None
+        track = load_fn(item)
+        targets = None
+        if computer is not None:
+            track, targets = computer(track)
+        return track, targets, None
     except AudioDecodeError as error:
-        return None, str(error)
+        return None, None, str(error)
 
 
-def _load_all(load_fn, shard_items, executor):
-    """Yields `(item, track or None, reason)` lazily, in order."""
-    load = functools.partial(_safe_load, load_fn)
+def _load_all(load_fn, computer, shard_items, executor):
+    """Yields `(item, track or None, targets, reason)` lazily, in order."""
+    load = functools.partial(_safe_load, load_fn, computer)
     results = (
         executor.map(load, shard_items)
         if executor is not None
         else map(load, shard_items)
     )
-    for item, (track, reason) in zip(shard_items, results):
-        yield item, track, reason
+    for item, (track, targets, reason) in zip(shard_items, results):
+        yield item, track, targets, reason
+
+
+def _checked_audio(track, sample_rate):
+    """The track's audio as float32 at `sample_rate`, checked."""
+    if not isinstance(track, Track):
+        raise ValueError(f"`load_fn` must return a Track. Received: {track!r}")
+    audio = np.asarray(track.audio, dtype=np.float32)
+    if audio.ndim != 1:
+        raise ValueError(
+            f"Track {track.track_id!r}: audio must be mono (samples,). "
+            f"Received: shape={audio.shape}"
+        )
+    # Bad content is a property of the file: skipped and reported.
+    if audio.size == 0:
+        raise AudioDecodeError(track.track_id, "the audio is empty")
+    if not np.all(np.isfinite(audio)):
+        raise AudioDecodeError(
+            track.track_id, "the audio contains NaN or infinite samples"
+        )
+    if track.sample_rate != sample_rate:
+        audio = soxr.resample(
+            audio, track.sample_rate, sample_rate, quality="HQ"
+        ).astype(np.float32)
+    return audio
+
+
+class _TargetComputer:
+    """Computes a track's targets where it is loaded (picklable)."""
+
+    def __init__(self, function, spec, sample_rate):
+        self.function = function
+        self.spec = spec
+        self.sample_rate = sample_rate
+
+    def __call__(self, track):
+        audio = _checked_audio(track, self.sample_rate)
+        hop = self.spec["hop_length"]
+        if len(audio) < hop:
+            raise AudioDecodeError(
+                track.track_id,
+                f"{len(audio)} samples, shorter than one target frame "
+                f"({hop} samples)",
+            )
+        # The audio is now at the stored rate: the encoder keeps it as is.
+        track = dataclasses.replace(
+            track, audio=audio, sample_rate=self.sample_rate
+        )
+        outputs = self.function(audio)
+        targets = {}
+        for name in self.spec["names"]:
+            shape = (len(audio) // hop, self.spec["dims"][name])
+            value = outputs.get(name) if isinstance(outputs, dict) else None
+            if value is None or np.shape(value) != shape:
+                raise ValueError(
+                    f"Track {track.track_id!r}: `targets` must give "
+                    f"{name!r} with shape {shape}. Received: "
+                    f"{None if value is None else np.shape(value)}"
+                )
+            with np.errstate(over="ignore"):  # checked on the next line
+                value = np.asarray(value, np.float32).astype(np.float16)
+            if not np.all(np.isfinite(value)):
+                raise ValueError(
+                    f"Track {track.track_id!r}: target {name!r} has NaN or "
+                    "values beyond float16's range (65504)."
+                )
+            targets[name] = value
+        return track, targets
 
 
 class _Encoder:
@@ -289,29 +532,9 @@ class _Encoder:
         self.settings = settings
         self.frontend = frontend
 
-    def __call__(self, track):
-        if not isinstance(track, Track):
-            raise ValueError(
-                f"`load_fn` must return a Track. Received: {track!r}"
-            )
-        audio = np.asarray(track.audio, dtype=np.float32)
-        if audio.ndim != 1:
-            raise ValueError(
-                f"Track {track.track_id!r}: audio must be mono (samples,). "
-                f"Received: shape={audio.shape}"
-            )
-        # Bad content is a property of the file: skipped and reported.
-        if audio.size == 0:
-            raise AudioDecodeError(track.track_id, "the audio is empty")
-        if not np.all(np.isfinite(audio)):
-            raise AudioDecodeError(
-                track.track_id, "the audio contains NaN or infinite samples"
-            )
+    def __call__(self, track, targets=None):
         sample_rate = self.settings["sample_rate"]
-        if track.sample_rate != sample_rate:
-            audio = soxr.resample(
-                audio, track.sample_rate, sample_rate, quality="HQ"
-            ).astype(np.float32)
+        audio = _checked_audio(track, sample_rate)
         labels = self._label_indices(track)
         if self.frontend is None:
             if self.settings["audio_format"] == "int16":
@@ -323,7 +546,7 @@ class _Encoder:
             data = keras.ops.convert_to_numpy(features)[0].astype(np.float16)
         duration = len(audio) / float(sample_rate)
         record = fmt.encode_example(
-            track.track_id, data, sample_rate, duration, labels
+            track.track_id, data, sample_rate, duration, labels, targets
         )
         entry = {
             "track_id": track.track_id,
@@ -332,6 +555,10 @@ class _Encoder:
             "labels": labels,
             "metadata": track.metadata,
         }
+        if targets:
+            entry["target_frames"] = (
+                len(audio) // self.settings["targets"]["hop_length"]
+            )
         return record, entry
 
     def _label_indices(self, track):
@@ -357,17 +584,21 @@ class _Encoder:
 def _write_shard(output_dir, name, fingerprint, loaded, encoder, bar):
     shard_path = os.path.join(output_dir, name)
     temporary = f"{shard_path}.incomplete"
-    tracks, skipped = [], []
+    tracks, skipped, moments = [], [], {}
     with tf.io.TFRecordWriter(temporary) as writer:
-        for item, track, reason in loaded:
+        for item, track, targets, reason in loaded:
             if track is not None:
                 try:
-                    record, entry = encoder(track)
+                    record, entry = encoder(track, targets)
                 except AudioDecodeError as error:
                     reason = str(error)
                 else:
                     writer.write(record)
                     tracks.append(entry)
+                    for target, values in (targets or {}).items():
+                        moments[target] = _merge_moments(
+                            moments.get(target), _moments(values)
+                        )
             if reason is not None:
                 skipped.append({"item": repr(item), "reason": reason})
             bar.update(1)
@@ -382,6 +613,11 @@ def _write_shard(output_dir, name, fingerprint, loaded, encoder, bar):
         "skipped": skipped,
         "tracks": tracks,
     }
+    if "targets" in encoder.settings:
+        index["target_moments"] = {
+            target: _moments_to_json(moments.get(target), dim)
+            for target, dim in encoder.settings["targets"]["dims"].items()
+        }
     fmt.write_json_atomic(
         os.path.join(output_dir, fmt.shard_index_name(name)), index
     )
@@ -429,3 +665,56 @@ def _manifest(settings, names, indices):
             for entry in index["skipped"]
         ],
     }
+
+
+def _moments(values):
+    """`(count, mean, M2)` per dimension of `(frames, dim)`, in float64."""
+    values = np.asarray(values, np.float64)
+    mean = values.mean(axis=0)
+    return len(values), mean, np.square(values - mean).sum(axis=0)
+
+
+def _merge_moments(a, b):
+    """Chan et al.'s pairwise update: exact, and stable for any counts."""
+    if a is None or a[0] == 0:
+        return b
+    if b[0] == 0:
+        return a
+    count = a[0] + b[0]
+    delta = b[1] - a[1]
+    mean = a[1] + delta * (b[0] / count)
+    m2 = a[2] + b[2] + np.square(delta) * (a[0] * b[0] / count)
+    return count, mean, m2
+
+
+def _moments_to_json(moments, dim):
+    if moments is None:
+        moments = (0, np.zeros(dim), np.zeros(dim))
+    count, mean, m2 = moments
+    # float64 -> Python float -> JSON -> float64 is exact (repr round trip).
+    return {"count": int(count), "mean": mean.tolist(), "m2": m2.tolist()}
+
+
+def _statistics(names, indices):
+    """Per-dimension mean and std over every shard's frames."""
+    statistics = {}
+    for name in names:
+        total = None
+        for index in indices:
+            part = index["target_moments"][name]
+            total = _merge_moments(
+                total,
+                (
+                    part["count"],
+                    np.asarray(part["mean"]),
+                    np.asarray(part["m2"]),
+                ),
+            )
+        count, mean, m2 = total
+        std = np.sqrt(m2 / count) if count else np.zeros_like(mean)
+        statistics[name] = {
+            "count": int(count),
+            "mean": mean.tolist(),
+            "std": std.tolist(),
+        }
+    return statistics

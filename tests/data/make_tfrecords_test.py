@@ -12,8 +12,10 @@ import soundfile
 from keras_music.data.audio import load_audio
 from keras_music.data.datasets.dataset_item import DatasetItem
 from keras_music.data.datasets.dataset_layout import DatasetLayout
+from keras_music.data.datasets.folder_csv import FolderCSV
 from keras_music.data.tfrecord_dataset import tfrecord_dataset
 from keras_music.data.tfrecord_writer import write_tfrecords
+from keras_music.features.pase_targets import pase_targets
 from keras_music.layers.cqt import CQT
 from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
 from tests.test_case import TestCase
@@ -214,3 +216,71 @@ class MakeTFRecordsTest(TestCase):
         # Stored as float16: the float16 rounding of the layer's output.
         self.assertAllEqual(x, expected.astype("float16").astype("float32"))
         self.assertEqual(int(y), 0)
+
+    def test_pase_targets_with_split_column(self):
+        audio_dir = self.get_temp_dir()
+        rng = np.random.default_rng(2)
+        rows = ["path,label,split"]
+        splits = {"a": "train", "b": "train", "c": "valid", "d": "test"}
+        for i, (name, split) in enumerate(splits.items()):
+            # Train loud, valid/test quiet: other statistics than train's.
+            gain = 0.5 if split == "train" else 0.05
+            pcm = (gain * rng.uniform(-1, 1, 4000 + 160 * i) * 32767).astype(
+                "int16"
+            )
+            soundfile.write(os.path.join(audio_dir, f"{name}.wav"), pcm, 16000)
+            rows.append(f"{name}.wav,{'xy'[i % 2]},{split}")
+        labels = os.path.join(audio_dir, "labels.csv")
+        with open(labels, "w") as stream:
+            stream.write("\n".join(rows) + "\n")
+        output = os.path.join(self.get_temp_dir(), "out")
+        targets = make_tfrecords.make_targets("pase")
+        self.assertEqual(
+            targets, ["lps", "mfcc", "chroma", "tempogram", "prosody"]
+        )
+        self.assertIsNone(make_tfrecords.make_targets("mel"))
+        self.assertIsNone(make_tfrecords.make_frontend("pase", 16000))
+        manifests = make_tfrecords.write(
+            FolderCSV(audio_dir, labels),
+            output,
+            16000,
+            targets=targets,
+            progress=False,
+        )
+        train_dir = os.path.join(output, "train")
+        train = manifests[train_dir]["targets"]
+        self.assertIsNone(train["statistics_from"])
+        self.assertEqual(train["statistics"]["lps"]["count"], 25 + 26)
+        for split in ("valid", "test"):
+            folder = os.path.join(output, split)
+            spec = manifests[folder]["targets"]
+            self.assertEqual(spec["statistics_from"], train_dir)
+            self.assertEqual(spec["statistics"], train["statistics"])
+            # Read back: the targets of the file, z-normalised with the
+            # TRAIN statistics (float16 storage is the only rounding).
+            name = "c" if split == "valid" else "d"
+            pcm = load_audio(os.path.join(audio_dir, f"{name}.wav"), 16000)
+            expected = pase_targets(pcm)
+            dataset = tfrecord_dataset(folder, targets=tuple(expected))
+            (x, ys) = next(iter(dataset))
+            self.assertAllEqual(x, pcm)
+            for target, value in expected.items():
+                statistics = train["statistics"][target]
+                std = np.asarray(statistics["std"])
+                scale = np.where(std > 0, std, 1.0)
+                z = (value.astype("float16") - statistics["mean"]) / scale
+                # float32 arithmetic on float16 values: 1e-4 relative.
+                self.assertAllClose(ys[target], z, atol=1e-4, rtol=1e-4)
+            # Quiet audio against loud training audio: low energy.
+            self.assertLess(float(np.mean(ys["prosody"][:, 2])), -1.0)
+        # The flag check: only 16 kHz with --features pase.
+        values = {"features": "pase", "sample_rate": 16000}
+        self.assertTrue(make_tfrecords._check_pase_rate(values))
+        self.assertFalse(
+            make_tfrecords._check_pase_rate(dict(values, sample_rate=22050))
+        )
+        self.assertTrue(
+            make_tfrecords._check_pase_rate(
+                {"features": "mel", "sample_rate": 22050}
+            )
+        )

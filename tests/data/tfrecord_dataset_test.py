@@ -8,7 +8,9 @@ import tensorflow as tf
 
 from keras_music.data.tfrecord_dataset import tfrecord_dataset
 from tests.data.tfrecord_writer_test import SAMPLE_RATE
+from tests.data.tfrecord_writer_test import TARGET_HOP
 from tests.data.tfrecord_writer_test import TASKS
+from tests.data.tfrecord_writer_test import ramp_targets
 from tests.data.tfrecord_writer_test import synthetic_track
 from tests.data.tfrecord_writer_test import write
 from tests.test_case import TestCase
@@ -308,3 +310,159 @@ def tempfile_dir():
     path = tempfile.mkdtemp(prefix="keras_music_test_")
     atexit.register(shutil.rmtree, path, True)
     return path
+
+
+def genre_target(audio):
+    """A target named like the `genre` task (module level: picklable)."""
+    return {"genre": np.zeros((len(audio) // 100, 1), "float32")}
+
+
+class TFRecordDatasetTargetsTest(TestCase):
+    """Audio and frame targets (`ramp`: the frame index) cut together."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.directory = tempfile_dir()
+        cls.manifest = write(cls.directory, count=10, targets=ramp_targets)
+        cls.frames = SEGMENT_SAMPLES // TARGET_HOP  # 8
+
+    def read(self, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return tfrecord_dataset(
+                self.directory, targets=("ramp", "energy"), **kwargs
+            )
+
+    def normalized(self, item, start_frame, manifest=None):
+        """What the reader must give for `item` from `start_frame`."""
+        manifest = manifest or self.manifest
+        expected = {}
+        for name, value in ramp_targets(synthetic_track(item).audio).items():
+            statistics = manifest["targets"]["statistics"][name]
+            stored = value.astype("float16").astype("float64")
+            z = (stored - statistics["mean"]) / statistics["std"]
+            z = z[start_frame : start_frame + self.frames]
+            # Frames past the end of a short track are zeros.
+            expected[name] = np.pad(z, ((0, self.frames - len(z)), (0, 0)))
+        return expected
+
+    def check_aligned(self, x, ys, item=None):
+        """The audio's start sample is 100 times the targets' first frame."""
+        found, start = locate(x)
+        self.assertEqual(item or found, found)
+        self.assertEqual(start % TARGET_HOP, 0)
+        expected = self.normalized(found, start // TARGET_HOP)
+        for name in ("ramp", "energy"):
+            self.assertEqual(ys[name].shape, expected[name].shape)
+            # float32 (x - mean) / std against float64: 1e-5 on values of
+            # order 1.
+            self.assertAllClose(ys[name], expected[name], atol=1e-5)
+        return found, start
+
+    def test_random_crops_are_aligned(self):
+        starts = {}
+        dataset = self.read(segment_seconds=SEGMENT, seed=3)
+        for _ in range(6):  # epochs: offsets are drawn again in each
+            for x, ys in dataset:
+                item, start = self.check_aligned(x.numpy(), ys)
+                starts.setdefault(item, set()).add(start)
+        self.assertEqual(len(starts), 10)
+        # t9 has 1050 samples: frame starts 0, 1, 2 (start + 800 <= 1050).
+        self.assertLessEqual(starts["t9"], {0, 100, 200})
+        self.assertGreater(len(starts["t9"]), 1)
+        self.assertEqual(starts["t0"], {0})
+
+    def test_center_crops_are_aligned(self):
+        for x, ys in self.read(segment_seconds=SEGMENT, mode="center"):
+            item, start = self.check_aligned(x.numpy(), ys)
+            room = max(0, len(synthetic_track(item).audio) - 800) // 100
+            self.assertEqual(start, room // 2 * TARGET_HOP)
+
+    def test_all_segments_with_labels(self):
+        dataset = self.read(segment_seconds=SEGMENT, mode="all", task="genre")
+        starts = {}
+        for x, ys, track_id in dataset:
+            item = track_id.numpy().decode()
+            self.assertEqual(sorted(ys), ["energy", "genre", "ramp"])
+            self.assertEqual(int(ys["genre"]), genre_index(item))
+            _, start = self.check_aligned(x.numpy(), ys, item)
+            starts.setdefault(item, []).append(start)
+        # Frame hop 8 // 2 = 4, the last segment at the last frame start.
+        self.assertEqual(starts["t9"], [0, 200])
+        self.assertEqual(starts["t8"], [0, 200])
+        self.assertEqual(starts["t5"], [0])
+        self.assertEqual(starts["t0"], [0])
+
+    def test_batches_and_whole_tracks(self):
+        x, ys = next(iter(self.read(segment_seconds=SEGMENT, batch_size=4)))
+        self.assertEqual(tuple(x.shape), (4, 800))
+        self.assertEqual(tuple(ys["ramp"].shape), (4, 8, 1))
+        self.assertEqual(tuple(ys["energy"].shape), (4, 8, 2))
+        self.assertEqual(ys["ramp"].dtype, tf.float32)
+        spec = self.read(segment_seconds=SEGMENT, batch_size=4).element_spec
+        # Static shapes, as Keras models need.
+        self.assertEqual(spec[1]["ramp"].shape.as_list(), [None, 8, 1])
+        whole = self.read(
+            batch_size=2, shuffle=False, task="genre", cycle_length=1
+        )
+        x, ys = next(iter(whole))
+        # t0, t1: 600 and 650 samples -> 6 frames each, zero-padded batch.
+        self.assertEqual(tuple(x.shape), (2, 650))
+        self.assertEqual(tuple(ys["ramp"].shape), (2, 6, 1))
+        self.assertAllClose(ys["ramp"][0], self.normalized("t0", 0)["ramp"][:6])
+        self.assertEqual(ys["genre"].numpy().tolist(), [0, 1])
+        # Without `targets`, a folder with targets reads as plain audio.
+        plain = tfrecord_dataset(self.directory, shuffle=False, cycle_length=1)
+        self.assertAllEqual(next(iter(plain)), int16_audio("t0"))
+
+    def test_validation_folder_uses_training_statistics(self):
+        def quiet_track(item):
+            track = synthetic_track(item)
+            track.audio = 0.25 * track.audio
+            return track
+
+        valid_dir = tempfile_dir()
+        write(
+            valid_dir,
+            count=3,
+            load_fn=quiet_track,
+            targets=ramp_targets,
+            target_statistics_from=self.directory,
+        )
+        dataset = tfrecord_dataset(
+            valid_dir, targets=("energy",), shuffle=False
+        )
+        statistics = self.manifest["targets"]["statistics"]["energy"]
+        energies = []
+        for i, (x, ys) in enumerate(dataset):
+            self.assertEqual(len(x), 600 + 50 * i)  # unshuffled: t0, t1, t2
+            stored = ramp_targets(quiet_track(f"t{i}").audio)["energy"]
+            stored = stored.astype("float16").astype("float64")
+            expected = (stored - statistics["mean"]) / statistics["std"]
+            self.assertAllClose(ys["energy"], expected, atol=1e-5)
+            energies.append(ys["energy"].numpy())
+        # Quieter than training: mean square well below the train mean.
+        self.assertLess(np.concatenate(energies)[:, 0].mean(), -0.5)
+
+    def test_target_errors(self):
+        with pytest.raises(ValueError, match="stores none"):
+            tfrecord_dataset(plain_folder(), targets=("ramp",))
+        with pytest.raises(ValueError, match=r"targets=\('lps',\)"):
+            tfrecord_dataset(self.directory, targets=("lps",))
+        with pytest.raises(ValueError, match="targets='ramp'"):
+            tfrecord_dataset(self.directory, targets="ramp")
+        with pytest.raises(ValueError, match="segment_seconds=0.01"):
+            tfrecord_dataset(
+                self.directory, targets=("ramp",), segment_seconds=0.01
+            )
+        named = tempfile_dir()
+        write(named, count=1, num_shards=1, targets=genre_target)
+        with pytest.raises(ValueError, match="task='genre'"):
+            tfrecord_dataset(named, targets=("genre",), task="genre")
+
+
+def plain_folder():
+    directory = tempfile_dir()
+    write(directory, count=1, num_shards=1)
+    return directory

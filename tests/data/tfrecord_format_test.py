@@ -48,3 +48,51 @@ class TFRecordFormatTest(TestCase):
     def test_data_dtype_error(self):
         with pytest.raises(ValueError, match="data.dtype=float32"):
             fmt.encode_example("x", np.zeros(3, "float32"), 8000, 1.0, {})
+
+    def test_targets_round_trip(self):
+        lps = np.arange(12, dtype="float16").reshape(4, 3) - 5.5
+        prosody = np.array([[1.5], [65504.0], [-2.0], [0.0]], "float16")
+        record = fmt.encode_example(
+            "x",
+            np.zeros(640, "int16"),
+            16000,
+            0.04,
+            {"genre": [0]},
+            targets={"lps": lps, "prosody": prosody},
+        )
+        manifest = dict(MANIFEST, targets={"dims": {"lps": 3, "prosody": 1}})
+        parsed = fmt.parse_example(
+            tf.constant(record), manifest, targets=("prosody", "lps")
+        )
+        # float16 -> float32 widening is exact.
+        self.assertAllEqual(parsed["targets/lps"], lps.astype("float32"))
+        self.assertAllEqual(
+            parsed["targets/prosody"], prosody.astype("float32")
+        )
+        # A reader that asks for no targets ignores them.
+        plain = fmt.parse_example(tf.constant(record), MANIFEST)
+        self.assertNotIn("targets/lps", plain)
+
+    def test_target_normalization(self):
+        manifest = {
+            "targets": {
+                "statistics": {
+                    "lps": {"count": 3, "mean": [1.0, -2.0], "std": [4.0, 0.0]}
+                }
+            }
+        }
+        mean, scale = fmt.target_normalization(manifest, "lps")
+        self.assertAllEqual(mean, np.array([1.0, -2.0], "float32"))
+        # A dimension that never varies is only centred (scale 1).
+        self.assertAllEqual(scale, np.array([4.0, 1.0], "float32"))
+
+    def test_target_dtype_error(self):
+        with pytest.raises(ValueError, match=r"targets\['lps'\].*float32"):
+            fmt.encode_example(
+                "x",
+                np.zeros(3, "int16"),
+                8000,
+                1.0,
+                {},
+                targets={"lps": np.zeros((1, 2), "float32")},
+            )

@@ -395,3 +395,272 @@ class WriteTFRecordsTest(TestCase):
             ValueError, match=r"Received: output shape=\(1, 8000\)"
         ):
             write(self.get_temp_dir(), frontend=keras.layers.Identity())
+
+
+TARGET_HOP = 100  # At 8 kHz: 80 frames per second.
+
+
+def ramp_targets(audio):
+    """Frame index and frame mean square (module level: picklable)."""
+    frames = len(audio) // TARGET_HOP
+    framed = np.reshape(audio[: frames * TARGET_HOP], (frames, TARGET_HOP))
+    return {
+        "ramp": np.arange(frames, dtype=np.float32)[:, None],
+        "energy": np.stack(
+            [np.mean(framed**2, axis=1), np.max(framed, axis=1)], axis=1
+        ),
+    }
+
+
+def stored_targets(output_dir, manifest):
+    """track id -> {name: float16 (frames, dim)}, parsed with protobuf."""
+    dims = manifest["targets"]["dims"]
+    stored = {}
+    for shard in manifest["shards"]:
+        for feature in read_examples(os.path.join(output_dir, shard["file"])):
+            track_id = feature["track_id"].bytes_list.value[0].decode()
+            stored[track_id] = {
+                name: np.frombuffer(
+                    feature[f"targets/{name}"].bytes_list.value[0], "<f2"
+                ).reshape(-1, dim)
+                for name, dim in dims.items()
+            }
+    return stored
+
+
+class WriteTargetsTest(TestCase):
+    def test_targets_and_training_statistics(self):
+        output_dir = self.get_temp_dir()
+        manifest = write(output_dir, targets=ramp_targets)
+        spec = manifest["targets"]
+        self.assertEqual(spec["names"], ["energy", "ramp"])
+        self.assertEqual(spec["dims"], {"energy": 2, "ramp": 1})
+        self.assertEqual(spec["hop_length"], TARGET_HOP)
+        self.assertEqual(spec["frame_rate"], 80.0)
+        self.assertEqual(
+            spec["function"], "tests.data.tfrecord_writer_test.ramp_targets"
+        )
+        self.assertIsNone(spec["statistics_from"])
+        stored = stored_targets(output_dir, manifest)
+        self.assertEqual(sorted(stored), items(7))
+        for track_id, targets in stored.items():
+            expected = ramp_targets(synthetic_track(track_id).audio)
+            for name, value in targets.items():
+                # float16 storage: exactly the float16 rounding.
+                self.assertAllEqual(value, expected[name].astype("float16"))
+        entries = [
+            e
+            for shard in manifest["shards"]
+            for e in json.load(open(os.path.join(output_dir, shard["index"])))[
+                "tracks"
+            ]
+        ]
+        self.assertEqual(
+            [e["target_frames"] for e in entries],
+            [(600 + 50 * i) // TARGET_HOP for i in range(7)],
+        )
+        for name in spec["names"]:
+            values = np.concatenate([stored[t][name] for t in items(7)]).astype(
+                np.float64
+            )
+            statistics = spec["statistics"][name]
+            self.assertEqual(statistics["count"], len(values))
+            # Chan's merge of per-track float64 moments against NumPy's
+            # two-pass float64 statistics: equal to rounding, 1e-12.
+            self.assertAllClose(
+                np.asarray(statistics["mean"]),
+                values.mean(0),
+                rtol=1e-12,
+                atol=1e-15,
+            )
+            self.assertAllClose(
+                np.asarray(statistics["std"]),
+                values.std(0),
+                rtol=1e-12,
+                atol=1e-15,
+            )
+
+    def test_valid_split_takes_the_training_statistics(self):
+        train_dir = self.get_temp_dir()
+        train = write(train_dir, count=5, targets=ramp_targets)
+
+        def valid_track(item):
+            track = synthetic_track(item)
+            track.audio = 0.1 * track.audio  # other statistics than train
+            return track
+
+        valid_dir = self.get_temp_dir()
+        valid = write(
+            valid_dir,
+            count=3,
+            load_fn=valid_track,
+            targets=ramp_targets,
+            target_statistics_from=train_dir,
+        )
+        self.assertEqual(
+            valid["targets"]["statistics"], train["targets"]["statistics"]
+        )
+        self.assertEqual(valid["targets"]["statistics_from"], train_dir)
+        own = write(
+            self.get_temp_dir(),
+            count=3,
+            load_fn=valid_track,
+            targets=ramp_targets,
+        )["targets"]["statistics"]
+        self.assertNotEqual(
+            own["energy"]["mean"],
+            train["targets"]["statistics"]["energy"]["mean"],
+        )
+
+    def test_pase_target_names(self):
+        def track_16k(item):
+            audio = np.random.default_rng(int(item[1:])).uniform(
+                -0.5, 0.5, 4000
+            )
+            return Track(item, audio.astype("float32"), 16000, {})
+
+        output_dir = self.get_temp_dir()
+        manifest = write_tfrecords(
+            ["t0", "t1"],
+            track_16k,
+            output_dir,
+            tasks={},
+            sample_rate=16000,
+            targets=["lps", "prosody"],
+            progress=False,
+        )
+        spec = manifest["targets"]
+        self.assertEqual(spec["dims"], {"lps": 1025, "prosody": 4})
+        self.assertEqual((spec["hop_length"], spec["frame_rate"]), (160, 100.0))
+        self.assertEqual(
+            spec["function"],
+            "keras_music.features.pase_targets.pase_targets version 1",
+        )
+        from keras_music.features.pase_targets import pase_targets
+
+        for track_id, targets in stored_targets(output_dir, manifest).items():
+            expected = pase_targets(
+                track_16k(track_id).audio, names=("lps", "prosody")
+            )
+            for name in ("lps", "prosody"):
+                self.assertEqual(targets[name].shape, (25, spec["dims"][name]))
+                self.assertAllEqual(
+                    targets[name], expected[name].astype("float16")
+                )
+        with pytest.raises(ValueError, match="sample_rate=8000"):
+            write(self.get_temp_dir(), targets=["lps"])
+
+    def test_interrupted_write_with_targets_resumes(self):
+        clean = write(self.get_temp_dir(), targets=ramp_targets)
+        output_dir = self.get_temp_dir()
+
+        def interrupted(item):
+            if item == "t5":
+                raise KeyboardInterrupt
+            return synthetic_track(item)
+
+        with pytest.raises(KeyboardInterrupt):
+            write(output_dir, load_fn=interrupted, targets=ramp_targets)
+        calls = []
+
+        def counting(item):
+            calls.append(item)
+            return synthetic_track(item)
+
+        manifest = write(output_dir, load_fn=counting, targets=ramp_targets)
+        # Finished shards keep their moments in their index: the merged
+        # statistics are those of a clean run.
+        self.assertEqual(calls, ["t4", "t5", "t6"])
+        self.assertEqual(manifest, clean)
+        # Other targets are other records: every shard is written again.
+        calls.clear()
+
+        def only_ramp(audio):
+            return {"ramp": ramp_targets(audio)["ramp"]}
+
+        write(output_dir, load_fn=counting, targets=only_ramp)
+        self.assertEqual(calls, items(7))
+
+    @pytest.mark.large  # spawning workers that import TensorFlow: ~30 s
+    def test_targets_in_worker_processes(self):
+        clean_dir = self.get_temp_dir()
+        clean = write(clean_dir, count=4, num_shards=2, targets=ramp_targets)
+        output_dir = self.get_temp_dir()
+        manifest = write(
+            output_dir,
+            count=4,
+            num_shards=2,
+            num_workers=2,
+            targets=ramp_targets,
+        )
+        self.assertEqual(manifest, clean)
+        self.assertEqual(
+            shard_bytes(output_dir, manifest), shard_bytes(clean_dir, clean)
+        )
+
+    def test_short_tracks_are_skipped(self):
+        def short(item):
+            track = synthetic_track(item)
+            if item == "t1":
+                track.audio = track.audio[:99]
+            return track
+
+        manifest = write(
+            self.get_temp_dir(), load_fn=short, targets=ramp_targets
+        )
+        (skipped,) = manifest["skipped"]
+        self.assertIn(
+            "99 samples, shorter than one target frame", skipped["reason"]
+        )
+
+    def test_target_errors(self):
+        output_dir = self.get_temp_dir()
+        with pytest.raises(ValueError, match="targets=3"):
+            write(output_dir, targets=3)
+        with pytest.raises(ValueError, match="not with a `frontend`"):
+            write(
+                output_dir,
+                targets=ramp_targets,
+                frontend=keras.layers.Identity(),
+            )
+        with pytest.raises(ValueError, match="waveform"):
+            write(output_dir, targets=["waveform"])
+        with pytest.raises(ValueError, match="for one integer hop"):
+            write(output_dir, targets=lambda audio: {"x": np.zeros((3, 2))})
+        with pytest.raises(ValueError, match="for one integer hop"):
+            write(output_dir, targets=lambda audio: np.zeros((3, 2)))
+        with pytest.raises(
+            ValueError, match="target_statistics_from=.*targets=None"
+        ):
+            write(output_dir, target_statistics_from=output_dir)
+        plain = self.get_temp_dir()
+        write(plain, count=1, num_shards=1)
+        with pytest.raises(ValueError, match="with targets None"):
+            write(
+                output_dir, targets=ramp_targets, target_statistics_from=plain
+            )
+
+        train = self.get_temp_dir()
+        write(train, count=1, num_shards=1, targets=ramp_targets)
+
+        def other_dims(audio):
+            return {"ramp": np.zeros((len(audio) // TARGET_HOP, 3))}
+
+        with pytest.raises(ValueError, match=r"same targets \{'ramp': 3\}"):
+            write(output_dir, targets=other_dims, target_statistics_from=train)
+
+        def other_hop(audio):
+            frames = len(audio) // (2 * TARGET_HOP)
+            return {
+                "ramp": np.zeros((frames, 1)),
+                "energy": np.zeros((frames, 2)),
+            }
+
+        with pytest.raises(ValueError, match="hop 100, these at 200"):
+            write(output_dir, targets=other_hop, target_statistics_from=train)
+
+        def overflowing(audio):
+            return {"ramp": np.full((len(audio) // TARGET_HOP, 1), 1e6)}
+
+        with pytest.raises(ValueError, match="'t0'.*beyond float16"):
+            write(output_dir, targets=overflowing)

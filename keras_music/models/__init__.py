@@ -4,6 +4,8 @@ from keras_music.models.efficientnet import EfficientNetTagger
 from keras_music.models.maest import MAESTBackbone
 from keras_music.models.maest import MAESTEmbedder
 from keras_music.models.maest import MAESTTagger
+from keras_music.models.pase import PASEBackbone
+from keras_music.models.pase import PASEPlusBackbone
 from keras_music.models.resnet import ResNet50Backbone
 from keras_music.models.resnet import ResNetBackbone
 from keras_music.models.sample_cnn import SampleCNNBackbone

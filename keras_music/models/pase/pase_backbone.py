@@ -1,0 +1,165 @@
+"""The PASE encoder: SincConv and seven convolutional blocks."""
+
+import keras
+
+from keras_music.layers.validation import check_audio
+from keras_music.layers.validation import check_positive
+from keras_music.layers.validation import check_positive_int
+from keras_music.models.pase import pase_layers
+from keras_music.models.pase.pase_presets import pase_presets
+
+
+@keras.saving.register_keras_serializable(package="keras_music")
+class PASEBackbone(keras.Model):
+    """PASE: a raw-waveform encoder with a 10 ms output rate.
+
+    Raw audio goes through a `SincConv1D` block (learned band-pass
+    filters) and seven `Conv1D` blocks of total stride 160, each block
+    followed by BatchNorm (eps 1e-5) and a per-channel PReLU initialised
+    at 0, then a 1×1 convolution to `emb_dim` and a BatchNorm without
+    scale and offset. It is the encoder that `MultiTaskPretrainer`'s
+    workers pre-train.
+
+    Frames: every convolution reflect-pads its input (see
+    `pase_layers.block_padding`) so that a block of stride `s` gives
+    `floor(length / s)` frames. Nothing is cropped or zero-padded: an input
+    of `samples` gives exactly `samples // 160` frames (100 per second at
+    16 kHz), frame `t` centred near sample `160 t + 80`; the last
+    `samples % 160` samples only reach the frames through the filters'
+    context. Inputs need at least `min_samples` samples (480 with the
+    paper's kernels), so that each reflection is shorter than what it
+    mirrors.
+
+    With `emb_dim=512` (preset `pase`) the model has 6,034,240 parameters,
+    6,029,376 trainable (the BatchNorm statistics are the other 4,864):
+    the paper's "~6 M" (REFERENCE.md §3: ≈6.0 M).
+
+    Args:
+        sinc_filters: int. Band-pass filters of the first block.
+            Defaults to 64.
+        sinc_kernel_size: int. Odd length of the sinc filters. Defaults
+            to 251.
+        conv_filters: list of 7 ints. Widths of blocks 2-8 (kernels 20,
+            11, 11, 11, 11, 11, 11; strides 10, 2, 1, 2, 1, 2, 2). Defaults
+            to `[64, 128, 128, 256, 256, 512, 512]`.
+        emb_dim: int. Size of the output embedding. Defaults to 512.
+        sample_rate: int. Sample rate of the input in Hz (sets the sinc
+            filters' frequencies; the frame hop stays 160 samples).
+            Defaults to 16000.
+        dtype: str or `keras.DTypePolicy`. Dtype policy of the layers.
+            Defaults to `None` (the global policy).
+
+    Example:
+
+    ```python
+    backbone = PASEBackbone.from_preset("pase_tiny")
+    backbone(np.zeros((2, 16000), "float32")).shape  # (2, 100, 16)
+    ```
+
+    Input shape:
+        `(batch, samples)` float audio, `samples >= min_samples`.
+
+    Output shape:
+        `(batch, samples // 160, emb_dim)`.
+
+    Reference:
+        - [Pascual et al., Learning Problem-agnostic Speech
+          Representations from Multiple Self-supervised Tasks,
+          Interspeech 2019](https://arxiv.org/abs/1904.03416), section 2.1;
+          [Wu et al., Multi-task Self-supervised Pre-training for Music
+          Classification, ICASSP 2021](https://arxiv.org/abs/2102.03229),
+          section 3.1.
+    """
+
+    def __init__(
+        self,
+        sinc_filters=64,
+        sinc_kernel_size=251,
+        conv_filters=(64, 128, 128, 256, 256, 512, 512),
+        emb_dim=512,
+        sample_rate=16000,
+        dtype=None,
+        **kwargs,
+    ):
+        check_positive_int("sinc_filters", sinc_filters)
+        check_positive_int("sinc_kernel_size", sinc_kernel_size)
+        conv_filters = pase_layers.check_conv_filters(conv_filters)
+        check_positive_int("emb_dim", emb_dim)
+        check_positive("sample_rate", sample_rate)
+
+        # === Layers ===
+        blocks = pase_layers.conv_stack_layers(
+            sinc_filters, sinc_kernel_size, conv_filters, sample_rate, dtype
+        )
+        projection = keras.layers.Conv1D(
+            emb_dim, 1, dtype=dtype, name="projection"
+        )
+        output_norm = keras.layers.BatchNormalization(
+            epsilon=1e-5,
+            momentum=0.9,
+            center=False,
+            scale=False,
+            dtype=dtype,
+            name="output_norm",
+        )
+
+        # === Functional model ===
+        inputs = keras.Input(shape=(None,), name="waveform")
+        x = inputs
+        for block in blocks:
+            x = pase_layers.apply_block(block, x)
+        outputs = output_norm(projection(x))
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.sinc_filters = sinc_filters
+        self.sinc_kernel_size = sinc_kernel_size
+        self.conv_filters = conv_filters
+        self.emb_dim = emb_dim
+        self.sample_rate = sample_rate
+        self.dtype_arg = dtype
+        self.min_samples = pase_layers.min_samples(sinc_kernel_size)
+
+    def call(self, inputs, training=None, mask=None):
+        # A clear error for audio too short to reflect-pad, where the
+        # length is known; otherwise TensorFlow's MirrorPad raises.
+        check_audio(
+            inputs,
+            f"{type(self).__name__} input",
+            min_length=self.min_samples,
+            check_values=False,
+        )
+        return super().call(inputs, training=training, mask=mask)
+
+    @classmethod
+    def from_preset(cls, name, **kwargs):
+        """A randomly initialised backbone of a named size (`pase`,
+        `pase_tiny`); `kwargs` override the preset."""
+        if name not in pase_presets:
+            raise ValueError(
+                f"`name` must be one of {sorted(pase_presets)}. "
+                f"Received: name={name!r}"
+            )
+        return cls(**{**pase_presets[name], **kwargs})
+
+    def get_config(self):
+        dtype = self.dtype_arg
+        if isinstance(dtype, keras.DTypePolicy):
+            dtype = keras.dtype_policies.serialize(dtype)
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "sinc_filters": self.sinc_filters,
+            "sinc_kernel_size": self.sinc_kernel_size,
+            "conv_filters": list(self.conv_filters),
+            "emb_dim": self.emb_dim,
+            "sample_rate": self.sample_rate,
+            "dtype": dtype,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)

@@ -1,0 +1,210 @@
+"""The PASE+ encoder: PASE with a QRNN and dense skip connections."""
+
+import keras
+
+from keras_music.layers.qrnn import QRNN
+from keras_music.layers.validation import check_audio
+from keras_music.layers.validation import check_positive
+from keras_music.layers.validation import check_positive_int
+from keras_music.models.pase import pase_layers
+from keras_music.models.pase.pase_presets import pase_plus_presets
+
+
+@keras.saving.register_keras_serializable(package="keras_music")
+class PASEPlusBackbone(keras.Model):
+    """PASE+: PASE with a QRNN and dense skip connections.
+
+    Raw audio goes through the PASE convolutional stack (a `SincConv1D`
+    block and seven `Conv1D` blocks of total stride 160, each followed by
+    BatchNorm, eps 1e-5, and a per-channel PReLU initialised at 0), then a
+    `QRNN` (fo-pooling, window 2, causal) and a 1×1 convolution to
+    `emb_dim`. Dense skips add the outputs of blocks 1-7, each average-
+    pooled in time down to the output rate (non-overlapping windows of
+    160, 16, 8, 8, 4, 4 and 2 frames) and mapped to `emb_dim` by a 1×1
+    convolution without bias; the sum goes through a BatchNorm without
+    scale and offset. Pooling before the 1×1 convolution gives the same
+    result as after it (both are linear and the convolution has no bias)
+    and avoids a 512-wide tensor at the sample rate. It is the encoder
+    that `MultiTaskPretrainer`'s workers pre-train.
+
+    Frames: every convolution reflect-pads its input (see
+    `pase_layers.block_padding`) so that a block of stride `s` gives
+    `floor(length / s)` frames. Nothing is cropped or zero-padded: an input
+    of `samples` gives exactly `samples // 160` frames (100 per second at
+    16 kHz), frame `t` centred near sample `160 t + 80`; the last
+    `samples % 160` samples only reach the frames through the filters'
+    context. Inputs need at least `min_samples` samples (480 with the
+    paper's kernels), so that each reflection is shorter than what it
+    mirrors.
+
+    With `emb_dim=512` and `qrnn_units=512` (preset `pase_plus`) the model
+    has 8,329,536 parameters, 8,324,672 trainable: PASE's plus the QRNN
+    (2 × 512 × 1536 + 1536 = 1,574,400) and the skips (512 × 1408 =
+    720,896); the paper's "~8 M" (REFERENCE.md §3: ≈8.3 M).
+
+    Args:
+        sinc_filters: int. Band-pass filters of the first block.
+            Defaults to 64.
+        sinc_kernel_size: int. Odd length of the sinc filters. Defaults
+            to 251.
+        conv_filters: list of 7 ints. Widths of blocks 2-8 (kernels 20,
+            11, 11, 11, 11, 11, 11; strides 10, 2, 1, 2, 1, 2, 2). Defaults
+            to `[64, 128, 128, 256, 256, 512, 512]`.
+        emb_dim: int. Size of the output embedding. Defaults to 512.
+        qrnn_units: int. Width of the QRNN. Defaults to 512.
+        sample_rate: int. Sample rate of the input in Hz (sets the sinc
+            filters' frequencies; the frame hop stays 160 samples).
+            Defaults to 16000.
+        dtype: str or `keras.DTypePolicy`. Dtype policy of the layers.
+            Defaults to `None` (the global policy).
+
+    Example:
+
+    ```python
+    backbone = PASEPlusBackbone.from_preset("pase_plus_tiny")
+    backbone(np.zeros((2, 16000), "float32")).shape  # (2, 100, 16)
+    ```
+
+    Input shape:
+        `(batch, samples)` float audio, `samples >= min_samples`.
+
+    Output shape:
+        `(batch, samples // 160, emb_dim)`.
+
+    Reference:
+        - [Pascual et al., Learning Problem-agnostic Speech
+          Representations from Multiple Self-supervised Tasks,
+          Interspeech 2019](https://arxiv.org/abs/1904.03416), section 2.1;
+          [Ravanelli et al., Multi-task self-supervised learning for
+          Robust Speech Recognition, ICASSP 2020](
+          https://arxiv.org/abs/2001.09239), section 2.1;
+          [Wu et al., Multi-task Self-supervised Pre-training for Music
+          Classification, ICASSP 2021](https://arxiv.org/abs/2102.03229),
+          section 3.1.
+    """
+
+    def __init__(
+        self,
+        sinc_filters=64,
+        sinc_kernel_size=251,
+        conv_filters=(64, 128, 128, 256, 256, 512, 512),
+        emb_dim=512,
+        qrnn_units=512,
+        sample_rate=16000,
+        dtype=None,
+        **kwargs,
+    ):
+        check_positive_int("sinc_filters", sinc_filters)
+        check_positive_int("sinc_kernel_size", sinc_kernel_size)
+        conv_filters = pase_layers.check_conv_filters(conv_filters)
+        check_positive_int("emb_dim", emb_dim)
+        check_positive_int("qrnn_units", qrnn_units)
+        check_positive("sample_rate", sample_rate)
+
+        # === Layers ===
+        blocks = pase_layers.conv_stack_layers(
+            sinc_filters, sinc_kernel_size, conv_filters, sample_rate, dtype
+        )
+        qrnn = QRNN(qrnn_units, window_size=2, dtype=dtype, name="qrnn")
+        # Blocks 1-7, at 1, 10, 20, 20, 40, 40 and 80 samples per frame.
+        strides = [1] + list(pase_layers.CONV_STRIDES)
+        rates = [1]
+        for stride in strides[1:7]:
+            rates.append(rates[-1] * stride)
+        skip_pools = [
+            keras.layers.AveragePooling1D(
+                pase_layers.TOTAL_STRIDE // rate,
+                dtype=dtype,
+                name=f"skip_{n}_pool",
+            )
+            for n, rate in enumerate(rates, start=1)
+        ]
+        skip_projections = [
+            keras.layers.Conv1D(
+                emb_dim,
+                1,
+                use_bias=False,
+                dtype=dtype,
+                name=f"skip_{n}_projection",
+            )
+            for n in range(1, 8)
+        ]
+        skip_sum = keras.layers.Add(dtype=dtype, name="skip_sum")
+        projection = keras.layers.Conv1D(
+            emb_dim, 1, dtype=dtype, name="projection"
+        )
+        output_norm = keras.layers.BatchNormalization(
+            epsilon=1e-5,
+            momentum=0.9,
+            center=False,
+            scale=False,
+            dtype=dtype,
+            name="output_norm",
+        )
+
+        # === Functional model ===
+        inputs = keras.Input(shape=(None,), name="waveform")
+        x = inputs
+        skips = []
+        for n, block in enumerate(blocks):
+            x = pase_layers.apply_block(block, x)
+            if n < 7:
+                skips.append(skip_projections[n](skip_pools[n](x)))
+        x = projection(qrnn(x))
+        outputs = output_norm(skip_sum([x, *skips]))
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.sinc_filters = sinc_filters
+        self.sinc_kernel_size = sinc_kernel_size
+        self.conv_filters = conv_filters
+        self.emb_dim = emb_dim
+        self.qrnn_units = qrnn_units
+        self.sample_rate = sample_rate
+        self.dtype_arg = dtype
+        self.min_samples = pase_layers.min_samples(sinc_kernel_size)
+
+    def call(self, inputs, training=None, mask=None):
+        # A clear error for audio too short to reflect-pad, where the
+        # length is known; otherwise TensorFlow's MirrorPad raises.
+        check_audio(
+            inputs,
+            f"{type(self).__name__} input",
+            min_length=self.min_samples,
+            check_values=False,
+        )
+        return super().call(inputs, training=training, mask=mask)
+
+    @classmethod
+    def from_preset(cls, name, **kwargs):
+        """A randomly initialised backbone of a named size (`pase_plus`,
+        `pase_plus_tiny`); `kwargs` override the preset."""
+        if name not in pase_plus_presets:
+            raise ValueError(
+                f"`name` must be one of {sorted(pase_plus_presets)}. "
+                f"Received: name={name!r}"
+            )
+        return cls(**{**pase_plus_presets[name], **kwargs})
+
+    def get_config(self):
+        dtype = self.dtype_arg
+        if isinstance(dtype, keras.DTypePolicy):
+            dtype = keras.dtype_policies.serialize(dtype)
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "sinc_filters": self.sinc_filters,
+            "sinc_kernel_size": self.sinc_kernel_size,
+            "conv_filters": list(self.conv_filters),
+            "emb_dim": self.emb_dim,
+            "qrnn_units": self.qrnn_units,
+            "sample_rate": self.sample_rate,
+            "dtype": dtype,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)

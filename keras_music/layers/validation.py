@@ -24,6 +24,23 @@ def check_positive_int(name, value):
     return int(value)
 
 
+def check_positive_int_tuple(name, value):
+    """A non-empty sequence of positive integers, returned as a tuple."""
+    try:
+        items = tuple(value)
+    except TypeError:
+        items = ()
+    if not items or not all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
+        for v in items
+    ):
+        raise ValueError(
+            f"`{name}` must be a non-empty sequence of positive integers. "
+            f"Received: {name}={value!r}"
+        )
+    return tuple(int(v) for v in items)
+
+
 def check_positive(name, value):
     if isinstance(value, bool) or not isinstance(
         value, (int, float, np.integer, np.floating)

@@ -53,3 +53,12 @@ class ValidationTest(TestCase):
             fn(tf.zeros((1, 2)))
         with pytest.raises(tf.errors.InvalidArgumentError, match="NaN"):
             fn(tf.constant([[0.0, np.nan, 0.0, 0.0]]))
+
+
+def test_check_positive_int_tuple():
+    from keras_music.layers.validation import check_positive_int_tuple
+
+    assert check_positive_int_tuple("depths", [2, np.int64(6)]) == (2, 6)
+    for bad in ([], [2, 0], [2, True], 3, [2.0], None):
+        with pytest.raises(ValueError, match="`depths` must be a non-empty"):
+            check_positive_int_tuple("depths", bad)

@@ -1,26 +1,10 @@
 import copy
 
 import keras
-import numpy as np
 
 from keras_music.layers.validation import check_positive_int
+from keras_music.layers.validation import check_positive_int_tuple
 from keras_music.models.resnet.resnet_presets import backbone_presets
-
-
-def _check_int_tuple(name, value):
-    try:
-        items = tuple(value)
-    except TypeError:
-        items = ()
-    if not items or not all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
-        for v in items
-    ):
-        raise ValueError(
-            f"`{name}` must be a non-empty sequence of positive integers. "
-            f"Received: {name}={value!r}"
-        )
-    return tuple(int(v) for v in items)
 
 
 def _check_input_size(input_size):
@@ -109,8 +93,8 @@ class ResNetBackbone(keras.Model):
     ):
         input_size = _check_input_size(input_size)
         check_positive_int("stem_filters", stem_filters)
-        stage_filters = _check_int_tuple("stage_filters", stage_filters)
-        stage_blocks = _check_int_tuple("stage_blocks", stage_blocks)
+        stage_filters = check_positive_int_tuple("stage_filters", stage_filters)
+        stage_blocks = check_positive_int_tuple("stage_blocks", stage_blocks)
         if len(stage_blocks) != len(stage_filters):
             raise ValueError(
                 "`stage_blocks` must give one value per stage of "

@@ -1,28 +1,12 @@
 import copy
 
 import keras
-import numpy as np
 
 from keras_music.layers.validation import check_positive_int
+from keras_music.layers.validation import check_positive_int_tuple
 from keras_music.models.sample_cnn.sample_cnn_presets import backbone_presets
 
 POOLINGS = ("max", "avg")
-
-
-def _check_filters(name, value):
-    try:
-        items = tuple(value)
-    except TypeError:
-        items = ()
-    if not items or not all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
-        for v in items
-    ):
-        raise ValueError(
-            f"`{name}` must be a non-empty sequence of positive integers. "
-            f"Received: {name}={value!r}"
-        )
-    return tuple(int(v) for v in items)
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
@@ -113,7 +97,7 @@ class SampleCNNBackbone(keras.Model):
     ):
         check_positive_int("stem_filters", stem_filters)
         check_positive_int("stem_stride", stem_stride)
-        block_filters = _check_filters("block_filters", block_filters)
+        block_filters = check_positive_int_tuple("block_filters", block_filters)
         check_positive_int("kernel_size", kernel_size)
         check_positive_int("pool_size", pool_size)
         if output_filters is not None:

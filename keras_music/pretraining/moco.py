@@ -46,8 +46,9 @@ class MoCo(keras.Model):
     q.queue] / temperature` with the positive at index 0.
 
     Each `train_step` (1) moves the key encoder and head towards the query
-    ones, `k <- momentum * k + (1 - momentum) * q` (trainable parameters
-    only; the key branch never gets gradients), (2) embeds the second view
+    ones, `k <- momentum * k + (1 - momentum) * q` (parameters, and the
+    moving statistics of BatchNormalization, which the key branch uses in
+    inference mode; it never gets gradients), (2) embeds the second view
     with the updated key branch, (3) embeds the first view and takes one
     optimiser step on the loss, and (4) enqueues the keys. Under a
     `tf.distribute` strategy the keys of all replicas are gathered (in
@@ -233,8 +234,14 @@ class MoCo(keras.Model):
 
     def _momentum_update(self):
         m = self.momentum
-        for query, key in self._branch_pairs():
-            key.assign(m * key + (1.0 - m) * query)
+        # Float statistics (BatchNormalization's moving mean and variance)
+        # follow the query branch too: the key branch is not trainable, so
+        # Keras runs its BatchNormalization in inference mode, on these
+        # averages of the query's batch statistics. That also keeps the
+        # keys free of the batch statistics that shuffle-BN guards against.
+        for query, key in self._branch_pairs(all_weights=True):
+            if "float" in str(query.dtype):
+                key.assign(m * key + (1.0 - m) * query)
 
     def _enqueue(self, keys):
         context = tf.distribute.get_replica_context()

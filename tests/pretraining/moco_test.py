@@ -129,6 +129,49 @@ class MoCoTest(TestCase):
         keys = _numpy_branch(moco.key_encoder, moco.key_projector, view_2)
         self.assertAllClose(moco.queue[:4], keys, atol=1e-6)
 
+    def test_batch_norm_statistics_follow_the_query(self):
+        # A CNN-style encoder: the key branch runs BatchNormalization in
+        # inference mode on moving statistics that follow the query's.
+        encoder = keras.Sequential(
+            [
+                keras.Input((6,)),
+                keras.layers.Dense(8),
+                keras.layers.BatchNormalization(epsilon=1e-3),
+            ]
+        )
+        moco = MoCo(encoder, projection_dim=4, queue_size=8, momentum=0.75)
+        moco.compile(optimizer=keras.optimizers.SGD(0.1))
+        rng = np.random.default_rng(5)
+        query_bn = moco.encoder.layers[-1]
+        key_bn = moco.key_encoder.layers[-1]
+        for bn in (query_bn, key_bn):
+            bn.moving_mean.assign(rng.normal(size=8).astype("float32"))
+            bn.moving_variance.assign(
+                rng.uniform(0.5, 2.0, size=8).astype("float32")
+            )
+        q_stats = [np.array(query_bn.moving_mean), query_bn.moving_variance]
+        q_stats[1] = np.array(q_stats[1])
+        k_stats = [np.array(key_bn.moving_mean), key_bn.moving_variance]
+        k_stats[1] = np.array(k_stats[1])
+        view_1, view_2 = _views(8)
+        moco.train_on_batch((view_1, view_2))
+
+        expected = [0.75 * k + 0.25 * q for k, q in zip(k_stats, q_stats)]
+        # float32 arithmetic on O(1) values.
+        self.assertAllClose(key_bn.moving_mean, expected[0], atol=1e-6)
+        self.assertAllClose(key_bn.moving_variance, expected[1], atol=1e-6)
+        # The keys used those statistics (inference-mode BatchNorm, the
+        # formula in NumPy).
+        w, b, gamma, beta, mean, variance = (
+            np.array(v) for v in moco.key_encoder.weights
+        )
+        h = view_2 @ w + b
+        h = (h - mean) / np.sqrt(variance + 1e-3) * gamma + beta
+        w1, b1, w2, b2 = (np.array(v) for v in moco.key_projector.weights)
+        keys = _unit(np.maximum(h @ w1 + b1, 0.0) @ w2 + b2)
+        # float32 forward pass vs float64 NumPy.
+        self.assertAllClose(moco.queue, keys, atol=1e-5)
+
     def test_queue_is_fifo_and_pointer_wraps(self):
         moco = MoCo(_encoder(), projection_dim=4, queue_size=8, momentum=1.0)
         moco.compile(optimizer=keras.optimizers.SGD(0.1))

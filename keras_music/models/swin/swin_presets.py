@@ -9,6 +9,12 @@ the window to 8, drop path 0.1. With one input channel the backbone has
 add 2 x 96 x 4 x 4 = 3,072 patch-embedding weights and the head adds
 768 x 1000 + 1000 = 769,000.
 
+`swin_mini` is the small model of the recipe's CPU demo
+(`recipes/s3t.py` without a GPU): embed 32, two stages of two blocks,
+heads 2-4, window 7, on a 168x168 input (an 84-bin CQT folded twice):
+patch 4 gives a 42x42 grid of 6x6 windows, then 21x21 of 3x3 windows,
+with no padding.
+
 The `swin_test_*` presets are for tests: embed 16, two stages, window 4,
 on small non-square spectrograms (frequency x frames).
 """
@@ -21,6 +27,18 @@ backbone_presets = {
         "depths": (2, 2, 6, 2),
         "num_heads": (3, 6, 12, 24),
         "window_size": 8,
+        "mlp_ratio": 4.0,
+        "qkv_bias": True,
+        "drop_path_rate": 0.1,
+        "layer_norm_epsilon": 1e-5,
+    },
+    "swin_mini": {
+        "input_size": (168, 168),
+        "patch_size": 4,
+        "embed_dim": 32,
+        "depths": (2, 2),
+        "num_heads": (2, 4),
+        "window_size": 7,
         "mlp_ratio": 4.0,
         "qkv_bias": True,
         "drop_path_rate": 0.1,

@@ -76,6 +76,21 @@ class SwinBackboneTest(TestCase):
         rates = [b.drop_path_rate for s in backbone.stage_blocks for b in s]
         self.assertAllClose(np.array(rates), np.linspace(0.0, 0.1, 12))
 
+    def test_swin_mini_fills_its_windows(self):
+        # The recipe's CPU demo model: 168 x 168 (84 bins folded twice)
+        # gives grids 42 x 42 and 21 x 21, whole windows of 7, shifted.
+        backbone = SwinBackbone.from_preset("swin_mini")
+        self.assertEqual(
+            backbone.count_params(), _swin_parameters(32, (2, 2), (2, 4), 7, 1)
+        )
+        self.assertEqual(backbone.stage_grids, [(42, 42), (21, 21)])
+        for blocks, grid in zip(backbone.stage_blocks, backbone.stage_grids):
+            self.assertEqual([b.window_size for b in blocks], [7, 7])
+            self.assertEqual([b.shift_size for b in blocks], [0, 3])
+            # No padding: the grid is a whole number of windows.
+            self.assertEqual([b.padded_size for b in blocks], [grid, grid])
+        self.assertEqual(backbone.output_dim, 64)
+
     def test_outputs_and_stages(self):
         backbone = SwinBackbone(**TINY)
         x = _spectrogram()

@@ -1,0 +1,221 @@
+"""`recipes/s3t.py` end to end on a tiny rendered corpus (subprocesses:
+absl flags and logical CPU devices are process-wide)."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import keras_music  # noqa: F401  (registers the models for loading)
+from keras_music.data.tune_corpus import build_tune_corpus
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+RECIPE = os.path.join(ROOT, "recipes", "s3t.py")
+ENV = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+# 4 s clips: 1 + 88200 // 512 = 173 CQT frames (compression 1); each
+# view is resized to the 336 frames that fold twice into 168 x 168.
+CLIP_SECONDS = 4.0
+
+
+@pytest.fixture(scope="module")
+def corpus_cache(tmp_path_factory):
+    cache = str(tmp_path_factory.mktemp("corpus"))
+    # The recipe renders the same corpus from its flags; building it here
+    # once lets every run below reuse the cache.
+    return cache, build_tune_corpus(
+        num_clips=32,
+        clip_seconds=5.0,
+        sample_rate=22050,
+        cache_dir=cache,
+        progress=False,
+    )
+
+
+def _command(corpus_cache, output, *extra):
+    cache, _ = corpus_cache
+    return [
+        sys.executable,
+        RECIPE,
+        "--preset=swin_mini",
+        "--task=instrument",  # 32 clips label too few dances
+        "--corpus_clips=32",
+        "--corpus_seconds=5",
+        f"--clip_seconds={CLIP_SECONDS}",
+        "--time_compression=1",
+        f"--cache_dir={cache}",
+        f"--output={output}",
+        "--batch_size=4",
+        "--queue_size=16",
+        "--steps_per_epoch=2",
+        "--probe_epochs=2",
+        "--verbose=2",
+        *extra,
+    ]
+
+
+def _run(command, timeout=400):
+    proc = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=ENV,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_pretrains_probes_and_saves(corpus_cache, tmp_path):
+    output = str(tmp_path / "run")
+    proc = _run(_command(corpus_cache, output, "--epochs=1"))
+    with open(os.path.join(output, "results.json")) as stream:
+        results = json.load(stream)
+    assert results["task"] == "instrument"
+    assert results["preprocessor"] == "time_folding"
+    assert results["input"]["view_frames"] == 336
+    assert np.isfinite(results["final_loss"])
+    for key in ("test", "test_random_init"):
+        assert results[key]["tracks"] > 0
+        assert 0.0 <= results[key]["roc_auc"] <= 1.0
+        assert 0.0 <= results[key]["pr_auc"] <= 1.0
+    # The probe saw different embeddings: the pre-trained encoder's cache
+    # and the random one's are distinct folders (keys hash the weights).
+    caches = os.listdir(os.path.join(output, "embeddings"))
+    assert len(caches) == 6, caches
+    assert "test (" in proc.stdout and "random init: ROC-AUC" in proc.stdout
+    # The encoder maps raw audio clips to Swin embeddings (swin_mini: 64).
+    encoder = keras.saving.load_model(os.path.join(output, "encoder.keras"))
+    samples = round(CLIP_SECONDS * 22050)
+    audio = np.random.default_rng(0).uniform(-0.5, 0.5, (2, samples))
+    embeddings = encoder(audio.astype("float32"))
+    assert tuple(embeddings.shape) == (2, 64)
+    assert np.all(np.isfinite(embeddings))
+    assert os.path.exists(os.path.join(output, "best.keras"))
+    assert os.listdir(os.path.join(output, "logs"))
+
+
+@pytest.mark.large
+def test_frequency_tiling_on_two_cpu_replicas(corpus_cache, tmp_path):
+    proc = _run(
+        _command(
+            corpus_cache,
+            str(tmp_path / "run"),
+            "--epochs=1",
+            "--preprocessor=frequency_tiling",
+            "--strategy=mirrored",
+            "--cpu_replicas=2",
+        )
+    )
+    assert "(2 replicas)" in proc.stdout
+    assert "frequency_tiling" in proc.stdout
+
+
+@pytest.mark.large
+def test_resumes_after_interruption(corpus_cache, tmp_path):
+    output = str(tmp_path / "run")
+    backup = os.path.join(output, "backup")
+    command = _command(corpus_cache, output, "--epochs=3")
+    # Kill the first run once the backup of a finished epoch exists.
+    first = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.time() + 400
+    while time.time() < deadline and first.poll() is None:
+        if os.path.exists(os.path.join(backup, "training_metadata.json")):
+            break
+        time.sleep(0.2)
+    assert first.poll() is None, "the first run ended before being killed"
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert not os.path.exists(os.path.join(output, "results.json"))
+    initial = os.path.join(output, "initial.weights.h5")
+    assert os.path.exists(initial)
+    stamp = os.path.getmtime(initial)
+    proc = _run(command)
+    # The second run starts after the epoch the first one finished and
+    # probes the initial weights of the first start.
+    log = proc.stdout + proc.stderr
+    assert "Epoch 1/3" not in log, log[-3000:]
+    assert "Epoch 3/3" in log
+    assert os.path.getmtime(initial) == stamp
+    assert os.path.exists(os.path.join(output, "results.json"))
+
+
+# One interpreter runs the recipe's `main` on each bad command line (the
+# errors come before any training), to pay TensorFlow's import once.
+_BAD_FLAGS_SCRIPT = textwrap.dedent(
+    """
+    import importlib.util
+    import json
+    import sys
+
+    spec = importlib.util.spec_from_file_location("s3t", sys.argv[1])
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    errors = []
+    for argv in json.loads(sys.argv[2]):
+        recipe.FLAGS.unparse_flags()
+        recipe.FLAGS(["s3t.py", *argv])
+        try:
+            recipe.main(None)
+            errors.append(None)
+        except ValueError as error:
+            errors.append(str(error))
+    print(json.dumps(errors))
+    """
+)
+
+
+def test_bad_flags_are_named(corpus_cache, tmp_path):
+    _, splits = corpus_cache
+    corpus = os.path.dirname(splits["train"])
+    # A copy of the corpus whose manifests say 16 kHz.
+    wrong_rate = tmp_path / "wrong_rate"
+    for split in ("train", "valid", "test"):
+        shutil.copytree(os.path.join(corpus, split), wrong_rate / split)
+        path = wrong_rate / split / "manifest.json"
+        manifest = json.loads(path.read_text())
+        manifest["sample_rate"] = 16000
+        path.write_text(json.dumps(manifest))
+    output = f"--output={tmp_path / 'out'}"
+    cases = [
+        (["--preset=swin_huge", output], r"`--preset` must be one of"),
+        (["--preset=swin_test_tiny", output], "square input"),
+        (
+            ["--clip_seconds=0.01", "--time_compression=10", output],
+            r"`--clip_seconds` must hold at least one",
+        ),
+        ([f"--data={tmp_path}", output], "manifest.json does not exist"),
+        ([f"--data={wrong_rate}", output], "must hold 22050 Hz audio"),
+        (
+            [f"--data={corpus}", "--task=genre", output],
+            r"`--task` must be one of",
+        ),
+    ]
+    proc = _run(
+        [
+            sys.executable,
+            "-c",
+            _BAD_FLAGS_SCRIPT,
+            RECIPE,
+            json.dumps([argv for argv, _ in cases]),
+        ]
+    )
+    errors = json.loads(proc.stdout.strip().splitlines()[-1])
+    for (argv, pattern), error in zip(cases, errors, strict=True):
+        assert error is not None, argv
+        assert re.search(pattern, error), (argv, error)

@@ -5,6 +5,9 @@ from keras import ops
 from keras_music.layers.validation import check_positive
 from keras_music.layers.validation import check_positive_int
 from keras_music.layers.validation import check_probability
+from keras_music.pretraining.contrastive_utils import encoder_output_width
+from keras_music.pretraining.contrastive_utils import projection_head
+from keras_music.pretraining.contrastive_utils import unpack_views
 
 
 def _random_unit_rows(shape, dtype=None):
@@ -12,21 +15,6 @@ def _random_unit_rows(shape, dtype=None):
     # steps see negatives spread over the sphere.
     rows = keras.random.normal(shape, dtype=dtype or "float32")
     return rows / ops.norm(rows, axis=-1, keepdims=True)
-
-
-def _output_width(encoder):
-    try:
-        spec = encoder.compute_output_spec(*encoder.inputs)
-        shape = tuple(spec.shape)
-    except (AttributeError, TypeError, ValueError):
-        shape = None
-    if shape is None or len(shape) != 2 or shape[-1] is None:
-        raise ValueError(
-            "`encoder` must be a built model with inputs that outputs "
-            "`(batch, d)` embeddings with a known d. "
-            f"Received: encoder={encoder.name!r} with output shape {shape}"
-        )
-    return int(shape[-1])
 
 
 def _num_replicas():
@@ -124,15 +112,15 @@ class MoCo(keras.Model):
             check_positive_int("hidden_dim", hidden_dim)
         self.hidden_dim = hidden_dim
         self.encoder = encoder
-        embed_dim = _output_width(encoder)
+        embed_dim = encoder_output_width(encoder)
 
-        self.projector = self._projection_head(
-            hidden_dim or embed_dim, embed_dim, "projector"
+        self.projector = projection_head(
+            hidden_dim or embed_dim, projection_dim, embed_dim, "projector"
         )
         self.key_encoder = keras.models.clone_model(encoder)
         self.key_encoder.name = "key_encoder"
-        self.key_projector = self._projection_head(
-            hidden_dim or embed_dim, embed_dim, "key_projector"
+        self.key_projector = projection_head(
+            hidden_dim or embed_dim, projection_dim, embed_dim, "key_projector"
         )
         # The key branch starts as an exact copy of the query branch.
         for source, target in self._branch_pairs(all_weights=True):
@@ -162,17 +150,6 @@ class MoCo(keras.Model):
         self.top5_tracker = keras.metrics.Mean(name="top5_accuracy")
         # Every part was built above: nothing waits for the first batch.
         self.built = True
-
-    def _projection_head(self, hidden_dim, embed_dim, name):
-        head = keras.Sequential(
-            [
-                keras.layers.Dense(hidden_dim, activation="relu"),
-                keras.layers.Dense(self.projection_dim),
-            ],
-            name=name,
-        )
-        head.build((None, embed_dim))
-        return head
 
     def _branch_pairs(self, all_weights=False):
         """(query variable, key variable) pairs, matched by position."""
@@ -218,20 +195,6 @@ class MoCo(keras.Model):
         self.top5_tracker.update_state(ops.cast(rank < 5, "float32"))
         return {m.name: m.result() for m in self.metrics}
 
-    @staticmethod
-    def _unpack_views(data):
-        # `fit((v1, v2))` hands over `(v1, v2)` as (x, y);
-        # `train_on_batch((v1, v2))` as `((v1, v2), None, None)`.
-        if isinstance(data, (tuple, list)) and len(data) in (1, 3):
-            x, y, _ = keras.utils.unpack_x_y_sample_weight(tuple(data))
-            data = x if y is None else (x, y)
-        if not isinstance(data, (tuple, list)) or len(data) != 2:
-            raise ValueError(
-                "MoCo expects batches `(view_1, view_2)`. "
-                f"Received: data={data!r}"
-            )
-        return data
-
     def _momentum_update(self):
         m = self.momentum
         # Float statistics (BatchNormalization's moving mean and variance)
@@ -276,7 +239,7 @@ class MoCo(keras.Model):
             )
 
     def train_step(self, data):
-        view_1, view_2 = self._unpack_views(data)
+        view_1, view_2 = unpack_views(data, "MoCo")
         self._momentum_update()
         keys = self._keys(view_2, training=True)
         variables = self.trainable_variables
@@ -301,7 +264,7 @@ class MoCo(keras.Model):
         return self._update_metrics(loss, logits)
 
     def test_step(self, data):
-        view_1, view_2 = self._unpack_views(data)
+        view_1, view_2 = unpack_views(data, "MoCo")
         keys = self._keys(view_2, training=False)
         queries = self.call(view_1, training=False)
         logits = self._logits(queries, keys)

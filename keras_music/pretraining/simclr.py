@@ -5,7 +5,9 @@ from keras import ops
 from keras_music.distribute import replica_scaled
 from keras_music.layers.validation import check_positive_int
 from keras_music.losses.ntxent import NTXent
-from keras_music.pretraining.moco import _output_width
+from keras_music.pretraining.contrastive_utils import encoder_output_width
+from keras_music.pretraining.contrastive_utils import projection_head
+from keras_music.pretraining.contrastive_utils import unpack_views
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
@@ -93,16 +95,11 @@ class SimCLR(keras.Model):
         self.nt_xent = NTXent(temperature=temperature, reduction="none")
         self.temperature = temperature
         self.encoder = encoder
-        embed_dim = _output_width(encoder)
+        embed_dim = encoder_output_width(encoder)
 
-        self.projector = keras.Sequential(
-            [
-                keras.layers.Dense(hidden_dim or embed_dim, activation="relu"),
-                keras.layers.Dense(projection_dim),
-            ],
-            name="projector",
+        self.projector = projection_head(
+            hidden_dim or embed_dim, projection_dim, embed_dim, "projector"
         )
-        self.projector.build((None, embed_dim))
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
         # Every part was built above: nothing waits for the first batch.
@@ -119,20 +116,6 @@ class SimCLR(keras.Model):
     def _project(self, inputs, training):
         h = self.encoder(inputs, training=training)
         return ops.cast(self.projector(h, training=training), "float32")
-
-    @staticmethod
-    def _unpack_views(data):
-        # `fit((v1, v2))` hands over `(v1, v2)` as (x, y);
-        # `train_on_batch((v1, v2))` as `((v1, v2), None, None)`.
-        if isinstance(data, (tuple, list)) and len(data) in (1, 3):
-            x, y, _ = keras.utils.unpack_x_y_sample_weight(tuple(data))
-            data = x if y is None else (x, y)
-        if not isinstance(data, (tuple, list)) or len(data) != 2:
-            raise ValueError(
-                "SimCLR expects batches `(view_1, view_2)`. "
-                f"Received: data={data!r}"
-            )
-        return data
 
     def _loss_and_logits(self, view_1, view_2, training):
         z_1 = self._project(view_1, training)
@@ -154,7 +137,7 @@ class SimCLR(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):
-        view_1, view_2 = self._unpack_views(data)
+        view_1, view_2 = unpack_views(data, "SimCLR")
         variables = self.trainable_variables
         with tf.GradientTape() as tape:
             loss, logits, labels = self._loss_and_logits(
@@ -171,7 +154,7 @@ class SimCLR(keras.Model):
         return self._update_metrics(loss, logits, labels)
 
     def test_step(self, data):
-        view_1, view_2 = self._unpack_views(data)
+        view_1, view_2 = unpack_views(data, "SimCLR")
         loss, logits, labels = self._loss_and_logits(
             view_1, view_2, training=False
         )

@@ -12,12 +12,19 @@ and writes
     saved_models/maest_30s_tagger.tflite      one segment, float32
     saved_models/maest_30s_tagger.labels.txt  tag names of the TFLite model
 
-printing, for example:
+printing, for a `maest_30s` tagger with 50 tags:
 
-    saved_model: saved_models/maest_30s_tagger/1 (347.9 MB)
-    tflite: saved_models/maest_30s_tagger.tflite (346.0 MB)
+    runs/maest_30s/model.keras: 85,446,962 parameters, 50 tags, 16000 Hz,
+    30 s segments
+    saved_model: saved_models/maest_30s_tagger/1 (344.4 MB)
+    tflite: saved_models/maest_30s_tagger.tflite (341.6 MB)
     tflite_labels: saved_models/maest_30s_tagger.labels.txt (0.0 MB)
-    exported in 95.0 s
+    exported in 267.9 s
+
+(sizes and times measured by `benchmarks/export.py` on a 2-core CPU
+shared with other jobs: 103 s for the SavedModel, 165 s for the TFLite
+conversion, which peaked at 3.7 GB of memory; `--quantization float16`
+adds a 170.9 MB file in another 85 s).
 
 The SavedModel takes raw mono audio of any length and does the
 segmenting and averaging itself; serve it with
@@ -26,7 +33,6 @@ segmenting and averaging itself; serve it with
 next version, which TF Serving picks up while running.
 """
 
-import os
 import time
 
 import keras
@@ -37,7 +43,10 @@ from absl import logging
 import keras_music  # noqa: F401  (sets the backend, registers the models)
 from keras_music.export.serving_export import FORMATS
 from keras_music.export.serving_export import export_for_serving
+from keras_music.export.serving_export import export_size
 from keras_music.export.serving_export import serving_metadata
+
+QUANTIZATIONS = ("float32", "float16", "dynamic_range")
 
 flags.DEFINE_string("model", None, "A trained tagger, `.keras`.")
 flags.DEFINE_string("name", None, "Model name under --output_dir.")
@@ -59,27 +68,32 @@ flags.DEFINE_list(
     "freq_drop", None, "Inference patchout: frequency rows to drop."
 )
 flags.mark_flags_as_required(["model", "name"])
+# Checked when the flags are parsed, before the model is loaded.
+flags.register_validator(
+    "format",
+    lambda formats: bool(formats) and set(formats) <= set(FORMATS),
+    message=f"--format must list one or more of {', '.join(FORMATS)}.",
+)
+flags.register_validator(
+    "quantization",
+    lambda variants: bool(variants) and set(variants) <= set(QUANTIZATIONS),
+    message=f"--quantization must list one or more of "
+    f"{', '.join(QUANTIZATIONS)}.",
+)
 FLAGS = flags.FLAGS
-
-
-def folder_size(path):
-    if os.path.isfile(path):
-        return os.path.getsize(path)
-    return sum(
-        os.path.getsize(os.path.join(root, name))
-        for root, _, names in os.walk(path)
-        for name in names
-    )
 
 
 def main(_):
     # === What the export needs ===
-    metadata = serving_metadata(
-        FLAGS.model,
-        labels=FLAGS.labels,
-        sample_rate=FLAGS.sample_rate,
-        segment_seconds=FLAGS.segment,
-    )
+    try:
+        metadata = serving_metadata(
+            FLAGS.model,
+            labels=FLAGS.labels,
+            sample_rate=FLAGS.sample_rate,
+            segment_seconds=FLAGS.segment,
+        )
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
     model = keras.saving.load_model(FLAGS.model, compile=False)
     print(
         f"{FLAGS.model}: {model.count_params():,} parameters, "
@@ -108,7 +122,7 @@ def main(_):
     )
     seconds = time.time() - started
     for kind, path in paths.items():
-        print(f"{kind}: {path} ({folder_size(path) / 1e6:.1f} MB)")
+        print(f"{kind}: {path} ({export_size(path) / 1e6:.1f} MB)")
     print(f"exported in {seconds:.1f} s")
 
 

@@ -64,11 +64,14 @@ def serving_metadata(
         if value is None
     ]
     if missing:
+        where = (
+            f"the {RESULTS_FILE} beside it does not give them"
+            if os.path.isfile(results_path)
+            else f"there is no {RESULTS_FILE} beside it"
+        )
         raise ValueError(
-            f"No {', '.join(missing)} for {model_path}: there is no "
-            f"{RESULTS_FILE} beside it that gives them (found: "
-            f"{os.path.isfile(results_path)}); pass them (--labels FILE, "
-            "--sample_rate, --segment)."
+            f"No {', '.join(missing)} for {model_path}: {where}; pass them "
+            "(--labels FILE, --sample_rate, --segment)."
         )
     check_positive_int("sample_rate", sample_rate)
     check_positive("segment_seconds", segment_seconds)
@@ -90,6 +93,18 @@ def serving_metadata(
         "segment_seconds": segment_seconds,
         "frontend": frontend,
     }
+
+
+def export_size(path):
+    """Bytes on disk of an export: a file, or every file under a folder
+    (a SavedModel version: `saved_model.pb`, `variables/`, `assets/`)."""
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(
+        os.path.getsize(os.path.join(root, name))
+        for root, _, names in os.walk(path)
+        for name in names
+    )
 
 
 def export_for_serving(

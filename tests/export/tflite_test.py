@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
@@ -11,15 +12,34 @@ from tests.test_case import TestCase
 SEGMENT = 16640  # maest_tiny's segment at 16 kHz
 
 
+@pytest.fixture(scope="module")
+def tagged(tmp_path_factory):
+    """A tiny tagger, its Keras outputs on six clips and its float32
+    TFLite export, built once for the module."""
+    # The seed of `TestCase.setUp`: the weights the agreement below was
+    # measured with.
+    keras.utils.set_random_seed(1337)
+    tagger = MAESTTagger(MAESTBackbone.from_preset("maest_tiny"), num_tags=8)
+    rng = np.random.default_rng(0)
+    clips = rng.uniform(-0.5, 0.5, (6, SEGMENT)).astype("float32")
+    expected = np.asarray(tagger(default_frontend(tagger)(clips)))
+    folder = tmp_path_factory.mktemp("tflite")
+    return {
+        "tagger": tagger,
+        "clips": clips,
+        "expected": expected,
+        "folder": str(folder),
+        "float32": export_tflite(tagger, str(folder / "m.tflite")),
+    }
+
+
 class TFLiteExportTest(TestCase):
-    def setUp(self):
-        super().setUp()
-        backbone = MAESTBackbone.from_preset("maest_tiny")
-        self.tagger = MAESTTagger(backbone, num_tags=8)
-        rng = np.random.default_rng(0)
-        self.clips = rng.uniform(-0.5, 0.5, (6, SEGMENT)).astype("float32")
-        frontend = default_frontend(self.tagger)
-        self.expected = np.asarray(self.tagger(frontend(self.clips)))
+    @pytest.fixture(autouse=True)
+    def _tagged(self, tagged):
+        self.tagger = tagged["tagger"]
+        self.clips = tagged["clips"]
+        self.expected = tagged["expected"]
+        self.tagged = tagged
 
     def run_tflite(self, path):
         interpreter = Interpreter(path)
@@ -29,8 +49,7 @@ class TFLiteExportTest(TestCase):
         return ops, np.concatenate([o["probabilities"] for o in outputs])
 
     def test_float32_matches_keras_with_builtin_ops(self):
-        path = export_tflite(self.tagger, f"{self.get_temp_dir()}/m.tflite")
-        ops, probabilities = self.run_tflite(path)
+        ops, probabilities = self.run_tflite(self.tagged["float32"])
         # The frontend is inside, on the builtin RFFT2D; no select TF ops
         # (they would show as FlexXxx custom ops).
         self.assertIn("RFFT2D", ops)
@@ -43,7 +62,7 @@ class TFLiteExportTest(TestCase):
         for quantization in ("float16", "dynamic_range"):
             path = export_tflite(
                 self.tagger,
-                f"{self.get_temp_dir()}/m.{quantization}.tflite",
+                f"{self.tagged['folder']}/m.{quantization}.tflite",
                 quantization=quantization,
             )
             _, probabilities = self.run_tflite(path)

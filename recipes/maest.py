@@ -23,7 +23,10 @@ Everything lands in `--output`: TensorBoard logs, the best checkpoint by
 validation ROC-AUC, the state to resume an interrupted run (run the same
 command again), the final model (`model.keras`, with the averaged weights
 when SWA is on) and `results.json` with the test scores of the trained
-model next to those of the same model before training, for example:
+model next to those of the same model before training; the trained tagger
+is then exported for TF Serving to `saved_models/<preset>_tagger/<version>/`
+(`--export saved_model,tflite` adds TFLite, `--export=` skips it; see
+saved_models/README.md). For example:
 
     test (62 tracks, instrument): ROC-AUC 0.793 PR-AUC 0.512 (untrained:
     ROC-AUC 0.458 PR-AUC 0.229); trained in 274 s
@@ -59,6 +62,9 @@ from keras_music.evaluation.embedding_cache import segment_sums
 from keras_music.evaluation.embedding_cache import track_labels
 from keras_music.evaluation.metrics import pr_auc
 from keras_music.evaluation.metrics import roc_auc
+from keras_music.export.serving_export import FORMATS as EXPORT_FORMATS
+from keras_music.export.serving_export import export_for_serving
+from keras_music.export.serving_export import serving_metadata
 from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
 from keras_music.layers.mixup import Mixup
 from keras_music.layers.spec_augment import SpecAugment
@@ -136,6 +142,15 @@ flags.DEFINE_bool("balanced", True, "Balanced sampling of training tracks.")
 flags.DEFINE_bool("swa", True, "Stochastic weight averaging.")
 flags.DEFINE_bool("mixed_precision", False, "float16 (GPU) / bfloat16.")
 flags.DEFINE_string("output", None, "Run folder. Default: runs/maest_<n>s.")
+flags.DEFINE_list(
+    "export",
+    ["saved_model"],
+    "After training, export the tagger for serving (saved_model, tflite; "
+    "empty: no export), as recipes/export.py does.",
+)
+flags.DEFINE_string(
+    "export_dir", "saved_models", "Where exports go: <dir>/<preset>_tagger."
+)
 flags.DEFINE_integer("seed", 0, "Seed of initialisation and sampling.")
 flags.DEFINE_integer(
     "corpus_clips", 600, "Clips of the built-in corpus (with no --data)."
@@ -145,6 +160,11 @@ flags.DEFINE_float(
 )
 flags.DEFINE_string("cache_dir", None, "Cache root of the built-in corpus.")
 flags.DEFINE_integer("verbose", 2, "Keras fit verbosity.")
+flags.register_validator(
+    "export",
+    lambda formats: set(formats) <= set(EXPORT_FORMATS),
+    f"--export takes formats from {', '.join(EXPORT_FORMATS)}.",
+)
 FLAGS = flags.FLAGS
 
 
@@ -447,6 +467,23 @@ def main(_):
     }
     with open(os.path.join(output, "results.json"), "w") as stream:
         json.dump(results, stream, indent=2)
+    if FLAGS.export:
+        # The trained model as saved (the tagger now holds the untrained
+        # weights), exported in float32 whatever the training policy.
+        keras.mixed_precision.set_global_policy("float32")
+        model_path = os.path.join(output, "model.keras")
+        metadata = serving_metadata(model_path)
+        exports = export_for_serving(
+            keras.saving.load_model(model_path, compile=False),
+            f"{preset}_tagger",
+            vocabulary=metadata["vocabulary"],
+            frontend=metadata["frontend"],
+            segment_seconds=metadata["segment_seconds"],
+            output_dir=FLAGS.export_dir,
+            formats=FLAGS.export,
+        )
+        for kind, path in exports.items():
+            print(f"Exported {kind}: {path}")
     print(
         f"test ({trained['tracks']} tracks, {task}): ROC-AUC "
         f"{trained['roc_auc']:.3f} PR-AUC {trained['pr_auc']:.3f} "

@@ -44,6 +44,7 @@ def _command(cache, output, *extra):
         "--batch_size=4",
         "--steps_per_epoch=2",
         "--verbose=2",
+        "--export=",
         *extra,
     ]
 
@@ -58,7 +59,16 @@ def _run(command, timeout=240):
 
 def test_trains_evaluates_and_saves(corpus_cache, tmp_path):
     output = str(tmp_path / "run")
-    proc = _run(_command(corpus_cache, output, "--epochs=2"))
+    exports = str(tmp_path / "saved_models")
+    proc = _run(
+        _command(
+            corpus_cache,
+            output,
+            "--epochs=2",
+            "--export=saved_model",
+            f"--export_dir={exports}",
+        )
+    )
     with open(os.path.join(output, "results.json")) as stream:
         results = json.load(stream)
     assert results["task"] == "instrument"
@@ -73,6 +83,31 @@ def test_trains_evaluates_and_saves(corpus_cache, tmp_path):
     assert tuple(model(x).shape) == (2, 16)
     assert os.path.exists(os.path.join(output, "best.keras"))
     assert os.listdir(os.path.join(output, "logs"))
+    # The trained tagger was exported for TF Serving: version 1, with the
+    # vocabulary as an asset, and its signature tags raw audio like the
+    # saved Keras model does on the same clip's log-mel.
+    served = os.path.join(exports, "maest_tiny_tagger", "1")
+    assert f"Exported saved_model: {served}" in proc.stdout
+    with open(os.path.join(served, "assets", "labels.txt")) as stream:
+        assert len(stream.read().splitlines()) == 16
+    import tensorflow as tf
+
+    from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
+
+    audio = np.random.default_rng(0).uniform(-0.5, 0.5, (1, 80000))
+    audio = audio.astype("float32")
+    signature = tf.saved_model.load(served).signatures["serving_default"]
+    outputs = signature(audio=audio, lengths=np.asarray([80000], "int32"))
+    frontend = LogMelSpectrogram(
+        sample_rate=16000, hop_length=256, normalize=True
+    )
+    # One 5 s segment exactly: the served probabilities are the model's
+    # on that segment (float32, same ops; 1e-5).
+    np.testing.assert_allclose(
+        outputs["probabilities"].numpy(),
+        np.asarray(model(frontend(audio))),
+        atol=1e-5,
+    )
     # The averaged weights were kept and applied (from epoch 1 of 2).
     with np.load(os.path.join(output, "swa.npz")) as state:
         assert int(state["count"]) == 2

@@ -72,6 +72,7 @@ from keras_music.models.maest.maest_backbone import MAESTBackbone
 from keras_music.models.maest.maest_layers import patch_grid_size
 from keras_music.models.maest.maest_presets import backbone_presets
 from keras_music.models.maest.maest_tagger import MAESTTagger
+from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
 from keras_music.training.recipe_support import run_callbacks
@@ -423,10 +424,7 @@ def main(_):
     # === Train ===
     # The initial weights, kept to score the same model untrained (a
     # resumed run keeps those of its first start).
-    untrained_path = os.path.join(output, "untrained.npz")
-    if not os.path.exists(untrained_path):
-        np.savez(f"{untrained_path}.tmp.npz", *tagger.get_weights())
-        os.replace(f"{untrained_path}.tmp.npz", untrained_path)
+    untrained_path = keep_initial_weights(tagger, output)
     callbacks = run_callbacks(output, monitor="val_roc_auc", mode="max")
     if FLAGS.swa:
         callbacks.append(swa_callback(epochs, os.path.join(output, "swa.npz")))
@@ -445,8 +443,7 @@ def main(_):
 
     # === Final evaluation ===
     trained = evaluate_tracks(tagger, splits["test"], task, multi_label)
-    with np.load(untrained_path) as initial:
-        tagger.set_weights([initial[f"arr_{i}"] for i in range(len(initial))])
+    tagger.load_weights(untrained_path)
     untrained = evaluate_tracks(tagger, splits["test"], task, multi_label)
     results = {
         "preset": preset,

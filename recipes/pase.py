@@ -76,6 +76,7 @@ from keras_music.models.pase.pase_presets import pase_presets
 from keras_music.pretraining.multi_task_pretrainer import MultiTaskPretrainer
 from keras_music.pretraining.pase_workers import WORKER_CODES
 from keras_music.pretraining.pase_workers import parse_workers
+from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
 from keras_music.training.recipe_support import run_callbacks
@@ -283,10 +284,7 @@ def pretrain(phase, preset, demo, data, weights, epochs, steps, strategy):
             **({"decoder_filters": CPU_DEMO_DECODER} if demo else {}),
         )
         model.compile(optimizer=keras.optimizers.Adam(FLAGS.learning_rate))
-    initial = os.path.join(folder, "initial.weights.h5")
-    if not os.path.exists(initial):
-        encoder.save_weights(f"{initial}.tmp.weights.h5")
-        os.replace(f"{initial}.tmp.weights.h5", initial)
+    initial = keep_initial_weights(encoder, folder)
     history = os.path.join(folder, "history.csv")
     # The log row is written before the backup of the same epoch, so that
     # a resumed run never lacks an epoch (it may repeat one).

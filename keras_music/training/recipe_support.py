@@ -14,6 +14,7 @@ import os
 
 import keras
 
+from keras_music.data.tfrecord_format import read_manifest
 from keras_music.data.tune_corpus import build_tune_corpus
 
 SPLITS = ("train", "valid", "test")
@@ -34,7 +35,9 @@ def resolve_splits(
             `test/` TFRecord folders (as `tfrecords/make_tfrecords.py`
             writes them). `None` renders (once, then reuses) the built-in
             tune corpus.
-        sample_rate: int. Rate of the built-in corpus. Defaults to 16000.
+        sample_rate: int. Rate the recipe's model takes: the built-in
+            corpus is rendered at it, and `data` must hold audio at it.
+            Defaults to 16000.
         corpus_clips: int. Clips of the built-in corpus. Defaults to 600.
         corpus_seconds: float. Clip length of the built-in corpus.
         seed: int. Seed of the built-in corpus. Defaults to 0.
@@ -61,6 +64,14 @@ def resolve_splits(
                 f"`--data` must be a folder holding train/, valid/ and test/ "
                 f"TFRecord folders; {path}/manifest.json does not exist. "
                 f"Received: --data={data!r}"
+            )
+        rate = read_manifest(path)["sample_rate"]
+        if rate != sample_rate:
+            raise ValueError(
+                f"`--data` must hold {sample_rate} Hz audio (the rate of "
+                f"this recipe's model); {path} is at {rate} Hz. Write it "
+                f"again with `make_tfrecords.py --sample_rate "
+                f"{sample_rate}`. Received: --data={data!r}"
             )
     return splits, data
 
@@ -139,3 +150,21 @@ def run_callbacks(output, monitor=None, mode="min"):
             )
         )
     return callbacks
+
+
+def keep_initial_weights(model, output):
+    """Saves `model`'s weights once, as the run's untrained baseline.
+
+    Recipes score the same model before training next to after; a resumed
+    run keeps the weights of its first start. Written to a temporary file
+    and renamed, so an interruption never leaves a partial file.
+
+    Returns:
+        str, the path of `output/initial.weights.h5` (load it with
+        `model.load_weights`).
+    """
+    path = os.path.join(output, "initial.weights.h5")
+    if not os.path.exists(path):
+        model.save_weights(f"{path}.tmp.weights.h5")
+        os.replace(f"{path}.tmp.weights.h5", path)
+    return path

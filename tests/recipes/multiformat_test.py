@@ -1,0 +1,253 @@
+"""`recipes/multiformat.py` end to end on a tiny rendered corpus
+(subprocesses: absl flags and logical CPU devices are process-wide), and
+the fusion helpers it shares with `recipes/clmr.py`."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+import keras_music  # noqa: F401  (registers the models for loading)
+from keras_music.data.tune_corpus import build_tune_corpus
+from keras_music.evaluation.probe_protocol import get_probe_protocol
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+RECIPES = os.path.join(ROOT, "recipes")
+RECIPE = os.path.join(RECIPES, "multiformat.py")
+ENV = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+CLIP_SAMPLES = 8748
+
+sys.path.insert(0, RECIPES)
+import contrastive_common  # noqa: E402  (lives next to the recipes)
+
+
+@pytest.fixture(scope="module")
+def corpus_cache(tmp_path_factory):
+    cache = str(tmp_path_factory.mktemp("corpus"))
+    return cache, build_tune_corpus(
+        num_clips=16,
+        clip_seconds=4.0,
+        sample_rate=22050,
+        cache_dir=cache,
+        progress=False,
+    )
+
+
+def _command(corpus_cache, output, *extra):
+    cache, _ = corpus_cache
+    return [
+        sys.executable,
+        RECIPE,
+        "--waveform_preset=sample_cnn_test_tiny",
+        "--spectrogram_preset=resnet_test_tiny",
+        f"--clip_samples={CLIP_SAMPLES}",
+        "--n_mels=32",
+        "--span_seconds=2",
+        "--task=style",  # 16 clips label too few dances
+        "--corpus_clips=16",
+        "--corpus_seconds=4",
+        f"--cache_dir={cache}",
+        f"--output={output}",
+        "--batch_size=4",
+        "--steps_per_epoch=2",
+        "--epochs=1",
+        "--probe_epochs=2",
+        "--probe_trials=1",
+        "--verbose=2",
+        *extra,
+    ]
+
+
+# Generous: a run takes under a minute of CPU, but several times that of
+# wall time on a busy two-core machine.
+def _run(command, timeout=900):
+    proc = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=ENV,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def _results(output):
+    with open(os.path.join(output, "results.json")) as stream:
+        return json.load(stream)
+
+
+def test_trains_both_encoders_then_fuses(corpus_cache, tmp_path):
+    output = str(tmp_path / "run")
+    proc = _run(_command(corpus_cache, output))
+    results = _results(output)
+    assert results["fusion"] == "concat"
+    for key in ("test", "test_random_init"):
+        assert sorted(results[key]) == ["concat", "spectrogram", "waveform"]
+        for scores in results[key].values():
+            assert scores["tracks"] > 0
+            assert 0.0 <= scores["top1"] <= 1.0
+    for branch in ("waveform", "spectrogram"):
+        assert np.isfinite(results["training"][branch]["final_loss"])
+        assert os.listdir(os.path.join(output, branch, "logs"))
+    assert "concat accuracy" in proc.stdout
+    # Both encoders take raw audio clips: SampleCNN (narrowed tiny: 4-d)
+    # and log-mel + ResNet (narrowed tiny: 16 / 4 -> 4-d).
+    audio = np.random.default_rng(0).uniform(-0.5, 0.5, (2, CLIP_SAMPLES))
+    for branch in ("waveform", "spectrogram"):
+        encoder = keras.saving.load_model(
+            os.path.join(output, branch, "encoder.keras")
+        )
+        embeddings = encoder(audio.astype("float32"))
+        assert tuple(embeddings.shape) == (2, 4), branch
+        assert np.all(np.isfinite(embeddings))
+
+    # Another fusion on the same run: the finished encoders are loaded,
+    # not trained again, and their cached embeddings reused.
+    proc = _run(_command(corpus_cache, output, "--fusion=weighted"))
+    assert "Epoch 1/1" not in proc.stdout + proc.stderr
+    results = _results(output)
+    weighted = results["test"]["weighted"]
+    assert 0.0 <= weighted["top1"] <= 1.0
+    assert all(
+        w in contrastive_common.FUSION_WEIGHTS
+        for w in weighted["waveform_weights"]
+    )
+    assert results["training"]["waveform"] == {
+        "loaded": os.path.join(output, "waveform", "final.weights.h5")
+    }
+
+
+@pytest.mark.large
+def test_crop_only_on_two_cpu_replicas(corpus_cache, tmp_path):
+    proc = _run(
+        _command(
+            corpus_cache,
+            str(tmp_path / "run"),
+            "--augment=crop_only",
+            "--strategy=mirrored",
+            "--cpu_replicas=2",
+        )
+    )
+    assert "(2 replicas)" in proc.stdout
+
+
+_BAD_FLAGS_SCRIPT = textwrap.dedent(
+    """
+    import importlib.util
+    import json
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.dirname(sys.argv[1]))
+    spec = importlib.util.spec_from_file_location("mf", sys.argv[1])
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    errors = []
+    for argv in json.loads(sys.argv[2]):
+        recipe.FLAGS.unparse_flags()
+        recipe.FLAGS(["multiformat.py", *argv])
+        try:
+            recipe.main(None)
+            errors.append(None)
+        except ValueError as error:
+            errors.append(str(error))
+    print(json.dumps(errors))
+    """
+)
+
+
+def test_bad_flags_are_named(tmp_path):
+    output = f"--output={tmp_path / 'out'}"
+    cases = [
+        (["--waveform_preset=x", output], r"`--waveform_preset` must be"),
+        (["--spectrogram_preset=x", output], r"`--spectrogram_preset` must"),
+        (
+            ["--span_seconds=1", output],
+            r"`--span_seconds` must hold a crop of 59049 samples",
+        ),
+        ([f"--data={tmp_path}", output], "manifest.json does not exist"),
+    ]
+    proc = _run(
+        [
+            sys.executable,
+            "-c",
+            _BAD_FLAGS_SCRIPT,
+            RECIPE,
+            json.dumps([argv for argv, _ in cases]),
+        ]
+    )
+    errors = json.loads(proc.stdout.strip().splitlines()[-1])
+    for (argv, pattern), error in zip(cases, errors, strict=True):
+        assert error is not None, argv
+        assert re.search(pattern, error), (argv, error)
+
+
+def _caches(embeddings, labels, ids):
+    tasks = {"genre": {"multi_label": False, "vocabulary": ["a", "b"]}}
+    return [
+        {
+            "embeddings": x.astype("float32"),
+            "labels": {"genre": y},
+            "track_ids": ids,
+            "tasks": tasks,
+            "path": f"split{i}",
+        }
+        for i, (x, y) in enumerate(zip(embeddings, labels))
+    ]
+
+
+def test_concatenated_checks_track_order():
+    rng = np.random.default_rng(0)
+    ids = np.array(["t0", "t1", "t2"])
+    labels = [np.array([0, 1, 0], "int32")] * 3
+    a = _caches([rng.normal(size=(3, 2))] * 3, labels, ids)
+    b = _caches([rng.normal(size=(3, 5))] * 3, labels, ids)
+    joined = contrastive_common.concatenated(a, b)
+    np.testing.assert_array_equal(
+        joined[0]["embeddings"],
+        np.concatenate([a[0]["embeddings"], b[0]["embeddings"]], axis=1),
+    )
+    shuffled = _caches([rng.normal(size=(3, 5))] * 3, labels, ids[::-1])
+    with pytest.raises(ValueError, match="list different tracks"):
+        contrastive_common.concatenated(a, shuffled)
+
+
+def test_weighted_fusion_trusts_the_informative_probe():
+    # Encoder a separates the two classes, encoder b is noise: the weight
+    # chosen on validation must lean on a, and the fused test accuracy
+    # must be a's (near 1), far above b's chance level.
+    rng = np.random.default_rng(0)
+    ids = np.array([f"t{i}" for i in range(60)])
+    labels = [rng.integers(0, 2, 60).astype("int32") for _ in range(3)]
+    informative = [
+        np.stack([2.0 * y - 1.0, np.zeros(60)], axis=1)
+        + 0.1 * rng.normal(size=(60, 2))
+        for y in labels
+    ]
+    noise = [rng.normal(size=(60, 2)) for _ in range(3)]
+    # A large step: the heads must fit within a few epochs.
+    protocol = get_probe_protocol(
+        "pase",
+        learning_rate=0.05,
+        epochs=20,
+        patience=None,
+        trials=1,
+        batch_size=16,
+    )
+    scores = contrastive_common.weighted_fusion_scores(
+        _caches(informative, labels, ids),
+        _caches(noise, labels, ids),
+        "genre",
+        protocol,
+        seed=0,
+    )
+    assert scores["waveform_weights"][0] >= 0.5
+    assert scores["top1"] >= 0.95

@@ -71,6 +71,7 @@ from keras_music.distribute import split_cpu
 from keras_music.layers.clmr_augment import CLMRAugment
 from keras_music.models.sample_cnn.sample_cnn_presets import backbone_presets
 from keras_music.pretraining.simclr import SimCLR
+from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
 from keras_music.training.recipe_support import run_callbacks
@@ -198,12 +199,6 @@ def main(_):
         cache_dir=FLAGS.cache_dir,
     )
     manifest = read_manifest(splits["train"])
-    if manifest["sample_rate"] != SAMPLE_RATE:
-        raise ValueError(
-            f"`--data` must hold {SAMPLE_RATE} Hz audio (SampleCNN's rate); "
-            f"{splits['train']} is at {manifest['sample_rate']} Hz. "
-            f"Received: --data={FLAGS.data!r}"
-        )
     task = resolve_task(
         manifest,
         splits["train"],
@@ -256,10 +251,7 @@ def main(_):
     # === Pre-train ===
     # The initial weights, to probe the same encoder untrained (a resumed
     # run keeps those of its first start).
-    initial_path = os.path.join(output, "initial.weights.h5")
-    if not os.path.exists(initial_path):
-        encoder.save_weights(f"{initial_path}.tmp.weights.h5")
-        os.replace(f"{initial_path}.tmp.weights.h5", initial_path)
+    initial_path = keep_initial_weights(encoder, output)
     started = time.time()
     history = simclr.fit(
         train,

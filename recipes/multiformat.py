@@ -91,6 +91,7 @@ from keras_music.models.sample_cnn.sample_cnn_presets import (
     backbone_presets as sample_cnn_presets,
 )
 from keras_music.pretraining.simclr import SimCLR
+from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
 from keras_music.training.recipe_support import run_callbacks
@@ -258,11 +259,8 @@ def pretrain(name, backbone, make_views, splits, setup, strategy):
     """SimCLR on one encoder, resumable; a finished encoder is loaded."""
     folder = os.path.join(run_dir(), name)
     os.makedirs(folder, exist_ok=True)
-    initial = os.path.join(folder, "initial.weights.h5")
+    keep_initial_weights(backbone, folder)
     final = os.path.join(folder, "final.weights.h5")
-    if not os.path.exists(initial):
-        backbone.save_weights(f"{initial}.tmp.weights.h5")
-        os.replace(f"{initial}.tmp.weights.h5", initial)
     if os.path.exists(final):
         backbone.load_weights(final)
         return {"loaded": final}
@@ -356,12 +354,6 @@ def main(_):
         cache_dir=FLAGS.cache_dir,
     )
     manifest = read_manifest(splits["train"])
-    if manifest["sample_rate"] != SAMPLE_RATE:
-        raise ValueError(
-            f"`--data` must hold {SAMPLE_RATE} Hz audio; {splits['train']} "
-            f"is at {manifest['sample_rate']} Hz. "
-            f"Received: --data={FLAGS.data!r}"
-        )
     task = resolve_task(
         manifest,
         splits["train"],

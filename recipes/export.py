@@ -1,4 +1,5 @@
-"""Export a trained tagger for serving: TF Serving SavedModel and TFLite.
+"""Export a trained tagger (TF Serving SavedModel and TFLite) or audio
+encoder (SavedModel) for serving.
 
     python recipes/export.py --model runs/maest_30s/model.keras \\
         --name maest_30s_tagger --format saved_model,tflite
@@ -26,6 +27,16 @@ shared with other jobs: 103 s for the SavedModel, 165 s for the TFLite
 conversion, which peaked at 3.7 GB of memory; `--quantization float16`
 adds a 170.9 MB file in another 85 s).
 
+An encoder, such as the `encoder.keras` of `recipes/s3t.py` (raw audio
+segment in, embedding out), is recognised by its run's `results.json`
+naming it under `encoder` with no `vocabulary`:
+
+    python recipes/export.py --model runs/s3t_time_folding/encoder.keras \\
+        --name s3t_encoder
+
+writes `saved_models/s3t_encoder/1/` only, whose signatures return the
+track's `embedding` (the average over half-overlapped segments).
+
 The SavedModel takes raw mono audio of any length and does the
 segmenting and averaging itself; serve it with
 `tensorflow/serving --model_base_path=.../saved_models/maest_30s_tagger`
@@ -42,13 +53,15 @@ from absl import logging
 
 import keras_music  # noqa: F401  (sets the backend, registers the models)
 from keras_music.export.serving_export import FORMATS
+from keras_music.export.serving_export import embedder_metadata
+from keras_music.export.serving_export import export_embedder_for_serving
 from keras_music.export.serving_export import export_for_serving
 from keras_music.export.serving_export import export_size
 from keras_music.export.serving_export import serving_metadata
 
 QUANTIZATIONS = ("float32", "float16", "dynamic_range")
 
-flags.DEFINE_string("model", None, "A trained tagger, `.keras`.")
+flags.DEFINE_string("model", None, "A trained tagger or encoder, `.keras`.")
 flags.DEFINE_string("name", None, "Model name under --output_dir.")
 flags.DEFINE_list("format", list(FORMATS), "saved_model, tflite or both.")
 flags.DEFINE_string("output_dir", "saved_models", "Model base folder.")
@@ -83,7 +96,55 @@ flags.register_validator(
 FLAGS = flags.FLAGS
 
 
+def export_embedder(metadata):
+    """An encoder (raw audio segment -> embedding): a SavedModel only."""
+    if "tflite" in FLAGS.format:
+        if FLAGS["format"].present:
+            raise app.UsageError(
+                "--format=tflite is for taggers; an encoder exports as "
+                "saved_model only (pass --format=saved_model)."
+            )
+        print("An encoder: exporting the SavedModel only (no TFLite).")
+    model = keras.saving.load_model(FLAGS.model, compile=False)
+    started = time.time()
+    try:
+        paths = export_embedder_for_serving(
+            model,
+            FLAGS.name,
+            sample_rate=metadata["sample_rate"],
+            segment_seconds=metadata["segment_seconds"],
+            output_dir=FLAGS.output_dir,
+            version=FLAGS.version,
+        )
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+    print(
+        f"{FLAGS.model}: {model.count_params():,} parameters, encoder of "
+        f"{model.output_shape[-1]}-d embeddings, {metadata['sample_rate']} "
+        f"Hz, {model.input_shape[-1] / metadata['sample_rate']:g} s segments"
+    )
+    return paths, time.time() - started
+
+
 def main(_):
+    # === An encoder (results.json names it, no tag names) ===
+    embedder = None
+    if FLAGS.labels is None:
+        try:
+            embedder = embedder_metadata(
+                FLAGS.model,
+                sample_rate=FLAGS.sample_rate,
+                segment_seconds=FLAGS.segment,
+            )
+        except ValueError as error:
+            raise app.UsageError(str(error)) from None
+    if embedder is not None:
+        paths, seconds = export_embedder(embedder)
+        for kind, path in paths.items():
+            print(f"{kind}: {path} ({export_size(path) / 1e6:.1f} MB)")
+        print(f"exported in {seconds:.1f} s")
+        return
+
     # === What the export needs ===
     try:
         metadata = serving_metadata(

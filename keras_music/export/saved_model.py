@@ -1,4 +1,5 @@
-"""`export_saved_model`: a tagger as a versioned SavedModel for TF Serving."""
+"""`export_saved_model` and `export_embedder_saved_model`: a tagger or an
+audio encoder as a versioned SavedModel for TF Serving."""
 
 import os
 import shutil
@@ -6,6 +7,7 @@ import tempfile
 
 import tensorflow as tf
 
+from keras_music.export.embedder_serving_graph import EmbedderServingGraph
 from keras_music.export.serving_graph import ServingGraph
 
 LABELS_FILE = "labels.txt"
@@ -77,13 +79,7 @@ def export_saved_model(
     serving(audio=audio, lengths=lengths)["probabilities"]
     ```
     """
-    if version is not None and (
-        isinstance(version, bool) or not isinstance(version, int) or version < 1
-    ):
-        raise ValueError(
-            "`version` must be a positive integer (TF Serving's version "
-            f"folders are numbers). Received: version={version!r}"
-        )
+    _check_version(version)
     if vocabulary is None:
         vocabulary = [f"tag_{i}" for i in range(getattr(model, "num_tags", 0))]
     vocabulary = [str(tag) for tag in vocabulary]
@@ -99,19 +95,7 @@ def export_saved_model(
             f"Received: {bad[0]!r}"
         )
 
-    export_dir = os.fspath(export_dir)
-    os.makedirs(export_dir, exist_ok=True)
-    existing = existing_versions(export_dir)
-    if version is None:
-        version = max(existing, default=0) + 1
-    elif version in existing:
-        raise ValueError(
-            f"`version` {version} already exists in {export_dir}; versions "
-            f"are never overwritten. Existing versions: {sorted(existing)}. "
-            f"Received: version={version}"
-        )
-    target = os.path.join(export_dir, str(version))
-
+    export_dir, version = _resolve_version(export_dir, version)
     backbone = getattr(model, "backbone", None)
     previous = None
     if backbone is not None and hasattr(backbone, "set_inference_patchout"):
@@ -119,7 +103,17 @@ def export_saved_model(
             backbone.inference_time_stride,
             tuple(backbone.inference_freq_drop),
         )
-    temporary = tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=export_dir)
+
+    def stage_labels(graph, temporary):
+        staging = os.path.join(temporary, "labels")
+        os.makedirs(staging)
+        labels_path = os.path.join(staging, LABELS_FILE)
+        with open(labels_path, "w") as stream:
+            stream.write("\n".join(vocabulary) + "\n")
+        # Tracked as an asset: copied into `assets/` and found by the
+        # loaded model as `labels_file`.
+        graph.labels_file = tf.saved_model.Asset(labels_path)
+
     try:
         if inference_time_stride is not None or inference_freq_drop is not None:
             if previous is None:
@@ -141,35 +135,137 @@ def export_saved_model(
             batch_size=batch_size,
             resample_wav=resample_wav,
         )
-        staging = os.path.join(temporary, "labels")
-        os.makedirs(staging)
-        labels_path = os.path.join(staging, LABELS_FILE)
-        with open(labels_path, "w") as stream:
-            stream.write("\n".join(vocabulary) + "\n")
-        # Tracked as an asset: copied into `assets/` and found by the
-        # loaded model as `labels_file`.
-        graph.labels_file = tf.saved_model.Asset(labels_path)
+        return _save_version(
+            graph,
+            export_dir,
+            version,
+            ("serving_default", "embed", "tag_wav"),
+            signatures_readme(graph, vocabulary, version),
+            stage=stage_labels,
+        )
+    finally:
+        if previous is not None and (
+            inference_time_stride is not None or inference_freq_drop is not None
+        ):
+            model.set_inference_patchout(*previous)
+
+
+def export_embedder_saved_model(
+    model,
+    export_dir,
+    sample_rate,
+    version=None,
+    segment_seconds=None,
+    batch_size=8,
+    resample_wav=True,
+):
+    """Exports a raw-audio encoder in TF Serving's layout.
+
+    The sibling of `export_saved_model` for encoders with the frontend
+    inside: a Keras model mapping `(batch, segment_samples)` raw audio to
+    `(batch, dim)` embeddings, such as `recipes/s3t.py`'s `encoder.keras`.
+    The layout, versioning and atomic write are `export_saved_model`'s
+    (`export_dir/VERSION/` with `saved_model.pb`, `variables/` and a
+    `README.md` of the signatures; no labels). The signatures (see
+    `EmbedderServingGraph`) take mono float32 audio at `sample_rate`,
+    any length and batch, and average the embeddings of half-overlapped
+    segments per track:
+
+    - `serving_default(audio, lengths)` -> `embedding`;
+    - `embed(audio, lengths)` -> `embedding`;
+    - `embed_wav(wav)` -> `embedding` from WAV bytes.
+
+    Args:
+        model: `keras.Model`. Raw audio segment -> embedding.
+        export_dir: str. The model's base folder, e.g.
+            `"saved_models/s3t_encoder"`.
+        sample_rate: int. The encoder's audio rate in Hz.
+        version: int. Version folder to write. Defaults to `None`: one
+            more than the highest existing version (1 for a new folder).
+        segment_seconds: float. Segment length. Defaults to the model's
+            input length at `sample_rate`.
+        batch_size, resample_wav: as `EmbedderServingGraph`.
+
+    Returns:
+        str: the version folder written.
+
+    Example:
+
+    ```python
+    path = export_embedder_saved_model(
+        encoder, "saved_models/s3t_encoder", sample_rate=22050
+    )
+    embed = tf.saved_model.load(path).signatures["serving_default"]
+    embed(audio=audio, lengths=lengths)["embedding"]
+    ```
+    """
+    _check_version(version)
+    # Built first: a model that is not an encoder leaves no folder behind.
+    graph = EmbedderServingGraph(
+        model,
+        sample_rate=sample_rate,
+        segment_seconds=segment_seconds,
+        batch_size=batch_size,
+        resample_wav=resample_wav,
+    )
+    export_dir, version = _resolve_version(export_dir, version)
+    return _save_version(
+        graph,
+        export_dir,
+        version,
+        ("serving_default", "embed", "embed_wav"),
+        embedder_readme(graph, version),
+    )
+
+
+def _check_version(version):
+    if version is not None and (
+        isinstance(version, bool) or not isinstance(version, int) or version < 1
+    ):
+        raise ValueError(
+            "`version` must be a positive integer (TF Serving's version "
+            f"folders are numbers). Received: version={version!r}"
+        )
+
+
+def _resolve_version(export_dir, version):
+    """`export_dir` (created) and the version to write in it."""
+    export_dir = os.fspath(export_dir)
+    os.makedirs(export_dir, exist_ok=True)
+    existing = existing_versions(export_dir)
+    if version is None:
+        return export_dir, max(existing, default=0) + 1
+    if version in existing:
+        raise ValueError(
+            f"`version` {version} already exists in {export_dir}; versions "
+            f"are never overwritten. Existing versions: {sorted(existing)}. "
+            f"Received: version={version}"
+        )
+    return export_dir, version
+
+
+def _save_version(graph, export_dir, version, signatures, readme, stage=None):
+    """Saves `graph` with `signatures` (names of its functions) as
+    `export_dir/version`, written to a temporary folder beside it and
+    renamed into place; `stage(graph, temporary)` adds assets first."""
+    target = os.path.join(export_dir, str(version))
+    temporary = tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=export_dir)
+    try:
+        if stage is not None:
+            stage(graph, temporary)
         written = os.path.join(temporary, "model")
         tf.saved_model.save(
             graph,
             written,
-            signatures={
-                "serving_default": graph.serving_default,
-                "embed": graph.embed,
-                "tag_wav": graph.tag_wav,
-            },
+            signatures={name: getattr(graph, name) for name in signatures},
         )
         with open(os.path.join(written, README_FILE), "w") as stream:
-            stream.write(signatures_readme(graph, vocabulary, version))
+            stream.write(readme)
         # Atomic on one file system; fails rather than replace a version
         # another process wrote meanwhile.
         os.rename(written, target)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
-        if previous is not None and (
-            inference_time_stride is not None or inference_freq_drop is not None
-        ):
-            model.set_inference_patchout(*previous)
     return target
 
 
@@ -230,4 +326,37 @@ infinite samples, bytes that are not WAV) fail with INVALID_ARGUMENT and
 a message naming the input.
 
 Tags ({len(vocabulary)}): {tags}
+"""
+
+
+def embedder_readme(graph, version):
+    """The short description of an encoder export's signatures."""
+    wav_rate = (
+        ", resampled to the model's rate"
+        if graph.resample_wav
+        else ", at the model's rate"
+    )
+    return f"""# {graph.model.name}, version {version}
+
+An audio encoder exported by keras_music for TF Serving. Audio is mono
+float32 at {graph.sample_rate} Hz, any length; each track is split into
+{graph.segment_seconds:g} s segments ({graph.segment} samples) overlapping
+by half (the last one ends with the track; a shorter track is zero-padded
+to one segment), encoded, and the embeddings averaged per track.
+
+## Signatures
+
+- `serving_default`
+  - inputs: `audio` float32 `(batch, samples)` (a padded batch when the
+    tracks differ in length), `lengths` int32 `(batch,)` (samples of
+    each track; padding past it is ignored)
+  - outputs: `embedding` float32 `(batch, {graph.embedding_width})`, the
+    track's embedding
+- `embed`: the same as `serving_default`
+- `embed_wav`: input `wav` string `(batch,)`, WAV file bytes (16-bit
+  PCM, channels averaged{wav_rate}); outputs as `serving_default`
+
+Bad requests (wrong rank, empty audio, lengths out of range, NaN or
+infinite samples, bytes that are not WAV) fail with INVALID_ARGUMENT and
+a message naming the input.
 """

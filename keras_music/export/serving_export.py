@@ -1,10 +1,12 @@
-"""`export_for_serving`: a trained tagger to every serving format at once.
+"""`export_for_serving`: a trained tagger to every serving format at once;
+`export_embedder_for_serving`: a raw-audio encoder to TF Serving.
 
 What `recipes/export.py` and the end of the training recipes call: reads
 what an export needs (tag names, sample rate, segment, frontend) from a
 run folder's `results.json` or from arguments, and writes
-`saved_models/NAME/VERSION/` (TF Serving) and `saved_models/NAME.tflite`
-(plus `NAME.float16.tflite` / `NAME.dynamic_range.tflite` when asked).
+`saved_models/NAME/VERSION/` (TF Serving) and, for taggers,
+`saved_models/NAME.tflite` (plus `NAME.float16.tflite` /
+`NAME.dynamic_range.tflite` when asked).
 """
 
 import json
@@ -12,6 +14,7 @@ import os
 
 import keras
 
+from keras_music.export.saved_model import export_embedder_saved_model
 from keras_music.export.saved_model import export_saved_model
 from keras_music.export.tflite import QUANTIZATIONS
 from keras_music.export.tflite import export_tflite
@@ -154,10 +157,7 @@ def export_for_serving(
             f"`quantizations` must be a non-empty subset of {QUANTIZATIONS}. "
             f"Received: quantizations={quantizations!r}"
         )
-    if not name or os.sep in name or name in (".", ".."):
-        raise ValueError(
-            f"`name` must be a folder name. Received: name={name!r}"
-        )
+    _check_name(name)
     patchout = {
         "inference_time_stride": inference_time_stride,
         "inference_freq_drop": inference_freq_drop,
@@ -190,3 +190,94 @@ def export_for_serving(
             stream.write("\n".join(vocabulary) + "\n")
         paths["tflite_labels"] = labels_path
     return paths
+
+
+def embedder_metadata(model_path, sample_rate=None, segment_seconds=None):
+    """Sample rate and segment of a run's encoder, or `None` for a model
+    that is not one.
+
+    The rule: a model is an encoder (raw audio segment -> embedding, to
+    export with `export_embedder_for_serving`) when the `results.json`
+    beside it names its file under `"encoder"` and gives no
+    `"vocabulary"`, as `recipes/s3t.py` writes it. Each argument given
+    overrides `results.json`.
+
+    Args:
+        model_path: str. A `.keras` file.
+        sample_rate: int. Audio rate in Hz.
+        segment_seconds: float. Segment length; `None` takes the model's
+            input length.
+
+    Returns:
+        `None`, or a dict with `"sample_rate"` and `"segment_seconds"`.
+    """
+    results_path = os.path.join(
+        os.path.dirname(os.path.abspath(model_path)), RESULTS_FILE
+    )
+    if not os.path.isfile(results_path):
+        return None
+    with open(results_path) as stream:
+        results = json.load(stream)
+    encoder = results.get("encoder")
+    if (
+        not isinstance(encoder, str)
+        or os.path.basename(encoder) != os.path.basename(model_path)
+        or "vocabulary" in results
+    ):
+        return None
+    sample_rate = sample_rate or results.get("sample_rate")
+    if sample_rate is None:
+        raise ValueError(
+            f"No sample_rate for {model_path}: the {RESULTS_FILE} beside it "
+            "does not give it; pass it (--sample_rate)."
+        )
+    return {
+        "sample_rate": check_positive_int("sample_rate", sample_rate),
+        "segment_seconds": segment_seconds or results.get("segment_seconds"),
+    }
+
+
+def export_embedder_for_serving(
+    model,
+    name,
+    sample_rate,
+    segment_seconds=None,
+    output_dir="saved_models",
+    version=None,
+):
+    """Exports a raw-audio encoder as a SavedModel for TF Serving.
+
+    TFLite is left out: the segment encoder already is a Keras model of
+    one segment, which `model.export(path, format="litert")` converts
+    when its ops allow.
+
+    Args:
+        model: `keras.Model`. Raw audio `(batch, segment_samples)` ->
+            embedding `(batch, dim)`.
+        name: str. Model name: `output_dir/name/VERSION/`.
+        sample_rate: int. Audio rate in Hz.
+        segment_seconds: float. Segment length. Defaults to the model's
+            input length.
+        output_dir: str. Defaults to `"saved_models"`.
+        version: int. SavedModel version. Defaults to the next one.
+
+    Returns:
+        dict `{"saved_model": path written}`.
+    """
+    _check_name(name)
+    return {
+        "saved_model": export_embedder_saved_model(
+            model,
+            os.path.join(output_dir, name),
+            sample_rate=sample_rate,
+            version=version,
+            segment_seconds=segment_seconds,
+        )
+    }
+
+
+def _check_name(name):
+    if not name or os.sep in name or name in (".", ".."):
+        raise ValueError(
+            f"`name` must be a folder name. Received: name={name!r}"
+        )

@@ -5,9 +5,9 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.trackable.data_structures import NoDependency
 
+from keras_music.export.segmented_audio_graph import SegmentedAudioGraph
 from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
 from keras_music.layers.validation import check_positive
-from keras_music.layers.validation import check_positive_int
 from keras_music.models.maest.maest_layers import TOKEN_KINDS
 from keras_music.models.maest.maest_layers import MAESTTokenPooling
 from keras_music.models.maest.maest_tagger import MAESTTagger
@@ -36,7 +36,7 @@ def default_segment_seconds(model, frontend):
     return (model.backbone.num_frames - 1) * hop / frontend.sample_rate
 
 
-class ServingGraph(tf.Module):
+class ServingGraph(SegmentedAudioGraph):
     """A MAEST tagger on raw audio of any length, in one TensorFlow graph.
 
     What TF Serving, `saved_model_cli` and `tf.saved_model.load` run: the
@@ -114,7 +114,6 @@ class ServingGraph(tf.Module):
         resample_wav=True,
         name="serving_graph",
     ):
-        super().__init__(name=name)
         if not isinstance(model, MAESTTagger):
             raise ValueError(
                 "`model` must be a `MAESTTagger` (spectrogram segment -> tag "
@@ -137,7 +136,6 @@ class ServingGraph(tf.Module):
         if segment_seconds is None:
             segment_seconds = default_segment_seconds(model, frontend)
         check_positive("segment_seconds", segment_seconds)
-        # The rule of `tfrecord_dataset`: segments in whole samples.
         segment = max(1, int(round(segment_seconds * frontend.sample_rate)))
         frames = frontend.compute_output_shape((None, segment))[-1]
         if frames > backbone.num_frames:
@@ -171,8 +169,13 @@ class ServingGraph(tf.Module):
                 "`activation=None`) to serve tag probabilities. Received: "
                 f"model with activation={model.activation!r}"
             )
-        check_positive_int("batch_size", batch_size)
-
+        super().__init__(
+            sample_rate=frontend.sample_rate,
+            segment_seconds=segment_seconds,
+            batch_size=batch_size,
+            resample_wav=resample_wav,
+            name=name,
+        )
         self.model = NoDependency(model)
         # Values are checked once for the whole request, before
         # segmenting; the frontend's own checks would repeat them per
@@ -182,16 +185,10 @@ class ServingGraph(tf.Module):
                 {**frontend.get_config(), "check_values": False}
             )
         )
-        self.sample_rate = frontend.sample_rate
-        self.segment_seconds = segment_seconds
-        self.segment = segment
-        self.hop = max(1, segment // 2)
         self.embedding_block = embedding_block
         self.embedding_token = embedding_token
         self.embed_blocks = embed_blocks
         self.embed_token = embed_token
-        self.batch_size = batch_size
-        self.resample_wav = resample_wav
         self.num_tags = model.num_tags
 
         # One pass through the backbone gives the tagger's tokens and the
@@ -246,93 +243,15 @@ class ServingGraph(tf.Module):
     )
     def embed(self, audio, lengths):
         audio, lengths = self._check_request(audio, lengths)
-        return self._per_track(audio, lengths, self.embed_segments)
+        return self._per_track(
+            audio, lengths, self.embed_segments, self._embed_widths()
+        )
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="wav")])
     def tag_wav(self, wav):
-        tf.debugging.assert_positive(
-            tf.size(wav), message="wav must hold at least one WAV file."
-        )
-        tracks = tf.map_fn(
-            self._decode_wav,
-            wav,
-            fn_output_signature=tf.RaggedTensorSpec([None], tf.float32),
-        )
-        lengths = tf.cast(tracks.row_lengths(), tf.int32)
-        audio, lengths = self._check_request(tracks.to_tensor(), lengths)
-        return self._tag(audio, lengths)
+        return self._tag(*self._wav_tracks(wav))
 
     # === Graph pieces ===
-
-    def _check_request(self, audio, lengths):
-        rank = tf.debugging.Assert(
-            tf.equal(tf.rank(audio), 2),
-            [
-                "audio must be (batch, samples) float32 mono audio; "
-                "received rank",
-                tf.rank(audio),
-            ],
-        )
-        with tf.control_dependencies([rank]):
-            # Reshaped (not `ensure_shape`d) so that the check above runs
-            # first and gives its message.
-            shape = tf.shape(audio)
-            audio = tf.reshape(audio, [shape[0], shape[-1]])
-        batch, samples = tf.shape(audio)[0], tf.shape(audio)[1]
-        checks = [
-            tf.debugging.assert_positive(
-                batch * samples,
-                message="audio is empty: it must hold at least one track "
-                "of at least one sample",
-            ),
-            tf.debugging.assert_equal(
-                tf.shape(lengths)[0],
-                batch,
-                message="lengths must give one length per row of audio",
-            ),
-            tf.debugging.assert_positive(
-                lengths,
-                message="lengths must be positive: an empty track has no tags",
-            ),
-            tf.debugging.assert_less_equal(
-                lengths,
-                samples,
-                message="lengths must be at most the number of samples per "
-                "row of audio",
-            ),
-        ]
-        with tf.control_dependencies(checks):
-            # Padding past a track's length is ignored, whatever it holds.
-            inside = tf.range(samples)[None, :] < lengths[:, None]
-            audio = tf.where(inside, audio, 0.0)
-        finite = tf.debugging.Assert(
-            tf.reduce_all(tf.math.is_finite(audio)),
-            ["audio contains NaN or infinite samples"],
-        )
-        with tf.control_dependencies([finite]):
-            return tf.identity(audio), tf.identity(lengths)
-
-    def _segments(self, audio, lengths):
-        """Half-overlapped segments of every track and the track of each."""
-        segment, hop = self.segment, self.hop
-        batch = tf.shape(audio)[0]
-        # A track shorter than a segment is zero-padded to one segment.
-        padded_length = tf.maximum(lengths, segment)
-        audio = tf.pad(
-            audio, [[0, 0], [0, tf.maximum(segment - tf.shape(audio)[1], 0)]]
-        )
-        last = padded_length - segment
-        # Starts 0, hop, 2 hop, ... up to `last`, plus `last` itself when
-        # the hops do not land on it: the last segment ends the track.
-        counts = last // hop + 1 + tf.cast((last // hop) * hop < last, tf.int32)
-        track = tf.repeat(tf.range(batch), counts)
-        first_row = tf.cumsum(counts, exclusive=True)
-        position = tf.range(tf.size(track)) - tf.gather(first_row, track)
-        starts = tf.minimum(position * hop, tf.gather(last, track))
-        width = tf.shape(audio)[1]
-        index = (track * width + starts)[:, None] + tf.range(segment)[None, :]
-        segments = tf.gather(tf.reshape(audio, [-1]), index)
-        return tf.ensure_shape(segments, [None, segment]), track
 
     def tag_segments(self, segments):
         """Per-segment `probabilities` and `embedding` of audio segments
@@ -359,77 +278,21 @@ class ServingGraph(tf.Module):
         }
 
     def _tag(self, audio, lengths):
-        return self._per_track(audio, lengths, self.tag_segments)
-
-    def _per_track(self, audio, lengths, segment_fn):
-        """`segment_fn` on every segment, `batch_size` at a time, averaged
-        per track."""
-        segments, track = self._segments(audio, lengths)
-        total = tf.shape(segments)[0]
-        steps = (total + self.batch_size - 1) // self.batch_size
-        arrays = {
-            key: tf.TensorArray(
-                tf.float32,
-                size=steps,
-                infer_shape=False,
-                element_shape=tf.TensorShape([None, width]),
-            )
-            for key, width in self._output_widths(segment_fn).items()
-        }
-
-        def body(step, arrays):
-            start = step * self.batch_size
-            outputs = segment_fn(segments[start : start + self.batch_size])
-            return step + 1, {
-                key: arrays[key].write(step, tf.cast(outputs[key], tf.float32))
-                for key in arrays
-            }
-
-        _, arrays = tf.while_loop(
-            lambda step, _: step < steps, body, (tf.constant(0), arrays)
+        return self._per_track(
+            audio, lengths, self.tag_segments, self._tag_widths()
         )
-        batch = tf.shape(audio)[0]
+
+    def _tag_widths(self):
         return {
-            key: tf.math.unsorted_segment_mean(array.concat(), track, batch)
-            for key, array in arrays.items()
+            "probabilities": self.num_tags,
+            "embedding": _token_width(
+                self.embedding_token, self.model.backbone.hidden_dim
+            ),
         }
 
-    def _output_widths(self, segment_fn):
-        hidden = self.model.backbone.hidden_dim
-        if segment_fn == self.tag_segments:
-            return {
-                "probabilities": self.num_tags,
-                "embedding": _token_width(self.embedding_token, hidden),
-            }
-        width = _token_width(self.embed_token, hidden)
+    def _embed_widths(self):
+        width = _token_width(self.embed_token, self.model.backbone.hidden_dim)
         return {f"block_{n}": width for n in self.embed_blocks}
-
-    def _decode_wav(self, contents):
-        is_wav = tf.logical_and(
-            tf.equal(tf.strings.substr(contents, 0, 4), "RIFF"),
-            tf.equal(tf.strings.substr(contents, 8, 4), "WAVE"),
-        )
-        check = tf.debugging.Assert(
-            tf.logical_and(tf.strings.length(contents) >= 12, is_wav),
-            ["wav must be the bytes of a WAV file (RIFF/WAVE header)"],
-        )
-        with tf.control_dependencies([check]):
-            audio, rate = tf.audio.decode_wav(contents)
-        mono = tf.reduce_mean(audio, axis=1)
-        if not self.resample_wav:
-            same = tf.debugging.assert_equal(
-                rate,
-                self.sample_rate,
-                message=f"wav must be at {self.sample_rate} Hz (this export "
-                "does not resample)",
-            )
-            with tf.control_dependencies([same]):
-                return tf.identity(mono)
-        return tf.cond(
-            tf.equal(rate, self.sample_rate),
-            lambda: mono,
-            lambda: fourier_resample(mono, rate, self.sample_rate),
-        )
 
 
 def _untracked_model(*args, **kwargs):
@@ -446,46 +309,3 @@ def _flatten(x):
     # keras.ops: also builds the symbolic segment model of the TFLite
     # export.
     return keras.ops.reshape(x, (-1, int(np.prod(x.shape[1:]))))
-
-
-def fourier_resample(x, rate, target_rate):
-    """Resamples `x` from `rate` to `target_rate` Hz in the Fourier domain.
-
-    The spectrum of the whole signal is truncated (down) or zero-padded
-    (up) to `round(n * target_rate / rate)` samples, as
-    `scipy.signal.resample` does: band-limited, and built from core ops
-    (RFFT / IRFFT) so that it runs inside a SavedModel. The signal is
-    taken as periodic, so the first and last few milliseconds differ
-    slightly from a streaming resampler such as soxr.
-
-    Args:
-        x: float32 tensor `(samples,)`.
-        rate: int32 scalar tensor, the rate of `x`.
-        target_rate: int. The rate wanted.
-
-    Returns:
-        float32 tensor `(round(samples * target_rate / rate),)`.
-    """
-    rate = tf.cast(rate, tf.int64)
-    n_in = tf.size(x, out_type=tf.int64)
-    n_out = tf.maximum((n_in * target_rate + rate // 2) // rate, 1)
-    spectrum = tf.signal.rfft(x)
-    kept = tf.minimum(n_in, n_out)
-    bins = n_out // 2 + 1
-    nyquist = kept // 2 + 1
-    spectrum = spectrum[:nyquist]
-    # A component at the shorter length's Nyquist frequency is split
-    # between +/- frequencies in the longer signal: doubled when it
-    # becomes the new Nyquist bin (down), halved when it stops being one
-    # (up).
-    is_even = tf.equal(kept % 2, 0)
-    scale = tf.where(
-        is_even & (n_out < n_in),
-        2.0,
-        tf.where(is_even & (n_out > n_in), 0.5, 1.0),
-    )
-    last = tf.one_hot(nyquist - 1, tf.cast(nyquist, tf.int32), dtype=tf.float32)
-    factor = tf.complex(1.0 + (scale - 1.0) * last, tf.zeros_like(last))
-    spectrum = tf.pad(spectrum * factor, [[0, bins - nyquist]])
-    y = tf.signal.irfft(spectrum, fft_length=tf.cast(n_out, tf.int32)[None])
-    return y * tf.cast(n_out, tf.float32) / tf.cast(n_in, tf.float32)

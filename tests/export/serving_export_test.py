@@ -8,6 +8,8 @@ import os
 import keras
 import pytest
 
+from keras_music.export.serving_export import embedder_metadata
+from keras_music.export.serving_export import export_embedder_for_serving
 from keras_music.export.serving_export import export_for_serving
 from keras_music.export.serving_export import export_size
 from keras_music.export.serving_export import serving_metadata
@@ -143,3 +145,54 @@ class ExportForServingTest(TestCase):
             stream.write(b"x" * 23)
         self.assertEqual(export_size(folder), 123)
         self.assertEqual(export_size(path), 23)
+
+
+class EmbedderMetadataTest(TestCase):
+    def write_run(self, model_name, **results):
+        folder = self.get_temp_dir()
+        with open(os.path.join(folder, "results.json"), "w") as stream:
+            json.dump(results, stream)
+        return os.path.join(folder, model_name)
+
+    def test_the_rule_that_makes_an_encoder(self):
+        s3t = {"sample_rate": 22050, "segment_seconds": 4.0}
+        # What recipes/s3t.py writes: the file named under `encoder`.
+        model = self.write_run("encoder.keras", encoder="encoder.keras", **s3t)
+        self.assertEqual(
+            embedder_metadata(model),
+            {"sample_rate": 22050, "segment_seconds": 4.0},
+        )
+        self.assertEqual(
+            embedder_metadata(model, sample_rate=16000, segment_seconds=2.0),
+            {"sample_rate": 16000, "segment_seconds": 2.0},
+        )
+        # Another file of that run (MoCo's best.keras) is no encoder.
+        best = os.path.join(os.path.dirname(model), "best.keras")
+        self.assertIsNone(embedder_metadata(best))
+        # Tag names make a tagger; no results.json, no encoder.
+        tagger = self.write_run(
+            "encoder.keras", encoder="encoder.keras", vocabulary=["a"], **s3t
+        )
+        self.assertIsNone(embedder_metadata(tagger))
+        alone = os.path.join(self.get_temp_dir(), "encoder.keras")
+        self.assertIsNone(embedder_metadata(alone))
+
+    def test_errors(self):
+        model = self.write_run("encoder.keras", encoder="encoder.keras")
+        with pytest.raises(ValueError, match="No sample_rate for .*encoder"):
+            embedder_metadata(model)
+        with pytest.raises(ValueError, match="`sample_rate` must be a posi"):
+            embedder_metadata(model, sample_rate=-1)
+        audio = keras.Input((100,))
+        encoder = keras.Model(audio, keras.layers.Dense(2)(audio))
+        with pytest.raises(ValueError, match="`name` must be a folder"):
+            export_embedder_for_serving(encoder, "a/b", 8000)
+        frames = keras.Input((100, 1))
+        sequence = keras.Model(frames, keras.layers.Dense(2)(frames))
+        output = self.get_temp_dir()
+        with pytest.raises(ValueError, match="must take raw audio segments"):
+            export_embedder_for_serving(
+                sequence, "enc", 8000, output_dir=output
+            )
+        # Refused before anything is written.
+        self.assertEqual(os.listdir(output), [])

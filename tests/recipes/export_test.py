@@ -11,6 +11,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
 import keras_music  # noqa: F401  (sets the backend)
@@ -143,3 +144,72 @@ class ExportRecipeTest(TestCase):
         )
         self.assertNotIn("Traceback", result.stderr)
         self.assertFalse(os.path.exists(output))
+
+
+@pytest.fixture(scope="module")
+def encoder_folder(tmp_path_factory):
+    """`encoder.keras` and `results.json` with the keys `recipes/s3t.py`
+    writes: a raw-audio encoder, no tag names."""
+    folder = str(tmp_path_factory.mktemp("encoder_run"))
+    keras.utils.set_random_seed(6)
+    audio = keras.Input((2000,), name="audio")
+    x = keras.layers.Reshape((2000, 1))(audio)
+    x = keras.layers.Conv1D(4, 50, strides=25, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    encoder = keras.Model(audio, keras.layers.Dense(6)(x), name="enc")
+    encoder.save(os.path.join(folder, "encoder.keras"))
+    results = {
+        "sample_rate": 8000,
+        "segment_seconds": 0.25,
+        "encoder": "encoder.keras",
+        "test": {"roc_auc": 0.5},
+    }
+    with open(os.path.join(folder, "results.json"), "w") as stream:
+        json.dump(results, stream)
+    return {"folder": folder, "encoder": encoder}
+
+
+class ExportEncoderRecipeTest(TestCase):
+    @pytest.fixture(autouse=True)
+    def _encoder_folder(self, encoder_folder):
+        self.encoder_folder = encoder_folder
+
+    def test_exports_an_encoder_as_a_saved_model(self):
+        model = os.path.join(self.encoder_folder["folder"], "encoder.keras")
+        output = self.get_temp_dir()
+        result = _run(
+            f"--model={model}", "--name=enc", f"--output_dir={output}"
+        )
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        # The default formats hold tflite: an encoder gets the SavedModel.
+        self.assertIn("exporting the SavedModel only", result.stdout)
+        self.assertIn("encoder of 6-d embeddings, 8000 Hz", result.stdout)
+        self.assertIn(f"saved_model: {output}/enc/1 (", result.stdout)
+        self.assertEqual(sorted(os.listdir(output)), ["enc"])
+        serve = tf.saved_model.load(os.path.join(output, "enc", "1"))
+        x = np.random.default_rng(2).uniform(-0.5, 0.5, 3000)
+        x = x.astype("float32")
+        served = serve.signatures["embed"](
+            audio=x[None], lengths=tf.constant([3000])
+        )
+        # 3000 samples: clips at 0 and 1000 (the last ends the track).
+        clips = np.stack([x[:2000], x[1000:]])
+        expected = np.asarray(self.encoder_folder["encoder"](clips))
+        # The same float32 model, batched differently: 1e-5.
+        self.assertAllClose(
+            served["embedding"][0], expected.mean(axis=0), atol=1e-5
+        )
+
+    def test_encoder_errors_are_clear(self):
+        folder = self.encoder_folder["folder"]
+        output = self.get_temp_dir()
+        tflite = _run(
+            f"--model={os.path.join(folder, 'encoder.keras')}",
+            "--name=enc",
+            f"--output_dir={output}",
+            "--format=tflite",
+        )
+        self.assertNotEqual(tflite.returncode, 0)
+        self.assertIn("an encoder exports as saved_model only", tflite.stderr)
+        self.assertNotIn("Traceback", tflite.stderr)
+        self.assertEqual(os.listdir(output), [])

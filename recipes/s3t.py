@@ -41,7 +41,9 @@ Everything lands in `--output`: TensorBoard logs, the state to resume an
 interrupted run (run the same command again), `best.keras` (the MoCo
 model of the lowest loss), `encoder.keras` (raw audio of
 `segment_seconds` in, embedding out: CQT, normalisation, pre-processor
-and Swin; `recipes/export.py` exports it for serving) and `results.json`
+and Swin; exported at the end for TF Serving to
+`saved_models/s3t_<preprocessor>_encoder/<version>/`, `--export=` skips
+it, `recipes/export.py` does it later) and `results.json`
 with the probe's test scores on the pre-trained encoder next to those on
 the same encoder at its random initialisation, for example (the CPU
 demo on two CPU cores shared with other jobs, load ~10):
@@ -80,6 +82,8 @@ from keras_music.evaluation.embedding_cache import extract_embeddings
 from keras_music.evaluation.probe import evaluate_frozen
 from keras_music.evaluation.probe import task_split
 from keras_music.evaluation.probe_protocol import get_probe_protocol
+from keras_music.export.serving_export import embedder_metadata
+from keras_music.export.serving_export import export_embedder_for_serving
 from keras_music.layers.cqt import CQT
 from keras_music.layers.frequency_tiling import FrequencyTiling
 from keras_music.layers.s3t_augment import S3TAugment
@@ -87,6 +91,7 @@ from keras_music.layers.time_folding import TimeFolding
 from keras_music.models.swin.swin_backbone import SwinBackbone
 from keras_music.models.swin.swin_presets import backbone_presets
 from keras_music.pretraining.moco import MoCo
+from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
 from keras_music.training.recipe_support import run_callbacks
@@ -162,6 +167,17 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_bool("mixed_precision", False, "float16 (GPU) / bfloat16.")
 flags.DEFINE_string("output", None, "Run folder. Default: runs/s3t_<pre>.")
+flags.DEFINE_list(
+    "export",
+    ["saved_model"],
+    "After training, export the encoder for TF Serving (saved_model; "
+    "empty: no export), as recipes/export.py does.",
+)
+flags.DEFINE_string(
+    "export_dir",
+    "saved_models",
+    "Where exports go: <dir>/s3t_<preprocessor>_encoder.",
+)
 flags.DEFINE_integer("seed", 0, "Seed of initialisation and sampling.")
 flags.DEFINE_integer(
     "corpus_clips", 600, "Clips of the built-in corpus (with no --data)."
@@ -171,6 +187,11 @@ flags.DEFINE_float(
 )
 flags.DEFINE_string("cache_dir", None, "Cache root of the built-in corpus.")
 flags.DEFINE_integer("verbose", 2, "Keras fit verbosity.")
+flags.register_validator(
+    "export",
+    lambda formats: set(formats) <= {"saved_model"},
+    "--export takes saved_model (or nothing): an encoder has no TFLite export.",
+)
 FLAGS = flags.FLAGS
 
 
@@ -351,12 +372,6 @@ def main(_):
         cache_dir=FLAGS.cache_dir,
     )
     manifest = read_manifest(splits["train"])
-    if manifest["sample_rate"] != SAMPLE_RATE:
-        raise ValueError(
-            f"`--data` must hold {SAMPLE_RATE} Hz audio (the CQT's rate); "
-            f"{splits['train']} is at {manifest['sample_rate']} Hz. "
-            f"Received: --data={FLAGS.data!r}"
-        )
     task = resolve_task(
         manifest,
         splits["train"],
@@ -412,10 +427,7 @@ def main(_):
     # === Pre-train ===
     # The initial weights, to probe the same encoder untrained (a resumed
     # run keeps those of its first start).
-    initial_path = os.path.join(output, "initial.weights.h5")
-    if not os.path.exists(initial_path):
-        backbone.save_weights(f"{initial_path}.tmp.weights.h5")
-        os.replace(f"{initial_path}.tmp.weights.h5", initial_path)
+    initial_path = keep_initial_weights(backbone, output)
     started = time.time()
     history = moco.fit(
         train,
@@ -451,6 +463,21 @@ def main(_):
     }
     with open(os.path.join(output, "results.json"), "w") as stream:
         json.dump(results, stream, indent=2)
+    if FLAGS.export:
+        # The trained encoder as saved (the backbone now holds the initial
+        # weights), exported in float32 whatever the training policy.
+        keras.mixed_precision.set_global_policy("float32")
+        encoder_path = os.path.join(output, "encoder.keras")
+        metadata = embedder_metadata(encoder_path)
+        exports = export_embedder_for_serving(
+            keras.saving.load_model(encoder_path, compile=False),
+            f"s3t_{FLAGS.preprocessor}_encoder",
+            sample_rate=metadata["sample_rate"],
+            segment_seconds=metadata["segment_seconds"],
+            output_dir=FLAGS.export_dir,
+        )
+        for kind, path in exports.items():
+            print(f"Exported {kind}: {path}")
     print(
         f"test ({pretrained['tracks']} tracks, {task}): "
         f"{describe(pretrained)} (random init: {describe(random_init)}); "

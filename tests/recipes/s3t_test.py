@@ -14,6 +14,7 @@ import time
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_music  # noqa: F401  (registers the models for loading)
 from keras_music.data.tune_corpus import build_tune_corpus
@@ -58,6 +59,7 @@ def _command(corpus_cache, output, *extra):
         "--steps_per_epoch=2",
         "--probe_epochs=2",
         "--verbose=2",
+        "--export=",
         *extra,
     ]
 
@@ -77,7 +79,16 @@ def _run(command, timeout=400):
 
 def test_pretrains_probes_and_saves(corpus_cache, tmp_path):
     output = str(tmp_path / "run")
-    proc = _run(_command(corpus_cache, output, "--epochs=1"))
+    exports = str(tmp_path / "saved_models")
+    proc = _run(
+        _command(
+            corpus_cache,
+            output,
+            "--epochs=1",
+            "--export=saved_model",
+            f"--export_dir={exports}",
+        )
+    )
     with open(os.path.join(output, "results.json")) as stream:
         results = json.load(stream)
     assert results["task"] == "instrument"
@@ -100,6 +111,24 @@ def test_pretrains_probes_and_saves(corpus_cache, tmp_path):
     embeddings = encoder(audio.astype("float32"))
     assert tuple(embeddings.shape) == (2, 64)
     assert np.all(np.isfinite(embeddings))
+    # The export serves whole tracks: a 7 s track is 3 half-overlapped
+    # 4 s clips (at 0 s, 2 s and the last ending with the track),
+    # averaged.
+    path = os.path.join(exports, "s3t_time_folding_encoder", "1")
+    assert f"Exported saved_model: {path}" in proc.stdout
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    track = np.random.default_rng(1).uniform(-0.5, 0.5, 7 * 22050)
+    track = track.astype("float32")
+    served = serve(audio=track[None], lengths=tf.constant([len(track)]))
+    clips = np.stack(
+        [track[:samples], track[samples // 2 :][:samples], track[-samples:]]
+    )
+    expected = np.asarray(encoder(clips)).mean(axis=0)
+    # The same float32 model, batched differently: 1e-5 of embeddings of
+    # unit scale (the Swin's final layer norm).
+    np.testing.assert_allclose(
+        served["embedding"].numpy()[0], expected, atol=1e-5, rtol=0
+    )
     assert os.path.exists(os.path.join(output, "best.keras"))
     assert os.listdir(os.path.join(output, "logs"))
 

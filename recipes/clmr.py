@@ -45,7 +45,6 @@ The crops and augmentations run in the `tf.data` pipeline; the SimCLR
 model maps pairs of views to the contrastive loss.
 """
 
-import json
 import os
 import time
 
@@ -65,6 +64,7 @@ from contrastive_common import view_pairs
 
 import keras_music  # noqa: F401  (sets the Keras backend)
 from keras_music.data.tfrecord_format import read_manifest
+from keras_music.data.tfrecord_format import write_json_atomic
 from keras_music.distribute import STRATEGIES
 from keras_music.distribute import get_strategy
 from keras_music.distribute import split_cpu
@@ -292,8 +292,7 @@ def main(_):
         "test": pretrained,
         "test_random_init": random_init,
     }
-    with open(os.path.join(output, "results.json"), "w") as stream:
-        json.dump(results, stream, indent=2)
+    write_json_atomic(os.path.join(output, "results.json"), results)
     print(
         f"test ({pretrained['tracks']} tracks, {task}): "
         f"{describe(pretrained)} (random init: {describe(random_init)}); "

@@ -38,7 +38,6 @@ The frontend, mixup and SpecAugment run in the `tf.data` pipeline, so the
 model itself maps log-mel spectrograms to tag probabilities.
 """
 
-import json
 import math
 import os
 import time
@@ -54,6 +53,7 @@ import keras_music  # noqa: F401  (sets the Keras backend)
 from keras_music.convert.maest import load_maest_weights
 from keras_music.data.tfrecord_dataset import tfrecord_dataset
 from keras_music.data.tfrecord_format import read_manifest
+from keras_music.data.tfrecord_format import write_json_atomic
 from keras_music.distribute import STRATEGIES
 from keras_music.distribute import get_strategy
 from keras_music.distribute import split_cpu
@@ -462,8 +462,7 @@ def main(_):
         "test": trained,
         "test_untrained": untrained,
     }
-    with open(os.path.join(output, "results.json"), "w") as stream:
-        json.dump(results, stream, indent=2)
+    write_json_atomic(os.path.join(output, "results.json"), results)
     if FLAGS.export:
         # The trained model as saved (the tagger now holds the untrained
         # weights), exported in float32 whatever the training policy.

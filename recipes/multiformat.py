@@ -52,7 +52,6 @@ At this scale the pre-trained spectrogram encoder probes worse than its
 random initialisation; 24 test tracks make one track 4 points.
 """
 
-import json
 import os
 import time
 
@@ -74,6 +73,7 @@ from contrastive_common import weighted_fusion_scores
 
 import keras_music  # noqa: F401  (sets the Keras backend)
 from keras_music.data.tfrecord_format import read_manifest
+from keras_music.data.tfrecord_format import write_json_atomic
 from keras_music.distribute import STRATEGIES
 from keras_music.distribute import get_strategy
 from keras_music.distribute import split_cpu
@@ -445,8 +445,7 @@ def main(_):
         "test": pretrained,
         "test_random_init": random_init,
     }
-    with open(os.path.join(run_dir(), "results.json"), "w") as stream:
-        json.dump(results, stream, indent=2)
+    write_json_atomic(os.path.join(run_dir(), "results.json"), results)
     names = list(pretrained)
     tracks = pretrained["waveform"]["tracks"]
     print(

@@ -531,8 +531,7 @@ def main(_):
         "metric": metric,
         "scores": scores,
     }
-    with open(os.path.join(FLAGS.output, "results.json"), "w") as stream:
-        json.dump(results, stream, indent=2)
+    fmt.write_json_atomic(os.path.join(FLAGS.output, "results.json"), results)
 
     def score(name):
         value = scores[name][metric]

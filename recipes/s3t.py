@@ -61,7 +61,6 @@ MoCo model maps pairs of square spectrograms to the contrastive loss.
 """
 
 import dataclasses
-import json
 import os
 import time
 
@@ -75,6 +74,7 @@ from absl import logging
 import keras_music  # noqa: F401  (sets the Keras backend)
 from keras_music.data.tfrecord_dataset import tfrecord_dataset
 from keras_music.data.tfrecord_format import read_manifest
+from keras_music.data.tfrecord_format import write_json_atomic
 from keras_music.distribute import STRATEGIES
 from keras_music.distribute import get_strategy
 from keras_music.distribute import split_cpu
@@ -461,8 +461,7 @@ def main(_):
         "test": pretrained,
         "test_random_init": random_init,
     }
-    with open(os.path.join(output, "results.json"), "w") as stream:
-        json.dump(results, stream, indent=2)
+    write_json_atomic(os.path.join(output, "results.json"), results)
     if FLAGS.export:
         # The trained encoder as saved (the backbone now holds the initial
         # weights), exported in float32 whatever the training policy.

@@ -41,6 +41,7 @@ model itself maps log-mel spectrograms to tag probabilities.
 import math
 import os
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -469,8 +470,13 @@ def main(_):
         keras.mixed_precision.set_global_policy("float32")
         model_path = os.path.join(output, "model.keras")
         metadata = serving_metadata(model_path)
+        with warnings.catch_warnings():
+            # The file holds the optimizer's state, which serving does
+            # not need; Keras warns that it skips it.
+            warnings.filterwarnings("ignore", "Skipping variable loading")
+            trained_model = keras.saving.load_model(model_path, compile=False)
         exports = export_for_serving(
-            keras.saving.load_model(model_path, compile=False),
+            trained_model,
             f"{preset}_tagger",
             vocabulary=metadata["vocabulary"],
             frontend=metadata["frontend"],

@@ -5,11 +5,8 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import textwrap
-import time
 
 import keras
 import numpy as np
@@ -17,10 +14,11 @@ import pytest
 
 import keras_music  # noqa: F401  (registers the models for loading)
 from keras_music.data.tune_corpus import build_tune_corpus
+from tests.recipes.recipe_runner import ROOT
+from tests.recipes.recipe_runner import kill_after_first_backup
+from tests.recipes.recipe_runner import run_recipe
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 RECIPE = os.path.join(ROOT, "recipes", "clmr.py")
-ENV = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
 # 0.4 s views (any length >= 243 suits the tiny SampleCNN) of 4 s clips:
 # about 20 half-overlapped segments per track to embed.
 CROP_SAMPLES = 8748
@@ -63,22 +61,11 @@ def _command(corpus_cache, output, *extra):
 
 # Generous: a run takes under a minute of CPU, but several times that of
 # wall time on a busy two-core machine.
-def _run(command, timeout=900):
-    proc = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env=ENV,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
 
 
 def test_pretrains_probes_and_saves(corpus_cache, tmp_path):
     output = str(tmp_path / "run")
-    proc = _run(_command(corpus_cache, output, "--epochs=1"))
+    proc = run_recipe(_command(corpus_cache, output, "--epochs=1"))
     with open(os.path.join(output, "results.json")) as stream:
         results = json.load(stream)
     # The corpus default task, single-label: accuracy and macro F1.
@@ -109,7 +96,7 @@ def test_pretrains_probes_and_saves(corpus_cache, tmp_path):
 @pytest.mark.large
 def test_crop_only_on_two_cpu_replicas(corpus_cache, tmp_path):
     output = str(tmp_path / "run")
-    proc = _run(
+    proc = run_recipe(
         _command(
             corpus_cache,
             output,
@@ -129,25 +116,11 @@ def test_resumes_after_interruption(corpus_cache, tmp_path):
     backup = os.path.join(output, "backup")
     command = _command(corpus_cache, output, "--epochs=3")
     # Kill the first run once the backup of a finished epoch exists.
-    first = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 900
-    while time.time() < deadline and first.poll() is None:
-        if os.path.exists(os.path.join(backup, "training_metadata.json")):
-            break
-        time.sleep(0.2)
-    assert first.poll() is None, "the first run ended before being killed"
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    kill_after_first_backup(command, backup, timeout=900)
     assert not os.path.exists(os.path.join(output, "results.json"))
     initial = os.path.join(output, "initial.weights.h5")
     stamp = os.path.getmtime(initial)
-    proc = _run(command)
+    proc = run_recipe(command)
     # The second run starts after the epoch the first one finished and
     # probes the initial weights of the first start.
     log = proc.stdout + proc.stderr
@@ -210,7 +183,7 @@ def test_bad_flags_are_named(corpus_cache, tmp_path):
             r"`--task` must be one of",
         ),
     ]
-    proc = _run(
+    proc = run_recipe(
         [
             sys.executable,
             "-c",

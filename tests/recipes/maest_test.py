@@ -3,10 +3,8 @@ absl flags and logical CPU devices are process-wide)."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
@@ -14,8 +12,10 @@ import pytest
 
 import keras_music  # noqa: F401  (registers the models for loading)
 from keras_music.data.tune_corpus import build_tune_corpus
+from tests.recipes.recipe_runner import ROOT
+from tests.recipes.recipe_runner import kill_after_first_backup
+from tests.recipes.recipe_runner import run_recipe
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 RECIPE = os.path.join(ROOT, "recipes", "maest.py")
 
 
@@ -49,18 +49,10 @@ def _command(cache, output, *extra):
     ]
 
 
-def _run(command, timeout=240):
-    proc = subprocess.run(
-        command, capture_output=True, text=True, timeout=timeout, cwd=ROOT
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
-
-
 def test_trains_evaluates_and_saves(corpus_cache, tmp_path):
     output = str(tmp_path / "run")
     exports = str(tmp_path / "saved_models")
-    proc = _run(
+    proc = run_recipe(
         _command(
             corpus_cache,
             output,
@@ -114,7 +106,7 @@ def test_trains_evaluates_and_saves(corpus_cache, tmp_path):
 
 
 def test_mirrored_strategy_on_two_cpu_devices(corpus_cache, tmp_path):
-    proc = _run(
+    proc = run_recipe(
         _command(
             corpus_cache,
             str(tmp_path / "run"),
@@ -132,19 +124,9 @@ def test_resumes_after_interruption(corpus_cache, tmp_path):
     backup = os.path.join(output, "backup")
     command = _command(corpus_cache, output, "--epochs=4")
     # Kill the first run once the backup of a finished epoch exists.
-    first = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    deadline = time.time() + 240
-    while time.time() < deadline and first.poll() is None:
-        if os.path.exists(os.path.join(backup, "training_metadata.json")):
-            break
-        time.sleep(0.2)
-    assert first.poll() is None, "the first run ended before being killed"
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    kill_after_first_backup(command, backup, timeout=240)
     assert not os.path.exists(os.path.join(output, "results.json"))
-    proc = _run(command)
+    proc = run_recipe(command)
     # The second run starts after the epoch the first one finished.
     log = proc.stdout + proc.stderr
     assert "Epoch 1/4" not in log, log[-3000:]

@@ -5,7 +5,6 @@ the fusion helpers it shares with `recipes/clmr.py`."""
 import json
 import os
 import re
-import subprocess
 import sys
 import textwrap
 
@@ -16,11 +15,11 @@ import pytest
 import keras_music  # noqa: F401  (registers the models for loading)
 from keras_music.data.tune_corpus import build_tune_corpus
 from keras_music.evaluation.probe_protocol import get_probe_protocol
+from tests.recipes.recipe_runner import ROOT
+from tests.recipes.recipe_runner import run_recipe
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 RECIPES = os.path.join(ROOT, "recipes")
 RECIPE = os.path.join(RECIPES, "multiformat.py")
-ENV = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
 CLIP_SAMPLES = 8748
 
 sys.path.insert(0, RECIPES)
@@ -66,17 +65,6 @@ def _command(corpus_cache, output, *extra):
 
 # Generous: a run takes under a minute of CPU, but several times that of
 # wall time on a busy two-core machine.
-def _run(command, timeout=900):
-    proc = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env=ENV,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
 
 
 def _results(output):
@@ -86,7 +74,7 @@ def _results(output):
 
 def test_trains_both_encoders_then_fuses(corpus_cache, tmp_path):
     output = str(tmp_path / "run")
-    proc = _run(_command(corpus_cache, output))
+    proc = run_recipe(_command(corpus_cache, output))
     results = _results(output)
     assert results["fusion"] == "concat"
     for key in ("test", "test_random_init"):
@@ -111,7 +99,7 @@ def test_trains_both_encoders_then_fuses(corpus_cache, tmp_path):
 
     # Another fusion on the same run: the finished encoders are loaded,
     # not trained again, and their cached embeddings reused.
-    proc = _run(_command(corpus_cache, output, "--fusion=weighted"))
+    proc = run_recipe(_command(corpus_cache, output, "--fusion=weighted"))
     assert "Epoch 1/1" not in proc.stdout + proc.stderr
     results = _results(output)
     weighted = results["test"]["weighted"]
@@ -127,7 +115,7 @@ def test_trains_both_encoders_then_fuses(corpus_cache, tmp_path):
 
 @pytest.mark.large
 def test_crop_only_on_two_cpu_replicas(corpus_cache, tmp_path):
-    proc = _run(
+    proc = run_recipe(
         _command(
             corpus_cache,
             str(tmp_path / "run"),
@@ -175,7 +163,7 @@ def test_bad_flags_are_named(tmp_path):
         ),
         ([f"--data={tmp_path}", output], "manifest.json does not exist"),
     ]
-    proc = _run(
+    proc = run_recipe(
         [
             sys.executable,
             "-c",

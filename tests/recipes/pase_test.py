@@ -4,10 +4,8 @@ absl flags and logical CPU devices are process-wide)."""
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
@@ -17,10 +15,12 @@ import keras_music  # noqa: F401  (registers the models for loading)
 from keras_music.data.tfrecord_format import read_manifest
 from keras_music.data.tune_corpus import build_tune_corpus
 from keras_music.features.pase_targets import TARGET_DIMS
+from tests.recipes.recipe_runner import ENV
+from tests.recipes.recipe_runner import ROOT
+from tests.recipes.recipe_runner import kill_after_first_backup
+from tests.recipes.recipe_runner import run_recipe
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 RECIPE = os.path.join(ROOT, "recipes", "pase.py")
-ENV = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
 # 24 clips of 2 s: every split holds a few tracks of every `style`
 # (always labelled, unlike `dance`), and their targets take seconds.
 CLIPS, SECONDS = 24, 2
@@ -60,19 +60,6 @@ def _command(corpus, output, *extra):
     ]
 
 
-def _run(command, timeout=900):
-    proc = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env=ENV,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
-
-
 def _history(path):
     with open(path) as stream:
         return list(csv.DictReader(stream))
@@ -80,7 +67,7 @@ def _history(path):
 
 def test_reweighted_pretraining_and_three_scenarios(corpus, tmp_path):
     output = str(tmp_path / "run")
-    proc = _run(
+    proc = run_recipe(
         _command(
             corpus,
             output,
@@ -160,23 +147,9 @@ def test_resumes_after_interruption(corpus, tmp_path):
     backup = os.path.join(output, "pretrain", "backup")
     command = _command(corpus, output, "--epochs=4", "--scenarios=frozen")
     # Kill the first run once the backup of a finished epoch exists.
-    first = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.time() + 300
-    while time.time() < deadline and first.poll() is None:
-        if os.path.exists(os.path.join(backup, "training_metadata.json")):
-            break
-        time.sleep(0.2)
-    assert first.poll() is None, "the first run ended before being killed"
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    kill_after_first_backup(command, backup, timeout=300)
     assert not os.path.exists(os.path.join(output, "results.json"))
-    proc = _run(command)
+    proc = run_recipe(command)
     log = proc.stdout + proc.stderr
     assert "Epoch 1/4" not in log, log[-3000:]
     assert "Epoch 4/4" in log

@@ -5,11 +5,8 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import textwrap
-import time
 
 import keras
 import numpy as np
@@ -18,10 +15,11 @@ import tensorflow as tf
 
 import keras_music  # noqa: F401  (registers the models for loading)
 from keras_music.data.tune_corpus import build_tune_corpus
+from tests.recipes.recipe_runner import ROOT
+from tests.recipes.recipe_runner import kill_after_first_backup
+from tests.recipes.recipe_runner import run_recipe
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 RECIPE = os.path.join(ROOT, "recipes", "s3t.py")
-ENV = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
 # 4 s clips: 1 + 88200 // 512 = 173 CQT frames (compression 1); each
 # view is resized to the 336 frames that fold twice into 168 x 168.
 CLIP_SECONDS = 4.0
@@ -64,23 +62,10 @@ def _command(corpus_cache, output, *extra):
     ]
 
 
-def _run(command, timeout=400):
-    proc = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env=ENV,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
-
-
 def test_pretrains_probes_and_saves(corpus_cache, tmp_path):
     output = str(tmp_path / "run")
     exports = str(tmp_path / "saved_models")
-    proc = _run(
+    proc = run_recipe(
         _command(
             corpus_cache,
             output,
@@ -135,7 +120,7 @@ def test_pretrains_probes_and_saves(corpus_cache, tmp_path):
 
 @pytest.mark.large
 def test_frequency_tiling_on_two_cpu_replicas(corpus_cache, tmp_path):
-    proc = _run(
+    proc = run_recipe(
         _command(
             corpus_cache,
             str(tmp_path / "run"),
@@ -155,26 +140,12 @@ def test_resumes_after_interruption(corpus_cache, tmp_path):
     backup = os.path.join(output, "backup")
     command = _command(corpus_cache, output, "--epochs=3")
     # Kill the first run once the backup of a finished epoch exists.
-    first = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.time() + 400
-    while time.time() < deadline and first.poll() is None:
-        if os.path.exists(os.path.join(backup, "training_metadata.json")):
-            break
-        time.sleep(0.2)
-    assert first.poll() is None, "the first run ended before being killed"
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    kill_after_first_backup(command, backup, timeout=400)
     assert not os.path.exists(os.path.join(output, "results.json"))
     initial = os.path.join(output, "initial.weights.h5")
     assert os.path.exists(initial)
     stamp = os.path.getmtime(initial)
-    proc = _run(command)
+    proc = run_recipe(command)
     # The second run starts after the epoch the first one finished and
     # probes the initial weights of the first start.
     log = proc.stdout + proc.stderr
@@ -235,7 +206,7 @@ def test_bad_flags_are_named(corpus_cache, tmp_path):
             r"`--task` must be one of",
         ),
     ]
-    proc = _run(
+    proc = run_recipe(
         [
             sys.executable,
             "-c",

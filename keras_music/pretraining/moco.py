@@ -256,8 +256,9 @@ class MoCo(keras.Model):
             if self.losses:
                 total = total + ops.sum(self.losses)
             # Replica gradients are summed, so each replica's mean over its
-            # share of the batch is divided by the number of replicas.
-            scaled = total / _num_replicas()
+            # share of the batch is divided by the number of replicas; under
+            # mixed_float16 the optimizer scales it against underflow.
+            scaled = self.optimizer.scale_loss(total / _num_replicas())
         gradients = tape.gradient(scaled, variables)
         self.optimizer.apply(gradients, variables)
         self._enqueue(keys)

@@ -147,8 +147,9 @@ class SimCLR(keras.Model):
             if self.losses:
                 total = total + ops.sum(self.losses)
             # Replica gradients are summed: each replica's mean over its
-            # own anchors is divided by the number of replicas.
-            scaled = replica_scaled(total)
+            # own anchors is divided by the number of replicas; under
+            # mixed_float16 the optimizer scales it against underflow.
+            scaled = self.optimizer.scale_loss(replica_scaled(total))
         gradients = tape.gradient(scaled, variables)
         self.optimizer.apply(gradients, variables)
         return self._update_metrics(loss, logits, labels)

@@ -13,11 +13,60 @@ only in their model and objective.
 import os
 
 import keras
+import tensorflow as tf
 
 from keras_music.data.tfrecord_format import read_manifest
 from keras_music.data.tune_corpus import build_tune_corpus
+from keras_music.distribute import get_strategy
+from keras_music.distribute import is_chief
+from keras_music.distribute import split_cpu
+from keras_music.training.atomic_backup_and_restore import (
+    AtomicBackupAndRestore,
+)
 
 SPLITS = ("train", "valid", "test")
+
+
+def configure_run(
+    strategy="default",
+    cpu_replicas=None,
+    mixed_precision=False,
+    seed=0,
+    deterministic=False,
+):
+    """Sets up a training process: devices, seeds, precision, strategy.
+
+    Call it first in a recipe, before any TensorFlow op runs.
+
+    Args:
+        strategy: str. A strategy name of `keras_music.distribute`
+            (`"default"`, `"mirrored"`, `"multi_worker"`, `"tpu"`).
+        cpu_replicas: int or `None`. Split the CPU into this many logical
+            devices (to try `"mirrored"` without GPUs).
+        mixed_precision: bool. Compute in `mixed_float16` on GPU and in
+            `mixed_bfloat16` on CPU and TPU (variables stay float32).
+        seed: int. Seeds Python, NumPy, TensorFlow and Keras.
+        deterministic: bool. Also make TensorFlow's ops deterministic
+            (`tf.config.experimental.enable_op_determinism`), so two runs
+            with the same `seed` give identical losses; slower on GPU.
+
+    Returns:
+        The `tf.distribute.Strategy` to build the model under.
+    """
+    if cpu_replicas:
+        split_cpu(cpu_replicas)
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    if mixed_precision:
+        # float16 needs loss scaling but runs fast on GPUs; CPUs and TPUs
+        # compute in bfloat16.
+        on_gpu = bool(tf.config.list_physical_devices("GPU"))
+        float16 = on_gpu and strategy != "tpu"
+        keras.mixed_precision.set_global_policy(
+            "mixed_float16" if float16 else "mixed_bfloat16"
+        )
+    return get_strategy(strategy)
 
 
 def resolve_splits(
@@ -117,27 +166,36 @@ def resolve_task(manifest, directory, task=None, default=None, multi=None):
     return candidates[0]
 
 
-def run_callbacks(output, monitor=None, mode="min"):
+def run_callbacks(output, monitor=None, mode="min", strategy=None):
     """Resumable checkpoints, TensorBoard and the best model of a run.
 
-    - `BackupAndRestore` under `output/backup`: running the same command
-      again after an interruption resumes at the last finished epoch
-      (model, optimizer and callback state).
+    - `AtomicBackupAndRestore` under `output/backup`: running the same
+      command again after an interruption (even SIGKILL) resumes at the
+      last finished epoch (model, optimizer and step counter).
     - `TensorBoard` logs under `output/logs`.
     - With `monitor`: `output/best.keras`, the model of the best epoch by
       that metric.
+
+    Under `MultiWorkerMirroredStrategy` only the chief writes; the other
+    workers get a read-only backup callback that restores from the
+    chief's `output/backup` (so `output` must be on a shared filesystem).
 
     Args:
         output: str. The run folder.
         monitor: str or `None`. A logged metric, e.g. `"val_loss"`.
         mode: `"min"` or `"max"`: whether lower or higher `monitor` is
             better. Defaults to `"min"`.
+        strategy: the `tf.distribute.Strategy` of the run, or `None` for
+            the current one.
 
     Returns:
         list of `keras.callbacks.Callback`.
     """
+    backup = os.path.join(output, "backup")
+    if not is_chief(strategy):
+        return [AtomicBackupAndRestore(backup, read_only=True)]
     callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(output, "backup")),
+        AtomicBackupAndRestore(backup),
         keras.callbacks.TensorBoard(os.path.join(output, "logs")),
     ]
     if monitor is not None:
@@ -165,6 +223,40 @@ def keep_initial_weights(model, output):
     """
     path = os.path.join(output, "initial.weights.h5")
     if not os.path.exists(path):
-        model.save_weights(f"{path}.tmp.weights.h5")
-        os.replace(f"{path}.tmp.weights.h5", path)
+        # Per process: workers of one multi-worker run may race here.
+        temporary = f"{path}.tmp-{os.getpid()}.weights.h5"
+        model.save_weights(temporary)
+        os.replace(temporary, path)
     return path
+
+
+def worker_done(model, output, strategy, name="model"):
+    """Ends a non-chief worker's part of a multi-worker run.
+
+    Under `MultiWorkerMirroredStrategy` every worker saves its final
+    weights to `output/worker-<index>/<name>.weights.h5` (they are equal:
+    comparing them checks that the replicas agree); the chief then
+    evaluates, exports and writes the run's files while the other workers
+    are done. Under any other strategy this does nothing.
+
+    Returns:
+        bool, whether this process's work is done (a non-chief worker).
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    folder = worker_folder(output, strategy)
+    path = os.path.join(folder, f"{name}.weights.h5")
+    model.save_weights(f"{path}.incomplete.weights.h5")
+    os.replace(f"{path}.incomplete.weights.h5", path)
+    if is_chief(strategy):
+        return False
+    print(f"Worker done ({path}); the chief writes the run's files.")
+    return True
+
+
+def worker_folder(output, strategy):
+    """`output/worker-<index>`: files of one worker of a multi-worker run
+    (created)."""
+    folder = os.path.join(output, f"worker-{strategy.cluster_resolver.task_id}")
+    os.makedirs(folder, exist_ok=True)
+    return folder

@@ -100,7 +100,8 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
             self._save_state()
 
     def _save_state(self):
-        tmp = self.state_path + ".tmp.npz"
+        # Per process: workers of one multi-worker run write the same file.
+        tmp = f"{self.state_path}.tmp-{os.getpid()}.npz"
         arrays = {f"w{i}": a for i, a in enumerate(self._average)}
         np.savez(tmp, count=self.count, **arrays)
         os.replace(tmp, self.state_path)

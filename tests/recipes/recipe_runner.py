@@ -1,10 +1,13 @@
 """Running recipes as subprocesses in tests (absl flags and logical CPU
 devices are process-wide, so every run gets its own interpreter)."""
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -34,8 +37,8 @@ def run_recipe(command, timeout=900):
 
 
 def kill_after_first_backup(command, backup, timeout=900):
-    """Starts `command` and SIGKILLs it once `BackupAndRestore` under
-    `backup` has saved a finished epoch."""
+    """Starts `command` and SIGKILLs it once `AtomicBackupAndRestore`
+    under `backup` has committed a finished epoch."""
     first = subprocess.Popen(
         command,
         cwd=ROOT,
@@ -45,9 +48,76 @@ def kill_after_first_backup(command, backup, timeout=900):
     )
     deadline = time.time() + timeout
     while time.time() < deadline and first.poll() is None:
-        if os.path.exists(os.path.join(backup, "training_metadata.json")):
+        if os.path.exists(os.path.join(backup, "checkpoint.json")):
             break
         time.sleep(0.2)
     assert first.poll() is None, "the first run ended before being killed"
     first.send_signal(signal.SIGKILL)
     first.wait()
+
+
+def free_ports(count):
+    """`count` TCP ports free on 127.0.0.1 right now."""
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def start_workers(command, num_workers=2, env=None):
+    """Starts `command` once per worker of a local multi-worker cluster.
+
+    Each process gets the `TF_CONFIG` of its task (workers on free ports
+    of 127.0.0.1; worker 0 is the chief). Returns the `Popen`s; their
+    stdout and stderr go to files (a full pipe would stall one worker,
+    and with it the others), read back by `finish_workers`.
+    """
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(num_workers)]}
+    processes = []
+    for index in range(num_workers):
+        task = {"type": "worker", "index": index}
+        config = json.dumps({"cluster": cluster, "task": task})
+        logs = (tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+"))
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=dict(env or ENV, TF_CONFIG=config),
+            stdout=logs[0],
+            stderr=logs[1],
+        )
+        process.logs = logs
+        processes.append(process)
+    return processes
+
+
+def finish_workers(processes, timeout=900, check=True):
+    """Waits for every worker (all are killed past `timeout` seconds) and
+    returns their `(stdout, stderr)`; with `check`, asserts that each
+    succeeded."""
+    deadline = time.time() + timeout
+    try:
+        for process in processes:
+            try:
+                process.wait(timeout=max(1.0, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                break
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    outputs = []
+    for process in processes:
+        streams = []
+        for stream in process.logs:
+            stream.seek(0)
+            streams.append(stream.read())
+            stream.close()
+        outputs.append(tuple(streams))
+    if check:
+        for process, (_, stderr) in zip(processes, outputs):
+            assert process.returncode == 0, stderr[-3000:]
+    return outputs

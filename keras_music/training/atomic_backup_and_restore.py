@@ -1,0 +1,122 @@
+"""Resumable training checkpoints that an interruption cannot corrupt."""
+
+import json
+import os
+import re
+
+import keras
+
+from keras_music.data.tfrecord_format import write_json_atomic
+
+_STATE_NAME = "checkpoint.json"
+_WEIGHTS_PATTERN = re.compile(r"^epoch-(\d+)\.weights\.h5$")
+
+
+@keras.saving.register_keras_serializable(package="keras_music")
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose checkpoints are written atomically.
+
+    Keras' `BackupAndRestore` overwrites one weights file in place and
+    then the epoch it belongs to, so a run killed while saving (SIGKILL, a
+    preempted machine) can leave a truncated file, or the weights of one
+    epoch next to the epoch number of the one before. Here each epoch's
+    model and optimizer state is written to a new file under a temporary
+    name and renamed, then `checkpoint.json`, which names the file and
+    its epoch, is replaced atomically: that rename is the commit. A
+    half-written checkpoint never replaces a good one; older epochs'
+    files are removed only after the commit.
+
+    Running the same command again restores the last committed epoch
+    (model, optimizer and step counter) and training goes on from there,
+    so the interrupted run ends with the same number of optimizer steps
+    as an uninterrupted one. Under `MultiWorkerMirroredStrategy` only the
+    chief writes (pass `read_only=True` on the other workers); every
+    worker restores from `backup_dir`, which must therefore be on a
+    filesystem they share.
+
+    Args:
+        backup_dir: str. Folder of the checkpoints.
+        read_only: bool. Restore, but never write (non-chief workers).
+            Defaults to `False`.
+        delete_checkpoint: bool. Remove `backup_dir` when training
+            finishes. Defaults to `True`.
+
+    Example:
+
+    >>> import tempfile
+    >>> import numpy as np
+    >>> backup = tempfile.mkdtemp()
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> x, y = np.ones((8, 3)), np.zeros((8, 1))
+    >>> callback = AtomicBackupAndRestore(backup, delete_checkpoint=False)
+    >>> _ = model.fit(x, y, epochs=2, callbacks=[callback], verbose=0)
+    >>> sorted(os.listdir(backup))
+    ['checkpoint.json', 'epoch-2.weights.h5']
+    >>> history = model.fit(x, y, epochs=3, callbacks=[callback], verbose=0)
+    >>> len(history.history["loss"])  # resumed after epoch 2
+    1
+    """
+
+    def __init__(self, backup_dir, read_only=False, delete_checkpoint=True):
+        super().__init__(
+            backup_dir,
+            save_freq="epoch",
+            delete_checkpoint=delete_checkpoint,
+        )
+        self.read_only = read_only
+
+    def get_config(self):
+        return {
+            "backup_dir": self.backup_dir,
+            "read_only": self.read_only,
+            "delete_checkpoint": self.delete_checkpoint,
+        }
+
+    def on_train_begin(self, logs=None):
+        state_path = os.path.join(self.backup_dir, _STATE_NAME)
+        if not os.path.exists(state_path):
+            return
+        with open(state_path) as stream:
+            state = json.load(stream)
+        if not self.model.built:
+            raise ValueError(
+                "AtomicBackupAndRestore restores into a built model: call "
+                "the model on a batch before `fit`. Received: an unbuilt "
+                f"model {self.model.name!r}"
+            )
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:
+            with self.model.distribute_strategy.scope():
+                optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(os.path.join(self.backup_dir, state["weights"]))
+        self._current_epoch = state["epoch"]
+        self.model._initial_epoch = state["epoch"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._current_epoch = epoch + 1
+        if not self.read_only:
+            self._save_model()
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"epoch-{self._current_epoch}.weights.h5"
+        temporary = os.path.join(
+            self.backup_dir, f"incomplete-{os.getpid()}-{name}"
+        )
+        self.model.save_weights(temporary, overwrite=True)
+        os.replace(temporary, os.path.join(self.backup_dir, name))
+        write_json_atomic(
+            os.path.join(self.backup_dir, _STATE_NAME),
+            {"epoch": self._current_epoch, "weights": name},
+        )
+        # Older epochs, and what a save killed before its rename left.
+        for other in os.listdir(self.backup_dir):
+            match = _WEIGHTS_PATTERN.match(other)
+            stale = match and int(match.group(1)) != self._current_epoch
+            if stale or other.startswith("incomplete-"):
+                os.remove(os.path.join(self.backup_dir, other))
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint and not self.read_only:
+            super().on_train_end(logs)

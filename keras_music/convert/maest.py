@@ -63,9 +63,18 @@ def load_maest_weights(model, state_dict, load_head=True, prefix=None):
             mismatch at once; no weight is changed then.
 
     Example:
-    >>> tagger = MAESTTagger(MAESTBackbone.from_preset("maest_30s"))
-    >>> load_maest_weights(tagger, "discogs-maest-30s-pw-129e.ckpt",
-    ...                    prefix="net.")
+
+    With a released checkpoint, `load_maest_weights(tagger,
+    "discogs-maest-30s-pw-129e.ckpt", prefix="net.")` fills a
+    `MAESTTagger(MAESTBackbone.from_preset("maest_30s"))`. A state dict
+    that does not fit changes nothing and lists every problem:
+
+    >>> tagger = MAESTTagger(MAESTBackbone.from_preset("maest_tiny"))
+    >>> load_maest_weights(tagger, {"blocks.0.unknown": np.zeros(3)})
+    Traceback (most recent call last):
+    ...
+    ValueError: The state dict does not fit this MAESTTagger; nothing was
+    loaded. unknown keys: ['blocks.0.unknown']; missing keys: [...]...
     """
     if isinstance(state_dict, (str, bytes)) or hasattr(
         state_dict, "__fspath__"

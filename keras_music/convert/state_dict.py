@@ -51,6 +51,9 @@ def load_state_dict(path, prefix=None):
         become float32).
 
     Example:
+
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "checkpoint.npz")
     >>> np.savez(path, **{"net.norm.weight": np.ones(4, "float32")})
     >>> load_state_dict(path)
     {'norm.weight': array([1., 1., 1., 1.], dtype=float32)}
@@ -77,7 +80,24 @@ def load_state_dict(path, prefix=None):
 
 
 def strip_prefixes(state_dict, prefix=None):
-    """Removes wrapper prefixes from keys; see `load_state_dict`."""
+    """Removes wrapper prefixes from keys; see `load_state_dict`.
+
+    Args:
+        state_dict: dict mapping parameter names to arrays.
+        prefix: optional str. Keep only the keys that start with it,
+            removing it; `None` strips every wrapper prefix (`net.`,
+            `net_swa.`, `module.`) and raises if two keys then collide.
+
+    Returns:
+        A new dict with the stripped names.
+
+    Example:
+
+    >>> strip_prefixes({"module.net.norm.weight": 1, "net.head.bias": 2})
+    {'norm.weight': 1, 'head.bias': 2}
+    >>> strip_prefixes({"net.w": 1, "net_swa.w": 2}, prefix="net_swa.")
+    {'w': 2}
+    """
     if prefix is not None:
         if not isinstance(prefix, str) or not prefix:
             raise ValueError(

@@ -183,7 +183,20 @@ def swin_state_dict(backbone):
     """The backbone's weights as an official-layout dict of NumPy arrays.
 
     The patch convolution keeps our single input channel, `(embed_dim, 1,
-    patch, patch)`.
+    patch, patch)`. `load_swin_state_dict` reads it back.
+
+    Args:
+        backbone: `SwinBackbone`.
+
+    Returns:
+        dict mapping the official Swin parameter names to NumPy arrays.
+
+    Example:
+
+    >>> backbone = SwinBackbone.from_preset("swin_test_tiny")
+    >>> state_dict = swin_state_dict(backbone)
+    >>> state_dict["patch_embed.proj.weight"].shape
+    (16, 1, 4, 4)
     """
     if not isinstance(backbone, SwinBackbone):
         raise ValueError(

@@ -41,9 +41,13 @@ def load_audio(path, sample_rate, mono=True):
 
     Example:
 
-    ```python
-    audio = load_audio("song.flac", sample_rate=16000)
-    ```
+    >>> import soundfile, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "clip.wav")
+    >>> soundfile.write(path, np.zeros((8000, 2), "float32"), 8000)
+    >>> load_audio(path, sample_rate=16000).shape
+    (16000,)
+    >>> load_audio(path, sample_rate=16000, mono=False).shape
+    (2, 16000)
     """
     sample_rate = check_positive_int("sample_rate", sample_rate)
     path = os.fspath(path)

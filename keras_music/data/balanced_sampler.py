@@ -31,11 +31,11 @@ class BalancedSampler:
 
     Example:
 
-    ```python
-    sampler = BalancedSampler([[0], [0], [1], [0, 1]], num_samples=2)
-    sampler.weights  # [1000/103, 1000/103, 1000/102, 1000/103 + 1000/102]
-    indices = sampler.sample(seed=(0, 1))
-    ```
+    >>> sampler = BalancedSampler([[0], [0], [1], [0, 1]], num_samples=2)
+    >>> np.round(sampler.weights, 2)  # 1000/103, ..., 1000/103 + 1000/102
+    array([ 9.71,  9.71,  9.8 , 19.51])
+    >>> sampler.sample(seed=(0, 1)).shape
+    TensorShape([2])
 
     Reference:
         Alonso-Jiménez et al., "Efficient supervised training of audio

@@ -15,12 +15,12 @@ class AudioDecodeError(ValueError):
 
     Example:
 
-    ```python
-    try:
-        load_audio("missing.wav", 16000)
-    except AudioDecodeError as error:
-        print(error.path, error.reason)
-    ```
+    >>> from keras_music.data.audio import load_audio
+    >>> try:
+    ...     load_audio("missing.wav", 16000)
+    ... except AudioDecodeError as error:
+    ...     print(error.path, "-", error.reason)
+    missing.wav - ...
     """
 
     def __init__(self, path, reason):

@@ -100,13 +100,29 @@ def tfrecord_dataset(
 
     Example:
 
-    ```python
-    train = tfrecord_dataset(
-        "tfrecords/gtzan", segment_seconds=3.0, task="genre",
-        batch_size=32, seed=0,
-    )
-    model.fit(train, epochs=10)
-    ```
+    A tiny TFRecord folder (4 one-second tracks at 8 kHz), read as
+    batches of half-second segments with genre labels:
+
+    >>> import tempfile
+    >>> from keras_music.data.track import Track
+    >>> from keras_music.data.tfrecord_writer import write_tfrecords
+    >>> directory = tempfile.mkdtemp()
+    >>> tracks = [
+    ...     Track(f"t{i}", np.zeros(8000, "float32"), 8000, {"genre": [g]})
+    ...     for i, g in enumerate(["rock", "jazz", "rock", "jazz"])
+    ... ]
+    >>> _ = write_tfrecords(
+    ...     tracks, lambda t: t, directory, sample_rate=8000,
+    ...     tasks={"genre": {"vocabulary": ["rock", "jazz"],
+    ...                      "multi_label": False}},
+    ...     progress=False,
+    ... )
+    >>> train = tfrecord_dataset(
+    ...     directory, segment_seconds=0.5, task="genre", batch_size=2, seed=0
+    ... )
+    >>> audio, labels = next(iter(train))
+    >>> audio.shape, labels.shape
+    (TensorShape([2, 4000]), TensorShape([2]))
     """
     if mode not in MODES:
         raise ValueError(

@@ -232,7 +232,36 @@ def write_json_atomic(path, value):
 
 
 def read_manifest(directory):
-    """Reads and checks `manifest.json` in `directory`."""
+    """Reads and checks `manifest.json` in `directory`.
+
+    Args:
+        directory: str. A TFRecord folder written by `write_tfrecords`.
+
+    Returns:
+        The manifest as a dict: `sample_rate`, `tasks` (vocabularies),
+        `shards`, `num_examples`, `label_counts`, `skipped`.
+
+    Raises:
+        ValueError: the folder has no `manifest.json` (not a TFRecord
+            folder, or an unfinished write), or one of another format
+            version.
+
+    Example:
+
+    >>> import tempfile
+    >>> from keras_music.data.track import Track
+    >>> from keras_music.data.tfrecord_writer import write_tfrecords
+    >>> directory = tempfile.mkdtemp()
+    >>> track = Track("t0", np.zeros(8000, "float32"), 8000, {"genre": ["a"]})
+    >>> _ = write_tfrecords(
+    ...     [track], lambda t: t, directory, sample_rate=8000,
+    ...     tasks={"genre": {"vocabulary": ["a"], "multi_label": False}},
+    ...     progress=False,
+    ... )
+    >>> manifest = read_manifest(directory)
+    >>> manifest["sample_rate"], manifest["tasks"]["genre"]["vocabulary"]
+    (8000, ['a'])
+    """
     path = os.path.join(directory, MANIFEST_NAME)
     if not os.path.isfile(path):
         raise ValueError(

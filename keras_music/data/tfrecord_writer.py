@@ -95,18 +95,23 @@ def write_tfrecords(
 
     Example:
 
-    ```python
-    manifest = write_tfrecords(
-        ["a.wav", "b.wav"],
-        load_fn=lambda path: Track(
-            path, load_audio(path, 16000), 16000, {"genre": ["rock"]}
-        ),
-        output_dir="tfrecords/toy",
-        tasks={"genre": {"vocabulary": ["rock", "jazz"],
-                         "multi_label": False}},
-        sample_rate=16000,
-    )
-    ```
+    >>> import tempfile
+    >>> from keras_music.data.track import Track
+    >>> tracks = [
+    ...     Track(f"t{i}", np.zeros(8000, "float32"), 8000, {"genre": [g]})
+    ...     for i, g in enumerate(["rock", "jazz", "rock"])
+    ... ]
+    >>> manifest = write_tfrecords(
+    ...     tracks,
+    ...     load_fn=lambda track: track,
+    ...     output_dir=tempfile.mkdtemp(),
+    ...     tasks={"genre": {"vocabulary": ["rock", "jazz"],
+    ...                      "multi_label": False}},
+    ...     sample_rate=8000,
+    ...     progress=False,
+    ... )
+    >>> manifest["num_examples"], manifest["label_counts"]
+    (3, {'genre': {'rock': 2, 'jazz': 1}})
     """
     items = list(items)
     if not callable(load_fn):

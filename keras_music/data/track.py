@@ -20,6 +20,13 @@ class Track:
             the TFRecord manifest.
         metadata: dict of extra JSON-serialisable facts (source file,
             offset) kept in the manifest, not in the records.
+
+    Example:
+
+    >>> audio = np.zeros(8000, "float32")
+    >>> track = Track("t0", audio, 16000, labels={"genre": ["rock"]})
+    >>> track.duration
+    0.5
     """
 
     track_id: str

@@ -895,10 +895,15 @@ def build_tune_corpus(
 
     Example:
 
-    ```python
-    splits = build_tune_corpus(num_clips=20, clip_seconds=5.0)
-    manifest = json.load(open(f"{splits['train']}/manifest.json"))
-    ```
+    >>> import tempfile
+    >>> splits = build_tune_corpus(
+    ...     num_clips=3, clip_seconds=0.5, sample_rate=4000,
+    ...     cache_dir=tempfile.mkdtemp(), progress=False,
+    ... )
+    >>> sorted(splits)
+    ['test', 'train', 'valid']
+    >>> sorted(read_manifest(splits["train"])["tasks"])
+    ['dance', 'instrument', 'style']
     """
     num_clips = check_positive_int("num_clips", num_clips)
     clip_seconds = float(check_positive("clip_seconds", clip_seconds))

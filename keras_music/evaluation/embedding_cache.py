@@ -158,12 +158,32 @@ def extract_embeddings(
 
     Example:
 
-    ```python
-    encoder, seconds = maest_preset_encoder("maest_tiny")
-    train = extract_embeddings(encoder, splits["train"], seconds,
-                               cache_dir="embeddings")
-    train["embeddings"].shape  # (478, 96)
-    ```
+    A tiny TFRecord split (4 one-second tracks at 8 kHz) through a
+    linear encoder of half-second segments:
+
+    >>> import tempfile
+    >>> from keras_music.data.track import Track
+    >>> from keras_music.data.tfrecord_writer import write_tfrecords
+    >>> data_dir = tempfile.mkdtemp()
+    >>> tracks = [
+    ...     Track(f"t{i}", np.full(8000, i / 10, "float32"), 8000,
+    ...           {"genre": [g]})
+    ...     for i, g in enumerate(["rock", "jazz", "rock", "jazz"])
+    ... ]
+    >>> _ = write_tfrecords(
+    ...     tracks, lambda t: t, data_dir, sample_rate=8000,
+    ...     tasks={"genre": {"vocabulary": ["rock", "jazz"],
+    ...                      "multi_label": False}},
+    ...     progress=False,
+    ... )
+    >>> encoder = keras.Sequential(
+    ...     [keras.Input((4000,)), keras.layers.Dense(8)]
+    ... )
+    >>> train = extract_embeddings(
+    ...     encoder, data_dir, 0.5, cache_dir=tempfile.mkdtemp()
+    ... )
+    >>> train["embeddings"].shape, train["labels"]["genre"]
+    ((4, 8), array([0, 1, 0, 1], dtype=int32))
     """
     check_positive("segment_seconds", segment_seconds)
     check_positive_int("batch_size", batch_size)
@@ -240,7 +260,37 @@ def extract_embeddings(
 
 
 def load_embeddings(path):
-    """A cache written by `extract_embeddings`, as the dict it returns."""
+    """A cache written by `extract_embeddings`, as the dict it returns.
+
+    Args:
+        path: str. The cache folder (`extract_embeddings(...)["path"]`).
+
+    Example:
+
+    >>> import tempfile
+    >>> from keras_music.data.track import Track
+    >>> from keras_music.data.tfrecord_writer import write_tfrecords
+    >>> data_dir = tempfile.mkdtemp()
+    >>> tracks = [
+    ...     Track(f"t{i}", np.full(8000, i / 10, "float32"), 8000,
+    ...           {"genre": [g]})
+    ...     for i, g in enumerate(["rock", "jazz", "rock", "jazz"])
+    ... ]
+    >>> _ = write_tfrecords(
+    ...     tracks, lambda t: t, data_dir, sample_rate=8000,
+    ...     tasks={"genre": {"vocabulary": ["rock", "jazz"],
+    ...                      "multi_label": False}},
+    ...     progress=False,
+    ... )
+    >>> encoder = keras.Sequential(
+    ...     [keras.Input((4000,)), keras.layers.Dense(8)]
+    ... )
+    >>> cache = extract_embeddings(
+    ...     encoder, data_dir, 0.5, cache_dir=tempfile.mkdtemp()
+    ... )
+    >>> load_embeddings(cache["path"])["embeddings"].shape
+    (4, 8)
+    """
     manifest_path = os.path.join(os.fspath(path), MANIFEST_NAME)
     if not os.path.isfile(manifest_path):
         raise ValueError(

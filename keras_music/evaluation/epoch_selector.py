@@ -12,9 +12,44 @@ from keras_music.evaluation.task_metrics import selection_score
 class EpochSelector(keras.callbacks.Callback):
     """Keeps the weights of the best validation epoch; optional patience.
 
-    `validation_logits` is a function of the model giving the validation
-    logits (track-level for fine-tuning). Without validation data the last
-    epoch is kept.
+    The callback of the downstream protocols (`train_probe`,
+    `evaluate_finetune`): after every epoch it scores the model on the
+    validation split and, at the end of training, puts back the weights
+    of the best epoch. `validation_logits` is a function of the model
+    giving the validation logits (track-level for fine-tuning). Without
+    validation data the last epoch is kept.
+
+    Args:
+        validation_logits: callable. `validation_logits(model)` returns
+            the validation logits, `(tracks, outputs)`.
+        validation_labels: array. Class indices `(tracks,)`, or multi-hot
+            `(tracks, tags)` with -1 for labels not annotated.
+        multi_label: bool. Whether the task is multi-label (sigmoid
+            binary cross-entropy, macro ROC-AUC) or single-label (softmax
+            cross-entropy, top-1 accuracy).
+        selection: str. `"best_metric"` (macro ROC-AUC or top-1),
+            `"best_loss"` (lowest validation loss) or `"last"` (keep the
+            last epoch; the callback does nothing).
+        patience: int or None. Stop after this many epochs without a
+            better score; `None` trains every epoch.
+
+    Example:
+
+    >>> x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
+    >>> y = (x[:, 0] > 0).astype("int32")
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    >>> model.compile(
+    ...     optimizer="adam",
+    ...     loss=probe_loss(multi_label=False),
+    ...     run_eagerly=True,  # a tiny fit: tracing costs more
+    ... )
+    >>> selector = EpochSelector(
+    ...     lambda m: m(x, training=False), y, multi_label=False,
+    ...     selection="best_loss", patience=2,
+    ... )
+    >>> _ = model.fit(x, y, epochs=3, verbose=0, callbacks=[selector])
+    >>> selector.best_epoch in (0, 1, 2)
+    True
     """
 
     def __init__(

@@ -63,11 +63,34 @@ def evaluate_finetune(
 
     Example:
 
-    ```python
-    encoder, seconds = maest_preset_encoder("maest_tiny")
-    protocol = get_probe_protocol("s3t", epochs=3, warmup_epochs=1)
-    evaluate_finetune(encoder, splits, "style", protocol, seconds)
-    ```
+    Three tiny TFRecord splits (4 one-second tracks at 1 kHz each:
+    silent "rock", constant "jazz") and a linear encoder of half-second
+    segments, fine-tuned for one epoch:
+
+    >>> import tempfile
+    >>> from keras_music.data.track import Track
+    >>> from keras_music.data.tfrecord_writer import write_tfrecords
+    >>> tasks = {"genre": {"vocabulary": ["rock", "jazz"],
+    ...                    "multi_label": False}}
+    >>> splits = {}
+    >>> for split in ("train", "valid", "test"):
+    ...     splits[split] = tempfile.mkdtemp()
+    ...     tracks = [
+    ...         Track(f"{split}{i}", np.full(1000, i % 2, "float32"), 1000,
+    ...               {"genre": [tasks["genre"]["vocabulary"][i % 2]]})
+    ...         for i in range(4)
+    ...     ]
+    ...     _ = write_tfrecords(
+    ...         tracks, lambda t: t, splits[split], sample_rate=1000,
+    ...         tasks=tasks, progress=False,
+    ...     )
+    >>> encoder = keras.Sequential([keras.Input((500,)), keras.layers.Dense(4)])
+    >>> protocol = get_probe_protocol(
+    ...     "s3t", epochs=1, warmup_epochs=0, batch_size=4
+    ... )
+    >>> scores = evaluate_finetune(encoder, splits, "genre", protocol, 0.5)
+    >>> sorted(scores), sorted(scores[1.0]), len(scores[1.0]["top1"])
+    ([1.0], ['f1', 'top1', 'top5'], 1)
     """
     if scenario not in ("finetune", "supervised"):
         raise ValueError(

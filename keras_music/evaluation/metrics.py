@@ -82,6 +82,12 @@ def _per_label(metric, y_true, y_score, mask):
 def roc_auc(y_true, y_score, mask=None):
     """Macro ROC-AUC over labels (labels without both classes skipped).
 
+    Args:
+        y_true: binary array `(examples, labels)`.
+        y_score: float array `(examples, labels)`, higher for positive.
+        mask: optional bool array `(examples, labels)`; `False` entries
+            (labels not annotated) are left out.
+
     Example:
 
     >>> roc_auc([[1, 0], [0, 1], [1, 1]], [[0.9, 0.2], [0.1, 0.8], [0.7, 0.4]])
@@ -93,6 +99,12 @@ def roc_auc(y_true, y_score, mask=None):
 def pr_auc(y_true, y_score, mask=None):
     """Macro PR-AUC as average precision (scikit-learn's definition).
 
+    Args:
+        y_true: binary array `(examples, labels)`.
+        y_score: float array `(examples, labels)`, higher for positive.
+        mask: optional bool array `(examples, labels)`; `False` entries
+            (labels not annotated) are left out.
+
     Example:
 
     >>> pr_auc([[1], [0], [1]], [[0.9], [0.8], [0.1]])
@@ -103,6 +115,11 @@ def pr_auc(y_true, y_score, mask=None):
 
 def top_k_accuracy(labels, scores, k=1):
     """Fraction of examples whose class is among the `k` top scores.
+
+    Args:
+        labels: int array `(examples,)` of class indices.
+        scores: float array `(examples, classes)`.
+        k: int. How many top scores count. Defaults to 1.
 
     Example:
 
@@ -134,6 +151,14 @@ def macro_f1(y_true, y_pred, num_classes=None, mask=None):
     tasks, or binary matrices `(examples, labels)` for multi-label tasks
     (with an optional `mask`). Classes never present nor predicted count
     as F1 = 0, like scikit-learn's `zero_division=0` default.
+
+    Args:
+        y_true: class indices `(examples,)` or a binary matrix
+            `(examples, labels)`.
+        y_pred: predictions in the same form as `y_true`.
+        num_classes: int or `None`. Number of classes (single-label);
+            defaults to one more than the largest index seen.
+        mask: optional bool array `(examples, labels)` (multi-label).
 
     Example:
 

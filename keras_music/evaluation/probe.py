@@ -45,6 +45,19 @@ def train_probe(
     Returns:
         `(model, selected_epoch)`: the head (logits) with the selected
         epoch's weights, and that epoch (0-based; `None` for the last).
+
+    Example:
+
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(20, 8)).astype("float32")
+    >>> y = (x[:, 0] > 0).astype("int32")
+    >>> protocol = get_probe_protocol("s3t", epochs=2, warmup_epochs=0)
+    >>> model, epoch = train_probe(
+    ...     x[:16], y[:16], x[16:], y[16:], num_outputs=2,
+    ...     multi_label=False, protocol=protocol,
+    ... )
+    >>> model(x).shape, epoch in (0, 1)
+    (TensorShape([20, 2]), True)
     """
     keras.utils.set_random_seed(seed)
     train_x = np.asarray(train_x, "float32")
@@ -116,6 +129,28 @@ def evaluate_frozen(
 
     Returns:
         dict fraction -> dict metric name -> list of per-trial values.
+
+    Example:
+
+    Caches as `extract_embeddings` returns them, here made up:
+
+    >>> def cache(n, seed):
+    ...     x = np.random.default_rng(seed).normal(size=(n, 8))
+    ...     return {
+    ...         "embeddings": x.astype("float32"),
+    ...         "labels": {"genre": (x[:, 0] > 0).astype("int32")},
+    ...         "tasks": {"genre": {"vocabulary": ["a", "b"],
+    ...                             "multi_label": False}},
+    ...     }
+    >>> protocol = get_probe_protocol(
+    ...     "s3t", epochs=2, warmup_epochs=0, trials=1
+    ... )
+    >>> scores = evaluate_frozen(
+    ...     cache(16, 0), cache(8, 1), cache(8, 2), "genre", protocol,
+    ...     max_grid_points=1,
+    ... )
+    >>> sorted(scores[1.0])
+    ['f1', 'top1', 'top5']
     """
     if task not in train["tasks"]:
         raise ValueError(

@@ -54,9 +54,9 @@ class ProbeProtocol:
 
     Example:
 
-    >>> protocol = get_probe_protocol("s3t", epochs=5)
+    >>> protocol = get_probe_protocol("s3t", epochs=10)
     >>> protocol.optimizer, protocol.learning_rate, protocol.epochs
-    ('adamw', 0.001, 5)
+    ('adamw', 0.001, 10)
 
     Reference:
         S3T (Zhao et al., ICASSP 2022, Section 4.1 "Downstream Setup");
@@ -246,7 +246,18 @@ PROBE_PROTOCOLS = {
 
 
 def get_probe_protocol(name, **overrides):
-    """A named protocol (`"s3t"`, `"maest"`, `"pase"`), with overrides."""
+    """A named protocol (`"s3t"`, `"maest"`, `"pase"`), with overrides.
+
+    Args:
+        name: str. A key of `PROBE_PROTOCOLS`.
+        **overrides: `ProbeProtocol` fields to change (checked again).
+
+    Example:
+
+    >>> protocol = get_probe_protocol("s3t", epochs=3, warmup_epochs=1)
+    >>> protocol.epochs, protocol.warmup_epochs
+    (3, 1)
+    """
     if name not in PROBE_PROTOCOLS:
         raise ValueError(
             f"`name` must be one of {sorted(PROBE_PROTOCOLS)}. "

@@ -47,10 +47,21 @@ class EmbedderServingGraph(SegmentedAudioGraph):
 
     Example:
 
-    ```python
-    graph = EmbedderServingGraph(encoder, sample_rate=22050)
-    graph.serving_default(audio, tf.constant([88200, 60000]))["embedding"]
-    ```
+    An encoder of 800-sample segments at 8 kHz giving each segment's
+    mean, on a WAV file at 16 kHz (resampled in the graph):
+
+    >>> import io, soundfile
+    >>> encoder = keras.Sequential([
+    ...     keras.Input((800,)),
+    ...     keras.layers.Reshape((800, 1)),
+    ...     keras.layers.GlobalAveragePooling1D(),
+    ... ])
+    >>> graph = EmbedderServingGraph(encoder, sample_rate=8000)
+    >>> wav = io.BytesIO()
+    >>> soundfile.write(wav, np.full(4000, 0.5), 16000, format="WAV")
+    >>> embedding = graph.embed_wav(tf.constant([wav.getvalue()]))
+    >>> np.round(embedding["embedding"].numpy(), 3)
+    array([[0.5]], dtype=float32)
 
     Reference:
         Zhao et al., "S3T: Self-Supervised Pre-training with Swin

@@ -71,13 +71,18 @@ def export_saved_model(
 
     Example:
 
-    ```python
-    path = export_saved_model(
-        tagger, "saved_models/maest_30s_tagger", vocabulary=tags
-    )
-    serving = tf.saved_model.load(path).signatures["serving_default"]
-    serving(audio=audio, lengths=lengths)["probabilities"]
-    ```
+    >>> import tempfile
+    >>> backbone = MAESTBackbone.from_preset("maest_tiny", num_layers=1)
+    >>> tagger = MAESTTagger(backbone, num_tags=2)
+    >>> base = os.path.join(tempfile.mkdtemp(), "tiny_tagger")
+    >>> path = export_saved_model(tagger, base, vocabulary=["piano", "voice"])
+    >>> os.path.relpath(path, base), sorted(os.listdir(path))
+    ('1', ['README.md', 'assets', 'fingerprint.pb', 'saved_model.pb',
+           'variables'])
+    >>> serving = tf.saved_model.load(path).signatures["serving_default"]
+    >>> audio = tf.zeros((1, 24000))
+    >>> serving(audio=audio, lengths=tf.constant([24000]))["probabilities"]
+    <tf.Tensor: shape=(1, 2), dtype=float32, ...>
     """
     _check_version(version)
     if vocabulary is None:
@@ -191,13 +196,21 @@ def export_embedder_saved_model(
 
     Example:
 
-    ```python
-    path = export_embedder_saved_model(
-        encoder, "saved_models/s3t_encoder", sample_rate=22050
-    )
-    embed = tf.saved_model.load(path).signatures["serving_default"]
-    embed(audio=audio, lengths=lengths)["embedding"]
-    ```
+    An encoder of 800-sample segments at 8 kHz giving each segment's
+    mean:
+
+    >>> import tempfile
+    >>> encoder = keras.Sequential([
+    ...     keras.Input((800,)),
+    ...     keras.layers.Reshape((800, 1)),
+    ...     keras.layers.GlobalAveragePooling1D(),
+    ... ])
+    >>> base = os.path.join(tempfile.mkdtemp(), "tiny_encoder")
+    >>> path = export_embedder_saved_model(encoder, base, sample_rate=8000)
+    >>> embed = tf.saved_model.load(path).signatures["serving_default"]
+    >>> embed(audio=tf.ones((1, 500)), lengths=tf.constant([500]))
+    {'embedding': <tf.Tensor: shape=(1, 1), dtype=float32,
+     numpy=array([[0.625]], dtype=float32)>}
     """
     _check_version(version)
     # Built first: a model that is not an encoder leaves no folder behind.

@@ -39,10 +39,26 @@ class SegmentedAudioGraph(tf.Module):
 
     Example:
 
-    ```python
-    graph = EmbedderServingGraph(encoder, sample_rate=22050)
-    graph.serving_default(audio, tf.constant([44100, 30000]))
-    ```
+    Through `EmbedderServingGraph`, with an encoder that gives the mean
+    of its 800-sample segment: a track of 2,000 ones is cut into four
+    segments of ones, a track of 500 ones is zero-padded to one segment.
+
+    >>> from keras_music.export.embedder_serving_graph import (
+    ...     EmbedderServingGraph,
+    ... )
+    >>> encoder = keras.Sequential([
+    ...     keras.Input((800,)),
+    ...     keras.layers.Reshape((800, 1)),
+    ...     keras.layers.GlobalAveragePooling1D(),
+    ... ])
+    >>> graph = EmbedderServingGraph(encoder, sample_rate=8000)
+    >>> isinstance(graph, SegmentedAudioGraph), graph.segment, graph.hop
+    (True, 800, 400)
+    >>> audio = np.ones((2, 2000), "float32")
+    >>> lengths = tf.constant([2000, 500])
+    >>> graph.serving_default(audio, lengths)["embedding"].numpy()
+    array([[1.   ],
+           [0.625]], dtype=float32)
 
     Reference:
         Alonso-Jiménez et al., ISMIR 2023, Section 3.3 (averaging the

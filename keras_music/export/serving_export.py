@@ -43,6 +43,26 @@ def serving_metadata(
     Returns:
         dict with `"vocabulary"`, `"sample_rate"`, `"segment_seconds"` and
         `"frontend"` (a `LogMelSpectrogram`).
+
+    Example:
+
+    A run folder whose `results.json` gives no frontend (MAEST's is
+    used), with the sample rate overridden:
+
+    >>> import tempfile
+    >>> run = tempfile.mkdtemp()
+    >>> with open(os.path.join(run, "results.json"), "w") as f:
+    ...     json.dump({"vocabulary": ["piano", "voice"],
+    ...                "sample_rate": 16000, "segment_seconds": 1.04}, f)
+    >>> model_path = os.path.join(run, "tagger.keras")
+    >>> metadata = serving_metadata(model_path)
+    >>> metadata["vocabulary"], metadata["segment_seconds"]
+    (['piano', 'voice'], 1.04)
+    >>> frontend = metadata["frontend"]
+    >>> frontend.sample_rate, frontend.n_mels, frontend.hop_length
+    (16000, 96, 256)
+    >>> serving_metadata(model_path, sample_rate=8000)["sample_rate"]
+    8000
     """
     results = {}
     results_path = os.path.join(
@@ -143,6 +163,24 @@ def export_for_serving(
     Returns:
         dict format (`"saved_model"`, `"tflite"`, `"tflite_float16"`, …)
         -> path written.
+
+    Example:
+
+    A one-block tiny tagger to float16 TFLite, with its labels file:
+
+    >>> import tempfile
+    >>> backbone = MAESTBackbone.from_preset("maest_tiny", num_layers=1)
+    >>> tagger = MAESTTagger(backbone, num_tags=2)
+    >>> output_dir = tempfile.mkdtemp()
+    >>> paths = export_for_serving(
+    ...     tagger, "tiny_tagger", ["piano", "voice"],
+    ...     frontend=LogMelSpectrogram(hop_length=256, normalize=True),
+    ...     segment_seconds=1.04, output_dir=output_dir,
+    ...     formats=("tflite",), quantizations=("float16",),
+    ... )
+    >>> {key: os.path.basename(path) for key, path in paths.items()}
+    {'tflite_float16': 'tiny_tagger.float16.tflite',
+     'tflite_labels': 'tiny_tagger.labels.txt'}
     """
     formats = list(formats)
     unknown = [f for f in formats if f not in FORMATS]
@@ -210,6 +248,20 @@ def embedder_metadata(model_path, sample_rate=None, segment_seconds=None):
 
     Returns:
         `None`, or a dict with `"sample_rate"` and `"segment_seconds"`.
+
+    Example:
+
+    A run folder as `recipes/s3t.py` writes it:
+
+    >>> import tempfile
+    >>> run = tempfile.mkdtemp()
+    >>> with open(os.path.join(run, "results.json"), "w") as f:
+    ...     json.dump({"encoder": "encoder.keras", "sample_rate": 22050,
+    ...                "segment_seconds": 4.0}, f)
+    >>> embedder_metadata(os.path.join(run, "encoder.keras"))
+    {'sample_rate': 22050, 'segment_seconds': 4.0}
+    >>> print(embedder_metadata(os.path.join(run, "tagger.keras")))
+    None
     """
     results_path = os.path.join(
         os.path.dirname(os.path.abspath(model_path)), RESULTS_FILE
@@ -263,6 +315,30 @@ def export_embedder_for_serving(
 
     Returns:
         dict `{"saved_model": path written}`.
+
+    Example:
+
+    An encoder of 800-sample segments at 8 kHz giving each segment's
+    mean:
+
+    >>> import tempfile
+    >>> encoder = keras.Sequential([
+    ...     keras.Input((800,)),
+    ...     keras.layers.Reshape((800, 1)),
+    ...     keras.layers.GlobalAveragePooling1D(),
+    ... ])
+    >>> output_dir = tempfile.mkdtemp()
+    >>> paths = export_embedder_for_serving(
+    ...     encoder, "tiny_encoder", sample_rate=8000, output_dir=output_dir
+    ... )
+    >>> os.path.relpath(paths["saved_model"], output_dir)
+    'tiny_encoder/1'
+    >>> loaded = tf.saved_model.load(paths["saved_model"])
+    >>> outputs = loaded.signatures["embed"](
+    ...     audio=tf.ones((1, 1200)), lengths=tf.constant([1200])
+    ... )
+    >>> outputs["embedding"].numpy()
+    array([[1.]], dtype=float32)
     """
     _check_name(name)
     return {

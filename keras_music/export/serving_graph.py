@@ -91,10 +91,16 @@ class ServingGraph(SegmentedAudioGraph):
 
     Example:
 
-    ```python
-    graph = ServingGraph(tagger)
-    graph.serving_default(audio, tf.constant([16000, 12000]))
-    ```
+    A one-block tiny tagger on a padded batch of two tracks:
+
+    >>> backbone = MAESTBackbone.from_preset("maest_tiny", num_layers=1)
+    >>> graph = ServingGraph(MAESTTagger(backbone, num_tags=3))
+    >>> graph.sample_rate, graph.segment
+    (16000, 16640)
+    >>> audio = np.zeros((2, 20000), "float32")
+    >>> outputs = graph.serving_default(audio, tf.constant([20000, 8000]))
+    >>> outputs["probabilities"].shape, outputs["embedding"].shape
+    (TensorShape([2, 3]), TensorShape([2, 96]))
 
     Reference:
         Alonso-Jiménez et al., ISMIR 2023, Section 3.3 (segment

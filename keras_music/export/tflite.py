@@ -63,11 +63,16 @@ def export_tflite(
 
     Example:
 
-    ```python
-    export_tflite(tagger, "saved_models/maest_30s_tagger.tflite")
-    runner = Interpreter("saved_models/maest_30s_tagger.tflite")
-    runner.get_signature_runner()(audio=segment)["probabilities"]
-    ```
+    >>> import tempfile
+    >>> from ai_edge_litert.interpreter import Interpreter
+    >>> backbone = MAESTBackbone.from_preset("maest_tiny", num_layers=1)
+    >>> tagger = MAESTTagger(backbone, num_tags=2)
+    >>> path = os.path.join(tempfile.mkdtemp(), "tiny_tagger.tflite")
+    >>> path = export_tflite(tagger, path)
+    >>> runner = Interpreter(path).get_signature_runner()
+    >>> outputs = runner(audio=np.zeros((1, 16640), "float32"))
+    >>> outputs["probabilities"].shape, outputs["embedding"].shape
+    ((1, 2), (1, 96))
     """
     if quantization not in QUANTIZATIONS:
         raise ValueError(

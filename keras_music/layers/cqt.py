@@ -129,10 +129,9 @@ class CQT(keras.layers.Layer):
 
     Example:
 
-    ```python
-    audio = np.random.uniform(-1, 1, size=(2, 22050)).astype("float32")
-    CQT()(audio).shape  # (2, 84, 44)
-    ```
+    >>> audio = np.random.uniform(-1, 1, size=(2, 22050)).astype("float32")
+    >>> CQT()(audio).shape
+    TensorShape([2, 84, 44])
 
     Input shape:
         `(batch, samples)` float audio, or `(samples,)` for one clip

@@ -53,10 +53,9 @@ class LogMelSpectrogram(keras.layers.Layer):
 
     Example:
 
-    ```python
-    audio = np.random.uniform(-1, 1, size=(2, 16000)).astype("float32")
-    LogMelSpectrogram()(audio).shape  # (2, 96, 63)
-    ```
+    >>> audio = np.random.uniform(-1, 1, size=(2, 16000)).astype("float32")
+    >>> LogMelSpectrogram()(audio).shape
+    TensorShape([2, 96, 63])
 
     Input shape:
         `(batch, samples)` float audio, or `(samples,)` for one clip

@@ -31,10 +31,9 @@ class LogPowerSpectrum(keras.layers.Layer):
 
     Example:
 
-    ```python
-    audio = np.random.uniform(-1, 1, size=(2, 16000)).astype("float32")
-    LogPowerSpectrum()(audio).shape  # (2, 1025, 101)
-    ```
+    >>> audio = np.random.uniform(-1, 1, size=(2, 16000)).astype("float32")
+    >>> LogPowerSpectrum()(audio).shape
+    TensorShape([2, 1025, 101])
 
     Input shape:
         `(batch, samples)` float audio, or `(samples,)` for one clip.

@@ -84,10 +84,9 @@ class QRNN(keras.layers.Layer):
 
     Example:
 
-    ```python
-    x = np.random.normal(size=(2, 100, 64)).astype("float32")
-    QRNN(units=32)(x).shape  # (2, 100, 32)
-    ```
+    >>> x = np.random.normal(size=(2, 100, 64)).astype("float32")
+    >>> QRNN(units=32)(x).shape
+    TensorShape([2, 100, 32])
 
     Input shape:
         `(batch, time, features)`.

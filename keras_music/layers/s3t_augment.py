@@ -47,10 +47,10 @@ class S3TAugment(keras.layers.Layer):
         **kwargs: Base layer keyword arguments, e.g. `name`, `dtype`.
 
     Example:
-    >>> cqt = np.random.rand(8, 84, 200).astype("float32")
+    >>> cqt = np.random.rand(2, 84, 50).astype("float32")
     >>> view_1, view_2 = S3TAugment(seed=0)(cqt, training=True)
     >>> view_2.shape
-    TensorShape([8, 84, 200])
+    TensorShape([2, 84, 50])
 
     Input shape:
         `(batch, freq, frames)` or `(batch, freq, frames, channels)`.

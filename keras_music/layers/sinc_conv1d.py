@@ -56,10 +56,9 @@ class SincConv1D(keras.layers.Layer):
 
     Example:
 
-    ```python
-    audio = np.random.uniform(-1, 1, size=(2, 16000)).astype("float32")
-    SincConv1D(filters=64, kernel_size=251)(audio).shape  # (2, 16000, 64)
-    ```
+    >>> audio = np.random.uniform(-1, 1, size=(2, 16000)).astype("float32")
+    >>> SincConv1D(filters=64, kernel_size=251)(audio).shape
+    TensorShape([2, 16000, 64])
 
     Input shape:
         `(batch, samples)` or `(batch, samples, 1)` float audio.

@@ -67,6 +67,28 @@ class WaveformAugmentation(keras.layers.Layer):
             two layers built with the same seed give the same outputs for
             the same inputs and the same sequence of calls.
         **kwargs: Base layer arguments (`name`, `dtype`).
+
+    Example:
+
+    A subclass writes only `augment`; here, halving the amplitude:
+
+    >>> class Halve(WaveformAugmentation):
+    ...     def augment(self, audio):
+    ...         return audio * 0.5
+    >>> layer = Halve(p=1.0, seed=0)
+    >>> audio = np.ones((2, 3), "float32")
+    >>> keras.ops.convert_to_numpy(layer(audio, training=True))
+    array([[0.5, 0.5, 0.5],
+           [0.5, 0.5, 0.5]], dtype=float32)
+    >>> keras.ops.convert_to_numpy(layer(audio))  # inference: identity
+    array([[1., 1., 1.],
+           [1., 1., 1.]], dtype=float32)
+
+    Input shape:
+        `(batch, samples)` or `(samples,)` float waveforms.
+
+    Output shape:
+        Same as the input.
     """
 
     def __init__(self, p, seed=None, **kwargs):

@@ -12,6 +12,30 @@ class Tagger(keras.Model):
     `activation=None`), ROC-AUC and PR-AUC metrics (Keras' streaming
     approximations, for monitoring; report
     `keras_music.evaluation.metrics`), and `default_optimizer()`.
+
+    `MAESTTagger` and `EfficientNetTagger` are its subclasses; the
+    example below is the smallest one, a linear tagger on 8 features.
+
+    Args:
+        **kwargs: The functional model's arguments (`inputs`, `outputs`,
+            `name`), passed on by the subclass.
+
+    Example:
+
+    >>> class LinearTagger(Tagger):
+    ...     def __init__(self, num_tags, **kwargs):
+    ...         inputs = keras.Input((8,))
+    ...         outputs = keras.layers.Dense(num_tags)(inputs)
+    ...         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+    ...         self.activation = None  # logits
+    >>> tagger = LinearTagger(num_tags=3)
+    >>> tagger.compile(run_eagerly=True)  # a tiny fit: tracing costs more
+    >>> tagger.loss.from_logits
+    True
+    >>> x = np.random.rand(4, 8).astype("float32")
+    >>> y = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1]], "float32")
+    >>> sorted(tagger.fit(x, y, verbose=0).history)
+    ['loss', 'pr_auc', 'roc_auc']
     """
 
     def default_optimizer(self):

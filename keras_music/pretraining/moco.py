@@ -68,7 +68,10 @@ class MoCo(keras.Model):
 
     >>> encoder = keras.Sequential([keras.Input((16,)), keras.layers.Dense(8)])
     >>> moco = MoCo(encoder, projection_dim=4, queue_size=32)
-    >>> moco.compile(optimizer="adamw")
+    >>> moco.compile(
+    ...     optimizer="adamw",
+    ...     run_eagerly=True,  # a tiny fit: tracing costs more
+    ... )
     >>> views = np.random.rand(2, 32, 16).astype("float32")
     >>> history = moco.fit((views[0], views[1]), batch_size=8, verbose=0)
 

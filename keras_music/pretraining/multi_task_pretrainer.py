@@ -111,24 +111,33 @@ class MultiTaskPretrainer(keras.Model):
     ...     keras.layers.Reshape((1600, 1)),
     ...     keras.layers.Conv1D(32, 160, strides=160),
     ... ])
-    >>> audio = np.random.rand(8, 1600).astype("float32")
-    >>> targets = {"mfcc": np.random.rand(8, 10, 20).astype("float32")}
+    >>> audio = np.random.rand(4, 1600).astype("float32")
+    >>> targets = {"mfcc": np.random.rand(4, 10, 20).astype("float32")}
     >>> data = tf.data.Dataset.from_tensor_slices((audio, targets)).batch(4)
     >>> model = MultiTaskPretrainer(
     ...     encoder,
     ...     workers="W,M",
     ...     target_dims=MultiTaskPretrainer.target_dims_from(data.element_spec),
+    ...     hidden_dim=16,
+    ...     decoder_filters=(8, 8, 8, 8, 8),
     ... )
-    >>> model.compile(optimizer="adam")
-    >>> history = model.fit(data, validation_data=data, epochs=2, verbose=0)
+    >>> model.compile(
+    ...     optimizer="adam",
+    ...     run_eagerly=True,  # a tiny fit: tracing costs more
+    ... )
+    >>> history = model.fit(data, validation_data=data, epochs=1, verbose=0)
     >>> sorted(history.history)[:3]
     ['loss', 'mfcc_loss', 'val_loss']
-    >>> weights = MultiTaskPretrainer.reweighted_loss_weights(history, 2)
+    >>> weights = MultiTaskPretrainer.reweighted_loss_weights(history, 1)
+    >>> sorted(weights)
+    ['mfcc', 'waveform']
     >>> reweighted = MultiTaskPretrainer(
     ...     keras.models.clone_model(encoder),
     ...     workers="W,M",
     ...     target_dims={"mfcc": 20},
     ...     loss_weights=weights,
+    ...     hidden_dim=16,
+    ...     decoder_filters=(8, 8, 8, 8, 8),
     ... )
 
     Input shape:

@@ -29,6 +29,15 @@ def parse_workers(workers):
 
     Returns a tuple of names in the given order. Raises `ValueError` naming
     the unknown or repeated worker.
+
+    Args:
+        workers: str of comma-separated codes or names, or a sequence of
+            codes or names.
+
+    Example:
+
+    >>> parse_workers("W,L")
+    ('waveform', 'lps')
     """
     if isinstance(workers, str):
         workers = [w.strip() for w in workers.split(",") if w.strip()]

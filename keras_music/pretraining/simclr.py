@@ -47,7 +47,10 @@ class SimCLR(keras.Model):
 
     >>> encoder = keras.Sequential([keras.Input((16,)), keras.layers.Dense(8)])
     >>> simclr = SimCLR(encoder, projection_dim=4)
-    >>> simclr.compile(optimizer=keras.optimizers.Adam(3e-4))
+    >>> simclr.compile(
+    ...     optimizer=keras.optimizers.Adam(3e-4),
+    ...     run_eagerly=True,  # a tiny fit: tracing costs more
+    ... )
     >>> views = np.random.rand(2, 32, 16).astype("float32")
     >>> history = simclr.fit((views[0], views[1]), batch_size=8, verbose=0)
     >>> sorted(history.history)

@@ -22,12 +22,12 @@ class DatasetItem:
 
     Example:
 
-    ```python
-    item = DatasetItem(
-        "blues.00000", "/data/gtzan/genres/blues/blues.00000.wav",
-        {"genre": ["blues"]}, {"path": "blues/blues.00000.wav"},
-    )
-    ```
+    >>> item = DatasetItem(
+    ...     "blues.00000", "/data/gtzan/genres/blues/blues.00000.wav",
+    ...     {"genre": ["blues"]}, {"path": "blues/blues.00000.wav"},
+    ... )
+    >>> item.labels["genre"]
+    ['blues']
     """
 
     track_id: str

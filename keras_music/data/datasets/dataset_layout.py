@@ -39,13 +39,23 @@ class DatasetLayout(abc.ABC):
 
     Example:
 
-    ```python
-    from keras_music.data.datasets.gtzan import GTZAN
+    `FolderCSV`, the generic layout, writing a two-file dataset:
 
-    folders = GTZAN("~/data/gtzan").write_tfrecords(
-        "tfrecords/gtzan", sample_rate=16000
-    )
-    ```
+    >>> import soundfile, tempfile
+    >>> from keras_music.data.datasets.folder_csv import FolderCSV
+    >>> root = tempfile.mkdtemp()
+    >>> for name in ("a.wav", "b.wav"):
+    ...     soundfile.write(os.path.join(root, name), np.zeros(800), 8000)
+    >>> csv = "path,label,split\\na.wav,rock,train\\nb.wav,jazz,test\\n"
+    >>> with open(os.path.join(root, "labels.csv"), "w") as f:
+    ...     _ = f.write(csv)
+    >>> layout = FolderCSV(root, os.path.join(root, "labels.csv"))
+    >>> folders = layout.write_tfrecords(
+    ...     tempfile.mkdtemp(), sample_rate=8000, splits=("train", "test"),
+    ...     progress=False,
+    ... )
+    >>> sorted(folders)
+    ['test', 'train']
     """
 
     def __init__(self, root):

@@ -50,10 +50,24 @@ class FMASmall(DatasetLayout):
 
     Example:
 
-    ```python
-    layout = FMASmall("~/data/fma")
-    layout.write_tfrecords("tfrecords/fma_small", sample_rate=16000)
-    ```
+    A `tracks.csv` of three tracks, one of them not in fma_small:
+
+    >>> import tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> os.makedirs(os.path.join(root, "fma_metadata"))
+    >>> os.makedirs(os.path.join(root, "fma_small", "000"))
+    >>> rows = [
+    ...     ",set,set,track", ",subset,split,genre_top", "track_id,,,",
+    ...     "2,small,training,Hip-Hop", "5,small,test,Pop",
+    ...     "10,medium,training,Pop",
+    ... ]
+    >>> with open(os.path.join(root, "fma_metadata", "tracks.csv"), "w") as f:
+    ...     _ = f.write("\\n".join(rows) + "\\n")
+    >>> layout = FMASmall(root)
+    >>> [(i.track_id, i.labels) for i in layout.list_items("train")]
+    [('000002', {'genre': ['Hip-Hop']})]
+    >>> layout.list_items("test")[0].metadata
+    {'path': 'fma_small/000/000005.mp3'}
 
     Reference:
         Defferrard et al., "FMA: A Dataset for Music Analysis", ISMIR 2017.

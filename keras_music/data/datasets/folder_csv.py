@@ -33,11 +33,18 @@ class FolderCSV(DatasetLayout):
 
     Example:
 
-    ```python
-    layout = FolderCSV("~/music/mydata", "~/music/mydata/labels.csv")
-    if layout.has_splits:
-        layout.write_tfrecords("tfrecords/mydata", sample_rate=16000)
-    ```
+    >>> import soundfile, tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> for name in ("a.wav", "b.wav"):
+    ...     soundfile.write(os.path.join(root, name), np.zeros(800), 8000)
+    >>> csv = "path,label,split\\na.wav,rock,train\\nb.wav,jazz,test\\n"
+    >>> with open(os.path.join(root, "labels.csv"), "w") as f:
+    ...     _ = f.write(csv)
+    >>> layout = FolderCSV(root, os.path.join(root, "labels.csv"))
+    >>> layout.has_splits
+    True
+    >>> [item.track_id for item in layout.list_items("train")]
+    ['a.wav']
     """
 
     def __init__(self, root, labels):

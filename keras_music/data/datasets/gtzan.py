@@ -57,10 +57,23 @@ class GTZAN(DatasetLayout):
 
     Example:
 
-    ```python
-    layout = GTZAN("~/data/gtzan")
-    items = layout.list_items("train")  # 443 items
-    ```
+    The genre folders with one short excerpt; the split lists are the
+    shipped ones:
+
+    >>> import soundfile, tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> for genre in GTZAN_GENRES:
+    ...     os.makedirs(os.path.join(root, "genres", genre))
+    >>> path = os.path.join(root, "genres", "blues", "blues.00029.wav")
+    >>> soundfile.write(path, np.zeros(2205), 22050)
+    >>> layout = GTZAN(root)
+    >>> [len(layout.list_items(s)) for s in ("train", "valid", "test")]
+    [443, 197, 290]
+    >>> item = layout.list_items("train")[0]
+    >>> item.track_id, item.labels
+    ('blues.00029', {'genre': ['blues']})
+    >>> layout.load_item(item, sample_rate=8000).audio.shape
+    (800,)
 
     Reference:
         Kereliuk, Sturm & Larsen, "Deep learning and music adversaries",

@@ -56,10 +56,35 @@ class MagnaTagATune(DatasetLayout):
 
     Example:
 
-    ```python
-    layout = MagnaTagATune("~/data/mtat")
-    layout.write_tfrecords("tfrecords/mtat", sample_rate=16000)
-    ```
+    An `annotations_final.csv` of two clips, with split lists of one
+    clip in train and one in test (`lists_dir`; the shipped lists name
+    every clip of MTAT):
+
+    >>> import tempfile
+    >>> root, lists = tempfile.mkdtemp(), tempfile.mkdtemp()
+    >>> os.makedirs(os.path.join(root, "mp3", "0"))
+    >>> def row(*fields):
+    ...     return "\\t".join(fields) + "\\n"
+    >>> def clip(clip_id, tags, mp3_path):
+    ...     flags = ["1" if t in tags else "0" for t in MTAT_TOP50_TAGS]
+    ...     return row(clip_id, *flags, mp3_path)
+    >>> with open(os.path.join(root, "annotations_final.csv"), "w") as f:
+    ...     _ = f.write(row("clip_id", *MTAT_TOP50_TAGS, "mp3_path"))
+    ...     _ = f.write(clip("2", ["guitar", "slow"], "0/a-0-29.mp3"))
+    ...     _ = f.write(clip("6", ["techno"], "d/b-0-29.mp3"))
+    >>> for name, line in [
+    ...     ("won2020_train_reconstructed.tsv", "0\\t0/a-0-29.mp3"),
+    ...     ("won2020_valid.tsv", ""),
+    ...     ("won2020_test.tsv", "0\\td/b-0-29.mp3"),
+    ... ]:
+    ...     with open(os.path.join(lists, name), "w") as f:
+    ...         _ = f.write(line)
+    >>> layout = MagnaTagATune(root, lists_dir=lists)
+    >>> item = layout.list_items("train")[0]
+    >>> item.track_id, item.labels
+    ('2', {'tags': ['guitar', 'slow']})
+    >>> [i.track_id for i in layout.list_items("test")]
+    ['6']
 
     Reference:
         Law et al., "Evaluation of algorithms using games: the case of

@@ -44,13 +44,32 @@ class MTGJamendo(DatasetLayout):
 
     Example:
 
-    ```python
-    layout = MTGJamendo(
-        "~/data/mtg-jamendo/audio", repo="~/src/mtg-jamendo-dataset",
-        subset="moodtheme",
-    )
-    layout.write_tfrecords("tfrecords/jamendo_moodtheme", sample_rate=16000)
-    ```
+    A checkout of the repository with one track in each split file
+    (train, validation, test):
+
+    >>> import tempfile
+    >>> root, repo = tempfile.mkdtemp(), tempfile.mkdtemp()
+    >>> splits = os.path.join(repo, "data", "splits", "split-0")
+    >>> os.makedirs(splits)
+    >>> header = ["TRACK_ID", "ARTIST_ID", "ALBUM_ID", "PATH", "DURATION",
+    ...           "TAGS"]
+    >>> for name, track, tags in [
+    ...     ("train", "214", "mood/theme---happy\\tmood/theme---fun"),
+    ...     ("validation", "1184", "mood/theme---sad"),
+    ...     ("test", "2130", "mood/theme---happy"),
+    ... ]:
+    ...     row = [f"track_{track:0>7}", "artist_1", "album_1",
+    ...            f"{track[-2:]}/{track}.mp3", "124.6", tags]
+    ...     path = os.path.join(splits, f"autotagging_moodtheme-{name}.tsv")
+    ...     with open(path, "w") as f:
+    ...         _ = f.write("\\t".join(header) + "\\n" + "\\t".join(row))
+    >>> layout = MTGJamendo(root, repo=repo, subset="moodtheme")
+    >>> layout.tasks["tags"]["vocabulary"]
+    ['mood/theme---fun', 'mood/theme---happy', 'mood/theme---sad']
+    >>> item = layout.list_items("train")[0]
+    >>> item.track_id, item.labels["tags"], item.metadata["path"]
+    ('track_0000214', ['mood/theme---fun', 'mood/theme---happy'],
+     '14/214.mp3')
 
     Reference:
         Bogdanov et al., "The MTG-Jamendo Dataset for Automatic Music

@@ -58,10 +58,37 @@ class OpenMIC2018(DatasetLayout):
 
     Example:
 
-    ```python
-    layout = OpenMIC2018("~/data/openmic-2018")
-    layout.write_tfrecords("tfrecords/openmic", sample_rate=16000)
-    ```
+    Three clips annotated for two instruments, with a train/test
+    partition and one clip's audio:
+
+    >>> import json, soundfile, tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> keys = ["000046_3840", "000135_483840", "000139_119040"]
+    >>> np.savez(
+    ...     os.path.join(root, "openmic-2018.npz"),
+    ...     sample_key=np.array(keys),
+    ...     Y_true=np.array([[0.9, 0.1], [0.2, 0.5], [0.5, 0.7]]),
+    ...     Y_mask=np.array([[1, 1], [0, 1], [1, 0]], bool),
+    ... )
+    >>> with open(os.path.join(root, "class-map.json"), "w") as f:
+    ...     json.dump({"piano": 0, "voice": 1}, f)
+    >>> os.makedirs(os.path.join(root, "partitions"))
+    >>> for part, part_keys in [("train", keys[:2]), ("test", keys[2:])]:
+    ...     path = os.path.join(root, "partitions", f"split01_{part}.csv")
+    ...     with open(path, "w") as f:
+    ...         _ = f.write("\\n".join(part_keys))
+    >>> layout = OpenMIC2018(root, valid_fraction=0.0)
+    >>> item = layout.list_items("train")[0]
+    >>> item.track_id, item.labels
+    ('000046_3840',
+     {'instrument': ['piano'], 'instrument_negative': ['voice']})
+    >>> item.metadata
+    {'path': 'audio/000/000046_3840.ogg',
+     'y_true': {'piano': 0.9, 'voice': 0.1}}
+    >>> os.makedirs(os.path.join(root, "audio", "000"))
+    >>> soundfile.write(item.path, np.zeros(800), 8000)
+    >>> layout.load_item(item, sample_rate=8000).audio.shape
+    (800,)
 
     Reference:
         Humphrey, Durand & McFee, "OpenMIC-2018: an open dataset for

@@ -31,9 +31,16 @@ def get_dataset_layout(name, root, **options):
 
     Example:
 
-    ```python
-    layout = get_dataset_layout("gtzan", "~/data/gtzan")
-    ```
+    >>> import os, tempfile
+    >>> from keras_music.data.datasets.gtzan import GTZAN_GENRES
+    >>> root = tempfile.mkdtemp()
+    >>> for genre in GTZAN_GENRES:
+    ...     os.makedirs(os.path.join(root, genre))
+    >>> layout = get_dataset_layout("gtzan", root)
+    >>> type(layout).__name__, len(layout.list_items("test"))
+    ('GTZAN', 290)
+    >>> sorted(DATASET_LAYOUTS)[:3]
+    ['extended_ballroom', 'fma_small', 'gtzan']
     """
     if name not in DATASET_LAYOUTS:
         raise ValueError(

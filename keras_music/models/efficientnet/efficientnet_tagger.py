@@ -32,9 +32,9 @@ class EfficientNetTagger(Tagger):
             Defaults to `"sigmoid"`.
 
     Example:
-    >>> tagger = EfficientNetTagger(num_tags=5, num_frames=64)
-    >>> tagger(np.zeros((2, 96, 64), "float32")).shape
-    TensorShape([2, 5])
+    >>> tagger = EfficientNetTagger(num_tags=5, num_mel_bins=32, num_frames=32)
+    >>> tagger(np.zeros((1, 32, 32), "float32")).shape
+    TensorShape([1, 5])
 
     Input shape:
         `(batch, num_mel_bins, num_frames)`.

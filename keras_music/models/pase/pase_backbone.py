@@ -51,10 +51,9 @@ class PASEBackbone(keras.Model):
 
     Example:
 
-    ```python
-    backbone = PASEBackbone.from_preset("pase_tiny")
-    backbone(np.zeros((2, 16000), "float32")).shape  # (2, 100, 16)
-    ```
+    >>> backbone = PASEBackbone.from_preset("pase_tiny")
+    >>> backbone(np.zeros((2, 16000), "float32")).shape
+    TensorShape([2, 100, 16])
 
     Input shape:
         `(batch, samples)` float audio, `samples >= min_samples`.

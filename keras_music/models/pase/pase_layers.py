@@ -77,10 +77,8 @@ class ReflectPadding1D(keras.layers.Layer):
 
     Example:
 
-    ```python
-    ReflectPadding1D((5, 5))(np.zeros((2, 100, 8), "float32")).shape
-    # (2, 110, 8)
-    ```
+    >>> ReflectPadding1D((5, 5))(np.zeros((2, 100, 8), "float32")).shape
+    TensorShape([2, 110, 8])
 
     Input shape:
         `(batch, time, channels)` with `time > max(padding)`.

@@ -60,10 +60,9 @@ class PASEPlusBackbone(keras.Model):
 
     Example:
 
-    ```python
-    backbone = PASEPlusBackbone.from_preset("pase_plus_tiny")
-    backbone(np.zeros((2, 16000), "float32")).shape  # (2, 100, 16)
-    ```
+    >>> backbone = PASEPlusBackbone.from_preset("pase_plus_tiny")
+    >>> backbone(np.zeros((2, 16000), "float32")).shape
+    TensorShape([2, 100, 16])
 
     Input shape:
         `(batch, samples)` float audio, `samples >= min_samples`.

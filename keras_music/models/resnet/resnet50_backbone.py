@@ -33,9 +33,11 @@ class ResNet50Backbone(keras.Model):
 
     Example:
 
-    >>> backbone = ResNet50Backbone(input_size=(32, 32))
-    >>> backbone(np.zeros((2, 32, 32), "float32")).shape
-    TensorShape([2, 2048])
+    >>> backbone = ResNet50Backbone(
+    ...     input_size=(32, 32), synchronized_batch_norm=False
+    ... )
+    >>> backbone(np.zeros((1, 32, 32), "float32")).shape
+    TensorShape([1, 2048])
 
     Input shape:
         `(batch, height, width)` or `(batch, height, width, 1)`.

@@ -20,6 +20,7 @@ across replicas) and report the unscaled value; see `replica_scaled`.
 
 import json
 import os
+import warnings
 
 import keras
 import tensorflow as tf
@@ -137,10 +138,17 @@ def fit(
     `model._initial_epoch` in `on_train_begin` resumes the run there).
     Under every other strategy this is `model.fit`.
 
-    Each worker builds the same `tf.data` pipeline of global batches; the
-    strategy shards it across workers (by file when each worker has
-    files of its own, else by batch elements) and splits each worker's
-    part across its replicas.
+    Each worker builds the same `tf.data` pipeline of global batches.
+    Unless the dataset sets its own `auto_shard_policy`, it is sharded by
+    batch elements (`AutoShardPolicy.DATA`): every worker runs the whole
+    pipeline and keeps its share of each global batch, so the workers
+    train on exactly the batches one process would (TensorFlow's `AUTO`
+    fails outright when a worker has no file of its own). To have each
+    worker read only its own files instead, set
+    `options.experimental_distribute.auto_shard_policy = FILE` on the
+    dataset (it needs at least as many files as workers), or run the
+    pipeline on the tf.data service
+    (`keras_music.data.data_service.through_data_service`).
 
     Args:
         model: a compiled `keras.Model`, built under the strategy's scope.
@@ -233,6 +241,18 @@ def _known_size(dataset, argument):
     return size
 
 
+def _sharded(dataset):
+    """`dataset`, sharded by batch elements unless it says otherwise."""
+    policy = dataset.options().experimental_distribute.auto_shard_policy
+    if policy != tf.data.experimental.AutoShardPolicy.AUTO:
+        return dataset
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA
+    )
+    return dataset.with_options(options)
+
+
 def _step_function(strategy, step):
     """One distributed step: `step` on each replica, logs averaged."""
 
@@ -259,12 +279,18 @@ def _multi_worker_fit(
     verbose,
     initial_epoch,
 ):
-    # XLA, when asked for, compiles each replica's step, as under `fit`.
-    jit = model.jit_compile is True
-    train_step = tf.function(model.train_step, jit_compile=jit)
-    test_step = tf.function(model.test_step, jit_compile=jit)
-    train = _step_function(strategy, train_step)
-    test = _step_function(strategy, test_step)
+    if model.jit_compile is True:
+        # The step's cross-worker collectives (the optimizer's, MoCo's
+        # all-gather) have no XLA kernels on TF 2.21 (CollectiveGatherV2
+        # on XLA_CPU_JIT), so the step runs as a plain graph.
+        warnings.warn(
+            "Under MultiWorkerMirroredStrategy the train step runs without "
+            "XLA: XLA cannot compile its cross-worker collective ops. "
+            "Received: jit_compile=True",
+            stacklevel=3,
+        )
+    train = _step_function(strategy, model.train_step)
+    test = _step_function(strategy, model.test_step)
     if not isinstance(callbacks, keras.callbacks.CallbackList):
         callbacks = keras.callbacks.CallbackList(
             callbacks,
@@ -275,7 +301,7 @@ def _multi_worker_fit(
             steps=steps_per_epoch,
             model=model,
         )
-    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    iterator = iter(strategy.experimental_distribute_dataset(_sharded(dataset)))
     model.stop_training = False
     model._initial_epoch = None
     callbacks.on_train_begin()
@@ -310,7 +336,7 @@ def _multi_worker_fit(
 def _evaluate(model, strategy, test, dataset, steps):
     model.reset_metrics()
     steps = steps or _known_size(dataset, "validation_steps")
-    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    iterator = iter(strategy.experimental_distribute_dataset(_sharded(dataset)))
     logs = {}
     for _ in range(steps):
         logs = test(iterator)

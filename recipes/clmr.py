@@ -49,6 +49,7 @@ import os
 import time
 
 import keras
+import run_flags
 import tensorflow as tf
 from absl import app
 from absl import flags
@@ -61,13 +62,13 @@ from contrastive_common import linear_protocol
 from contrastive_common import probe_scores
 from contrastive_common import sample_cnn
 from contrastive_common import view_pairs
+from run_flags import compile_options
+from run_flags import start_run
 
 import keras_music  # noqa: F401  (sets the Keras backend)
 from keras_music.data.tfrecord_format import read_manifest
 from keras_music.data.tfrecord_format import write_json_atomic
-from keras_music.distribute import STRATEGIES
-from keras_music.distribute import get_strategy
-from keras_music.distribute import split_cpu
+from keras_music.distribute import fit
 from keras_music.layers.clmr_augment import CLMRAugment
 from keras_music.models.sample_cnn.sample_cnn_presets import backbone_presets
 from keras_music.pretraining.simclr import SimCLR
@@ -75,6 +76,7 @@ from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
 from keras_music.training.recipe_support import run_callbacks
+from keras_music.training.recipe_support import worker_done
 
 PAPER = {"epochs": 200, "batch_size": 48}
 CPU_DEMO = {"epochs": 6, "batch_size": 32}
@@ -120,14 +122,6 @@ flags.DEFINE_float("temperature", 0.5, "NT-Xent temperature.")
 flags.DEFINE_integer("projection_dim", 64, "Projector output width.")
 flags.DEFINE_integer("probe_epochs", None, "Linear probe epoch cap (200).")
 flags.DEFINE_integer("probe_trials", 3, "Linear probe seeds (mean).")
-flags.DEFINE_enum("strategy", "default", list(STRATEGIES), "tf.distribute.")
-flags.DEFINE_integer(
-    "cpu_replicas",
-    None,
-    "Split the CPU into this many logical devices (to try --strategy "
-    "mirrored without GPUs).",
-)
-flags.DEFINE_bool("mixed_precision", False, "float16 (GPU) / bfloat16.")
 flags.DEFINE_string("output", None, "Run folder. Default: runs/clmr_<aug>.")
 flags.DEFINE_string(
     "embedding_cache",
@@ -135,13 +129,13 @@ flags.DEFINE_string(
     "Embedding cache root; runs sharing it reuse the random-init "
     "embeddings. Default: <output>/embeddings.",
 )
-flags.DEFINE_integer("seed", 0, "Seed of initialisation and sampling.")
 flags.DEFINE_integer(
     "corpus_clips", 600, "Clips of the built-in corpus (with no --data)."
 )
 flags.DEFINE_float("corpus_seconds", 30.0, "Corpus clip length.")
 flags.DEFINE_string("cache_dir", None, "Cache root of the built-in corpus.")
-flags.DEFINE_integer("verbose", 2, "Keras fit verbosity.")
+# --help lists the shared flags (recipes/run_flags.py) with these.
+flags.adopt_module_key_flags(run_flags)
 FLAGS = flags.FLAGS
 
 
@@ -176,9 +170,7 @@ def augmentation(crop_length):
 
 
 def main(_):
-    if FLAGS.cpu_replicas:
-        split_cpu(FLAGS.cpu_replicas)
-    keras.utils.set_random_seed(FLAGS.seed)
+    strategy = start_run()
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     demo = FLAGS.data is None and not has_gpu
     defaults = CPU_DEMO if demo else PAPER
@@ -187,7 +179,6 @@ def main(_):
     batch_size = FLAGS.batch_size or defaults["batch_size"]
     output = FLAGS.output or os.path.join("runs", f"clmr_{FLAGS.augment}")
     os.makedirs(output, exist_ok=True)
-    strategy = get_strategy(FLAGS.strategy)
 
     # === Data ===
     splits, source = resolve_splits(
@@ -224,10 +215,6 @@ def main(_):
     )
 
     # === Model ===
-    if FLAGS.mixed_precision:
-        keras.mixed_precision.set_global_policy(
-            "mixed_float16" if has_gpu else "mixed_bfloat16"
-        )
     with strategy.scope():
         encoder = sample_cnn(FLAGS.preset, crop_length, demo)
         simclr = SimCLR(
@@ -238,7 +225,8 @@ def main(_):
         simclr.compile(
             optimizer=keras.optimizers.AdamW(
                 FLAGS.learning_rate, weight_decay=FLAGS.weight_decay
-            )
+            ),
+            **compile_options(),
         )
     print(
         f"{FLAGS.preset}{' (demo width)' if demo else ''}: "
@@ -253,15 +241,18 @@ def main(_):
     # run keeps those of its first start).
     initial_path = keep_initial_weights(encoder, output)
     started = time.time()
-    history = simclr.fit(
+    history = fit(
+        simclr,
         train,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
-        callbacks=run_callbacks(output, monitor="loss", mode="min"),
+        callbacks=run_callbacks(output, "loss", "min", strategy),
         shuffle=False,  # the input pipeline shuffles
         verbose=FLAGS.verbose,
     )
     trained_seconds = time.time() - started
+    if worker_done(simclr, output, strategy):
+        return  # the chief evaluates and writes the run's files
     encoder.save(os.path.join(output, "encoder.keras"))
 
     # === Frozen linear evaluation ===

@@ -11,6 +11,7 @@ import dataclasses
 
 import numpy as np
 import tensorflow as tf
+from run_flags import training_input
 
 from keras_music.data.tfrecord_dataset import tfrecord_dataset
 from keras_music.evaluation.embedding_cache import extract_embeddings
@@ -67,7 +68,7 @@ def view_pairs(directory, span_seconds, batch_size, make_views, seed):
         drop_remainder=True,
     )
     dataset = dataset.map(make_views, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.repeat().prefetch(tf.data.AUTOTUNE)
+    return training_input(dataset.repeat()).prefetch(tf.data.AUTOTUNE)
 
 
 def linear_protocol(probe_epochs=None, trials=3):

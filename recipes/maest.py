@@ -45,19 +45,21 @@ import warnings
 
 import keras
 import numpy as np
+import run_flags
 import tensorflow as tf
 from absl import app
 from absl import flags
 from absl import logging
+from run_flags import compile_options
+from run_flags import start_run
+from run_flags import training_input
 
 import keras_music  # noqa: F401  (sets the Keras backend)
 from keras_music.convert.maest import load_maest_weights
 from keras_music.data.tfrecord_dataset import tfrecord_dataset
 from keras_music.data.tfrecord_format import read_manifest
 from keras_music.data.tfrecord_format import write_json_atomic
-from keras_music.distribute import STRATEGIES
-from keras_music.distribute import get_strategy
-from keras_music.distribute import split_cpu
+from keras_music.distribute import fit
 from keras_music.evaluation.embedding_cache import labelled_tracks
 from keras_music.evaluation.embedding_cache import segment_sums
 from keras_music.evaluation.embedding_cache import track_labels
@@ -77,6 +79,7 @@ from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
 from keras_music.training.recipe_support import run_callbacks
+from keras_music.training.recipe_support import worker_done
 from keras_music.training.stochastic_weight_averaging import (
     StochasticWeightAveraging,
 )
@@ -118,13 +121,6 @@ flags.DEFINE_integer("samples_per_epoch", None, "Balanced draws per epoch.")
 flags.DEFINE_integer("batch_size", 12, "Global batch size.")
 flags.DEFINE_float("learning_rate", None, "Peak learning rate (1e-4).")
 flags.DEFINE_float("weight_decay", 1e-4, "AdamW weight decay.")
-flags.DEFINE_enum("strategy", "default", list(STRATEGIES), "tf.distribute.")
-flags.DEFINE_integer(
-    "cpu_replicas",
-    None,
-    "Split the CPU into this many logical devices (to try --strategy "
-    "mirrored without GPUs).",
-)
 flags.DEFINE_string(
     "init",
     "random",
@@ -142,7 +138,6 @@ flags.DEFINE_float("mixup_alpha", 0.3, "mixup Beta(alpha, alpha); 0: off.")
 flags.DEFINE_bool("spec_augment", True, "SpecAugment masking.")
 flags.DEFINE_bool("balanced", True, "Balanced sampling of training tracks.")
 flags.DEFINE_bool("swa", True, "Stochastic weight averaging.")
-flags.DEFINE_bool("mixed_precision", False, "float16 (GPU) / bfloat16.")
 flags.DEFINE_string("output", None, "Run folder. Default: runs/maest_<n>s.")
 flags.DEFINE_list(
     "export",
@@ -153,7 +148,6 @@ flags.DEFINE_list(
 flags.DEFINE_string(
     "export_dir", "saved_models", "Where exports go: <dir>/<preset>_tagger."
 )
-flags.DEFINE_integer("seed", 0, "Seed of initialisation and sampling.")
 flags.DEFINE_integer(
     "corpus_clips", 600, "Clips of the built-in corpus (with no --data)."
 )
@@ -161,12 +155,13 @@ flags.DEFINE_float(
     "corpus_seconds", 30.0, "Clip length of the built-in corpus."
 )
 flags.DEFINE_string("cache_dir", None, "Cache root of the built-in corpus.")
-flags.DEFINE_integer("verbose", 2, "Keras fit verbosity.")
 flags.register_validator(
     "export",
     lambda formats: set(formats) <= set(EXPORT_FORMATS),
     f"--export takes formats from {', '.join(EXPORT_FORMATS)}.",
 )
+# --help lists the shared flags (recipes/run_flags.py) with these.
+flags.adopt_module_key_flags(run_flags)
 FLAGS = flags.FLAGS
 
 
@@ -306,7 +301,7 @@ def input_pipeline(directory, task, multi_label, training, replicas=1):
 
         dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
         # Each pass is a fresh balanced draw; `fit` counts the steps.
-        dataset = dataset.repeat()
+        dataset = training_input(dataset.repeat())
     else:
         # A known size spares Keras guessing where validation ends.
         tracks = labelled_track_count(read_manifest(directory), task)
@@ -347,9 +342,7 @@ def evaluate_tracks(model, directory, task, multi_label):
 
 
 def main(_):
-    if FLAGS.cpu_replicas:
-        split_cpu(FLAGS.cpu_replicas)
-    keras.utils.set_random_seed(FLAGS.seed)
+    strategy = start_run()
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     preset, epochs, learning_rate, demo = resolve_schedule(has_gpu)
     output = FLAGS.output or os.path.join("runs", f"maest_{FLAGS.segment}s")
@@ -386,16 +379,11 @@ def main(_):
         (FLAGS.samples_per_epoch or labelled_track_count(manifest, task))
         // FLAGS.batch_size,
     )
-    strategy = get_strategy(FLAGS.strategy)
     replicas = strategy.num_replicas_in_sync
     train = input_pipeline(splits["train"], task, multi_label, True)
     valid = input_pipeline(splits["valid"], task, multi_label, False, replicas)
 
     # === Model ===
-    if FLAGS.mixed_precision:
-        keras.mixed_precision.set_global_policy(
-            "mixed_float16" if has_gpu else "mixed_bfloat16"
-        )
     with strategy.scope():
         backbone = build_backbone(preset)
         tagger = MAESTTagger(backbone, num_tags=num_tags)
@@ -411,7 +399,8 @@ def main(_):
         tagger.compile(
             optimizer=keras.optimizers.AdamW(
                 schedule, weight_decay=FLAGS.weight_decay
-            )
+            ),
+            **compile_options(),
         )
     print(
         f"{preset}: {tagger.count_params():,} parameters, "
@@ -426,11 +415,14 @@ def main(_):
     # The initial weights, kept to score the same model untrained (a
     # resumed run keeps those of its first start).
     untrained_path = keep_initial_weights(tagger, output)
-    callbacks = run_callbacks(output, monitor="val_roc_auc", mode="max")
+    callbacks = run_callbacks(
+        output, monitor="val_roc_auc", mode="max", strategy=strategy
+    )
     if FLAGS.swa:
         callbacks.append(swa_callback(epochs, os.path.join(output, "swa.npz")))
     started = time.time()
-    tagger.fit(
+    fit(
+        tagger,
         train,
         validation_data=valid,
         epochs=epochs,
@@ -440,11 +432,17 @@ def main(_):
         verbose=FLAGS.verbose,
     )
     trained_seconds = time.time() - started
+    if worker_done(tagger, output, strategy):
+        return  # the chief evaluates and writes the run's files
     tagger.save(os.path.join(output, "model.keras"))
 
     # === Final evaluation ===
     trained = evaluate_tracks(tagger, splits["test"], task, multi_label)
-    tagger.load_weights(untrained_path)
+    with warnings.catch_warnings():
+        # Saved before the optimizer was built: its state is not restored
+        # (nor needed to score), which Keras warns about.
+        warnings.filterwarnings("ignore", "Skipping variable loading")
+        tagger.load_weights(untrained_path)
     untrained = evaluate_tracks(tagger, splits["test"], task, multi_label)
     results = {
         "preset": preset,

@@ -56,6 +56,7 @@ import os
 import time
 
 import keras
+import run_flags
 import tensorflow as tf
 from absl import app
 from absl import flags
@@ -70,13 +71,14 @@ from contrastive_common import probe_scores
 from contrastive_common import sample_cnn
 from contrastive_common import view_pairs
 from contrastive_common import weighted_fusion_scores
+from run_flags import compile_options
+from run_flags import start_run
 
 import keras_music  # noqa: F401  (sets the Keras backend)
 from keras_music.data.tfrecord_format import read_manifest
 from keras_music.data.tfrecord_format import write_json_atomic
-from keras_music.distribute import STRATEGIES
-from keras_music.distribute import get_strategy
-from keras_music.distribute import split_cpu
+from keras_music.distribute import fit
+from keras_music.distribute import is_chief
 from keras_music.layers.clmr_augment import CLMRAugment
 from keras_music.layers.frequency_masking import FrequencyMasking
 from keras_music.layers.gaussian_noise import GaussianNoise
@@ -95,6 +97,7 @@ from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
 from keras_music.training.recipe_support import run_callbacks
+from keras_music.training.recipe_support import worker_done
 
 PAPER = {"epochs": 200, "batch_size": 48, "clip_samples": 5 * SAMPLE_RATE}
 CPU_DEMO = {"epochs": 6, "batch_size": 32, "clip_samples": 59049}
@@ -144,24 +147,16 @@ flags.DEFINE_float("temperature", 0.5, "NT-Xent temperature.")
 flags.DEFINE_integer("projection_dim", 128, "Projector output width.")
 flags.DEFINE_integer("probe_epochs", None, "Linear probe epoch cap (200).")
 flags.DEFINE_integer("probe_trials", 3, "Linear probe seeds (mean).")
-flags.DEFINE_enum("strategy", "default", list(STRATEGIES), "tf.distribute.")
-flags.DEFINE_integer(
-    "cpu_replicas",
-    None,
-    "Split the CPU into this many logical devices (to try --strategy "
-    "mirrored without GPUs).",
-)
-flags.DEFINE_bool("mixed_precision", False, "float16 (GPU) / bfloat16.")
 flags.DEFINE_string(
     "output", None, "Run folder. Default: runs/multiformat_<aug>."
 )
-flags.DEFINE_integer("seed", 0, "Seed of initialisation and sampling.")
 flags.DEFINE_integer(
     "corpus_clips", 600, "Clips of the built-in corpus (with no --data)."
 )
 flags.DEFINE_float("corpus_seconds", 30.0, "Corpus clip length.")
 flags.DEFINE_string("cache_dir", None, "Cache root of the built-in corpus.")
-flags.DEFINE_integer("verbose", 2, "Keras fit verbosity.")
+# --help lists the shared flags (recipes/run_flags.py) with these.
+flags.adopt_module_key_flags(run_flags)
 FLAGS = flags.FLAGS
 
 
@@ -280,22 +275,26 @@ def pretrain(name, backbone, make_views, splits, setup, strategy):
         simclr.compile(
             optimizer=keras.optimizers.AdamW(
                 FLAGS.learning_rate, weight_decay=FLAGS.weight_decay
-            )
+            ),
+            **compile_options(),
         )
     print(
         f"{name}: {backbone.count_params():,} parameters -> "
         f"{backbone.output_dim}-d"
     )
     started = time.time()
-    history = simclr.fit(
+    history = fit(
+        simclr,
         train,
         epochs=setup["epochs"],
         steps_per_epoch=setup["steps_per_epoch"],
-        callbacks=run_callbacks(folder, monitor="loss", mode="min"),
+        callbacks=run_callbacks(folder, "loss", "min", strategy),
         shuffle=False,  # the input pipeline shuffles
         verbose=FLAGS.verbose,
     )
-    backbone.save_weights(final)
+    if is_chief(strategy):
+        backbone.save_weights(f"{final}.incomplete.weights.h5")
+        os.replace(f"{final}.incomplete.weights.h5", final)
     return {
         "final_loss": history.history.get("loss", [None])[-1],
         "final_accuracy": history.history.get("accuracy", [None])[-1],
@@ -326,9 +325,7 @@ def evaluate(encoders, splits, task, seconds, protocol):
 
 
 def main(_):
-    if FLAGS.cpu_replicas:
-        split_cpu(FLAGS.cpu_replicas)
-    keras.utils.set_random_seed(FLAGS.seed)
+    strategy = start_run()
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     demo = FLAGS.data is None and not has_gpu
     check_presets()
@@ -336,13 +333,11 @@ def main(_):
     for key in ("epochs", "batch_size", "clip_samples"):
         setup[key] = getattr(FLAGS, key) or setup[key]
     clip_samples = setup["clip_samples"]
-    strategy = get_strategy(FLAGS.strategy)
     if round(FLAGS.span_seconds * SAMPLE_RATE) < clip_samples:
         raise ValueError(
             f"`--span_seconds` must hold a crop of {clip_samples} samples. "
             f"Received: --span_seconds={FLAGS.span_seconds}"
         )
-        strategy = get_strategy(FLAGS.strategy)
 
     # === Data ===
     splits, source = resolve_splits(
@@ -377,10 +372,6 @@ def main(_):
     )
 
     # === Models ===
-    if FLAGS.mixed_precision:
-        keras.mixed_precision.set_global_policy(
-            "mixed_float16" if has_gpu else "mixed_bfloat16"
-        )
     with strategy.scope():
         waveform = sample_cnn(FLAGS.waveform_preset, clip_samples, demo)
         spectrogram = resnet(demo)
@@ -404,6 +395,9 @@ def main(_):
             strategy,
         ),
     }
+    worker_done(waveform, run_dir(), strategy, "waveform")
+    if worker_done(spectrogram, run_dir(), strategy, "spectrogram"):
+        return  # the chief evaluates and writes the run's files
     encoders = {
         "waveform": waveform,
         "spectrogram": audio_encoder(spectrogram, clip_samples),

@@ -49,19 +49,22 @@ import time
 
 import keras
 import numpy as np
+import run_flags
 import tensorflow as tf
 from absl import app
 from absl import flags
 from absl import logging
+from run_flags import compile_options
+from run_flags import start_run
+from run_flags import training_input
 
 import keras_music  # noqa: F401  (sets the Keras backend)
 from keras_music.data import tfrecord_format as fmt
 from keras_music.data.tfrecord_dataset import tfrecord_dataset
 from keras_music.data.tfrecord_writer import write_tfrecords
 from keras_music.data.track import Track
-from keras_music.distribute import STRATEGIES
-from keras_music.distribute import get_strategy
-from keras_music.distribute import split_cpu
+from keras_music.distribute import fit
+from keras_music.distribute import is_chief
 from keras_music.evaluation.embedding_cache import extract_embeddings
 from keras_music.evaluation.embedding_cache import labelled_tracks
 from keras_music.evaluation.embedding_cache import track_labels
@@ -80,6 +83,8 @@ from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
 from keras_music.training.recipe_support import run_callbacks
+from keras_music.training.recipe_support import worker_done
+from keras_music.training.recipe_support import worker_folder
 
 SAMPLE_RATE = 16000
 BACKBONES = {"pase": PASEBackbone, "pase_plus": PASEPlusBackbone}
@@ -136,21 +141,14 @@ flags.DEFINE_integer(
 flags.DEFINE_float(
     "segment_seconds", None, "Downstream segment. Default: --chunk_seconds."
 )
-flags.DEFINE_enum("strategy", "default", list(STRATEGIES), "tf.distribute.")
-flags.DEFINE_integer(
-    "cpu_replicas",
-    None,
-    "Split the CPU into this many logical devices (to try --strategy "
-    "mirrored without GPUs).",
-)
 flags.DEFINE_string(
     "output", None, "Run folder. Default: runs/<preset>_<weighting>."
 )
-flags.DEFINE_integer("seed", 0, "Seed of initialisation and sampling.")
 flags.DEFINE_integer("corpus_clips", None, "Built-in corpus clips (600).")
 flags.DEFINE_float("corpus_seconds", None, "Built-in corpus clip length (30).")
 flags.DEFINE_string("cache_dir", None, "Cache root of the built-in corpus.")
-flags.DEFINE_integer("verbose", 2, "Keras fit verbosity.")
+# --help lists the shared flags (recipes/run_flags.py) with these.
+flags.adopt_module_key_flags(run_flags)
 FLAGS = flags.FLAGS
 
 
@@ -241,7 +239,7 @@ def chunks(directory, names, batch_size, training, replicas):
         targets=names or None,
     )
     if training:
-        return dataset.repeat()
+        return training_input(dataset.repeat())
     cardinality = tf.data.experimental.assert_cardinality(tracks // batch_size)
     return dataset.apply(cardinality)
 
@@ -283,14 +281,23 @@ def pretrain(phase, preset, demo, data, weights, epochs, steps, strategy):
             loss_weights=weights,
             **({"decoder_filters": CPU_DEMO_DECODER} if demo else {}),
         )
-        model.compile(optimizer=keras.optimizers.Adam(FLAGS.learning_rate))
+        model.compile(
+            optimizer=keras.optimizers.Adam(FLAGS.learning_rate),
+            **compile_options(),
+        )
     initial = keep_initial_weights(encoder, folder)
-    history = os.path.join(folder, "history.csv")
+    # Every worker of a multi-worker run logs its own history (they are
+    # equal), which the loss re-weighting reads.
+    history = os.path.join(
+        folder if is_chief(strategy) else worker_folder(folder, strategy),
+        "history.csv",
+    )
     # The log row is written before the backup of the same epoch, so that
     # a resumed run never lacks an epoch (it may repeat one).
     callbacks = [keras.callbacks.CSVLogger(history, append=True)]
-    callbacks += run_callbacks(folder, monitor="val_loss")
-    model.fit(
+    callbacks += run_callbacks(folder, "val_loss", strategy=strategy)
+    fit(
+        model,
         train,
         validation_data=valid,
         epochs=epochs,
@@ -298,7 +305,8 @@ def pretrain(phase, preset, demo, data, weights, epochs, steps, strategy):
         callbacks=callbacks,
         verbose=FLAGS.verbose,
     )
-    encoder.save(os.path.join(folder, "encoder.keras"))
+    if is_chief(strategy):
+        encoder.save(os.path.join(folder, "encoder.keras"))
     return encoder, read_history(history), initial
 
 
@@ -377,8 +385,7 @@ def resolve_flags(demo):
 
 
 def main(_):
-    if FLAGS.cpu_replicas:
-        split_cpu(FLAGS.cpu_replicas)
+    strategy = start_run()
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     demo = FLAGS.data is None and not has_gpu
     preset = resolve_flags(demo)
@@ -386,7 +393,6 @@ def main(_):
     codes = ",".join(c for c, n in WORKER_CODES.items() if n in workers)
     names = [n for n in workers if n != "waveform"]
     os.makedirs(FLAGS.output, exist_ok=True)
-    strategy = get_strategy(FLAGS.strategy)
     replicas = strategy.num_replicas_in_sync
 
     # === Data ===
@@ -455,12 +461,15 @@ def main(_):
             weights = MultiTaskPretrainer.reweighted_loss_weights(
                 history, FLAGS.reweight_epochs
             )
-            fmt.write_json_atomic(weights_path, weights)
+            if is_chief(strategy):
+                fmt.write_json_atomic(weights_path, weights)
         scales["equal"] = loss_scales(history, workers, FLAGS.reweight_epochs)
     encoder, history, initial = pretrain(
         "pretrain", preset, demo, data, weights, FLAGS.epochs, steps, strategy
     )
     trained_seconds = time.time() - started
+    if worker_done(encoder, FLAGS.output, strategy):
+        return  # the chief evaluates and writes the run's files
     encoder.save(os.path.join(FLAGS.output, "encoder.keras"))
     trained = os.path.join(FLAGS.output, "pretrain", "trained.weights.h5")
     encoder.save_weights(trained)

@@ -66,18 +66,20 @@ import time
 
 import keras
 import numpy as np
+import run_flags
 import tensorflow as tf
 from absl import app
 from absl import flags
 from absl import logging
+from run_flags import compile_options
+from run_flags import start_run
+from run_flags import training_input
 
 import keras_music  # noqa: F401  (sets the Keras backend)
 from keras_music.data.tfrecord_dataset import tfrecord_dataset
 from keras_music.data.tfrecord_format import read_manifest
 from keras_music.data.tfrecord_format import write_json_atomic
-from keras_music.distribute import STRATEGIES
-from keras_music.distribute import get_strategy
-from keras_music.distribute import split_cpu
+from keras_music.distribute import fit
 from keras_music.evaluation.embedding_cache import extract_embeddings
 from keras_music.evaluation.probe import evaluate_frozen
 from keras_music.evaluation.probe import task_split
@@ -95,6 +97,7 @@ from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
 from keras_music.training.recipe_support import run_callbacks
+from keras_music.training.recipe_support import worker_done
 
 SAMPLE_RATE = 22050
 HOP_LENGTH = 512
@@ -158,14 +161,6 @@ flags.DEFINE_float("temperature", 0.2, "InfoNCE temperature.")
 flags.DEFINE_float("learning_rate", 5e-4, "Peak learning rate.")
 flags.DEFINE_float("weight_decay", 0.05, "AdamW weight decay.")
 flags.DEFINE_integer("probe_epochs", None, "Linear probe epochs (50).")
-flags.DEFINE_enum("strategy", "default", list(STRATEGIES), "tf.distribute.")
-flags.DEFINE_integer(
-    "cpu_replicas",
-    None,
-    "Split the CPU into this many logical devices (to try --strategy "
-    "mirrored without GPUs).",
-)
-flags.DEFINE_bool("mixed_precision", False, "float16 (GPU) / bfloat16.")
 flags.DEFINE_string("output", None, "Run folder. Default: runs/s3t_<pre>.")
 flags.DEFINE_list(
     "export",
@@ -178,7 +173,6 @@ flags.DEFINE_string(
     "saved_models",
     "Where exports go: <dir>/s3t_<preprocessor>_encoder.",
 )
-flags.DEFINE_integer("seed", 0, "Seed of initialisation and sampling.")
 flags.DEFINE_integer(
     "corpus_clips", 600, "Clips of the built-in corpus (with no --data)."
 )
@@ -186,12 +180,13 @@ flags.DEFINE_float(
     "corpus_seconds", None, "Corpus clip length. Default: max(30, clip)."
 )
 flags.DEFINE_string("cache_dir", None, "Cache root of the built-in corpus.")
-flags.DEFINE_integer("verbose", 2, "Keras fit verbosity.")
 flags.register_validator(
     "export",
     lambda formats: set(formats) <= {"saved_model"},
     "--export takes saved_model (or nothing): an encoder has no TFLite export.",
 )
+# --help lists the shared flags (recipes/run_flags.py) with these.
+flags.adopt_module_key_flags(run_flags)
 FLAGS = flags.FLAGS
 
 
@@ -305,7 +300,7 @@ def pretraining_views(directory, setup, batch_size):
         drop_remainder=True,
     )
     dataset = dataset.map(views, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.repeat().prefetch(tf.data.AUTOTUNE)
+    return training_input(dataset.repeat()).prefetch(tf.data.AUTOTUNE)
 
 
 def audio_encoder(backbone, setup):
@@ -346,14 +341,11 @@ def describe(scores):
 
 
 def main(_):
-    if FLAGS.cpu_replicas:
-        split_cpu(FLAGS.cpu_replicas)
-    keras.utils.set_random_seed(FLAGS.seed)
+    strategy = start_run()
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     setup = resolve_setup(has_gpu)
     output = FLAGS.output or os.path.join("runs", f"s3t_{FLAGS.preprocessor}")
     os.makedirs(output, exist_ok=True)
-    strategy = get_strategy(FLAGS.strategy)
     replicas = strategy.num_replicas_in_sync
     batch_size = FLAGS.batch_size or (
         CPU_DEMO["batch_size"]
@@ -390,10 +382,6 @@ def main(_):
     train = pretraining_views(splits["train"], setup, batch_size)
 
     # === Model ===
-    if FLAGS.mixed_precision:
-        keras.mixed_precision.set_global_policy(
-            "mixed_float16" if has_gpu else "mixed_bfloat16"
-        )
     with strategy.scope():
         backbone = SwinBackbone.from_preset(setup.preset)
         moco = MoCo(
@@ -413,7 +401,8 @@ def main(_):
         moco.compile(
             optimizer=keras.optimizers.AdamW(
                 schedule, weight_decay=FLAGS.weight_decay
-            )
+            ),
+            **compile_options(),
         )
     print(
         f"{setup.preset}: {backbone.count_params():,} parameters on "
@@ -429,14 +418,17 @@ def main(_):
     # run keeps those of its first start).
     initial_path = keep_initial_weights(backbone, output)
     started = time.time()
-    history = moco.fit(
+    history = fit(
+        moco,
         train,
         epochs=setup.epochs,
         steps_per_epoch=steps_per_epoch,
-        callbacks=run_callbacks(output, monitor="loss", mode="min"),
+        callbacks=run_callbacks(output, "loss", "min", strategy),
         verbose=FLAGS.verbose,
     )
     trained_seconds = time.time() - started
+    if worker_done(moco, output, strategy):
+        return  # the chief evaluates and writes the run's files
     encoder = audio_encoder(backbone, setup)
     encoder.save(os.path.join(output, "encoder.keras"))
 

@@ -16,14 +16,16 @@ import sys
 import textwrap
 import time
 
-import h5py
 import numpy as np
+import pytest
 
 from tests.recipes.recipe_runner import finish_workers
+from tests.recipes.recipe_runner import h5_arrays
 from tests.recipes.recipe_runner import run_recipe
 from tests.recipes.recipe_runner import start_workers
 
-# argv: output folder, epochs, seconds of pause after each step.
+# argv: output folder, epochs, seconds of pause after each step, and the
+# objectives to train one after the other (simclr, moco).
 SCRIPT = textwrap.dedent(
     """
     import json
@@ -37,6 +39,7 @@ SCRIPT = textwrap.dedent(
 
     from keras_music.distribute import fit
     from keras_music.distribute import get_strategy
+    from keras_music.pretraining.moco import MoCo
     from keras_music.pretraining.simclr import SimCLR
     from keras_music.training.recipe_support import run_callbacks
     from keras_music.training.recipe_support import worker_done
@@ -44,16 +47,10 @@ SCRIPT = textwrap.dedent(
     output, epochs, pause = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
     multi = "TF_CONFIG" in os.environ
     strategy = get_strategy("multi_worker" if multi else "default")
-    keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     views = tuple(rng.normal(size=(32, 6)).astype("float32") for _ in "ab")
     train = tf.data.Dataset.from_tensor_slices(views).batch(8).repeat()
     valid = tf.data.Dataset.from_tensor_slices(views).batch(8)
-    with strategy.scope():
-        encoder = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8)])
-        model = SimCLR(encoder, projection_dim=4, temperature=0.5)
-        model(views[0][:2])
-        model.compile(optimizer=keras.optimizers.SGD(0.5))
 
 
     class Pause(keras.callbacks.Callback):
@@ -61,29 +58,52 @@ SCRIPT = textwrap.dedent(
             time.sleep(pause)
 
 
-    history = fit(
-        model,
-        train,
-        epochs=epochs,
-        steps_per_epoch=2,
-        validation_data=valid,
-        callbacks=run_callbacks(output, strategy=strategy) + [Pause()],
-        verbose=0,
-    )
-    worker_done(model, output, strategy)
-    print("RESULT" + json.dumps({
-        "replicas": strategy.num_replicas_in_sync,
-        "history": {k: [float(v) for v in vs]
-                    for k, vs in history.history.items()},
-        "iterations": int(model.optimizer.iterations.numpy()),
-        "kernel": np.asarray(encoder.weights[0]).tolist(),
-    }))
+    results = {}
+    for kind in sys.argv[4].split(","):
+        keras.utils.set_random_seed(0)
+        with strategy.scope():
+            encoder = keras.Sequential(
+                [keras.Input((6,)), keras.layers.Dense(8)]
+            )
+            if kind == "moco":
+                model = MoCo(encoder, projection_dim=4, queue_size=16)
+            else:
+                model = SimCLR(encoder, projection_dim=4, temperature=0.5)
+            model(views[0][:2])
+            model.compile(optimizer=keras.optimizers.SGD(0.5))
+        folder = os.path.join(output, kind)
+        history = fit(
+            model,
+            train,
+            epochs=epochs,
+            steps_per_epoch=2,
+            validation_data=valid,
+            callbacks=run_callbacks(folder, strategy=strategy) + [Pause()],
+            verbose=0,
+        )
+        worker_done(model, folder, strategy)
+        results[kind] = {
+            "replicas": strategy.num_replicas_in_sync,
+            "history": {k: [float(v) for v in vs]
+                        for k, vs in history.history.items()},
+            "iterations": int(model.optimizer.iterations.numpy()),
+            "weights": [np.asarray(w).tolist() for w in model.weights],
+        }
+    print("RESULT" + json.dumps(results))
     """
 )
 
 
-def _command(output, epochs, pause=0.0):
-    return [sys.executable, "-c", SCRIPT, output, str(epochs), str(pause)]
+def _command(output, epochs, pause=0.0, kinds="simclr,moco"):
+    return [
+        sys.executable,
+        "-c",
+        SCRIPT,
+        output,
+        str(epochs),
+        str(pause),
+        kinds,
+    ]
 
 
 def _result(stdout):
@@ -92,43 +112,31 @@ def _result(stdout):
     return json.loads(line[-1][len("RESULT") :])
 
 
-def _weights(path):
-    with h5py.File(path, "r") as stream:
-        arrays = []
-        stream.visititems(
-            lambda name, item: (
-                arrays.append((name, item[()]))
-                if isinstance(item, h5py.Dataset)
-                else None
-            )
-        )
-    return dict(arrays)
-
-
-def _assert_workers_agree(output):
+def _assert_workers_agree(folder):
     chief, other = (
-        _weights(os.path.join(output, f"worker-{i}", "model.weights.h5"))
+        h5_arrays(os.path.join(folder, f"worker-{i}", "model.weights.h5"))
         for i in range(2)
     )
     assert chief.keys() == other.keys()
-    # Every variable (weights, optimizer state) is bit-identical: both
-    # workers apply the same all-reduced gradients.
+    # Every variable (weights, optimizer state, MoCo's queue and pointer)
+    # is bit-identical: both workers apply the same all-reduced gradients
+    # and enqueue the same gathered keys.
     for name in chief:
         np.testing.assert_array_equal(chief[name], other[name], err_msg=name)
 
 
-def test_two_workers_match_one_process(tmp_path):
-    single = _result(run_recipe(_command(str(tmp_path / "single"), 3)).stdout)
-    output = str(tmp_path / "multi")
-    outputs = finish_workers(start_workers(_command(output, 3)), timeout=300)
-    results = [_result(stdout) for stdout, _ in outputs]
+@pytest.mark.parametrize("kind", ["simclr", "moco"])
+def test_two_workers_match_one_process(kind, two_worker_runs):
+    single, results, output = two_worker_runs
+    single, results = single[kind], [r[kind] for r in results]
     assert single["replicas"] == 1
     assert [r["replicas"] for r in results] == [2, 2]
     assert results[0] == results[1]
-    _assert_workers_agree(output)
-    # Two replicas of 4 anchors, the negatives gathered across workers:
-    # the losses and weights of one process on the same global batches of
-    # 8, up to float32 summation order (1e-5).
+    _assert_workers_agree(os.path.join(output, kind))
+    # Two replicas of 4 examples: SimCLR's negatives and MoCo's enqueued
+    # keys are gathered across workers, so losses, weights and queue are
+    # those of one process on the same global batches of 8, up to float32
+    # summation order (1e-5).
     for key in ("loss", "val_loss"):
         np.testing.assert_allclose(
             results[0]["history"][key],
@@ -136,20 +144,28 @@ def test_two_workers_match_one_process(tmp_path):
             rtol=1e-5,
             err_msg=key,
         )
-    np.testing.assert_allclose(
-        results[0]["kernel"], single["kernel"], rtol=1e-5, atol=1e-6
-    )
+    for a, b in zip(results[0]["weights"], single["weights"], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert results[0]["iterations"] == single["iterations"] == 6
     # Only the chief writes the run's files.
-    assert os.path.exists(os.path.join(output, "logs"))
-    assert not os.path.exists(os.path.join(output, "worker-1", "logs"))
+    assert os.path.exists(os.path.join(output, kind, "logs"))
+    assert not os.path.exists(os.path.join(output, kind, "worker-1", "logs"))
+
+
+@pytest.fixture(scope="module")
+def two_worker_runs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("runs")
+    single = _result(run_recipe(_command(str(folder / "single"), 3)).stdout)
+    output = str(folder / "multi")
+    outputs = finish_workers(start_workers(_command(output, 3)), timeout=300)
+    return single, [_result(stdout) for stdout, _ in outputs], output
 
 
 def test_killed_worker_resumes_from_the_last_checkpoint(tmp_path):
     output = str(tmp_path / "run")
-    command = _command(output, 4, pause=0.5)
+    command = _command(output, 4, pause=0.5, kinds="simclr")
     processes = start_workers(command)
-    state = os.path.join(output, "backup", "checkpoint.json")
+    state = os.path.join(output, "simclr", "backup", "checkpoint.json")
     deadline = time.time() + 240
     while time.time() < deadline and not os.path.exists(state):
         assert all(p.poll() is None for p in processes), "a worker ended"
@@ -159,20 +175,20 @@ def test_killed_worker_resumes_from_the_last_checkpoint(tmp_path):
     # The chief cannot go on without its peer; the cluster is restarted,
     # as a cluster manager would.
     finish_workers(processes, timeout=5, check=False)
-    assert not os.path.exists(os.path.join(output, "worker-0"))
+    assert not os.path.exists(os.path.join(output, "simclr", "worker-0"))
     with open(state) as stream:
         resumed_at = json.load(stream)["epoch"]
     assert 1 <= resumed_at < 4
     outputs = finish_workers(start_workers(command), timeout=300)
-    results = [_result(stdout) for stdout, _ in outputs]
+    results = [_result(stdout)["simclr"] for stdout, _ in outputs]
     # The same number of optimizer steps as an uninterrupted run, and
     # only the epochs after the checkpoint were trained again.
     for result in results:
         assert result["iterations"] == 8
         assert len(result["history"]["loss"]) == 4 - resumed_at
-    _assert_workers_agree(output)
+    _assert_workers_agree(os.path.join(output, "simclr"))
     # The backup is removed once training finishes.
-    assert not os.path.exists(os.path.join(output, "backup"))
+    assert not os.path.exists(os.path.join(output, "simclr", "backup"))
 
 
 def test_bad_arguments_are_named():

@@ -5,8 +5,10 @@ import sys
 import textwrap
 
 import pytest
+import tensorflow as tf
 
 from keras_music.distribute import get_strategy
+from keras_music.distribute import is_chief
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -117,3 +119,20 @@ def test_bad_tf_config_is_named(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(ValueError, match="TF_CONFIG"):
         get_strategy("multi_worker")
+
+
+def test_tpu_without_a_tpu_is_named(monkeypatch):
+    def no_tpu(*args, **kwargs):
+        raise ValueError("Please provide a TPU Name to connect to.")
+
+    # The resolver would otherwise ask the cloud metadata server.
+    monkeypatch.setattr(
+        tf.distribute.cluster_resolver, "TPUClusterResolver", no_tpu
+    )
+    with pytest.raises(ValueError, match="strategy='tpu' needs a TPU"):
+        get_strategy("tpu")
+
+
+def test_one_process_is_the_chief():
+    assert is_chief(get_strategy("default"))
+    assert is_chief()

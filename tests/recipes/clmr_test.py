@@ -114,7 +114,14 @@ def test_crop_only_on_two_cpu_replicas(corpus_cache, tmp_path):
 def test_resumes_after_interruption(corpus_cache, tmp_path):
     output = str(tmp_path / "run")
     backup = os.path.join(output, "backup")
-    command = _command(corpus_cache, output, "--epochs=3")
+    # Also runs the speed flags (bfloat16 on this CPU, XLA).
+    command = _command(
+        corpus_cache,
+        output,
+        "--epochs=3",
+        "--mixed_precision",
+        "--jit_compile",
+    )
     # Kill the first run once the backup of a finished epoch exists.
     kill_after_first_backup(command, backup, timeout=900)
     assert not os.path.exists(os.path.join(output, "results.json"))
@@ -126,6 +133,7 @@ def test_resumes_after_interruption(corpus_cache, tmp_path):
     log = proc.stdout + proc.stderr
     assert "Epoch 1/3" not in log, log[-3000:]
     assert "Epoch 3/3" in log
+    assert "Precision mixed_bfloat16, XLA on" in proc.stdout
     assert os.path.getmtime(initial) == stamp
     assert os.path.exists(os.path.join(output, "results.json"))
 

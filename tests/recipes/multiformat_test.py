@@ -74,7 +74,10 @@ def _results(output):
 
 def test_trains_both_encoders_then_fuses(corpus_cache, tmp_path):
     output = str(tmp_path / "run")
-    proc = run_recipe(_command(corpus_cache, output))
+    # With the speed flags: bfloat16 on this CPU, and XLA.
+    proc = run_recipe(
+        _command(corpus_cache, output, "--mixed_precision", "--jit_compile")
+    )
     results = _results(output)
     assert results["fusion"] == "concat"
     for key in ("test", "test_random_init"):
@@ -86,6 +89,7 @@ def test_trains_both_encoders_then_fuses(corpus_cache, tmp_path):
         assert np.isfinite(results["training"][branch]["final_loss"])
         assert os.listdir(os.path.join(output, branch, "logs"))
     assert "concat accuracy" in proc.stdout
+    assert "Precision mixed_bfloat16, XLA on" in proc.stdout
     # Both encoders take raw audio clips: SampleCNN (narrowed tiny: 4-d)
     # and log-mel + ResNet (narrowed tiny: 16 / 4 -> 4-d).
     audio = np.random.default_rng(0).uniform(-0.5, 0.5, (2, CLIP_SAMPLES))

@@ -145,7 +145,15 @@ def test_reweighted_pretraining_and_three_scenarios(corpus, tmp_path):
 def test_resumes_after_interruption(corpus, tmp_path):
     output = str(tmp_path / "run")
     backup = os.path.join(output, "pretrain", "backup")
-    command = _command(corpus, output, "--epochs=4", "--scenarios=frozen")
+    # Also runs the speed flags (bfloat16 on this CPU, XLA).
+    command = _command(
+        corpus,
+        output,
+        "--epochs=4",
+        "--scenarios=frozen",
+        "--mixed_precision",
+        "--jit_compile",
+    )
     # Kill the first run once the backup of a finished epoch exists.
     kill_after_first_backup(command, backup, timeout=300)
     assert not os.path.exists(os.path.join(output, "results.json"))
@@ -153,6 +161,7 @@ def test_resumes_after_interruption(corpus, tmp_path):
     log = proc.stdout + proc.stderr
     assert "Epoch 1/4" not in log, log[-3000:]
     assert "Epoch 4/4" in log
+    assert "Precision mixed_bfloat16, XLA on" in proc.stdout
     # One row per epoch, although the killed run logged some of them.
     rows = _history(os.path.join(output, "pretrain", "history.csv"))
     epochs = sorted({int(r["epoch"]) for r in rows})

@@ -16,8 +16,11 @@ import tensorflow as tf
 import keras_music  # noqa: F401  (registers the models for loading)
 from keras_music.data.tune_corpus import build_tune_corpus
 from tests.recipes.recipe_runner import ROOT
+from tests.recipes.recipe_runner import finish_workers
+from tests.recipes.recipe_runner import h5_arrays
 from tests.recipes.recipe_runner import kill_after_first_backup
 from tests.recipes.recipe_runner import run_recipe
+from tests.recipes.recipe_runner import start_workers
 
 RECIPE = os.path.join(ROOT, "recipes", "s3t.py")
 # 4 s clips: 1 + 88200 // 512 = 173 CQT frames (compression 1); each
@@ -62,9 +65,11 @@ def _command(corpus_cache, output, *extra):
     ]
 
 
-def test_pretrains_probes_and_saves(corpus_cache, tmp_path):
-    output = str(tmp_path / "run")
-    exports = str(tmp_path / "saved_models")
+@pytest.fixture(scope="module")
+def one_epoch_run(corpus_cache, tmp_path_factory):
+    """One epoch in one process, exported: `(output, exports, proc)`."""
+    folder = tmp_path_factory.mktemp("one_epoch")
+    output, exports = str(folder / "run"), str(folder / "saved_models")
     proc = run_recipe(
         _command(
             corpus_cache,
@@ -74,8 +79,17 @@ def test_pretrains_probes_and_saves(corpus_cache, tmp_path):
             f"--export_dir={exports}",
         )
     )
+    return output, exports, proc
+
+
+def _results(output):
     with open(os.path.join(output, "results.json")) as stream:
-        results = json.load(stream)
+        return json.load(stream)
+
+
+def test_pretrains_probes_and_saves(one_epoch_run):
+    output, exports, proc = one_epoch_run
+    results = _results(output)
     assert results["task"] == "instrument"
     assert results["preprocessor"] == "time_folding"
     assert results["input"]["view_frames"] == 336
@@ -116,6 +130,43 @@ def test_pretrains_probes_and_saves(corpus_cache, tmp_path):
     )
     assert os.path.exists(os.path.join(output, "best.keras"))
     assert os.listdir(os.path.join(output, "logs"))
+
+
+def test_two_workers_agree(corpus_cache, tmp_path):
+    output = str(tmp_path / "run")
+    # With the speed flags too (bfloat16 on this CPU, XLA).
+    command = _command(
+        corpus_cache,
+        output,
+        "--epochs=1",
+        "--strategy=multi_worker",
+        "--mixed_precision",
+        "--jit_compile",
+    )
+    outputs = finish_workers(start_workers(command), timeout=900)
+    assert "(2 replicas)" in outputs[0][0]
+    assert "Precision mixed_bfloat16, XLA on" in outputs[0][0]
+    # XLA has no kernels for the cross-worker collectives: said, not hidden.
+    assert "runs without XLA" in outputs[0][1]
+    assert "Worker done" in outputs[1][0]
+    # Both workers end with the same model, optimizer state and MoCo
+    # queue (keys gathered from both, enqueued in the same order).
+    chief, other = (
+        h5_arrays(os.path.join(output, f"worker-{i}", "model.weights.h5"))
+        for i in range(2)
+    )
+    assert chief.keys() == other.keys()
+    # The queue (--queue_size=16 keys) is among the compared variables.
+    assert any(a.ndim == 2 and a.shape[0] == 16 for a in chief.values())
+    for name in chief:
+        np.testing.assert_array_equal(chief[name], other[name], err_msg=name)
+    # The loss is not compared with one process's: the Swin's stochastic
+    # depth draws its masks per replica (tests/distribute_multi_worker_test
+    # compares MoCo with one process on a model without randomness).
+    assert np.isfinite(_results(output)["final_loss"])
+    # Only the chief evaluated and wrote the run's files.
+    assert not os.path.exists(os.path.join(output, "worker-1", "logs"))
+    assert "test (" in outputs[0][0] and "test (" not in outputs[1][0]
 
 
 @pytest.mark.large

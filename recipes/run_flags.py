@@ -1,0 +1,85 @@
+"""The flags every training recipe shares: where and how it runs.
+
+Importing this module defines them; `start_run()` acts on them. A recipe
+then builds its model under the strategy it returns, compiles with
+`compile_options()`, passes its training `tf.data` pipeline through
+`training_input()` and trains with `keras_music.distribute.fit`.
+"""
+
+import keras
+from absl import flags
+
+from keras_music.data.data_service import through_data_service
+from keras_music.distribute import STRATEGIES
+from keras_music.training.recipe_support import configure_run
+
+flags.DEFINE_enum(
+    "strategy",
+    "default",
+    list(STRATEGIES),
+    "tf.distribute strategy: one device, all local GPUs (mirrored), "
+    "several machines from TF_CONFIG (multi_worker), or a TPU.",
+)
+flags.DEFINE_integer(
+    "cpu_replicas",
+    None,
+    "Split the CPU into this many logical devices (to try --strategy "
+    "mirrored without GPUs).",
+)
+flags.DEFINE_bool(
+    "mixed_precision",
+    False,
+    "Compute in mixed_float16 on GPU, mixed_bfloat16 on CPU and TPU.",
+)
+flags.DEFINE_bool(
+    "jit_compile",
+    None,
+    "Compile the train step with XLA (--nojit_compile: never). Unset: "
+    "Keras' default, XLA on GPU and not on CPU.",
+)
+flags.DEFINE_integer("seed", 0, "Seed of initialisation and sampling.")
+flags.DEFINE_bool(
+    "deterministic",
+    False,
+    "Deterministic TensorFlow ops: two runs with the same --seed give "
+    "identical losses (slower on GPU).",
+)
+flags.DEFINE_string(
+    "data_service_address",
+    None,
+    "grpc://HOST:PORT of a tf.data service dispatcher: decoding, cropping "
+    "and augmentation run on its workers (recipes/data_service.py).",
+)
+flags.DEFINE_integer("verbose", 2, "Keras fit verbosity.")
+FLAGS = flags.FLAGS
+
+
+def start_run():
+    """Seeds, precision and devices from the flags; returns the strategy."""
+    strategy = configure_run(
+        FLAGS.strategy,
+        cpu_replicas=FLAGS.cpu_replicas,
+        mixed_precision=FLAGS.mixed_precision,
+        seed=FLAGS.seed,
+        deterministic=FLAGS.deterministic,
+    )
+    xla = {None: "Keras' default", True: "on", False: "off"}[FLAGS.jit_compile]
+    print(
+        f"Precision {keras.mixed_precision.global_policy().name}, XLA "
+        f"{xla}, seed {FLAGS.seed}"
+        f"{' with deterministic ops' if FLAGS.deterministic else ''}"
+    )
+    return strategy
+
+
+def compile_options():
+    """`model.compile` arguments set by the flags."""
+    jit = FLAGS.jit_compile
+    return {"jit_compile": "auto" if jit is None else jit}
+
+
+def training_input(dataset):
+    """The training pipeline, on the tf.data service when one is given."""
+    if FLAGS.data_service_address is None:
+        return dataset
+    return through_data_service(dataset, FLAGS.data_service_address)

@@ -10,6 +10,8 @@ import sys
 import tempfile
 import time
 
+import h5py
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 ENV = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
 
@@ -121,3 +123,17 @@ def finish_workers(processes, timeout=900, check=True):
         for process, (_, stderr) in zip(processes, outputs):
             assert process.returncode == 0, stderr[-3000:]
     return outputs
+
+
+def h5_arrays(path):
+    """Every array of a `.weights.h5` file, by its path in the file."""
+    arrays = {}
+    with h5py.File(path, "r") as stream:
+        stream.visititems(
+            lambda name, item: (
+                arrays.__setitem__(name, item[()])
+                if isinstance(item, h5py.Dataset)
+                else None
+            )
+        )
+    return arrays

@@ -160,6 +160,14 @@ flags.register_validator(
     lambda formats: set(formats) <= set(EXPORT_FORMATS),
     f"--export takes formats from {', '.join(EXPORT_FORMATS)}.",
 )
+flags.register_multi_flags_validator(
+    ["balanced", "data_service_address"],
+    lambda values: not (values["balanced"] and values["data_service_address"]),
+    "--data_service_address needs --nobalanced: every service worker runs "
+    "the pipeline from the same seeds, and a balanced epoch is one random "
+    "draw, so each worker would send the same epoch (plain reading splits "
+    "the TFRecord files among the workers instead).",
+)
 # --help lists the shared flags (recipes/run_flags.py) with these.
 flags.adopt_module_key_flags(run_flags)
 FLAGS = flags.FLAGS

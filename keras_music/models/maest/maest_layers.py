@@ -267,7 +267,8 @@ class MAESTPatchEmbedding(keras.layers.Layer):
             inputs = tf.identity(inputs)
 
         x = self.projection(tf.cast(inputs, self.compute_dtype))
-        num_time = tf.shape(x)[2]
+        # Static sizes where known: XLA cannot slice to a dynamic size.
+        num_time = _size(x, 2)
         time_position = tf.cast(self.time_position, x.dtype)
         if training:
             # A random contiguous window of the time encoding, so that
@@ -281,7 +282,9 @@ class MAESTPatchEmbedding(keras.layers.Layer):
             start = tf.minimum(start, span - 1)
         else:
             start = 0
-        time_position = time_position[start : start + num_time]
+        # A gather, not a slice: XLA cannot take the gradient of a slice
+        # of dynamic size (inputs of any length have a dynamic time axis).
+        time_position = tf.gather(time_position, start + tf.range(num_time))
         x = x + time_position[None, None, :, :]
         x = x + tf.cast(self.freq_position, x.dtype)[None, :, None, :]
 
@@ -314,8 +317,12 @@ class MAESTPatchEmbedding(keras.layers.Layer):
     def _random_patchout(self, x, axis, drop):
         if drop == 0:
             return x
-        size = tf.shape(x)[axis]
-        keep = tf.maximum(size - drop, 1)
+        size = _size(x, axis)
+        keep = (
+            max(size - drop, 1)
+            if isinstance(size, int)
+            else (tf.maximum(size - drop, 1))
+        )
         scores = keras.random.uniform((size,), seed=self.seed_generator)
         # One random subset for the whole batch, kept in grid order.
         kept = tf.sort(tf.math.top_k(scores, k=keep).indices)
@@ -677,3 +684,9 @@ class MAESTSegmentAverage(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         embeddings, tracks = input_shape
         return (tracks[0],) + tuple(embeddings[1:])
+
+
+def _size(x, axis):
+    """`x`'s size on `axis`: a Python int when static, else a tensor."""
+    static = x.shape[axis]
+    return static if static is not None else tf.shape(x)[axis]

@@ -1,0 +1,508 @@
+"""Does the input pipeline keep up with training? Per recipe, on this CPU.
+
+    python benchmarks/input_pipeline.py            # the recipes' defaults
+    python benchmarks/input_pipeline.py --quick    # tiny models, smoke run
+
+For each training recipe's default model (what `python recipes/<name>.py`
+trains on this machine: the CPU demo presets without a GPU) it measures,
+side by side in one run:
+
+- pipeline ex/s: the recipe's own training pipeline (TFRecords -> random
+  segments -> frontend and augmentation -> batches), iterated without the
+  model, locally and through a tf.data service (a dispatcher and two
+  workers in the same process, `--data_service_address`);
+- step ex/s: the recipe's model and objective (`fit`) on one batch of
+  that pipeline held in memory, so no input work is timed;
+
+and prints their ratios: pipeline / step > 1 means the pipeline keeps up
+(the pipeline and the step share the CPU in a real run, so a ratio near 1
+is not enough). Each recipe runs in its own subprocess, because the
+recipes define the same absl flag names; the subprocess imports the
+recipe and calls its pipeline and model functions with the recipe's
+flags. Data: the built-in tune corpus, rendered once into `--cache_dir`;
+flags after `--` go to every recipe (`-- --data=DIR --task=genre`).
+"""
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECIPES = ("maest", "s3t", "pase", "clmr", "multiformat")
+# The flags of tests/recipes/<name>_test.py: tiny models and clips.
+QUICK_FLAGS = {
+    "maest": [
+        "--segment=5",
+        "--preset=maest_tiny",
+        "--patchout_time=10",
+        "--batch_size=4",
+        "--corpus_seconds=5",
+    ],
+    "s3t": [
+        "--preset=swin_mini",
+        "--task=instrument",
+        "--clip_seconds=4",
+        "--time_compression=1",
+        "--batch_size=4",
+        "--queue_size=16",
+        "--corpus_seconds=5",
+    ],
+    "pase": [
+        "--encoder=pase",
+        "--preset=pase_tiny",
+        "--task=style",
+        "--batch_size=4",
+        "--corpus_seconds=4",
+    ],
+    "clmr": [
+        "--preset=sample_cnn_test_tiny",
+        "--crop_samples=8748",
+        "--span_seconds=2",
+        "--batch_size=4",
+        "--corpus_seconds=4",
+    ],
+    "multiformat": [
+        "--waveform_preset=sample_cnn_test_tiny",
+        "--spectrogram_preset=resnet_test_tiny",
+        "--clip_samples=8748",
+        "--n_mels=32",
+        "--span_seconds=2",
+        "--task=style",
+        "--batch_size=4",
+        "--corpus_seconds=4",
+    ],
+}
+
+
+# === In the recipe's subprocess ===
+
+
+def load_recipe(name, flags):
+    """Imports `recipes/<name>.py` and parses `flags` into its FLAGS."""
+    sys.path.insert(0, os.path.join(ROOT, "recipes"))
+    module = __import__(name)
+    module.FLAGS([name, *flags])
+    return module
+
+
+def recipe_cases(recipe):
+    """The recipe's training setups: a list of `(label, pipeline, model,
+    batch_size)`.
+
+    `pipeline()` builds the recipe's training dataset (through the data
+    service when `FLAGS.data_service_address` is set, as the recipe
+    does); `model()` builds and compiles the recipe's model under the
+    current precision policy with the recipe's `compile_options()`.
+    Model assembly follows the recipe's `main`, which does not expose it
+    as a function.
+    """
+    import keras
+    import tensorflow as tf
+
+    from keras_music.data.tfrecord_format import read_manifest
+    from keras_music.training.recipe_support import resolve_splits
+    from keras_music.training.recipe_support import resolve_task
+
+    FLAGS = recipe.FLAGS
+    has_gpu = bool(tf.config.list_physical_devices("GPU"))
+    name = recipe.__name__
+
+    def splits(seconds=None):
+        return resolve_splits(
+            FLAGS.data,
+            sample_rate=recipe.SAMPLE_RATE,
+            corpus_clips=FLAGS.corpus_clips,
+            corpus_seconds=seconds or FLAGS.corpus_seconds,
+            seed=FLAGS.seed,
+            cache_dir=FLAGS.cache_dir,
+        )[0]
+
+    def compiled(model, optimizer):
+        model.compile(optimizer=optimizer, **recipe.compile_options())
+        return model
+
+    if name == "maest":
+        from keras_music.models.maest.maest_tagger import MAESTTagger
+
+        preset, _, _, _ = recipe.resolve_schedule(has_gpu)
+        train = splits()["train"]
+        manifest = read_manifest(train)
+        task = resolve_task(
+            manifest,
+            train,
+            FLAGS.task,
+            default="instrument" if FLAGS.data is None else None,
+            multi=True,
+        )
+        spec = manifest["tasks"][task]
+        return [
+            (
+                f"maest ({preset})",
+                lambda: recipe.input_pipeline(
+                    train, task, spec["multi_label"], True
+                ),
+                lambda: compiled(
+                    MAESTTagger(
+                        recipe.build_backbone(preset),
+                        num_tags=len(spec["vocabulary"]),
+                    ),
+                    keras.optimizers.AdamW(
+                        1e-4, weight_decay=FLAGS.weight_decay
+                    ),
+                ),
+                FLAGS.batch_size,
+            )
+        ]
+    if name == "s3t":
+        from keras_music.models.swin.swin_backbone import SwinBackbone
+        from keras_music.pretraining.moco import MoCo
+
+        setup = recipe.resolve_setup(has_gpu)
+        batch_size = FLAGS.batch_size or (
+            recipe.CPU_DEMO["batch_size"]
+            if setup.demo
+            else recipe.PAPER["batch_per_replica"]
+        )
+        seconds = FLAGS.corpus_seconds or max(
+            30.0, math.ceil(setup.clip_seconds)
+        )
+        train = splits(seconds)["train"]
+        return [
+            (
+                f"s3t ({setup.preset}, MoCo)",
+                lambda: recipe.pretraining_views(train, setup, batch_size),
+                lambda: compiled(
+                    MoCo(
+                        SwinBackbone.from_preset(setup.preset),
+                        queue_size=setup.queue_size,
+                        momentum=setup.momentum,
+                        temperature=FLAGS.temperature,
+                    ),
+                    keras.optimizers.AdamW(
+                        FLAGS.learning_rate, weight_decay=FLAGS.weight_decay
+                    ),
+                ),
+                batch_size,
+            )
+        ]
+    if name == "pase":
+        from keras_music.pretraining.multi_task_pretrainer import (
+            MultiTaskPretrainer,
+        )
+        from keras_music.pretraining.pase_workers import parse_workers
+
+        demo = FLAGS.data is None and not has_gpu
+        preset = recipe.resolve_flags(demo)
+        names = [n for n in parse_workers(FLAGS.workers) if n != "waveform"]
+        train = recipe.pretraining_splits(splits(), names)["train"]
+
+        def pipeline():
+            return recipe.chunks(train, names, FLAGS.batch_size, True, 1)
+
+        def model():
+            dims = MultiTaskPretrainer.target_dims_from(pipeline().element_spec)
+            decoder = {"decoder_filters": recipe.CPU_DEMO_DECODER}
+            return compiled(
+                MultiTaskPretrainer(
+                    recipe.build_encoder(preset, demo),
+                    workers=FLAGS.workers,
+                    target_dims=dims,
+                    **(decoder if demo else {}),
+                ),
+                keras.optimizers.Adam(FLAGS.learning_rate),
+            )
+
+        return [(f"pase ({preset})", pipeline, model, FLAGS.batch_size)]
+    if name == "clmr":
+        from contrastive_common import sample_cnn
+        from contrastive_common import view_pairs
+
+        from keras_music.pretraining.simclr import SimCLR
+
+        demo = FLAGS.data is None and not has_gpu
+        crop = recipe.crop_samples()
+        batch_size = (
+            FLAGS.batch_size
+            or (recipe.CPU_DEMO if demo else recipe.PAPER)["batch_size"]
+        )
+        train = splits()["train"]
+        augment = recipe.augmentation(crop)
+        return [
+            (
+                f"clmr ({FLAGS.preset}, SimCLR)",
+                lambda: view_pairs(
+                    train,
+                    FLAGS.span_seconds,
+                    batch_size,
+                    lambda audio: augment(audio, training=True),
+                    FLAGS.seed,
+                ),
+                lambda: compiled(
+                    SimCLR(
+                        sample_cnn(FLAGS.preset, crop, demo),
+                        projection_dim=FLAGS.projection_dim,
+                        temperature=FLAGS.temperature,
+                    ),
+                    keras.optimizers.AdamW(
+                        FLAGS.learning_rate, weight_decay=FLAGS.weight_decay
+                    ),
+                ),
+                batch_size,
+            )
+        ]
+    if name == "multiformat":
+        from contrastive_common import sample_cnn
+        from contrastive_common import view_pairs
+
+        from keras_music.pretraining.simclr import SimCLR
+
+        demo = FLAGS.data is None and not has_gpu
+        recipe.check_presets()
+        setup = dict(recipe.CPU_DEMO if demo else recipe.PAPER)
+        for key in ("batch_size", "clip_samples"):
+            setup[key] = getattr(FLAGS, key) or setup[key]
+        clip = setup["clip_samples"]
+        train = splits()["train"]
+        branches = {
+            "waveform": (
+                recipe.waveform_views,
+                lambda: sample_cnn(FLAGS.waveform_preset, clip, demo),
+            ),
+            "spectrogram": (
+                recipe.spectrogram_views,
+                lambda: recipe.resnet(demo),
+            ),
+        }
+        cases = []
+        for branch, (views, backbone) in branches.items():
+            cases.append(
+                (
+                    f"multiformat {branch} (SimCLR)",
+                    lambda views=views: view_pairs(
+                        train,
+                        FLAGS.span_seconds,
+                        setup["batch_size"],
+                        views(clip),
+                        FLAGS.seed,
+                    ),
+                    lambda backbone=backbone: compiled(
+                        SimCLR(
+                            backbone(),
+                            projection_dim=FLAGS.projection_dim,
+                            temperature=FLAGS.temperature,
+                        ),
+                        keras.optimizers.AdamW(
+                            FLAGS.learning_rate,
+                            weight_decay=FLAGS.weight_decay,
+                        ),
+                    ),
+                    setup["batch_size"],
+                )
+            )
+        return cases
+    raise ValueError(f"`recipe` must be one of {RECIPES}. Received: {name}")
+
+
+def pipeline_speed(dataset, batch_size, warmup, batches):
+    """Examples/s of iterating `dataset`, after `warmup` batches."""
+    iterator = iter(dataset)
+    for _ in range(warmup):
+        next(iterator)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(iterator)
+    return batches * batch_size / (time.perf_counter() - start)
+
+
+def in_memory(dataset):
+    """One batch of `dataset`, repeated from memory."""
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensors(next(iter(dataset))).repeat()
+
+
+def step_speed(model, batches, batch_size, steps, repeats):
+    """Median examples/s of `fit` on in-memory batches (after a warm-up
+    call that traces the step)."""
+    import statistics
+
+    model.fit(batches, steps_per_epoch=1, epochs=1, verbose=0)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.fit(batches, steps_per_epoch=steps, epochs=1, verbose=0)
+        times.append(time.perf_counter() - start)
+    return steps * batch_size / statistics.median(times)
+
+
+def child(args):
+    import keras
+
+    from keras_music.data.data_service import start_dispatcher
+    from keras_music.data.data_service import start_worker
+
+    recipe = load_recipe(args.child, args.recipe_flags)
+    keras.utils.set_random_seed(recipe.FLAGS.seed)
+    dispatcher = start_dispatcher(port=0)
+    workers = [start_worker(dispatcher.target) for _ in range(2)]
+    rows = []
+    for label, pipeline, model, batch_size in recipe_cases(recipe):
+        recipe.FLAGS.data_service_address = None
+        local = pipeline()
+        row = {"recipe": label, "batch_size": batch_size}
+        row["local"] = pipeline_speed(
+            local, batch_size, args.warmup, args.batches
+        )
+        recipe.FLAGS.data_service_address = dispatcher.target
+        row["service"] = pipeline_speed(
+            pipeline(), batch_size, args.warmup, args.batches
+        )
+        recipe.FLAGS.data_service_address = None
+        row["step"] = step_speed(
+            model(), in_memory(local), batch_size, args.steps, args.repeats
+        )
+        rows.append(row)
+    for worker in workers:
+        worker.stop()
+    dispatcher.stop()
+    print("ROWS " + json.dumps(rows), flush=True)
+
+
+# === The parent: one subprocess per recipe, one table ===
+
+
+def run_child(script, recipe, flags, extra, timeout):
+    """Runs `script --child recipe` and returns its rows."""
+    command = [
+        sys.executable,
+        script,
+        "--child",
+        recipe,
+        *extra,
+        "--",
+        *flags,
+    ]
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=env,
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith("ROWS "):
+            return json.loads(line[5:])
+    raise RuntimeError(
+        f"{recipe} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
+    )
+
+
+def recipe_flags(recipe, args):
+    flags = [
+        f"--cache_dir={args.cache_dir}",
+        f"--corpus_clips={args.corpus_clips}",
+    ]
+    if args.quick:
+        flags += QUICK_FLAGS[recipe]
+    # Flags after `--` go to every recipe (e.g. `-- --data=DIR --task=X`).
+    return flags + args.recipe_flags
+
+
+def common_parser(description):
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="Smoke run.")
+    parser.add_argument(
+        "--recipes",
+        default=",".join(RECIPES),
+        help="Comma-separated recipes to measure.",
+    )
+    parser.add_argument(
+        "--cache_dir",
+        default=os.path.join(tempfile.gettempdir(), "keras_music_bench"),
+        help="Where the built-in corpus is rendered (once).",
+    )
+    parser.add_argument("--corpus_clips", type=int, default=None)
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--timeout", type=int, default=3600)
+    parser.add_argument("recipe_flags", nargs="*", help=argparse.SUPPRESS)
+    return parser
+
+
+def parse(parser, argv):
+    args = parser.parse_args(argv)
+    recipes = args.recipes.split(",")
+    unknown = [r for r in recipes if r not in RECIPES]
+    if unknown or not recipes:
+        parser.error(f"--recipes takes names from {', '.join(RECIPES)}")
+    args.recipes = recipes
+    if args.corpus_clips is None:
+        # Enough clips for every split; throughput does not depend on it.
+        args.corpus_clips = 16 if args.quick else 48
+    return args
+
+
+def main(argv=None):
+    parser = common_parser(__doc__.split("\n")[0])
+    parser.add_argument("--warmup", type=int, default=None)
+    parser.add_argument("--batches", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None)
+    args = parse(parser, argv)
+    quick = {"warmup": 2, "batches": 4, "steps": 2, "repeats": 1}
+    full = {"warmup": 5, "batches": 20, "steps": 5, "repeats": 3}
+    for key, value in (quick if args.quick else full).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.child:
+        return child(args)
+    extra = [
+        f"--{key}={getattr(args, key)}"
+        for key in ("warmup", "batches", "steps", "repeats")
+    ]
+    started = time.perf_counter()
+    rows = []
+    for recipe in args.recipes:
+        rows += run_child(
+            os.path.abspath(__file__),
+            recipe,
+            recipe_flags(recipe, args),
+            extra,
+            args.timeout,
+        )
+    print(
+        f"Input pipeline against training step, examples/s; {os.cpu_count()} "
+        f"CPU cores; {'quick' if args.quick else 'default'} presets; "
+        f"pipeline: {args.batches} batches after {args.warmup}; step: "
+        f"median of {args.repeats} x {args.steps} steps "
+        f"({time.perf_counter() - started:.0f} s)."
+    )
+    header = (
+        f"{'recipe (model)':<36} {'batch':>5} {'local':>8} {'service':>8} "
+        f"{'step':>8} {'local/step':>10} {'service/step':>12}"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        print(
+            f"{row['recipe']:<36} {row['batch_size']:>5} "
+            f"{row['local']:>8.1f} {row['service']:>8.1f} "
+            f"{row['step']:>8.1f} {row['local'] / row['step']:>10.2f} "
+            f"{row['service'] / row['step']:>12.2f}"
+        )
+    print(
+        "local, service: pipeline ex/s in this process, and through a\n"
+        "tf.data service with two in-process workers; step: fit ex/s on a\n"
+        "batch in memory. Ratio > 1: the pipeline keeps up with training."
+    )
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -2,6 +2,9 @@
 
 from keras_music.data.audio import load_audio
 from keras_music.data.balanced_sampler import BalancedSampler
+from keras_music.data.data_service import start_dispatcher
+from keras_music.data.data_service import start_worker
+from keras_music.data.data_service import through_data_service
 from keras_music.data.errors import AudioDecodeError
 from keras_music.data.tfrecord_dataset import tfrecord_dataset
 from keras_music.data.tfrecord_format import read_manifest

@@ -1,5 +1,8 @@
 """Training utilities shared by the recipes: schedules and callbacks."""
 
+from keras_music.training.atomic_backup_and_restore import (
+    AtomicBackupAndRestore,
+)
 from keras_music.training.stochastic_weight_averaging import (
     StochasticWeightAveraging,
 )

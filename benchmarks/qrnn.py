@@ -1,4 +1,4 @@
-"""Speed of QRNN fo-pooling as an associative scan against `keras.ops.scan`.
+"""Speed of QRNN fo-pooling as a parallel scan against `keras.ops.scan`.
 
     python benchmarks/qrnn.py [--batch 16] [--units 512]
         [--frames 200,2000] [--repeats 5]
@@ -9,8 +9,8 @@ frames 20 s) computed two ways on the same random gates
 `(batch, frames, units)`:
 
 - `associative`: `keras_music.layers.qrnn.fo_pooling`, what the layer
-  runs: `keras.ops.associative_scan` over the composition of the affine
-  steps, `O(log frames)` sequential levels;
+  runs: a doubling scan over the composition of the affine steps,
+  unrolled at trace time into `ceil(log2(frames))` static levels;
 - `scan`: `keras.ops.scan` stepping through time (a `tf.while_loop` of
   `frames` iterations), the usual way to write a recurrence;
 - `doubling`: `fo_pooling` traced without a time length, as in a

@@ -15,26 +15,31 @@ def fo_pooling(forget, candidate):
     `O(log time)` sequential steps, and with `c_0 = 0` the state `c_t` is
     the `b` of the `t`-th prefix.
 
-    With a static time length the scan is `keras.ops.associative_scan`.
-    Its TensorFlow implementation unrolls a graph of nested conditionals
-    when the length is unknown at trace time (tracing took 35 s and the
-    first call 53 s for one small layer), so a graph with an unknown
-    length (a SavedModel taking any length) runs the same composition as
-    a doubling scan instead: `ceil(log2(time))` steps, each composing
-    every prefix with the one `2^k` steps before it.
+    The scan is a doubling scan: `ceil(log2(time))` steps, each composing
+    every prefix with the one `2^k` steps before it. With a static time
+    length the steps are unrolled at trace time into static slices, which
+    XLA compiles (`keras.ops.associative_scan`'s TensorFlow implementation
+    does not under XLA for some lengths, and unrolls nested conditionals);
+    a graph with an unknown length (a SavedModel taking any length) runs
+    the same steps in a `tf.while_loop`.
     """
-    steps = (forget, (1.0 - forget) * candidate)
-    if forget.shape[1] is None:
-        return _doubling_scan(*steps)
+    a, b = forget, (1.0 - forget) * candidate
+    length = forget.shape[1]
+    if length is None:
+        return _doubling_scan(a, b)
+    shift = 1
+    while shift < length:
+        a, b = _compose_shifted(a, b, shift)
+        shift *= 2
+    return b
 
-    def compose(earlier, later):
-        a1, b1 = earlier
-        a2, b2 = later
-        return a1 * a2, a2 * b1 + b2
 
-    _, cells = ops.associative_scan(compose, steps, axis=1)
-    # The scan's conditionals lose the static shape inside a graph.
-    return tf.ensure_shape(cells, forget.shape)
+def _compose_shifted(a, b, shift):
+    """Composes each prefix `(a, b)` with the one `shift` steps before it;
+    the identity map (a = 1, b = 0) stands before the first step."""
+    a_earlier = tf.concat([tf.ones_like(a[:, :shift]), a[:, :-shift]], 1)
+    b_earlier = tf.concat([tf.zeros_like(b[:, :shift]), b[:, :-shift]], 1)
+    return a_earlier * a, a * b_earlier + b
 
 
 def _doubling_scan(a, b):
@@ -42,11 +47,7 @@ def _doubling_scan(a, b):
     length = tf.shape(a)[1]
 
     def body(shift, a, b):
-        # Compose each prefix with the one `shift` steps before it; the
-        # identity map (a = 1, b = 0) stands before the first step.
-        a_earlier = tf.concat([tf.ones_like(a[:, :shift]), a[:, :-shift]], 1)
-        b_earlier = tf.concat([tf.zeros_like(b[:, :shift]), b[:, :-shift]], 1)
-        return shift * 2, a_earlier * a, a * b_earlier + b
+        return (shift * 2, *_compose_shifted(a, b, shift))
 
     _, _, cells = tf.while_loop(
         lambda shift, a, b: shift < length,
@@ -66,12 +67,10 @@ class QRNN(keras.layers.Layer):
     and an output gate `o = sigmoid(.)`; the only recurrence is the
     element-wise `c_t = f_t c_{t-1} + (1 - f_t) z_t` (from `c_0 = 0`), and
     the output is `h_t = o_t c_t`. The recurrence is linear in `c`, so it
-    runs as a parallel associative scan (`keras.ops.associative_scan`), not
-    as a loop over time steps (in a graph traced without a known time
-    length, as a doubling scan of `ceil(log2(time))` steps: see
-    `fo_pooling`). PASE+ puts one such layer (512 units, window 2) after
-    its convolutional stack. There is no initial or returned state: every
-    sequence starts from `c_0 = 0`.
+    runs as a parallel doubling scan of `ceil(log2(time))` steps, not as a
+    loop over time steps (see `fo_pooling`). PASE+ puts one such layer
+    (512 units, window 2) after its convolutional stack. There is no
+    initial or returned state: every sequence starts from `c_0 = 0`.
 
     Gates are computed in float32 and the output is cast to the layer's
     compute dtype.

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -95,6 +96,18 @@ class QRNNTest(TestCase):
         # float32 over 2,000 steps: |c| <= 1, the scan's 11 levels round
         # a few times each.
         self.assertAllClose(actual, np.stack(expected, 1), atol=1e-5, rtol=0)
+
+    def test_xla_train_step_on_odd_lengths(self):
+        # `--jit_compile` in the PASE+ recipe: XLA compiles the scan for
+        # any static length, odd ones included.
+        for frames in (7, 13):
+            model = keras.Sequential(
+                [keras.Input((frames, 3)), QRNN(4), keras.layers.Dense(1)]
+            )
+            model.compile(optimizer="sgd", loss="mse", jit_compile=True)
+            x = np.random.default_rng(0).normal(size=(2, frames, 3))
+            loss = model.train_on_batch(x, np.zeros((2, frames, 1)))
+            self.assertTrue(np.isfinite(loss))
 
     def test_causal(self):
         layer = QRNN(units=3)

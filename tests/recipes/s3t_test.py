@@ -212,8 +212,11 @@ _BAD_FLAGS_SCRIPT = textwrap.dedent(
     """
     import importlib.util
     import json
+    import os
     import sys
 
+    # The recipe imports its sibling `run_flags`.
+    sys.path.insert(0, os.path.dirname(sys.argv[1]))
     spec = importlib.util.spec_from_file_location("s3t", sys.argv[1])
     recipe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipe)

@@ -415,6 +415,21 @@ def recipe_flags(recipe, args):
     return flags + args.recipe_flags
 
 
+def run_recipes(script, args, extra):
+    """The rows of every recipe of `args.recipes`, each measured in a
+    subprocess running `script`'s child with the flags `extra`."""
+    rows = []
+    for recipe in args.recipes:
+        rows += run_child(
+            os.path.abspath(script),
+            recipe,
+            recipe_flags(recipe, args),
+            extra,
+            args.timeout,
+        )
+    return rows
+
+
 def common_parser(description):
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="Smoke run.")
@@ -467,15 +482,7 @@ def main(argv=None):
         for key in ("warmup", "batches", "steps", "repeats")
     ]
     started = time.perf_counter()
-    rows = []
-    for recipe in args.recipes:
-        rows += run_child(
-            os.path.abspath(__file__),
-            recipe,
-            recipe_flags(recipe, args),
-            extra,
-            args.timeout,
-        )
+    rows = run_recipes(__file__, args, extra)
     print(
         f"Input pipeline against training step, examples/s; {os.cpu_count()} "
         f"CPU cores; {'quick' if args.quick else 'default'} presets; "

@@ -35,8 +35,7 @@ from benchmarks.input_pipeline import in_memory  # noqa: E402
 from benchmarks.input_pipeline import load_recipe  # noqa: E402
 from benchmarks.input_pipeline import parse  # noqa: E402
 from benchmarks.input_pipeline import recipe_cases  # noqa: E402
-from benchmarks.input_pipeline import recipe_flags  # noqa: E402
-from benchmarks.input_pipeline import run_child  # noqa: E402
+from benchmarks.input_pipeline import run_recipes  # noqa: E402
 from benchmarks.maest import round_robin  # noqa: E402
 
 SETTINGS = ("float32", "mixed", "xla")
@@ -101,15 +100,7 @@ def main(argv=None):
         return child(args)
     extra = [f"--steps={args.steps}", f"--repeats={args.repeats}"]
     started = time.perf_counter()
-    rows = []
-    for recipe in args.recipes:
-        rows += run_child(
-            os.path.abspath(__file__),
-            recipe,
-            recipe_flags(recipe, args),
-            extra,
-            args.timeout,
-        )
+    rows = run_recipes(__file__, args, extra)
     mixed = rows[0]["policy"] if rows else "mixed"
     print(
         f"Training step, examples/s; {os.cpu_count()} CPU cores; "

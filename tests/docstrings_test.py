@@ -37,11 +37,6 @@ import tensorflow as tf
 
 import keras_music
 
-# Objects whose example is not run, each with the reason. Keep it empty
-# unless an example truly cannot run in a unit test; the structure checks
-# (`Example:` present, `Args:` present) still apply to these.
-NOT_RUN = {}
-
 _SECTION = re.compile(r"^\s*Example:\s*$", re.M)
 _ARGS = re.compile(r"^\s*Args:\s*$", re.M)
 _FENCE = re.compile(r"^\s*```", re.M)
@@ -161,8 +156,6 @@ def test_discovery_finds_the_public_api():
     assert not [n for n in names if n.rsplit(".", 1)[1].startswith("_")]
     assert all(n.startswith("keras_music.") for n in names)
     assert len(names) > 100
-    # An entry for an object that no longer exists would hide nothing.
-    assert not set(NOT_RUN) - names
 
 
 @pytest.mark.parametrize("name", list(PUBLIC_OBJECTS))
@@ -182,8 +175,6 @@ def test_docstring_sections(name):
 
 @pytest.mark.parametrize("name", list(PUBLIC_OBJECTS))
 def test_docstring_example_runs(name):
-    if name in NOT_RUN:
-        pytest.skip(NOT_RUN[name])
     obj = PUBLIC_OBJECTS[name]
     # recurse=False: the object's own docstring, not its methods'.
     finder = doctest.DocTestFinder(recurse=False)

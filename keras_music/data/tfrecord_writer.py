@@ -137,6 +137,7 @@ def write_tfrecords(
     targets_fn, targets_spec = _check_targets(targets, frontend, sample_rate)
     target_statistics = _statistics_from(target_statistics_from, targets_spec)
     os.makedirs(output_dir, exist_ok=True)
+    fmt.remove_stale_temporaries(output_dir)
 
     settings = {
         "format_version": fmt.FORMAT_VERSION,
@@ -212,7 +213,11 @@ def write_tfrecords(
                 else os.fspath(target_statistics_from)
             ),
         }
-    fmt.write_json_atomic(os.path.join(output_dir, fmt.MANIFEST_NAME), manifest)
+    manifest_path = os.path.join(output_dir, fmt.MANIFEST_NAME)
+    if not _same_json(manifest_path, manifest):
+        # A reused dataset keeps its file untouched (it may be read-only,
+        # or read by other processes).
+        fmt.write_json_atomic(manifest_path, manifest)
     if manifest["skipped"]:
         lines = [f"  {s['item']}: {s['reason']}" for s in manifest["skipped"]]
         print(
@@ -431,6 +436,15 @@ def _finished_index(output_dir, name, fingerprint):
     return index
 
 
+def _same_json(path, value):
+    """Whether the JSON file at `path` holds `value`."""
+    try:
+        with open(path) as stream:
+            return json.load(stream) == json.loads(json.dumps(value))
+    except (OSError, ValueError):
+        return False
+
+
 def _sha256(path):
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
@@ -588,7 +602,8 @@ class _Encoder:
 
 def _write_shard(output_dir, name, fingerprint, loaded, encoder, bar):
     shard_path = os.path.join(output_dir, name)
-    temporary = f"{shard_path}.incomplete"
+    # Per process: workers of one multi-worker run may build the same data.
+    temporary = f"{shard_path}.incomplete-{os.getpid()}"
     tracks, skipped, moments = [], [], {}
     with tf.io.TFRecordWriter(temporary) as writer:
         for item, track, targets, reason in loaded:

@@ -246,8 +246,9 @@ def worker_done(model, output, strategy, name="model"):
         return False
     folder = worker_folder(output, strategy)
     path = os.path.join(folder, f"{name}.weights.h5")
-    model.save_weights(f"{path}.incomplete.weights.h5")
-    os.replace(f"{path}.incomplete.weights.h5", path)
+    temporary = f"{path}.tmp-{os.getpid()}.weights.h5"
+    model.save_weights(temporary)
+    os.replace(temporary, path)
     if is_chief(strategy):
         return False
     print(f"Worker done ({path}); the chief writes the run's files.")

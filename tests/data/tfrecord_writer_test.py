@@ -244,6 +244,57 @@ class WriteTFRecordsTest(TestCase):
         self.assertEqual(
             shard_bytes(output_dir, manifest), shard_bytes(clean_dir, clean)
         )
+        # The killed writer's temporary file is gone.
+        leftovers = [f for f in os.listdir(output_dir) if "incomplete" in f]
+        self.assertEqual(leftovers, [])
+
+    def test_processes_writing_the_same_dataset_agree(self):
+        # Workers of a multi-worker run build the same data at once.
+        clean_dir = self.get_temp_dir()
+        clean = write(clean_dir, count=9)
+        output_dir = self.get_temp_dir()
+        gate = self.get_temp_dir()
+        script = (
+            "import os, sys, time\n"
+            "from tests.data import tfrecord_writer_test as t\n"
+            f"open(os.path.join({gate!r}, sys.argv[1]), 'w').close()\n"
+            f"while not os.path.exists(os.path.join({gate!r}, 'go')):\n"
+            "    time.sleep(0.01)\n"
+            f"t.write({output_dir!r}, count=9)\n"
+        )
+        env = {**os.environ, "PYTHONPATH": ROOT}
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, f"ready-{i}"], env=env, cwd=ROOT
+            )
+            for i in range(3)
+        ]
+        # All start writing at once, once imported.
+        deadline = time.time() + 120
+        while len(os.listdir(gate)) < len(processes):
+            self.assertLess(time.time(), deadline, "writers never started")
+            time.sleep(0.05)
+        open(os.path.join(gate, "go"), "w").close()
+        self.assertEqual([p.wait(timeout=300) for p in processes], [0] * 3)
+        with open(os.path.join(output_dir, "manifest.json")) as stream:
+            self.assertEqual(json.load(stream), json.loads(json.dumps(clean)))
+        self.assertEqual(
+            shard_bytes(output_dir, clean), shard_bytes(clean_dir, clean)
+        )
+        leftovers = [f for f in os.listdir(output_dir) if "incomplete" in f]
+        self.assertEqual(leftovers, [])
+
+    def test_reused_dataset_keeps_its_manifest_file(self):
+        output_dir = self.get_temp_dir()
+        write(output_dir)
+        path = os.path.join(output_dir, "manifest.json")
+        before = os.stat(path)
+        write(output_dir)
+        after = os.stat(path)
+        self.assertEqual(
+            (before.st_ino, before.st_mtime_ns),
+            (after.st_ino, after.st_mtime_ns),
+        )
 
     def test_changed_items_rewrite_the_shard(self):
         output_dir = self.get_temp_dir()

@@ -220,6 +220,15 @@ def extract_embeddings(
     embeddings = np.stack(
         [sums[t] / counts[t] for t in track_ids.tolist()]
     ).astype("float32")
+    broken = ~np.all(np.isfinite(embeddings), axis=1)
+    if broken.any():
+        # Caching them would only move the failure to a NaN score.
+        raise ValueError(
+            f"The encoder {encoder.name!r} produced NaN or infinite "
+            f"embeddings for {int(broken.sum())} of {len(track_ids)} tracks "
+            f"of {data_dir} (first: {track_ids[broken][0]!r}); its weights "
+            "or its inputs are not finite."
+        )
 
     manifest = {
         "version": _CACHE_VERSION,

@@ -80,3 +80,17 @@ def test_errors(tiny_corpus, encoder, tmp_path):
         )
     with pytest.raises(ValueError, match="`path` must be an embedding"):
         load_embeddings(str(tmp_path))
+
+
+def test_non_finite_embeddings_are_refused(tiny_corpus, encoder, tmp_path):
+    import keras
+
+    model, seconds = encoder
+    broken = keras.models.clone_model(model)
+    weights = broken.get_weights()
+    weights[0] = np.full_like(weights[0], np.nan)
+    broken.set_weights(weights)
+    with pytest.raises(ValueError, match="NaN or infinite embeddings for"):
+        extract_embeddings(broken, tiny_corpus["valid"], seconds, str(tmp_path))
+    # Nothing was cached.
+    assert os.listdir(tmp_path) == []

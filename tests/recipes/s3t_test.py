@@ -96,8 +96,12 @@ def test_pretrains_probes_and_saves(one_epoch_run):
     assert np.isfinite(results["final_loss"])
     for key in ("test", "test_random_init"):
         assert results[key]["tracks"] > 0
-        assert 0.0 <= results[key]["roc_auc"] <= 1.0
-        assert 0.0 <= results[key]["pr_auc"] <= 1.0
+        scores = (results[key]["roc_auc"], results[key]["pr_auc"])
+        assert all(0.0 <= s <= 1.0 for s in scores), (
+            results,
+            proc.stdout[-4000:],
+            proc.stderr[-4000:],
+        )
     # The probe saw different embeddings: the pre-trained encoder's cache
     # and the random one's are distinct folders (keys hash the weights).
     caches = os.listdir(os.path.join(output, "embeddings"))

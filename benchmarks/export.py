@@ -77,7 +77,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
-from benchmarks.maest import round_robin  # noqa: E402
+from benchmarks.timing import round_robin  # noqa: E402
 from keras_music.evaluation.segment_encoder import maest_segment_encoder  # noqa: E402
 from keras_music.export.saved_model import export_saved_model  # noqa: E402
 from keras_music.export.serving_export import export_size  # noqa: E402

@@ -11,8 +11,9 @@ side by side in one run:
   segments -> frontend and augmentation -> batches), iterated without the
   model, locally and through a tf.data service (a dispatcher and two
   workers in the same process, `--data_service_address`);
-- step ex/s: the recipe's model and objective (`fit`) on one batch of
-  that pipeline held in memory, so no input work is timed;
+- step ex/s: the recipe's model and objective (the training step `fit`
+  traces, called directly) on one batch of that pipeline held in memory,
+  so no input work is timed;
 
 and prints their ratios: pipeline / step > 1 means the pipeline keeps up
 (the pipeline and the step share the CPU in a real run, so a ratio near 1
@@ -327,17 +328,13 @@ def in_memory(dataset):
 
 
 def step_speed(model, batches, batch_size, steps, repeats):
-    """Median examples/s of `fit` on in-memory batches (after a warm-up
-    call that traces the step)."""
-    import statistics
+    """Median examples/s of `steps` training steps on in-memory batches
+    (after a warm-up that builds and traces the step)."""
+    from benchmarks.timing import round_robin
+    from benchmarks.timing import train_steps
 
-    model.fit(batches, steps_per_epoch=1, epochs=1, verbose=0)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.fit(batches, steps_per_epoch=steps, epochs=1, verbose=0)
-        times.append(time.perf_counter() - start)
-    return steps * batch_size / statistics.median(times)
+    run = train_steps(model, batches, steps)
+    return steps * batch_size / round_robin({"step": run}, repeats)["step"]
 
 
 def child(args):
@@ -505,8 +502,8 @@ def main(argv=None):
         )
     print(
         "local, service: pipeline ex/s in this process, and through a\n"
-        "tf.data service with two in-process workers; step: fit ex/s on a\n"
-        "batch in memory. Ratio > 1: the pipeline keeps up with training."
+        "tf.data service with two in-process workers; step: training ex/s\n"
+        "on a batch in memory. Ratio > 1: the pipeline keeps up with training."
     )
     return rows
 

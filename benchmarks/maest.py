@@ -92,7 +92,6 @@ even with T=10, F=4 MAEST does 6x EffNet-B0's FLOPs per example (17.5 vs
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
@@ -104,6 +103,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from benchmarks.timing import round_robin  # noqa: E402
 from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram  # noqa: E402
 from keras_music.models.efficientnet.efficientnet_tagger import (  # noqa: E402
     EfficientNetTagger,
@@ -180,25 +180,6 @@ def graph_flops(concrete_function, op_types=None):
         options["account_type_regexes"] = [f"^{t}$" for t in op_types]
     result = model_analyzer.profile(concrete_function.graph, options=options)
     return result.total_float_ops
-
-
-def round_robin(cases, repeats, clock=time.perf_counter):
-    """Median wall time of each case, measured in interleaved rounds.
-
-    `cases` maps a name to a callable that runs one measured step and
-    returns once its results are on the host. Each case is called once
-    first (warm-up: tracing, compilation, memory pools); then every round
-    calls every case once, in order. Returns `{name: median seconds}`.
-    """
-    for step in cases.values():
-        step()
-    times = {name: [] for name in cases}
-    for _ in range(repeats):
-        for name, step in cases.items():
-            start = clock()
-            step()
-            times[name].append(clock() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def forward_step(model, x, jit_compile):

@@ -27,8 +27,10 @@ Only the ratios, measured side by side, are meaningful.
 
 import argparse
 import os
-import statistics
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -37,6 +39,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from benchmarks.timing import round_robin  # noqa: E402
 from keras_music.layers.qrnn import fo_pooling  # noqa: E402
 
 
@@ -78,20 +81,6 @@ def backward_fn(pooling, units, any_length=False):
         return tape.gradient(loss, [forget, candidate])
 
     return run
-
-
-def round_robin(cases, repeats, clock=time.perf_counter):
-    """Median seconds of each case, one warm-up call first, then
-    `repeats` rounds that run every case once, in order."""
-    for step in cases.values():
-        step()
-    times = {name: [] for name in cases}
-    for _ in range(repeats):
-        for name, step in cases.items():
-            start = clock()
-            step()
-            times[name].append(clock() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main(argv=None):

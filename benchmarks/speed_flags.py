@@ -4,9 +4,9 @@
     python benchmarks/speed_flags.py --quick    # tiny models, smoke run
 
 For each training recipe's default model (what `python recipes/<name>.py`
-trains on this machine) it times the training step (`fit` on one batch of
-the recipe's own pipeline held in memory) three ways, interleaved in
-rounds in one run:
+trains on this machine) it times the training step (the step `fit` traces,
+called directly, on one batch of the recipe's own pipeline held in
+memory) three ways, interleaved in rounds in one run:
 
 - float32, as the recipes train by default on a CPU;
 - mixed precision, what `--mixed_precision` sets: `mixed_bfloat16` on a
@@ -36,7 +36,8 @@ from benchmarks.input_pipeline import load_recipe  # noqa: E402
 from benchmarks.input_pipeline import parse  # noqa: E402
 from benchmarks.input_pipeline import recipe_cases  # noqa: E402
 from benchmarks.input_pipeline import run_recipes  # noqa: E402
-from benchmarks.maest import round_robin  # noqa: E402
+from benchmarks.timing import round_robin  # noqa: E402
+from benchmarks.timing import train_steps  # noqa: E402
 
 SETTINGS = ("float32", "mixed", "xla")
 
@@ -54,7 +55,7 @@ def child(args):
     rows = []
     for label, pipeline, model, batch_size in recipe_cases(recipe):
         batches = in_memory(pipeline())
-        steps = {}
+        steps, errors = {}, {}
         for setting in SETTINGS:
             keras.mixed_precision.set_global_policy(
                 mixed if setting == "mixed" else "float32"
@@ -62,23 +63,16 @@ def child(args):
             recipe.FLAGS.jit_compile = setting == "xla"
             trainer = model()
             keras.mixed_precision.set_global_policy("float32")
-
-            def step(trainer=trainer, batches=batches):
-                trainer.fit(
-                    batches, steps_per_epoch=args.steps, epochs=1, verbose=0
-                )
-
-            steps[setting] = step
-        row = {"recipe": label, "batch_size": batch_size, "policy": mixed}
-        for setting in SETTINGS:
             # A setting whose step does not compile or run is reported,
             # not timed (e.g. XLA on a shape that changes per step).
             try:
-                steps[setting]()
+                steps[setting] = train_steps(trainer, batches, args.steps)
             except Exception as error:  # noqa: BLE001
-                del steps[setting]
-                row[setting] = None
-                row[f"{setting}_error"] = str(error).strip().split("\n")[-1]
+                errors[setting] = str(error).strip().split("\n")[-1]
+        row = {"recipe": label, "batch_size": batch_size, "policy": mixed}
+        for setting, error in errors.items():
+            row[setting] = None
+            row[f"{setting}_error"] = error
         medians = round_robin(steps, args.repeats)
         for setting, seconds in medians.items():
             row[setting] = args.steps * batch_size / seconds

@@ -9,7 +9,6 @@ from benchmarks.maest import forward_step
 from benchmarks.maest import graph_flops
 from benchmarks.maest import maest_forward_flops
 from benchmarks.maest import patchout_grid
-from benchmarks.maest import round_robin
 from keras_music.models.maest.maest_backbone import MAESTBackbone
 from keras_music.models.maest.maest_presets import backbone_presets
 from tests.test_case import TestCase
@@ -70,28 +69,6 @@ class MAESTBenchmarkTest(TestCase):
                 TINY, TINY["num_frames"], stride, drop
             )
             self.assertEqual(sum(analytic.values()), expected, (stride, drop))
-
-    def test_round_robin_interleaves_and_takes_median(self):
-        # A fake clock that each step advances by its next duration; the
-        # first duration is the warm-up call's, which must not count.
-        now = [0.0]
-        calls = []
-        durations = {"a": [100.0, 5.0, 1.0, 3.0], "b": [100.0, 2.0, 9.0, 4.0]}
-
-        def step(name):
-            def run():
-                calls.append(name)
-                now[0] += durations[name].pop(0)
-
-            return run
-
-        medians = round_robin(
-            {"a": step("a"), "b": step("b")},
-            repeats=3,
-            clock=lambda: now[0],
-        )
-        self.assertEqual(calls, ["a", "b"] * 4)
-        self.assertEqual(medians, {"a": 3.0, "b": 4.0})
 
 
 @pytest.mark.parametrize("stride", [1, 3])

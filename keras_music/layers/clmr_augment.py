@@ -25,9 +25,10 @@ class CLMRAugment(keras.layers.Layer):
     `PolarityInversion` (0.8), `GaussianNoise` (0.01), `RandomGain`
     (0.3, -20 to -1 dB), `RandomFilter` (0.8), `Delay` (0.3),
     `PitchShift` (0.6, +-7 semitones), `Reverb` (0.6). Every stage
-    draws per example. A probability of 0 leaves a stage out; the
-    multi-format paper's chain (crop, noise, gain in [-6, 0] dB,
-    filter, pitch shift within +-5 semitones) is
+    draws per example, and transforms only the examples whose coin
+    fires (the whole batch under XLA). A probability of 0 leaves a
+    stage out; the multi-format paper's chain (crop, noise, gain in
+    [-6, 0] dB, filter, pitch shift within +-5 semitones) is
     `CLMRAugment(polarity_p=0, delay_p=0, reverb_p=0,
     gain_range=(-6, 0), semitone_range=(-5, 5))`.
 

@@ -104,6 +104,7 @@ class PitchShift(WaveformAugmentation):
         # overlapping windows sum to a constant, so inversion is exact.
         padded = tf.pad(audio, [[0, 0], [self.n_fft, self.n_fft]])
         window = tf.signal.hann_window
+        # (batch, frames, bins).
         stft = tf.signal.stft(
             padded,
             self.n_fft,
@@ -113,54 +114,75 @@ class PitchShift(WaveformAugmentation):
             pad_end=True,
         )
         bins = self.n_fft // 2 + 1
-        # Multiplying bin k by (-1) ** k moves the time origin of every
-        # frame to the window centre. Then the bins of one partial share a
-        # phase, and moving them together to other bins keeps them in
-        # phase (otherwise neighbours cancel and the level drops).
-        centring = tf.cast(
-            1.0 - 2.0 * tf.cast(tf.range(bins) % 2, "float32"), "complex64"
-        )[:, tf.newaxis]
-        # (batch, bins, frames): gathers below run along the bin axis.
-        stft = tf.transpose(stft, [0, 2, 1]) * centring
-        magnitude = tf.abs(stft)
-        phase = tf.math.angle(stft)
-
-        # Phase advance per hop of each bin: its centre frequency's share
-        # plus the deviation measured between consecutive frames.
-        centre = (
-            2.0
-            * math.pi
-            * self.hop_length
-            / self.n_fft
-            * tf.range(bins, dtype="float32")[:, tf.newaxis]
+        real = tf.math.real(stft)
+        imag = tf.math.imag(stft)
+        magnitude = tf.sqrt(tf.square(real) + tf.square(imag))
+        # The phase change of every bin from one frame to the next is the
+        # angle of S_t * conj(S_{t-1}): one atan2 per bin and frame, and
+        # already wrapped. (`tf.math.angle` is several times slower than
+        # `tf.math.atan2` on a CPU.) A silent bin (the padding is silent)
+        # has phase 0, so the step out of it is the phase of S_t: its
+        # conjugate is replaced by 1.
+        previous_real = tf.where(magnitude[:, :-1] > 0.0, real[:, :-1], 1.0)
+        previous_imag = imag[:, :-1]
+        step = tf.math.atan2(
+            imag[:, 1:] * previous_real - real[:, 1:] * previous_imag,
+            real[:, 1:] * previous_real + imag[:, 1:] * previous_imag,
         )
-        deviation = _wrap(phase[:, :, 1:] - phase[:, :, :-1] - centre)
-        advance = centre + deviation
+        # The gathers below run along the bin axis, which is fastest when
+        # bins are rows: (batch, bins, frames).
+        magnitude = tf.transpose(magnitude, [0, 2, 1])
+        step = tf.transpose(step, [0, 2, 1])
 
         position = tf.range(bins, dtype="float32")[tf.newaxis, :] / alpha
         lower = tf.minimum(tf.cast(tf.floor(position), "int32"), bins - 1)
         upper = tf.minimum(lower + 1, bins - 1)
         frac = (position - tf.cast(lower, "float32"))[:, :, tf.newaxis]
         inside = (position <= bins - 1)[:, :, tf.newaxis]
-        new_magnitude = (1.0 - frac) * tf.gather(
-            magnitude, lower, batch_dims=1
-        ) + frac * tf.gather(magnitude, upper, batch_dims=1)
+        lower_magnitude = tf.gather(magnitude, lower, batch_dims=1)
+        new_magnitude = lower_magnitude + frac * (
+            tf.gather(magnitude, upper, batch_dims=1) - lower_magnitude
+        )
         new_magnitude = tf.where(inside, new_magnitude, 0.0)
 
+        # Phase advance per hop of each bin: its centre frequency's share
+        # plus the deviation from it, i.e. the instantaneous frequency.
         nearest = tf.minimum(tf.cast(tf.round(position), "int32"), bins - 1)
-        new_advance = _wrap(
-            alpha[:, :, tf.newaxis] * tf.gather(advance, nearest, batch_dims=1)
+        centre = (
+            2.0
+            * math.pi
+            * self.hop_length
+            / self.n_fft
+            * tf.cast(nearest, "float32")[:, :, tf.newaxis]
         )
-        start = tf.gather(phase[:, :, :1], nearest, batch_dims=1)
-        new_phase = tf.concat(
-            [start, start + tf.cumsum(new_advance, axis=-1)], axis=-1
+        advance = centre + _wrap(
+            tf.gather(step, nearest, batch_dims=1) - centre
         )
+        new_advance = _wrap(alpha[:, :, tf.newaxis] * advance)
 
-        new_stft = centring * tf.complex(
+        # Multiplying bin k by (-1) ** k moves the time origin of every
+        # frame to the window centre. Then the bins of one partial share a
+        # phase, and moving them together to other bins keeps them in
+        # phase (otherwise neighbours cancel and the level drops). The
+        # factor cancels in the phase steps, so it only enters the first
+        # frame's phases and, as pi * (k % 2), the output's.
+        odd = math.pi * tf.cast(tf.range(bins) % 2, "float32")
+        first = tf.math.atan2(imag[:, 0], real[:, 0]) + odd
+        start = tf.gather(first, nearest, batch_dims=1) + odd
+        new_phase = tf.concat(
+            [
+                start[:, :, tf.newaxis],
+                start[:, :, tf.newaxis] + tf.cumsum(new_advance, axis=-1),
+            ],
+            axis=-1,
+        )
+        new_magnitude = tf.transpose(new_magnitude, [0, 2, 1])
+        new_phase = tf.transpose(new_phase, [0, 2, 1])
+        new_stft = tf.complex(
             new_magnitude * tf.cos(new_phase), new_magnitude * tf.sin(new_phase)
         )
         shifted = tf.signal.inverse_stft(
-            tf.transpose(new_stft, [0, 2, 1]),
+            new_stft,
             self.n_fft,
             self.hop_length,
             fft_length=self.n_fft,

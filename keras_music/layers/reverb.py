@@ -6,7 +6,9 @@ import tensorflow as tf
 from keras_music.layers.validation import check_positive
 from keras_music.layers.validation import check_range
 from keras_music.layers.waveform_ops import WaveformAugmentation
+from keras_music.layers.waveform_ops import fast_fft_length
 from keras_music.layers.waveform_ops import random_uniform
+from keras_music.layers.waveform_ops import static_length
 
 # An exponential envelope exp(-_DECAY_60DB * t / rt60) falls by 60 dB at
 # t = rt60: ln(10 ** (60 / 20)) = 3 ln 10.
@@ -95,10 +97,11 @@ class Reverb(WaveformAugmentation):
         response *= tf.math.rsqrt(
             tf.reduce_sum(tf.square(response), axis=-1, keepdims=True)
         )
-        samples = tf.shape(audio)[-1]
+        samples = static_length(audio)
         # Linear (not circular) convolution needs samples + ir_length - 1
-        # points; only the first `samples` outputs are kept.
-        fft_length = samples + self.ir_length - 1
+        # points; any longer FFT gives the same result, and a smooth
+        # length is several times faster than an arbitrary one.
+        fft_length = fast_fft_length(samples + self.ir_length - 1)
         wet_audio = tf.signal.irfft(
             tf.signal.rfft(audio, [fft_length])
             * tf.signal.rfft(response, [fft_length]),

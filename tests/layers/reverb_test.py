@@ -44,6 +44,29 @@ class ReverbTest(TestCase):
         wet = out - 0.5 * audio
         np.testing.assert_allclose(np.sum(wet**2, -1), 0.25, rtol=1e-4)
 
+    def test_linear_convolution_with_its_response(self):
+        # The response, read from an impulse: with wet = 1 the output is
+        # the response itself. The same seed draws it again for the
+        # noise batch, whose output must be NumPy's linear convolution
+        # (the FFT length, 15 * 2 ** 7 = 1920, is longer than the 1799
+        # points the convolution needs).
+        kwargs = {
+            "sample_rate": SR,
+            "rt60_range": (0.1, 0.2),
+            "wet_range": (1.0, 1.0),
+            "p": 1.0,
+            "seed": 7,
+        }
+        impulse = np.zeros((3, 1000), "float32")
+        impulse[:, 0] = 1.0
+        response = np.asarray(Reverb(**kwargs)(impulse, training=True))
+        audio = np.random.RandomState(0).randn(3, 1000).astype("float32")
+        out = np.asarray(Reverb(**kwargs)(audio, training=True))
+        for x, h, y in zip(audio, response, out):
+            expected = np.convolve(x, h[:800])[:1000]
+            # float32 FFTs of unit-variance noise: round-off ~1e-6.
+            np.testing.assert_allclose(y, expected, atol=1e-4)
+
     def test_decay_matches_rt60(self):
         audio = np.zeros((64, 8000), "float32")
         audio[:, 0] = 1.0

@@ -98,11 +98,10 @@ def recipe_cases(recipe):
     `pipeline()` builds the recipe's training dataset (through the data
     service when `FLAGS.data_service_address` is set, as the recipe
     does); `model()` builds and compiles the recipe's model under the
-    current precision policy with the recipe's `compile_options()`.
-    Model assembly follows the recipe's `main`, which does not expose it
-    as a function.
+    current precision policy, with the recipe's own model function and a
+    constant learning rate. The presets, tasks and batch sizes are
+    resolved as the recipe's `main` resolves them.
     """
-    import keras
     import tensorflow as tf
 
     from keras_music.data.tfrecord_format import read_manifest
@@ -123,13 +122,7 @@ def recipe_cases(recipe):
             cache_dir=FLAGS.cache_dir,
         )[0]
 
-    def compiled(model, optimizer):
-        model.compile(optimizer=optimizer, **recipe.compile_options())
-        return model
-
     if name == "maest":
-        from keras_music.models.maest.maest_tagger import MAESTTagger
-
         preset, _, _, _ = recipe.resolve_schedule(has_gpu)
         train = splits()["train"]
         manifest = read_manifest(train)
@@ -147,22 +140,13 @@ def recipe_cases(recipe):
                 lambda: recipe.input_pipeline(
                     train, task, spec["multi_label"], True
                 ),
-                lambda: compiled(
-                    MAESTTagger(
-                        recipe.build_backbone(preset),
-                        num_tags=len(spec["vocabulary"]),
-                    ),
-                    keras.optimizers.AdamW(
-                        1e-4, weight_decay=FLAGS.weight_decay
-                    ),
+                lambda: recipe.tagger_model(
+                    preset, len(spec["vocabulary"]), 1e-4
                 ),
                 FLAGS.batch_size,
             )
         ]
     if name == "s3t":
-        from keras_music.models.swin.swin_backbone import SwinBackbone
-        from keras_music.pretraining.moco import MoCo
-
         setup = recipe.resolve_setup(has_gpu)
         batch_size = FLAGS.batch_size or (
             recipe.CPU_DEMO["batch_size"]
@@ -177,17 +161,7 @@ def recipe_cases(recipe):
             (
                 f"s3t ({setup.preset}, MoCo)",
                 lambda: recipe.pretraining_views(train, setup, batch_size),
-                lambda: compiled(
-                    MoCo(
-                        SwinBackbone.from_preset(setup.preset),
-                        queue_size=setup.queue_size,
-                        momentum=setup.momentum,
-                        temperature=FLAGS.temperature,
-                    ),
-                    keras.optimizers.AdamW(
-                        FLAGS.learning_rate, weight_decay=FLAGS.weight_decay
-                    ),
-                ),
+                lambda: recipe.moco_model(setup, FLAGS.learning_rate),
                 batch_size,
             )
         ]
@@ -207,23 +181,13 @@ def recipe_cases(recipe):
 
         def model():
             dims = MultiTaskPretrainer.target_dims_from(pipeline().element_spec)
-            decoder = {"decoder_filters": recipe.CPU_DEMO_DECODER}
-            return compiled(
-                MultiTaskPretrainer(
-                    recipe.build_encoder(preset, demo),
-                    workers=FLAGS.workers,
-                    target_dims=dims,
-                    **(decoder if demo else {}),
-                ),
-                keras.optimizers.Adam(FLAGS.learning_rate),
-            )
+            return recipe.pretrainer_model(preset, demo, dims)
 
         return [(f"pase ({preset})", pipeline, model, FLAGS.batch_size)]
     if name == "clmr":
         from contrastive_common import sample_cnn
+        from contrastive_common import simclr_model
         from contrastive_common import view_pairs
-
-        from keras_music.pretraining.simclr import SimCLR
 
         demo = FLAGS.data is None and not has_gpu
         crop = recipe.crop_samples()
@@ -243,24 +207,16 @@ def recipe_cases(recipe):
                     lambda audio: augment(audio, training=True),
                     FLAGS.seed,
                 ),
-                lambda: compiled(
-                    SimCLR(
-                        sample_cnn(FLAGS.preset, crop, demo),
-                        projection_dim=FLAGS.projection_dim,
-                        temperature=FLAGS.temperature,
-                    ),
-                    keras.optimizers.AdamW(
-                        FLAGS.learning_rate, weight_decay=FLAGS.weight_decay
-                    ),
+                lambda: simclr_model(
+                    sample_cnn(FLAGS.preset, crop, demo), FLAGS
                 ),
                 batch_size,
             )
         ]
     if name == "multiformat":
         from contrastive_common import sample_cnn
+        from contrastive_common import simclr_model
         from contrastive_common import view_pairs
-
-        from keras_music.pretraining.simclr import SimCLR
 
         demo = FLAGS.data is None and not has_gpu
         recipe.check_presets()
@@ -291,17 +247,7 @@ def recipe_cases(recipe):
                         views(clip),
                         FLAGS.seed,
                     ),
-                    lambda backbone=backbone: compiled(
-                        SimCLR(
-                            backbone(),
-                            projection_dim=FLAGS.projection_dim,
-                            temperature=FLAGS.temperature,
-                        ),
-                        keras.optimizers.AdamW(
-                            FLAGS.learning_rate,
-                            weight_decay=FLAGS.weight_decay,
-                        ),
-                    ),
+                    lambda backbone=backbone: simclr_model(backbone(), FLAGS),
                     setup["batch_size"],
                 )
             )

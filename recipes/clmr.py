@@ -48,7 +48,6 @@ model maps pairs of views to the contrastive loss.
 import os
 import time
 
-import keras
 import run_flags
 import tensorflow as tf
 from absl import app
@@ -61,8 +60,8 @@ from contrastive_common import embed_splits
 from contrastive_common import linear_protocol
 from contrastive_common import probe_scores
 from contrastive_common import sample_cnn
+from contrastive_common import simclr_model
 from contrastive_common import view_pairs
-from run_flags import compile_options
 from run_flags import start_run
 
 import keras_music  # noqa: F401  (sets the Keras backend)
@@ -71,7 +70,6 @@ from keras_music.data.tfrecord_format import write_json_atomic
 from keras_music.distribute import fit
 from keras_music.layers.clmr_augment import CLMRAugment
 from keras_music.models.sample_cnn.sample_cnn_presets import backbone_presets
-from keras_music.pretraining.simclr import SimCLR
 from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
@@ -217,17 +215,7 @@ def main(_):
     # === Model ===
     with strategy.scope():
         encoder = sample_cnn(FLAGS.preset, crop_length, demo)
-        simclr = SimCLR(
-            encoder,
-            projection_dim=FLAGS.projection_dim,
-            temperature=FLAGS.temperature,
-        )
-        simclr.compile(
-            optimizer=keras.optimizers.AdamW(
-                FLAGS.learning_rate, weight_decay=FLAGS.weight_decay
-            ),
-            **compile_options(),
-        )
+        simclr = simclr_model(encoder, FLAGS)
     print(
         f"{FLAGS.preset}{' (demo width)' if demo else ''}: "
         f"{encoder.count_params():,} parameters, {crop_length} samples "

@@ -9,8 +9,10 @@ this file is importable next to them; it reads no flags.
 
 import dataclasses
 
+import keras
 import numpy as np
 import tensorflow as tf
+from run_flags import compile_options
 from run_flags import training_input
 
 from keras_music.data.tfrecord_dataset import tfrecord_dataset
@@ -23,6 +25,7 @@ from keras_music.evaluation.task_metrics import selection_score
 from keras_music.evaluation.task_metrics import task_metrics
 from keras_music.models.sample_cnn.sample_cnn_backbone import SampleCNNBackbone
 from keras_music.models.sample_cnn.sample_cnn_presets import backbone_presets
+from keras_music.pretraining.simclr import SimCLR
 
 SAMPLE_RATE = 22050
 # The CPU demo narrows SampleCNN to an eighth of the preset's width (at
@@ -52,6 +55,25 @@ def sample_cnn(preset, input_length, demo):
         if config["output_filters"] is not None:
             overrides["output_filters"] = narrow(config["output_filters"])
     return SampleCNNBackbone.from_preset(preset, **overrides)
+
+
+def simclr_model(backbone, flags):
+    """SimCLR on `backbone`, compiled as both recipes train it: AdamW
+    with the recipe's `--learning_rate` and `--weight_decay`, the
+    projection and temperature of its flags, and the run's compile
+    options (`--jit_compile`). Build it in the strategy's scope."""
+    simclr = SimCLR(
+        backbone,
+        projection_dim=flags.projection_dim,
+        temperature=flags.temperature,
+    )
+    simclr.compile(
+        optimizer=keras.optimizers.AdamW(
+            flags.learning_rate, weight_decay=flags.weight_decay
+        ),
+        **compile_options(),
+    )
+    return simclr
 
 
 def view_pairs(directory, span_seconds, batch_size, make_views, seed):

@@ -321,6 +321,29 @@ def input_pipeline(directory, task, multi_label, training, replicas=1):
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def tagger_model(preset, num_tags, learning_rate):
+    """A MAEST tagger on `preset` with `num_tags` outputs, initialised
+    from `--init`, compiled with AdamW at `learning_rate` (a float or a
+    schedule) and the run's compile options (`--jit_compile`). Build it
+    in the strategy's scope."""
+    tagger = MAESTTagger(build_backbone(preset), num_tags=num_tags)
+    if FLAGS.init != "random":
+        report = load_maest_weights(
+            tagger,
+            FLAGS.init,
+            load_head=False,
+            prefix=FLAGS.init_prefix,
+        )
+        print(f"Loaded {FLAGS.init} (resized: {report['resized']})")
+    tagger.compile(
+        optimizer=keras.optimizers.AdamW(
+            learning_rate, weight_decay=FLAGS.weight_decay
+        ),
+        **compile_options(),
+    )
+    return tagger
+
+
 def evaluate_tracks(model, directory, task, multi_label):
     """Exact ROC-AUC and PR-AUC per track: every half-overlapped segment
     is tagged and the probabilities averaged per track."""
@@ -393,23 +416,9 @@ def main(_):
 
     # === Model ===
     with strategy.scope():
-        backbone = build_backbone(preset)
-        tagger = MAESTTagger(backbone, num_tags=num_tags)
-        if FLAGS.init != "random":
-            report = load_maest_weights(
-                tagger,
-                FLAGS.init,
-                load_head=False,
-                prefix=FLAGS.init_prefix,
-            )
-            print(f"Loaded {FLAGS.init} (resized: {report['resized']})")
         schedule = paper_schedule(learning_rate, epochs, steps_per_epoch)
-        tagger.compile(
-            optimizer=keras.optimizers.AdamW(
-                schedule, weight_decay=FLAGS.weight_decay
-            ),
-            **compile_options(),
-        )
+        tagger = tagger_model(preset, num_tags, schedule)
+        backbone = tagger.backbone
     print(
         f"{preset}: {tagger.count_params():,} parameters, "
         f"{backbone.num_freq_patches}x{backbone.num_time_patches} patches, "

@@ -69,9 +69,9 @@ from contrastive_common import embed_splits
 from contrastive_common import linear_protocol
 from contrastive_common import probe_scores
 from contrastive_common import sample_cnn
+from contrastive_common import simclr_model
 from contrastive_common import view_pairs
 from contrastive_common import weighted_fusion_scores
-from run_flags import compile_options
 from run_flags import start_run
 
 import keras_music  # noqa: F401  (sets the Keras backend)
@@ -92,7 +92,6 @@ from keras_music.models.resnet.resnet_presets import (
 from keras_music.models.sample_cnn.sample_cnn_presets import (
     backbone_presets as sample_cnn_presets,
 )
-from keras_music.pretraining.simclr import SimCLR
 from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
@@ -267,17 +266,7 @@ def pretrain(name, backbone, make_views, splits, setup, strategy):
         FLAGS.seed,
     )
     with strategy.scope():
-        simclr = SimCLR(
-            backbone,
-            projection_dim=FLAGS.projection_dim,
-            temperature=FLAGS.temperature,
-        )
-        simclr.compile(
-            optimizer=keras.optimizers.AdamW(
-                FLAGS.learning_rate, weight_decay=FLAGS.weight_decay
-            ),
-            **compile_options(),
-        )
+        simclr = simclr_model(backbone, FLAGS)
     print(
         f"{name}: {backbone.count_params():,} parameters -> "
         f"{backbone.output_dim}-d"

@@ -266,6 +266,26 @@ def read_history(path):
     return [rows[e] for e in sorted(rows)]
 
 
+def pretrainer_model(preset, demo, target_dims, weights=None):
+    """The multi-task pre-trainer of `--workers` on a fresh encoder of
+    `preset` (at the CPU demo size with `demo`), with the workers' loss
+    `weights` (`None`: equal), compiled with Adam at `--learning_rate`
+    and the run's compile options (`--jit_compile`). Build it in the
+    strategy's scope."""
+    model = MultiTaskPretrainer(
+        build_encoder(preset, demo),
+        workers=FLAGS.workers,
+        target_dims=target_dims,
+        loss_weights=weights,
+        **({"decoder_filters": CPU_DEMO_DECODER} if demo else {}),
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(FLAGS.learning_rate),
+        **compile_options(),
+    )
+    return model
+
+
 def pretrain(phase, preset, demo, data, weights, epochs, steps, strategy):
     """One pre-training run in `<output>/<phase>`: its encoder, history
     and, for the random-init baseline, the path of its initial weights."""
@@ -273,18 +293,8 @@ def pretrain(phase, preset, demo, data, weights, epochs, steps, strategy):
     os.makedirs(folder, exist_ok=True)
     train, valid, target_dims = data
     with strategy.scope():
-        encoder = build_encoder(preset, demo)
-        model = MultiTaskPretrainer(
-            encoder,
-            workers=FLAGS.workers,
-            target_dims=target_dims,
-            loss_weights=weights,
-            **({"decoder_filters": CPU_DEMO_DECODER} if demo else {}),
-        )
-        model.compile(
-            optimizer=keras.optimizers.Adam(FLAGS.learning_rate),
-            **compile_options(),
-        )
+        model = pretrainer_model(preset, demo, target_dims, weights)
+        encoder = model.encoder
     initial = keep_initial_weights(encoder, folder)
     # Every worker of a multi-worker run logs its own history (they are
     # equal), which the loss re-weighting reads.

@@ -303,6 +303,25 @@ def pretraining_views(directory, setup, batch_size):
     return training_input(dataset.repeat()).prefetch(tf.data.AUTOTUNE)
 
 
+def moco_model(setup, learning_rate):
+    """MoCo on the Swin preset of `setup`, compiled with AdamW at
+    `learning_rate` (a float or a schedule) and the run's compile options
+    (`--jit_compile`). Build it in the strategy's scope."""
+    moco = MoCo(
+        SwinBackbone.from_preset(setup.preset),
+        queue_size=setup.queue_size,
+        momentum=setup.momentum,
+        temperature=FLAGS.temperature,
+    )
+    moco.compile(
+        optimizer=keras.optimizers.AdamW(
+            learning_rate, weight_decay=FLAGS.weight_decay
+        ),
+        **compile_options(),
+    )
+    return moco
+
+
 def audio_encoder(backbone, setup):
     """The encoder a probe or a server uses: clip of audio -> embedding."""
     samples = round(setup.clip_seconds * SAMPLE_RATE)
@@ -383,13 +402,6 @@ def main(_):
 
     # === Model ===
     with strategy.scope():
-        backbone = SwinBackbone.from_preset(setup.preset)
-        moco = MoCo(
-            backbone,
-            queue_size=setup.queue_size,
-            momentum=setup.momentum,
-            temperature=FLAGS.temperature,
-        )
         total = setup.epochs * steps_per_epoch
         warmup = round(WARMUP_FRACTION * total)
         schedule = keras.optimizers.schedules.CosineDecay(
@@ -398,12 +410,8 @@ def main(_):
             warmup_target=FLAGS.learning_rate,
             warmup_steps=warmup,
         )
-        moco.compile(
-            optimizer=keras.optimizers.AdamW(
-                schedule, weight_decay=FLAGS.weight_decay
-            ),
-            **compile_options(),
-        )
+        moco = moco_model(setup, schedule)
+        backbone = moco.encoder
     print(
         f"{setup.preset}: {backbone.count_params():,} parameters on "
         f"{setup.size}x{setup.size}; {FLAGS.preprocessor} of an {N_BINS}-bin "

@@ -4,7 +4,6 @@ absl flags and logical CPU devices are process-wide)."""
 import json
 import os
 import re
-import subprocess
 import sys
 
 import keras
@@ -14,6 +13,7 @@ import pytest
 import keras_music  # noqa: F401  (registers the models for loading)
 from keras_music.data.tune_corpus import build_tune_corpus
 from tests.recipes.recipe_runner import ROOT
+from tests.recipes.recipe_runner import flag_errors
 from tests.recipes.recipe_runner import kill_after_first_backup
 from tests.recipes.recipe_runner import run_recipe
 
@@ -165,26 +165,18 @@ def test_seeded_deterministic_runs_repeat_with_speed_flags(
 
 
 def test_bad_flags_are_named(corpus_cache, tmp_path):
-    proc = subprocess.run(
-        _command(corpus_cache, str(tmp_path / "a"), "--patchout_time=40"),
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=ROOT,
-    )
-    assert proc.returncode != 0
-    assert "--patchout_time" in proc.stderr
-    proc = subprocess.run(
+    flag_errors(
+        "maest",
         [
-            sys.executable,
-            RECIPE,
-            f"--data={tmp_path}",
-            f"--output={tmp_path / 'b'}",
+            (
+                _command(corpus_cache, tmp_path / "a", "--patchout_time=40")[
+                    2:
+                ],
+                "--patchout_time",
+            ),
+            (
+                [f"--data={tmp_path}", f"--output={tmp_path / 'b'}"],
+                "(?s)--data.*manifest.json",
+            ),
         ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=ROOT,
     )
-    assert proc.returncode != 0
-    assert "--data" in proc.stderr and "manifest.json" in proc.stderr

@@ -4,9 +4,7 @@ the fusion helpers it shares with `recipes/clmr.py`."""
 
 import json
 import os
-import re
 import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -16,6 +14,7 @@ import keras_music  # noqa: F401  (registers the models for loading)
 from keras_music.data.tune_corpus import build_tune_corpus
 from keras_music.evaluation.probe_protocol import get_probe_protocol
 from tests.recipes.recipe_runner import ROOT
+from tests.recipes.recipe_runner import flag_errors
 from tests.recipes.recipe_runner import run_recipe
 
 RECIPES = os.path.join(ROOT, "recipes")
@@ -131,31 +130,6 @@ def test_crop_only_on_two_cpu_replicas(corpus_cache, tmp_path):
     assert "(2 replicas)" in proc.stdout
 
 
-_BAD_FLAGS_SCRIPT = textwrap.dedent(
-    """
-    import importlib.util
-    import json
-    import os
-    import sys
-
-    sys.path.insert(0, os.path.dirname(sys.argv[1]))
-    spec = importlib.util.spec_from_file_location("mf", sys.argv[1])
-    recipe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(recipe)
-    errors = []
-    for argv in json.loads(sys.argv[2]):
-        recipe.FLAGS.unparse_flags()
-        recipe.FLAGS(["multiformat.py", *argv])
-        try:
-            recipe.main(None)
-            errors.append(None)
-        except ValueError as error:
-            errors.append(str(error))
-    print(json.dumps(errors))
-    """
-)
-
-
 def test_bad_flags_are_named(tmp_path):
     output = f"--output={tmp_path / 'out'}"
     cases = [
@@ -167,19 +141,7 @@ def test_bad_flags_are_named(tmp_path):
         ),
         ([f"--data={tmp_path}", output], "manifest.json does not exist"),
     ]
-    proc = run_recipe(
-        [
-            sys.executable,
-            "-c",
-            _BAD_FLAGS_SCRIPT,
-            RECIPE,
-            json.dumps([argv for argv, _ in cases]),
-        ]
-    )
-    errors = json.loads(proc.stdout.strip().splitlines()[-1])
-    for (argv, pattern), error in zip(cases, errors, strict=True):
-        assert error is not None, argv
-        assert re.search(pattern, error), (argv, error)
+    flag_errors("multiformat", cases)
 
 
 def _caches(embeddings, labels, ids):

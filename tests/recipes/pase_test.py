@@ -4,7 +4,7 @@ absl flags and logical CPU devices are process-wide)."""
 import csv
 import json
 import os
-import subprocess
+import re
 import sys
 
 import keras
@@ -15,8 +15,8 @@ import keras_music  # noqa: F401  (registers the models for loading)
 from keras_music.data.tfrecord_format import read_manifest
 from keras_music.data.tune_corpus import build_tune_corpus
 from keras_music.features.pase_targets import TARGET_DIMS
-from tests.recipes.recipe_runner import ENV
 from tests.recipes.recipe_runner import ROOT
+from tests.recipes.recipe_runner import flag_errors
 from tests.recipes.recipe_runner import kill_after_first_backup
 from tests.recipes.recipe_runner import run_recipe
 
@@ -170,36 +170,27 @@ def test_resumes_after_interruption(corpus, tmp_path):
         assert "frozen" in json.load(stream)["scores"]
 
 
-def _fails(command):
-    proc = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        env=ENV,
-    )
-    assert proc.returncode != 0
-    return proc.stderr
-
-
 def test_bad_flags_are_named(corpus, tmp_path):
-    # Folders written without `--features pase`: the error names the
-    # folder, the missing targets and the fix.
     _, splits = corpus
     data = os.path.dirname(splits["train"])
-    stderr = _fails(
+    flag_errors(
+        "pase",
         [
-            sys.executable,
-            RECIPE,
-            f"--data={data}",
-            "--task=style",
-            f"--output={tmp_path / 'a'}",
-        ]
+            # Folders written without `--features pase`: the error names
+            # the folder, the missing targets and the fix.
+            (
+                [f"--data={data}", "--task=style", f"--output={tmp_path}"],
+                "(?s)--data.*"
+                + re.escape(os.path.join(data, "train"))
+                + ".*--features pase",
+            ),
+            (
+                _command(corpus, tmp_path / "b", "--preset=pase_tiny2")[2:],
+                "(?s)`--preset` must be one of.*pase_tiny2",
+            ),
+            (
+                _command(corpus, tmp_path / "c", "--scenarios=frozen,x")[2:],
+                "`--scenarios` must be",
+            ),
+        ],
     )
-    assert "--data" in stderr and "--features pase" in stderr
-    assert os.path.join(data, "train") in stderr
-    stderr = _fails(_command(corpus, tmp_path / "b", "--preset=pase_tiny2"))
-    assert "`--preset` must be one of" in stderr and "pase_tiny2" in stderr
-    stderr = _fails(_command(corpus, tmp_path / "c", "--scenarios=frozen,x"))
-    assert "`--scenarios` must be" in stderr

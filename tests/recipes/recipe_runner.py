@@ -3,6 +3,7 @@ devices are process-wide, so every run gets its own interpreter)."""
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -36,6 +37,55 @@ def run_recipe(command, timeout=900):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
+
+
+# One interpreter parses each command line and runs the recipe's `main`
+# (bad flags fail before any training), to pay TensorFlow's import once.
+_FLAG_ERRORS_SCRIPT = """
+import importlib.util
+import json
+import os
+import re
+import sys
+
+from absl import flags
+
+# The recipe imports its siblings (`run_flags`, `contrastive_common`).
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+spec = importlib.util.spec_from_file_location("recipe", sys.argv[1])
+recipe = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(recipe)
+errors = []
+for argv in json.loads(sys.argv[2]):
+    recipe.FLAGS.unparse_flags()
+    try:
+        recipe.FLAGS([os.path.basename(sys.argv[1]), *argv])
+        recipe.main(None)
+        errors.append(None)
+    except (ValueError, flags.Error) as error:
+        errors.append(str(error))
+print(json.dumps(errors))
+"""
+
+
+def flag_errors(name, cases, timeout=900):
+    """Runs `recipes/<name>.py` on each command line of `cases` (pairs
+    `(argv, pattern)`) in one interpreter and asserts that each fails with
+    a `ValueError` or flag error whose message matches `pattern`."""
+    proc = run_recipe(
+        [
+            sys.executable,
+            "-c",
+            _FLAG_ERRORS_SCRIPT,
+            os.path.join(ROOT, "recipes", f"{name}.py"),
+            json.dumps([argv for argv, _ in cases]),
+        ],
+        timeout=timeout,
+    )
+    errors = json.loads(proc.stdout.strip().splitlines()[-1])
+    for (argv, pattern), error in zip(cases, errors, strict=True):
+        assert error is not None, f"{argv} ran without an error"
+        assert re.search(pattern, error), (argv, error)
 
 
 def kill_after_first_backup(command, backup, timeout=900):

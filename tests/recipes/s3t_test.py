@@ -3,10 +3,8 @@ absl flags and logical CPU devices are process-wide)."""
 
 import json
 import os
-import re
 import shutil
 import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -17,6 +15,7 @@ import keras_music  # noqa: F401  (registers the models for loading)
 from keras_music.data.tune_corpus import build_tune_corpus
 from tests.recipes.recipe_runner import ROOT
 from tests.recipes.recipe_runner import finish_workers
+from tests.recipes.recipe_runner import flag_errors
 from tests.recipes.recipe_runner import h5_arrays
 from tests.recipes.recipe_runner import kill_after_first_backup
 from tests.recipes.recipe_runner import run_recipe
@@ -210,34 +209,6 @@ def test_resumes_after_interruption(corpus_cache, tmp_path):
     assert os.path.exists(os.path.join(output, "results.json"))
 
 
-# One interpreter runs the recipe's `main` on each bad command line (the
-# errors come before any training), to pay TensorFlow's import once.
-_BAD_FLAGS_SCRIPT = textwrap.dedent(
-    """
-    import importlib.util
-    import json
-    import os
-    import sys
-
-    # The recipe imports its sibling `run_flags`.
-    sys.path.insert(0, os.path.dirname(sys.argv[1]))
-    spec = importlib.util.spec_from_file_location("s3t", sys.argv[1])
-    recipe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(recipe)
-    errors = []
-    for argv in json.loads(sys.argv[2]):
-        recipe.FLAGS.unparse_flags()
-        recipe.FLAGS(["s3t.py", *argv])
-        try:
-            recipe.main(None)
-            errors.append(None)
-        except ValueError as error:
-            errors.append(str(error))
-    print(json.dumps(errors))
-    """
-)
-
-
 def test_bad_flags_are_named(corpus_cache, tmp_path):
     _, splits = corpus_cache
     corpus = os.path.dirname(splits["train"])
@@ -264,16 +235,4 @@ def test_bad_flags_are_named(corpus_cache, tmp_path):
             r"`--task` must be one of",
         ),
     ]
-    proc = run_recipe(
-        [
-            sys.executable,
-            "-c",
-            _BAD_FLAGS_SCRIPT,
-            RECIPE,
-            json.dumps([argv for argv, _ in cases]),
-        ]
-    )
-    errors = json.loads(proc.stdout.strip().splitlines()[-1])
-    for (argv, pattern), error in zip(cases, errors, strict=True):
-        assert error is not None, argv
-        assert re.search(pattern, error), (argv, error)
+    flag_errors("s3t", cases)

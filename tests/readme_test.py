@@ -365,9 +365,14 @@ def test_pytest_commands_name_existing_options_and_paths():
     options = set(re.findall(r'addoption\(\s*"(--\w+)"', conftest))
     commands = [c for c in COMMANDS if c.startswith("python -m pytest")]
     assert commands
+    # pytest-xdist's options (a `test` extra) and the values they take.
+    xdist = {"-n": {"2", "auto"}, "--dist": {"load", "loadfile"}}
     for command in commands:
-        for word in shlex.split(command)[3:]:
-            if word.startswith("--"):
+        words = iter(shlex.split(command)[3:])
+        for word in words:
+            if word in xdist:
+                assert next(words) in xdist[word], command
+            elif word.startswith("-"):
                 assert word in options, (word, options)
             else:
                 assert os.path.exists(os.path.join(ROOT, word)), word

@@ -96,6 +96,7 @@ from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
 from keras_music.training.recipe_support import run_callbacks
+from keras_music.training.recipe_support import save_weights_atomic
 from keras_music.training.recipe_support import worker_done
 
 PAPER = {"epochs": 200, "batch_size": 48, "clip_samples": 5 * SAMPLE_RATE}
@@ -282,8 +283,7 @@ def pretrain(name, backbone, make_views, splits, setup, strategy):
         verbose=FLAGS.verbose,
     )
     if is_chief(strategy):
-        backbone.save_weights(f"{final}.incomplete.weights.h5")
-        os.replace(f"{final}.incomplete.weights.h5", final)
+        save_weights_atomic(backbone, final)
     return {
         "final_loss": history.history.get("loss", [None])[-1],
         "final_accuracy": history.history.get("accuracy", [None])[-1],

@@ -223,11 +223,18 @@ def keep_initial_weights(model, output):
     """
     path = os.path.join(output, "initial.weights.h5")
     if not os.path.exists(path):
-        # Per process: workers of one multi-worker run may race here.
-        temporary = f"{path}.tmp-{os.getpid()}.weights.h5"
-        model.save_weights(temporary)
-        os.replace(temporary, path)
+        save_weights_atomic(model, path)
     return path
+
+
+def save_weights_atomic(model, path):
+    """`model.save_weights(path)` through a temporary file renamed into
+    place, so that `path` is never half written. The temporary file is
+    per process: workers of one multi-worker run may write the same path.
+    """
+    temporary = f"{path}.tmp-{os.getpid()}.weights.h5"
+    model.save_weights(temporary)
+    os.replace(temporary, path)
 
 
 def worker_done(model, output, strategy, name="model"):
@@ -246,9 +253,7 @@ def worker_done(model, output, strategy, name="model"):
         return False
     folder = worker_folder(output, strategy)
     path = os.path.join(folder, f"{name}.weights.h5")
-    temporary = f"{path}.tmp-{os.getpid()}.weights.h5"
-    model.save_weights(temporary)
-    os.replace(temporary, path)
+    save_weights_atomic(model, path)
     if is_chief(strategy):
         return False
     print(f"Worker done ({path}); the chief writes the run's files.")

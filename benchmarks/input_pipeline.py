@@ -302,20 +302,11 @@ def child(args):
         row["local"] = pipeline_speed(
             local, batch_size, args.warmup, args.batches
         )
-        # maest's balanced sampling cannot go through the service (the
-        # recipe refuses the combination): its service row reads the
-        # TFRecords plainly, as `--nobalanced` does.
-        balanced = getattr(recipe.FLAGS, "balanced", False)
-        if balanced:
-            recipe.FLAGS.balanced = False
-            row["recipe"] += " *"
         recipe.FLAGS.data_service_address = dispatcher.target
         row["service"] = pipeline_speed(
             pipeline(), batch_size, args.warmup, args.batches
         )
         recipe.FLAGS.data_service_address = None
-        if balanced:
-            recipe.FLAGS.balanced = True
         row["step"] = step_speed(
             model(), in_memory(local), batch_size, args.steps, args.repeats
         )
@@ -460,11 +451,6 @@ def main(argv=None):
             f"{row['local']:>8.1f} {row['service']:>8.1f} "
             f"{row['step']:>8.1f} {row['local'] / row['step']:>10.2f} "
             f"{row['service'] / row['step']:>12.2f}"
-        )
-    if any(row["recipe"].endswith(" *") for row in rows):
-        print(
-            "* service: without balanced sampling (--nobalanced), which the "
-            "recipe\n  does not send through the service"
         )
     print(
         "local, service: pipeline ex/s in this process, and through a\n"

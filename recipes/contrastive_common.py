@@ -88,9 +88,10 @@ def view_pairs(directory, span_seconds, batch_size, make_views, seed):
         seed=seed,
         # Replicas split the global batch evenly.
         drop_remainder=True,
+        repeat=True,
     )
     dataset = dataset.map(make_views, num_parallel_calls=tf.data.AUTOTUNE)
-    return training_input(dataset.repeat()).prefetch(tf.data.AUTOTUNE)
+    return training_input(dataset).prefetch(tf.data.AUTOTUNE)
 
 
 def linear_protocol(probe_epochs=None, trials=3):

@@ -160,14 +160,6 @@ flags.register_validator(
     lambda formats: set(formats) <= set(EXPORT_FORMATS),
     f"--export takes formats from {', '.join(EXPORT_FORMATS)}.",
 )
-flags.register_multi_flags_validator(
-    ["balanced", "data_service_address"],
-    lambda values: not (values["balanced"] and values["data_service_address"]),
-    "--data_service_address needs --nobalanced: every service worker runs "
-    "the pipeline from the same seeds, and a balanced epoch is one random "
-    "draw, so each worker would send the same epoch (plain reading splits "
-    "the TFRecord files among the workers instead).",
-)
 # --help lists the shared flags (recipes/run_flags.py) with these.
 flags.adopt_module_key_flags(run_flags)
 FLAGS = flags.FLAGS
@@ -291,6 +283,9 @@ def input_pipeline(directory, task, multi_label, training, replicas=1):
         num_samples=FLAGS.samples_per_epoch if training else None,
         one_hot=not multi_label,
         drop_remainder=drop_remainder,
+        # Endless training epochs, each a fresh balanced draw; `fit`
+        # counts the steps.
+        repeat=training,
     )
     dataset = dataset.map(
         lambda audio, y: (frontend(audio), y),
@@ -308,8 +303,7 @@ def input_pipeline(directory, task, multi_label, training, replicas=1):
             return x, y
 
         dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-        # Each pass is a fresh balanced draw; `fit` counts the steps.
-        dataset = training_input(dataset.repeat())
+        dataset = training_input(dataset)
     else:
         # A known size spares Keras guessing where validation ends.
         tracks = labelled_track_count(read_manifest(directory), task)

@@ -237,9 +237,10 @@ def chunks(directory, names, batch_size, training, replicas):
         seed=FLAGS.seed,
         drop_remainder=True,
         targets=names or None,
+        repeat=training,
     )
     if training:
-        return training_input(dataset.repeat())
+        return training_input(dataset)
     cardinality = tf.data.experimental.assert_cardinality(tracks // batch_size)
     return dataset.apply(cardinality)
 

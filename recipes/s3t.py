@@ -298,9 +298,10 @@ def pretraining_views(directory, setup, batch_size):
         seed=FLAGS.seed,
         # MoCo's queue takes whole global batches.
         drop_remainder=True,
+        repeat=True,
     )
     dataset = dataset.map(views, num_parallel_calls=tf.data.AUTOTUNE)
-    return training_input(dataset.repeat()).prefetch(tf.data.AUTOTUNE)
+    return training_input(dataset).prefetch(tf.data.AUTOTUNE)
 
 
 def moco_model(setup, learning_rate):

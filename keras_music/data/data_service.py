@@ -5,10 +5,10 @@ machine that trains. The tf.data service moves it to other machines: a
 dispatcher hands the pipeline's graph to any number of workers, the
 workers run it and stream finished batches to the trainer.
 `through_data_service(dataset, "grpc://host:port")` sends a pipeline
-built as usual (`tfrecord_dataset(...)`, then `dataset.map` with the
-frontend and augmentation layers, then `.repeat()`) through a running
-service; `start_dispatcher` and `start_worker` start the servers in this
-process (`recipes/data_service.py` runs them from the command line).
+built as usual (`tfrecord_dataset(..., repeat=True)`, then `dataset.map`
+with the frontend and augmentation layers) through a running service;
+`start_dispatcher` and `start_worker` start the servers in this process
+(`recipes/data_service.py` runs them from the command line).
 
 The processing mode is `"distributed_epoch"` (`ShardingPolicy.DYNAMIC`),
 chosen by experiment on TensorFlow 2.21 with two workers:
@@ -16,19 +16,23 @@ chosen by experiment on TensorFlow 2.21 with two workers:
 - `"parallel_epochs"` (`ShardingPolicy.OFF`) runs the whole pipeline on
   every worker. The seeds are constants in the serialised graph, so two
   workers produce the same stream and the trainer sees every batch twice.
-- `"distributed_epoch"` lets the dispatcher hand out the pipeline's
-  source elements (here the TFRecord shard files) one at a time, so each
-  record is read by one worker per epoch, also under `.repeat()`.
+- `"distributed_epoch"` lets the dispatcher hand out the elements of the
+  pipeline's source one at a time: the epoch numbers of
+  `tfrecord_dataset(..., repeat=True)`, or the TFRecord shard files of a
+  one-epoch `tfrecord_dataset`. Each epoch, or each record of the one
+  epoch, is read by one worker.
 
 What stays per worker: every worker runs its own copy of the graph from
-the same seeds. Random sources other than the file list
-(`tf.data.Dataset.random`, e.g. the crop offsets and the balanced
-sampler's epoch seeds of `tfrecord_dataset`) and the Keras random layers'
-`SeedGenerator` variables (they serialise with the graph, and each
-worker advances its own copy from the same state) draw the same sequence on
-every worker. Different records then get the same offsets and masks, and
-a pipeline whose only source is such a random stream (a balanced epoch is
-one draw of `Dataset.random`) is run in full by every worker.
+the same seeds. `tfrecord_dataset` makes every random choice a stateless
+function of the seed, the epoch and the record (shard order, balanced
+draw, crop offset), so the worker that reads an epoch does not change
+it. A source that cannot be split is run in full by every worker: a
+balanced one-epoch `tfrecord_dataset` (its epoch is one draw of
+`tf.data.Dataset.random`; use `repeat=True`), or `.repeat()` applied on
+top of one (every worker then sends the same epochs). The Keras random
+layers' `SeedGenerator` variables serialise with the graph, and each
+worker advances its own copy from the same state: two workers apply the
+same sequence of augmentation parameters, to different records.
 """
 
 import re

@@ -13,6 +13,10 @@ from keras_music.layers.validation import check_positive
 from keras_music.layers.validation import check_positive_int
 
 MODES = ("random", "center", "all")
+# The example entry holding a record's random key (shape (2,) int64).
+_KEY = "_key"
+# Epochs of an endless dataset (`repeat=True`).
+_ENDLESS = 2**62
 
 
 def tfrecord_dataset(
@@ -31,6 +35,7 @@ def tfrecord_dataset(
     drop_remainder=False,
     cycle_length=8,
     targets=None,
+    repeat=False,
 ):
     """Reads TFRecords written by `write_tfrecords` as `(input, target)`.
 
@@ -94,6 +99,15 @@ def tfrecord_dataset(
         cycle_length: int. Shards read at the same time.
         targets: sequence of target names stored in the folder, or `None`
             (no targets, the default).
+        repeat: bool. Yield epochs one after another without end, for
+            training (`fit` with `steps_per_epoch`). Epoch `e`'s shard
+            order, balanced draw and crops are functions of `seed` and
+            `e` alone, so that every tf.data service worker computes the
+            same epoch `e`, and the service hands out whole epochs: each
+            epoch is read once, by one worker. Prefer it to `.repeat()`,
+            which under the service makes every worker send the same
+            balanced epochs. Defaults to `False` (one epoch per
+            iteration, each iteration drawn afresh).
 
     Returns:
         A `tf.data.Dataset` (prefetched).
@@ -139,6 +153,10 @@ def tfrecord_dataset(
         check_positive_int("batch_size", batch_size)
     check_positive_int("shuffle_buffer_size", shuffle_buffer_size)
     check_positive_int("cycle_length", cycle_length)
+    if not isinstance(repeat, bool):
+        raise ValueError(
+            f"`repeat` must be a bool. Received: repeat={repeat!r}"
+        )
     directory, manifest, shards = _resolve(pattern_or_dir)
     if task is not None and task not in manifest["tasks"]:
         raise ValueError(
@@ -191,19 +209,13 @@ def tfrecord_dataset(
     paths = [os.path.join(directory, shard["file"]) for shard in shards]
     counts = [shard["num_examples"] for shard in shards]
     offsets = np.cumsum([0] + counts[:-1]).tolist()
-    files = tf.data.Dataset.from_tensor_slices(
-        (paths, tf.constant(counts, tf.int64), tf.constant(offsets, tf.int64))
+    shard_table = (
+        tf.constant(paths),
+        tf.constant(counts, tf.int64),
+        tf.constant(offsets, tf.int64),
     )
-
-    def read_all_shards(files):
-        if shuffle:
-            files = files.shuffle(len(paths), seed=seed)
-        return files.interleave(
-            _read_shard,
-            cycle_length=min(cycle_length, len(paths)),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-
+    files = tf.data.Dataset.from_tensor_slices(shard_table)
+    sampler = None
     if balanced:
         sampler = BalancedSampler(
             [entry["labels"][task] for entry in tracks],
@@ -211,30 +223,72 @@ def tfrecord_dataset(
             or sum(bool(entry["labels"][task]) for entry in tracks),
             replacement=replacement,
         )
+    # Every random choice is a stateless function of a key: an epoch's
+    # key gives its shard order and balanced draw, and a record's key
+    # (the epoch's folded with the record's index) gives its crop.
+    root = _root_key(seed)
 
-        def one_epoch(epoch_seed):
-            draws = sampler.sample_counts(tf.stack([epoch_seed, 0]))
-            records = read_all_shards(files).filter(
-                lambda i, record: draws[i] > 0
+    def read(files):
+        return files.interleave(
+            _read_shard,
+            cycle_length=min(cycle_length, len(paths)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+
+    def one_epoch(key):
+        """`(key, index, record)` of one epoch, all random from `key`."""
+        epoch_files = files
+        if shuffle:
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(len(paths)), seed=key
             )
-            return records.flat_map(
-                lambda i, record: tf.data.Dataset.from_tensors(
-                    (i, record)
-                ).repeat(tf.cast(draws[i], tf.int64))
+            epoch_files = tf.data.Dataset.from_tensor_slices(
+                tuple(tf.gather(column, order) for column in shard_table)
+            )
+        records = read(epoch_files)
+        if sampler is None:
+            return records.map(lambda i, record: (key, i, record))
+        draws = tf.cast(sampler.sample_counts(key), tf.int64)
+
+        def drawn(i, record):
+            # A track drawn n times is n records, each with its own key.
+            return tf.data.Dataset.range(draws[i]).map(
+                lambda n: (_fold(key, n), i, record)
             )
 
+        return records.filter(lambda i, record: draws[i] > 0).flat_map(drawn)
+
+    if repeat:
+        # A range (not `Dataset.counter`, a scan) so that the tf.data
+        # service's dynamic sharding hands out whole epochs.
+        records = (
+            tf.data.Dataset.range(_ENDLESS)
+            .map(lambda epoch: _fold(root, epoch))
+            .flat_map(one_epoch)
+        )
+    elif balanced:
         records = (
             tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
             .take(1)
+            .map(lambda draw: _fold(root, draw))
             .flat_map(one_epoch)
         )
     else:
-        records = read_all_shards(files)
+        # Shards stay the source, so the tf.data service splits an epoch
+        # among its workers shard by shard; records take keys from a
+        # stream that differs on each iteration.
+        if shuffle:
+            files = files.shuffle(len(paths), seed=seed)
+        records = tf.data.Dataset.zip(
+            read(files),
+            tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True),
+        ).map(lambda record, draw: (_fold(root, draw), *record))
     if shuffle:
         records = records.shuffle(shuffle_buffer_size, seed=seed)
 
-    def parse(i, record):
+    def parse(epoch_key, i, record):
         example = fmt.parse_example(record, manifest, target_names)
+        example[_KEY] = _fold(epoch_key, i)
         for name in target_names:
             mean, scale = normalization[name]
             key = fmt.target_key(name)
@@ -291,7 +345,6 @@ def tfrecord_dataset(
             target_names,
             output,
             task is not None,
-            seed,
         )
     elif mode == "all":
 
@@ -308,28 +361,18 @@ def tfrecord_dataset(
             all_segments, num_parallel_calls=tf.data.AUTOTUNE
         ).unbatch()
     else:
-        random_offsets = tf.data.Dataset.random(
-            seed=seed, rerandomize_each_iteration=True
-        )
 
-        def crop(example, random):
+        def crop(example):
             x = _pad_to(example["data"], segment, time_axis)
             room = tf.shape(x)[time_axis] - segment
             if mode == "center":
                 start = room // 2
             else:
-                start = tf.random.stateless_uniform(
-                    [],
-                    seed=tf.stack([random, 0]),
-                    maxval=room + 1,
-                    dtype=tf.int32,
-                )
+                start = _uniform_int(example[_KEY], room + 1)
             x = _slice(x, start, segment, time_axis)
             return output(x, example)
 
-        dataset = tf.data.Dataset.zip(dataset, random_offsets).map(
-            crop, num_parallel_calls=tf.data.AUTOTUNE
-        )
+        dataset = dataset.map(crop, num_parallel_calls=tf.data.AUTOTUNE)
 
     if batch_size is not None:
         if segment is None:
@@ -373,7 +416,7 @@ def _check_targets(targets, manifest, task):
 
 
 def _segments_with_targets(
-    dataset, mode, segment, hop, names, output, labelled, seed
+    dataset, mode, segment, hop, names, output, labelled
 ):
     """Cuts audio and targets at the same hop-aligned positions."""
     frames = segment // hop
@@ -422,24 +465,37 @@ def _segments_with_targets(
             all_segments, num_parallel_calls=tf.data.AUTOTUNE
         ).unbatch()
 
-    random_offsets = tf.data.Dataset.random(
-        seed=seed, rerandomize_each_iteration=True
-    )
-
-    def crop(example, random):
+    def crop(example):
         x, ys, room = padded(example)
         if mode == "center":
             start = room // 2
         else:
-            start = tf.random.stateless_uniform(
-                [], seed=tf.stack([random, 0]), maxval=room + 1, dtype=tf.int32
-            )
+            start = _uniform_int(example[_KEY], room + 1)
         x = _slice(x, start * hop, segment, 0)
         ys = {name: _slice(y, start, frames, 0) for name, y in ys.items()}
         return output(x, example, ys)
 
-    return tf.data.Dataset.zip(dataset, random_offsets).map(
-        crop, num_parallel_calls=tf.data.AUTOTUNE
+    return dataset.map(crop, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _root_key(seed):
+    """The stateless key all of a dataset's randomness derives from."""
+    if seed is None:
+        seed = np.random.default_rng().integers(2**62)
+    return tf.constant([seed, 0], tf.int64)
+
+
+def _fold(key, data):
+    """A new key from `key` and an integer: distinct data, distinct keys."""
+    return tf.random.experimental.stateless_fold_in(
+        key, tf.cast(data, tf.int64)
+    )
+
+
+def _uniform_int(key, maxval):
+    """An int32 uniform in `[0, maxval)`, a stateless function of `key`."""
+    return tf.random.stateless_uniform(
+        [], seed=key, maxval=maxval, dtype=tf.int32
     )
 
 

@@ -88,13 +88,14 @@ class DataServiceTest(TestCase):
             balanced=balanced,
             one_hot=True,
             drop_remainder=True,
+            repeat=True,
         )
 
         def augment(audio, y):
             x, y = mixup((frontend(audio), y), training=True)
             return spec_augment(x, training=True), y
 
-        return dataset.map(augment).repeat()
+        return dataset.map(augment)
 
     def test_trains_a_model_through_two_workers(self):
         remote = through_data_service(
@@ -154,6 +155,36 @@ class DataServiceTest(TestCase):
         )
         sums = [float(tf.reduce_sum(x)) for x in remote.take(18)]
         self.assertEqual(len(set(np.round(sums, 3))), 18)
+
+    def balanced_crops(self, **kwargs):
+        """Unbatched random crops of balanced epochs of 8 draws."""
+        dataset = self.read(
+            segment_seconds=0.1,
+            task="genre",
+            seed=0,
+            balanced=True,
+            num_samples=8,
+            **kwargs,
+        )
+        return dataset.map(lambda x, y: x)
+
+    def test_each_balanced_epoch_is_read_by_one_worker(self):
+        def crops(dataset, epochs):
+            return collections.Counter(
+                x.numpy().tobytes() for x in dataset.take(8 * epochs)
+            )
+
+        # Workers run a few epochs ahead of the consumer: 200 local
+        # epochs cover all that 4 consumed epochs can come from.
+        local = crops(self.balanced_crops(repeat=True), 200)
+        remote = through_data_service(
+            self.balanced_crops(repeat=True), self.address
+        )
+        # An epoch's draw and crops depend on the seed and its number
+        # only: every crop the two workers send is one of the first
+        # epochs', and none comes more often than there (two workers
+        # sending the same epoch would double its crops).
+        self.assertEqual(crops(remote, 4) - local, collections.Counter())
 
     def test_address_errors(self):
         dataset = tf.data.Dataset.range(3)
@@ -254,9 +285,6 @@ def test_maest_recipe_trains_through_the_service(tmp_path):
                 "--epochs=1",
                 "--verbose=2",
                 "--export=",
-                # A balanced epoch is one random draw: every worker would
-                # send the same one (the recipe refuses the pair).
-                "--nobalanced",
                 f"--data_service_address=grpc://127.0.0.1:{port}",
             )
         )

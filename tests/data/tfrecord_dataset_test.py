@@ -182,6 +182,56 @@ class TFRecordDatasetTest(TestCase):
             epochs.append(tuple(sorted(ids)))
         self.assertGreater(len(set(epochs)), 1, "every epoch drew the same")
 
+    def test_repeat_gives_endless_epochs_drawn_from_the_seed(self):
+        def epochs(count, **kwargs):
+            dataset = self.read(
+                segment_seconds=SEGMENT,
+                task="tags",
+                seed=0,
+                repeat=True,
+                # Records stay in epoch order.
+                shuffle_buffer_size=1,
+                **kwargs,
+            )
+            crops = [locate(x.numpy()) for x, _ in dataset.take(count * 6)]
+            return [crops[e * count : (e + 1) * count] for e in range(6)]
+
+        plain = epochs(10)
+        for epoch in plain:
+            # Every track once per epoch.
+            self.assertCountEqual(
+                [item for item, _ in epoch], [f"t{i}" for i in range(10)]
+            )
+        orders = {tuple(item for item, _ in epoch) for epoch in plain}
+        self.assertGreater(len(orders), 1, "every epoch read the same order")
+        # t9 has 251 crop offsets: they change from epoch to epoch.
+        t9 = {start for epoch in plain for item, start in epoch if item == "t9"}
+        self.assertGreater(len(t9), 1)
+        # Epoch e depends on the seed and e only: a second dataset (or
+        # iteration) gives the same epochs.
+        self.assertEqual(epochs(10), plain)
+
+        balanced = epochs(4, balanced=True, num_samples=4)
+        for epoch in balanced:
+            ids = [item for item, _ in epoch]
+            # Untagged tracks (weight 0) are never drawn; no replacement.
+            self.assertFalse({"t0", "t3", "t6", "t9"} & set(ids))
+            self.assertEqual(len(set(ids)), 4)
+        draws = {tuple(sorted(i for i, _ in epoch)) for epoch in balanced}
+        self.assertGreater(len(draws), 1, "every epoch drew the same")
+
+        # With replacement a track can be drawn twice in an epoch; each
+        # draw gets its own crop.
+        again = epochs(12, balanced=True, num_samples=12, replacement=True)
+        twice = [
+            {start for item_, start in epoch if item_ == item}
+            for epoch in again
+            for item in {"t7", "t8"}
+            if sum(item_ == item for item_, _ in epoch) > 1
+        ]
+        self.assertTrue(twice)
+        self.assertTrue(any(len(starts) > 1 for starts in twice))
+
     def test_corrupt_shard_names_the_file(self):
         directory = tempfile_dir()
         manifest = write(directory, count=6, num_shards=2)
@@ -243,6 +293,8 @@ class TFRecordDatasetTest(TestCase):
             tfrecord_dataset(self.directory, batch_size=0)
         with pytest.raises(ValueError, match="task='mood'"):
             tfrecord_dataset(self.directory, task="mood")
+        with pytest.raises(ValueError, match="`repeat` must be a bool"):
+            tfrecord_dataset(self.directory, repeat=1)
         with pytest.raises(ValueError, match="balanced=True.*task=None"):
             tfrecord_dataset(self.directory, balanced=True)
         with pytest.raises(ValueError, match="matches no directory"):

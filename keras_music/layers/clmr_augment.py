@@ -152,6 +152,13 @@ class CLMRAugment(keras.layers.Layer):
         self.gain_range = self.stages[2].gain_range
         self.semitone_range = self.stages[5].semitone_range
 
+    def build(self, input_shape):
+        self.crop.build(input_shape)
+        view_shape = self.crop.compute_output_shape(input_shape)
+        for stage in self.stages:
+            stage.build(view_shape)
+        self.built = True
+
     def _view(self, audio, training):
         view = self.crop(audio, training=training)
         if training:

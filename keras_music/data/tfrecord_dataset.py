@@ -83,9 +83,11 @@ def tfrecord_dataset(
         shuffle: bool or `None`. Shuffle shards and records. Defaults to
             `True` in `"random"` mode, `False` otherwise.
         seed: int or `None`. Makes shuffling, cropping and balanced
-            sampling reproducible (each iteration still differs).
-        balanced: bool. Draw each epoch (each iteration over the dataset)
-            `num_samples` tracks with MAEST's inverse label frequency
+            sampling reproducible (each iteration still differs, except
+            with `repeat=True`, whose one endless stream is fixed by the
+            seed).
+        balanced: bool. Draw each epoch (each iteration over the dataset,
+            or each epoch of `repeat=True`) `num_samples` tracks with MAEST's inverse label frequency
             weights (`BalancedSampler`); needs `task`. Every shard is read
             each epoch and tracks not drawn are dropped.
         num_samples: int or `None`. Tracks per balanced epoch. Defaults to

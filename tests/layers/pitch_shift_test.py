@@ -3,6 +3,7 @@ import pytest
 import tensorflow as tf
 
 from keras_music.layers.pitch_shift import PitchShift
+from keras_music.layers.pitch_shift import _running_sum
 from tests.test_case import TestCase
 
 SR = 8000
@@ -112,6 +113,16 @@ class PitchShiftTest(TestCase):
         # 4000-point analysis: 2 Hz bins.
         for x in out:
             self.assertLessEqual(abs(_peak_hz(x) - 880.0), 2.0)
+
+    def test_running_sum_is_cumsum(self):
+        # The phase accumulation: blocks of 64 frames, any frame count.
+        rng = np.random.default_rng(0)
+        for frames in (1, 63, 64, 65, 130):
+            x = rng.uniform(-np.pi, np.pi, (2, 3, frames)).astype("float32")
+            expected = np.cumsum(x.astype("float64"), axis=-1)
+            # float32 rounding of up to `frames` terms of at most pi.
+            atol = frames * np.pi * np.finfo("float32").eps
+            self.assertAllClose(_running_sum(tf.constant(x)), expected, atol)
 
     def test_invalid_arguments(self):
         with pytest.raises(ValueError, match="`semitone_range` must satisfy"):

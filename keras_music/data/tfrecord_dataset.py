@@ -87,9 +87,10 @@ def tfrecord_dataset(
             with `repeat=True`, whose one endless stream is fixed by the
             seed).
         balanced: bool. Draw each epoch (each iteration over the dataset,
-            or each epoch of `repeat=True`) `num_samples` tracks with MAEST's inverse label frequency
-            weights (`BalancedSampler`); needs `task`. Every shard is read
-            each epoch and tracks not drawn are dropped.
+            or each epoch of `repeat=True`) `num_samples` tracks with
+            MAEST's inverse label frequency weights (`BalancedSampler`);
+            needs `task`. Every shard is read each epoch and tracks not
+            drawn are dropped.
         num_samples: int or `None`. Tracks per balanced epoch. Defaults to
             the number of tracks with a label.
         replacement: bool. Balanced draws with replacement.

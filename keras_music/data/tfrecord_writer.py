@@ -1,13 +1,18 @@
 """`write_tfrecords`: decode items into sharded TFRecords + manifest."""
 
 import concurrent.futures
+import contextlib
 import dataclasses
+import fcntl
 import functools
 import hashlib
 import json
 import math
 import multiprocessing
 import os
+import pickle
+import shutil
+import time
 
 import keras
 import numpy as np
@@ -136,9 +141,11 @@ def write_tfrecords(
     num_workers = check_positive_int("num_workers", num_workers)
     targets_fn, targets_spec = _check_targets(targets, frontend, sample_rate)
     target_statistics = _statistics_from(target_statistics_from, targets_spec)
-    os.makedirs(output_dir, exist_ok=True)
-    fmt.remove_stale_temporaries(output_dir)
-
+    if not items:
+        raise ValueError(
+            "`items` is empty: there is nothing to write to "
+            f"{os.fspath(output_dir)!r}. Received: items=[]"
+        )
     settings = {
         "format_version": fmt.FORMAT_VERSION,
         "sample_rate": sample_rate,
@@ -169,9 +176,9 @@ def write_tfrecords(
         _fingerprint(settings, shard, name)
         for shard, name in zip(shard_items, names)
     ]
-    indices = [None] * num_shards
-    for i, name in enumerate(names):
-        indices[i] = _finished_index(output_dir, name, fingerprints[i])
+    if num_workers > 1:
+        _check_picklable(items=items, load_fn=load_fn, targets=targets_fn)
+    work_dir, indices = _working_folder(output_dir, names, fingerprints)
 
     bar = tqdm(
         total=len(items),
@@ -193,14 +200,14 @@ def write_tfrecords(
                 continue
             loaded = _load_all(load_fn, computer, shard_items[i], executor)
             indices[i] = _write_shard(
-                output_dir, name, fingerprints[i], loaded, encoder, bar
+                work_dir, name, fingerprints[i], loaded, encoder, bar
             )
     finally:
         bar.close()
         if executor is not None:
-            executor.shutdown(cancel_futures=True)
+            _shutdown(executor)
 
-    manifest = _manifest(settings, names, indices)
+    manifest = _manifest(work_dir, settings, names, indices)
     if targets_spec is not None:
         if target_statistics is None:
             target_statistics = _statistics(targets_spec["names"], indices)
@@ -213,17 +220,143 @@ def write_tfrecords(
                 else os.fspath(target_statistics_from)
             ),
         }
-    manifest_path = os.path.join(output_dir, fmt.MANIFEST_NAME)
+    manifest_path = os.path.join(work_dir, fmt.MANIFEST_NAME)
     if not _same_json(manifest_path, manifest):
         # A reused dataset keeps its file untouched (it may be read-only,
         # or read by other processes).
         fmt.write_json_atomic(manifest_path, manifest)
+    if work_dir != output_dir:
+        _swap_in(work_dir, output_dir, manifest)
     if manifest["skipped"]:
         lines = [f"  {s['item']}: {s['reason']}" for s in manifest["skipped"]]
         print(
             f"Skipped {len(lines)} of {len(items)} items:\n" + "\n".join(lines)
         )
     return manifest
+
+
+def _check_picklable(**values):
+    """Worker processes receive these pickled: refuse what cannot be.
+
+    Found here, before the pool starts, a pickling error cannot strand
+    the pool's feeder thread (which made the shutdown hang).
+    """
+    for name, value in values.items():
+        try:
+            pickle.dumps(value)
+        except Exception as error:
+            raise ValueError(
+                f"`{name}` must be picklable when `num_workers > 1` (module "
+                "level functions and plain data, not lambdas or local "
+                f"functions): {type(error).__name__}: {error}. "
+                f"Received: {name}={_short_repr(value)}"
+            ) from None
+
+
+def _short_repr(value, limit=200):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _shutdown(executor, timeout=30.0):
+    """Shuts the pool down without waiting more than `timeout` seconds."""
+    # The pool's processes, taken before `shutdown` forgets them: the
+    # executor has no public way to stop a worker that does not return.
+    processes = list((executor._processes or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+            process.join(5.0)
+
+
+def _sibling(output_dir, suffix):
+    return os.path.normpath(os.fspath(output_dir)) + suffix
+
+
+@contextlib.contextmanager
+def _parent_lock(output_dir):
+    """An exclusive lock on the folder's parent, for swapping folders."""
+    parent = os.path.dirname(os.path.abspath(os.fspath(output_dir)))
+    descriptor = os.open(parent, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def _working_folder(output_dir, names, fingerprints):
+    """`(folder to write in, finished indices there)`.
+
+    A new folder, or an unfinished first write, is written in place (and
+    resumed in place). A complete folder that changes (new labels, items
+    or settings) is rewritten aside, in `<output_dir>.rewrite`, with its
+    unchanged shards linked in, and swapped in when complete: readers
+    see the old folder or the new one, never a mix.
+    """
+    with _parent_lock(output_dir):
+        _finish_swap(output_dir)
+        os.makedirs(output_dir, exist_ok=True)
+    fmt.remove_stale_temporaries(output_dir)
+    indices = [
+        _finished_index(output_dir, name, fingerprint)
+        for name, fingerprint in zip(names, fingerprints)
+    ]
+    complete = os.path.isfile(os.path.join(output_dir, fmt.MANIFEST_NAME))
+    if not complete or all(index is not None for index in indices):
+        return output_dir, indices
+    aside = _sibling(output_dir, ".rewrite")
+    os.makedirs(aside, exist_ok=True)
+    fmt.remove_stale_temporaries(aside)
+    for i, (name, fingerprint) in enumerate(zip(names, fingerprints)):
+        done = _finished_index(aside, name, fingerprint)
+        if done is None and indices[i] is not None:
+            for file in (name, fmt.shard_index_name(name)):
+                _link(os.path.join(output_dir, file), os.path.join(aside, file))
+            done = indices[i]
+        indices[i] = done
+    return aside, indices
+
+
+def _link(source, target):
+    """Puts `source` at `target`: a hard link, or a copy where none."""
+    temporary = f"{target}.incomplete-{os.getpid()}"
+    try:
+        os.link(source, temporary)
+    except OSError:
+        shutil.copy2(source, temporary)
+    os.replace(temporary, target)
+
+
+def _swap_in(aside, output_dir, manifest):
+    """Replaces `output_dir` by the complete folder `aside`."""
+    with _parent_lock(output_dir):
+        if _same_json(os.path.join(output_dir, fmt.MANIFEST_NAME), manifest):
+            # Another process writing the same data swapped it in first.
+            shutil.rmtree(aside, ignore_errors=True)
+            return
+        previous = _sibling(output_dir, ".previous")
+        os.rename(output_dir, previous)
+        # A kill here leaves no `output_dir`, not a mix: `_finish_swap`
+        # completes the swap on the next run.
+        os.rename(aside, output_dir)
+        shutil.rmtree(previous)
+
+
+def _finish_swap(output_dir):
+    """Completes a swap that a killed writer left half-done."""
+    previous = _sibling(output_dir, ".previous")
+    if not os.path.isdir(previous):
+        return
+    aside = _sibling(output_dir, ".rewrite")
+    if not os.path.isdir(output_dir):
+        finished = os.path.isfile(os.path.join(aside, fmt.MANIFEST_NAME))
+        os.rename(aside if finished else previous, output_dir)
+    shutil.rmtree(previous, ignore_errors=True)
 
 
 def _check_tasks(tasks):
@@ -431,7 +564,7 @@ def _finished_index(output_dir, name, fingerprint):
         index = json.load(stream)
     if index.get("fingerprint") != fingerprint:
         return None
-    if _sha256(shard_path) != index.get("sha256"):
+    if fmt.sha256(shard_path) != index.get("sha256"):
         return None
     return index
 
@@ -443,14 +576,6 @@ def _same_json(path, value):
             return json.load(stream) == json.loads(json.dumps(value))
     except (OSError, ValueError):
         return False
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _safe_load(load_fn, computer, item):
@@ -629,7 +754,8 @@ def _write_shard(output_dir, name, fingerprint, loaded, encoder, bar):
         "fingerprint": fingerprint,
         "file": name,
         "num_examples": len(tracks),
-        "sha256": _sha256(shard_path),
+        "sha256": fmt.sha256(shard_path),
+        "size": os.path.getsize(shard_path),
         "skipped": skipped,
         "tracks": tracks,
     }
@@ -644,7 +770,7 @@ def _write_shard(output_dir, name, fingerprint, loaded, encoder, bar):
     return index
 
 
-def _manifest(settings, names, indices):
+def _manifest(output_dir, settings, names, indices):
     seen = {}
     for name, index in zip(names, indices):
         for entry in index["tracks"]:
@@ -676,6 +802,9 @@ def _manifest(settings, names, indices):
                 "num_examples": index["num_examples"],
                 "num_skipped": len(index["skipped"]),
                 "sha256": index["sha256"],
+                # Indices written before sizes were recorded: the file's.
+                "size": index.get("size")
+                or os.path.getsize(os.path.join(output_dir, name)),
             }
             for name, index in zip(names, indices)
         ],

@@ -119,6 +119,11 @@ def encode_example(
     Returns:
         bytes, a serialised `tf.train.Example`.
     """
+    if not isinstance(track_id, str):
+        raise ValueError(
+            f"`track_id` must be a str. Received: track_id={track_id!r} "
+            f"({type(track_id).__name__})"
+        )
     data = np.asarray(data)
     if data.dtype not in (np.int16, np.float16):
         raise ValueError(

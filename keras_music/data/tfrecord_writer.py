@@ -13,6 +13,7 @@ import os
 import pickle
 import shutil
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -23,6 +24,7 @@ from tqdm import tqdm
 from keras_music.data import tfrecord_format as fmt
 from keras_music.data.errors import AudioDecodeError
 from keras_music.data.track import Track
+from keras_music.layers.validation import check_float_audio
 from keras_music.layers.validation import check_positive_int
 
 # ~250 MB shards for 30 s int16 clips at 16 kHz: large enough for fast
@@ -281,6 +283,7 @@ def _sibling(output_dir, suffix):
 def _parent_lock(output_dir):
     """An exclusive lock on the folder's parent, for swapping folders."""
     parent = os.path.dirname(os.path.abspath(os.fspath(output_dir)))
+    os.makedirs(parent, exist_ok=True)
     descriptor = os.open(parent, os.O_RDONLY)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
@@ -606,6 +609,12 @@ def _checked_audio(track, sample_rate):
     """The track's audio as float32 at `sample_rate`, checked."""
     if not isinstance(track, Track):
         raise ValueError(f"`load_fn` must return a Track. Received: {track!r}")
+    if not isinstance(track.track_id, str) or not track.track_id:
+        raise ValueError(
+            "`load_fn` must return Tracks whose `track_id` is a non-empty "
+            f"str. Received: track_id={track.track_id!r} "
+            f"({type(track.track_id).__name__})"
+        )
     audio = np.asarray(track.audio, dtype=np.float32)
     if audio.ndim != 1:
         raise ValueError(
@@ -619,6 +628,7 @@ def _checked_audio(track, sample_rate):
         raise AudioDecodeError(
             track.track_id, "the audio contains NaN or infinite samples"
         )
+    check_float_audio(f"Track {track.track_id!r}: `audio`", audio)
     if track.sample_rate != sample_rate:
         audio = soxr.resample(
             audio, track.sample_rate, sample_rate, quality="HQ"
@@ -680,8 +690,10 @@ class _Encoder:
         sample_rate = self.settings["sample_rate"]
         audio = _checked_audio(track, sample_rate)
         labels = self._label_indices(track)
+        clipped = 0.0
         if self.frontend is None:
             if self.settings["audio_format"] == "int16":
+                clipped = float(np.mean(np.abs(audio) > 1.0))
                 data = fmt.audio_to_int16(audio)
             else:
                 data = audio.astype(np.float16)
@@ -703,7 +715,7 @@ class _Encoder:
             entry["target_frames"] = (
                 len(audio) // self.settings["targets"]["hop_length"]
             )
-        return record, entry
+        return record, entry, clipped
 
     def _label_indices(self, track):
         indices = {}
@@ -729,17 +741,19 @@ def _write_shard(output_dir, name, fingerprint, loaded, encoder, bar):
     shard_path = os.path.join(output_dir, name)
     # Per process: workers of one multi-worker run may build the same data.
     temporary = f"{shard_path}.incomplete-{os.getpid()}"
-    tracks, skipped, moments = [], [], {}
+    tracks, skipped, moments, clipped = [], [], {}, {}
     with tf.io.TFRecordWriter(temporary) as writer:
         for item, track, targets, reason in loaded:
             if track is not None:
                 try:
-                    record, entry = encoder(track, targets)
+                    record, entry, fraction = encoder(track, targets)
                 except AudioDecodeError as error:
                     reason = str(error)
                 else:
                     writer.write(record)
                     tracks.append(entry)
+                    if fraction:
+                        clipped[entry["track_id"]] = fraction
                     for target, values in (targets or {}).items():
                         moments[target] = _merge_moments(
                             moments.get(target), _moments(values)
@@ -748,6 +762,8 @@ def _write_shard(output_dir, name, fingerprint, loaded, encoder, bar):
                 skipped.append({"item": repr(item), "reason": reason})
             bar.update(1)
     os.replace(temporary, shard_path)
+    if clipped:
+        _warn_clipped(shard_path, clipped, len(tracks))
     # The index is the shard's completion mark: written after the rename,
     # so a crash in between only costs rewriting this shard.
     index = {
@@ -768,6 +784,18 @@ def _write_shard(output_dir, name, fingerprint, loaded, encoder, bar):
         os.path.join(output_dir, fmt.shard_index_name(name)), index
     )
     return index
+
+
+def _warn_clipped(shard_path, clipped, count):
+    worst = sorted(clipped.items(), key=lambda pair: -pair[1])
+    examples = ", ".join(f"{t!r} ({f:.1%} of samples)" for t, f in worst[:5])
+    warnings.warn(
+        f"{len(clipped)} of {count} tracks written to {shard_path} have "
+        f"samples beyond [-1, 1], clipped to int16: {examples}"
+        f"{', ...' if len(worst) > 5 else ''}. Scale the audio to [-1, 1] "
+        "in `load_fn`, or write with audio_format='float16'.",
+        stacklevel=2,
+    )
 
 
 def _manifest(output_dir, settings, names, indices):

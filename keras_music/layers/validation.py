@@ -207,3 +207,20 @@ def check_same_shape(names, arrays):
             f"{' and '.join(f'`{n}`' for n in names)} must have the same "
             f"shape. Received: {received}"
         )
+
+
+# Float audio is nominally in [-1, 1]; hot masters and decoded MP3s
+# overshoot by a few dB, int16 PCM passed as float by 40 dB or more.
+INT16_LIKE_PEAK = 8.0
+
+
+def check_float_audio(name, audio):
+    """Refuses float audio whose peak says it is int16 PCM, unscaled."""
+    peak = float(np.max(np.abs(audio))) if np.size(audio) else 0.0
+    if peak > INT16_LIKE_PEAK:
+        raise ValueError(
+            f"{name} must be float samples in [-1, 1]; it peaks at {peak:g}, "
+            f"more than {INT16_LIKE_PEAK:g}: int16-range samples passed as "
+            "float? Divide int16 PCM by 32768."
+        )
+    return audio

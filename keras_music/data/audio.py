@@ -38,7 +38,8 @@ def load_audio(path, sample_rate, mono=True):
             unsupported extension, cannot be decoded, has no samples, is a
             WAV file with fewer frames than its header promises
             (truncated), or contains NaN or infinite samples.
-        ValueError: `sample_rate` is not a positive integer.
+        ValueError: `sample_rate` is not a positive integer, or `path` is
+            not a str or path-like.
 
     Example:
 
@@ -51,7 +52,12 @@ def load_audio(path, sample_rate, mono=True):
     (2, 16000)
     """
     sample_rate = check_positive_int("sample_rate", sample_rate)
-    path = os.fspath(path)
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise ValueError(
+            f"`path` must be a str or path-like. Received: path={path!r}"
+        ) from None
     if os.path.isdir(path):
         raise AudioDecodeError(path, "is a directory, not an audio file")
     extension = os.path.splitext(path)[1].lower()

@@ -156,6 +156,8 @@ def render_notes(
             f"Received: programs={programs!r}"
         )
     notes = np.asarray(notes, dtype=np.float64)
+    if notes.size == 0:
+        notes = notes.reshape(0, 5)
     if notes.ndim != 2 or notes.shape[1] != 5:
         raise ValueError(
             "`notes` must be an array (notes, 5) of rows (start, end, pitch, "

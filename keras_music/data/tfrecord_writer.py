@@ -718,9 +718,22 @@ class _Encoder:
         return record, entry, clipped
 
     def _label_indices(self, track):
+        tasks = self.settings["tasks"]
+        if not isinstance(track.labels, dict) or set(track.labels) - set(tasks):
+            raise ValueError(
+                f"Track {track.track_id!r}: `labels` must be a dict from "
+                f"tasks among {sorted(tasks)} to lists of names. Received: "
+                f"labels={track.labels!r}"
+            )
         indices = {}
-        for task, spec in self.settings["tasks"].items():
-            names = list(track.labels.get(task, []))
+        for task, spec in tasks.items():
+            names = track.labels.get(task, [])
+            if isinstance(names, str) or not isinstance(names, (list, tuple)):
+                raise ValueError(
+                    f"Track {track.track_id!r}: the labels of task {task!r} "
+                    f"must be a list of names. Received: {names!r}"
+                )
+            names = list(names)
             if not spec["multi_label"] and len(names) > 1:
                 raise ValueError(
                     f"Track {track.track_id!r}: task {task!r} is "

@@ -19,8 +19,21 @@ _MASK_HINT = " (mark unknown labels with `mask`, e.g. mask=y_true >= 0)"
 
 
 class UndefinedMetricError(ValueError):
-    """The metric has no value for this (valid) input, e.g. no label with
-    both positive and negative examples."""
+    """The metric has no value for this (valid) input.
+
+    Raised when no label has both positive and negative examples. It is a
+    `ValueError`, but unlike the errors for bad input (NaN, shapes, class
+    indices) it says nothing is wrong with the input: `task_metrics`
+    reports it as NaN.
+
+    Example:
+
+    >>> try:
+    ...     roc_auc([[1], [1]], [[0.2], [0.3]])
+    ... except UndefinedMetricError as error:
+    ...     print(str(error)[:39])
+    No label has both positive and negative
+    """
 
 
 def _check_mask(mask, shape):

@@ -44,7 +44,11 @@ def tfrecord_dataset(
     into segments; features are cut the same way along their frame axis.
     A track shorter than a segment is zero-padded at the end, and one
     warning says how many tracks are. A damaged or truncated shard stops
-    the iteration with an error naming the shard file.
+    the iteration with an error naming the shard file. Before anything is
+    read, every shard and index the manifest lists must exist with the
+    recorded size and sha256 (each file is hashed once per process), and
+    every label index must be inside its task's vocabulary: a deleted,
+    stale or swapped shard raises `ValueError` naming it.
 
     Modes:
     - `"random"`: one segment per track at a uniformly random offset

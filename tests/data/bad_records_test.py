@@ -205,6 +205,11 @@ def unpicklable_load(item):
     return item
 
 
+def failing_load(item):
+    """Raises in the worker process (not an AudioDecodeError: not skipped)."""
+    raise RuntimeError(f"load_fn failed on {item}")
+
+
 class UnpicklableTest(TestCase):
     def test_unpicklable_load_fn_raises_promptly_ten_times(self):
         started = time.monotonic()
@@ -242,6 +247,15 @@ class UnpicklableTest(TestCase):
                 targets=lambda audio: {"rms": np.zeros((len(audio) // 80, 1))},
                 num_workers=2,
             )
+
+    @pytest.mark.large
+    def test_failing_worker_stops_the_pool_promptly(self):
+        # Spawned workers import TensorFlow (~10 s each time): large.
+        started = time.monotonic()
+        for _ in range(3):
+            with pytest.raises(RuntimeError, match=r"load_fn failed on t0"):
+                write(self.get_temp_dir(), load_fn=failing_load, num_workers=2)
+        self.assertLess(time.monotonic() - started, 180)
 
     def test_empty_items(self):
         output_dir = self.get_temp_dir()

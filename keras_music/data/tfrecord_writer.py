@@ -54,16 +54,24 @@ def write_tfrecords(
     its `.index.json`; a shard whose index exists (with the same items and
     settings and a matching checksum) is not written again, so re-running
     after a crash or Ctrl-C continues where it stopped without calling
-    `load_fn` on finished shards. `manifest.json` is written last. Items
-    whose `load_fn` raises `AudioDecodeError`, or whose audio is empty or
-    not finite, are skipped and listed with the reason in the manifest.
+    `load_fn` on finished shards. `manifest.json` is written last. A
+    complete folder written again with other items, labels or settings is
+    rewritten beside it, in `<output_dir>.rewrite` (unchanged shards are
+    hard-linked), and swapped in when complete: a rewrite killed half-way
+    leaves the old folder, and running it again finishes it. Items whose
+    `load_fn` raises `AudioDecodeError`, or whose audio is empty or not
+    finite, are skipped and listed with the reason in the manifest. Float
+    audio peaking above 8 (int16 PCM passed as float) raises; samples
+    beyond [-1, 1] are clipped to int16 with a warning per shard naming
+    the tracks and the fraction clipped.
     The record format is described in `keras_music.data.tfrecord_format`.
 
     Args:
         items: list of cheap, picklable descriptors (paths, specs), one per
             track. Their `repr` identifies a shard's content on resume.
         load_fn: callable `item -> Track`. Must be picklable (a module
-            level function) when `num_workers > 1`.
+            level function) when `num_workers > 1`, like `items` and
+            `targets`; this is checked before any worker starts.
         output_dir: str. Created if missing.
         tasks: dict mapping a task name to `{"vocabulary": [names],
             "multi_label": bool}`. Tracks' labels are looked up there.

@@ -318,9 +318,12 @@ def _working_folder(output_dir, names, fingerprints):
         for name, fingerprint in zip(names, fingerprints)
     ]
     complete = os.path.isfile(os.path.join(output_dir, fmt.MANIFEST_NAME))
-    if not complete or all(index is not None for index in indices):
-        return output_dir, indices
     aside = _sibling(output_dir, ".rewrite")
+    if not complete or all(index is not None for index in indices):
+        if complete:
+            # A rewrite to other content, killed and then given up.
+            shutil.rmtree(aside, ignore_errors=True)
+        return output_dir, indices
     os.makedirs(aside, exist_ok=True)
     fmt.remove_stale_temporaries(aside)
     for i, (name, fingerprint) in enumerate(zip(names, fingerprints)):

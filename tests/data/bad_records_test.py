@@ -276,6 +276,17 @@ class RewriteTest(TestCase):
         parent = os.path.dirname(output_dir)
         self.assertEqual(os.listdir(parent), ["data"])
 
+    def test_abandoned_rewrite_is_removed(self):
+        parent = self.get_temp_dir()
+        output_dir = os.path.join(parent, "data")
+        old = write_labelled(output_dir, 8, "jazz")
+        # A relabel to rock killed half-way, then the old labels written
+        # again: the folder is kept and the leftover rewrite removed.
+        write_labelled(output_dir + ".rewrite", 8, "rock")
+        self.assertEqual(write_labelled(output_dir, 8, "jazz"), old)
+        self.assertEqual(os.listdir(parent), ["data"])
+        self.assertEqual(genres_read(output_dir), ["jazz"] * 8)
+
     def test_swap_interrupted_between_renames_is_completed(self):
         parent = self.get_temp_dir()
         output_dir = os.path.join(parent, "data")

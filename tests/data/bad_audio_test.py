@@ -18,6 +18,7 @@ from keras_music.data.errors import AudioDecodeError
 from keras_music.data.midi_render import render_notes
 from keras_music.data.tfrecord_format import encode_example
 from keras_music.data.track import Track
+from keras_music.features.pase_targets import pase_targets
 from tests.data.tfrecord_writer_test import SAMPLE_RATE
 from tests.data.tfrecord_writer_test import read_examples
 from tests.data.tfrecord_writer_test import synthetic_track
@@ -131,6 +132,13 @@ class BadAudioArrayTest(TestCase):
                 load_fn=constant_load(pcm),
                 targets=lambda a: {"x": np.zeros((len(a) // 80, 1))},
             )
+
+    def test_int16_range_samples_given_to_the_pase_targets(self):
+        pcm = (noise(1600) * 30000).round()
+        with pytest.raises(
+            ValueError, match=r"`audio` must be float samples in \[-1, 1\]"
+        ):
+            pase_targets(pcm)
 
     def test_clipping_to_int16_is_warned_with_the_fraction(self):
         audio = noise(1000, peak=2.0, seed=3)

@@ -294,7 +294,10 @@ def _parent_lock(output_dir):
     os.makedirs(parent, exist_ok=True)
     descriptor = os.open(parent, os.O_RDONLY)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        except OSError:
+            pass  # a filesystem without locks: one writer at a time then
         yield
     finally:
         os.close(descriptor)  # releases the lock

@@ -164,7 +164,7 @@ def write(layout, output, sample_rate, targets=None, **writer_kwargs):
     if isinstance(layout, FolderCSV) and not layout.has_splits:
         folders = {"all": output}
         write_tfrecords(
-            layout.list_items(None),
+            layout.checked_items(None),
             functools.partial(DatasetLayout.load_item, sample_rate=sample_rate),
             output,
             tasks=layout.tasks,
@@ -179,7 +179,7 @@ def write(layout, output, sample_rate, targets=None, **writer_kwargs):
     else:
         # Listed before any audio is decoded: a malformed row stops at once.
         for split in SPLITS:
-            layout.list_items(split)
+            layout.checked_items(split)
         folders = layout.write_tfrecords(
             output,
             sample_rate=sample_rate,

@@ -34,10 +34,12 @@ def load_audio(path, sample_rate, mono=True):
         (librosa's order), nominally in [-1, 1].
 
     Raises:
-        AudioDecodeError: the file is missing, has an unsupported
-            extension, cannot be decoded, has no samples, or contains NaN
-            or infinite samples.
-        ValueError: `sample_rate` is not a positive integer.
+        AudioDecodeError: the file is missing or a directory, has an
+            unsupported extension, cannot be decoded, has no samples, is a
+            WAV file with fewer frames than its header promises
+            (truncated), or contains NaN or infinite samples.
+        ValueError: `sample_rate` is not a positive integer, or `path` is
+            not a str or path-like.
 
     Example:
 
@@ -50,7 +52,14 @@ def load_audio(path, sample_rate, mono=True):
     (2, 16000)
     """
     sample_rate = check_positive_int("sample_rate", sample_rate)
-    path = os.fspath(path)
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise ValueError(
+            f"`path` must be a str or path-like. Received: path={path!r}"
+        ) from None
+    if os.path.isdir(path):
+        raise AudioDecodeError(path, "is a directory, not an audio file")
     extension = os.path.splitext(path)[1].lower()
     if extension not in SUPPORTED_EXTENSIONS:
         raise AudioDecodeError(
@@ -68,6 +77,14 @@ def load_audio(path, sample_rate, mono=True):
         raise AudioDecodeError(path, f"unreadable ({error})") from error
     if audio.shape[0] == 0:
         raise AudioDecodeError(path, "the file contains no samples")
+    promised = _wav_promised_frames(path) if extension == ".wav" else None
+    if promised is not None and audio.shape[0] < promised:
+        # libsndfile returns what is there without a word.
+        raise AudioDecodeError(
+            path,
+            f"truncated: the header promises {promised} frames, the file "
+            f"holds {audio.shape[0]} ({audio.shape[0] / promised:.1%})",
+        )
     if not np.all(np.isfinite(audio)):
         raise AudioDecodeError(
             path, "the file contains NaN or infinite samples"
@@ -78,3 +95,27 @@ def load_audio(path, sample_rate, mono=True):
         audio = soxr.resample(audio, source_rate, sample_rate, quality="HQ")
     audio = np.ascontiguousarray(audio.T, dtype=np.float32)
     return audio[0] if mono else audio
+
+
+def _wav_promised_frames(path):
+    """Frames the `data` chunk of a RIFF/WAVE header declares, or None."""
+    with open(path, "rb") as stream:
+        head = stream.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WAVE":
+            return None  # RF64, RIFX: not checked
+        block_align = None
+        while True:
+            chunk = stream.read(8)
+            if len(chunk) < 8:
+                return None
+            name, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+            if name == b"fmt ":
+                block_align = int.from_bytes(stream.read(size)[12:14], "little")
+                stream.seek(size % 2, os.SEEK_CUR)
+            elif name == b"data":
+                # 0 and 0xFFFFFFFF: written by streaming tools, size unknown.
+                if not block_align or size in (0, 0xFFFFFFFF):
+                    return None
+                return size // block_align
+            else:
+                stream.seek(size + size % 2, os.SEEK_CUR)

@@ -155,7 +155,14 @@ def render_notes(
             "`programs` must be General-MIDI program numbers in [0, 127]. "
             f"Received: programs={programs!r}"
         )
-    notes = np.asarray(notes, dtype=np.float64).reshape(-1, 5)
+    notes = np.asarray(notes, dtype=np.float64)
+    if notes.size == 0:
+        notes = notes.reshape(0, 5)
+    if notes.ndim != 2 or notes.shape[1] != 5:
+        raise ValueError(
+            "`notes` must be an array (notes, 5) of rows (start, end, pitch, "
+            f"velocity, channel). Received: notes.shape={notes.shape}"
+        )
     if len(notes) == 0:
         raise ValueError(
             "`notes` is empty: there is nothing to render. "

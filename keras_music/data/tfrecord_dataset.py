@@ -44,7 +44,11 @@ def tfrecord_dataset(
     into segments; features are cut the same way along their frame axis.
     A track shorter than a segment is zero-padded at the end, and one
     warning says how many tracks are. A damaged or truncated shard stops
-    the iteration with an error naming the shard file.
+    the iteration with an error naming the shard file. Before anything is
+    read, every shard and index the manifest lists must exist with the
+    recorded size and sha256 (each file is hashed once per process), and
+    every label index must be inside its task's vocabulary: a deleted,
+    stale or swapped shard raises `ValueError` naming it.
 
     Modes:
     - `"random"`: one segment per track at a uniformly random offset
@@ -175,11 +179,10 @@ def tfrecord_dataset(
     if shuffle is None:
         shuffle = mode == "random"
 
-    indices = []
-    for shard in shards:
-        with open(os.path.join(directory, shard["index"])) as stream:
-            indices.append(json.load(stream))
+    fmt.verify_shards(directory, shards)
+    indices = [_read_index(directory, shard) for shard in shards]
     tracks = [entry for index in indices for entry in index["tracks"]]
+    _check_label_indices(tracks, manifest, directory)
     features = manifest["data_kind"] == "features"
     time_axis = 1 if features else 0
     segment = None
@@ -532,6 +535,36 @@ def _resolve(pattern_or_dir):
             f"Received: pattern_or_dir={pattern_or_dir!r}"
         )
     return directory, manifest, [by_name[os.path.basename(m)] for m in matches]
+
+
+def _read_index(directory, shard):
+    """A shard's `.index.json`, checked against its manifest entry."""
+    path = os.path.join(directory, shard["index"])
+    with open(path) as stream:
+        index = json.load(stream)
+    for key in ("sha256", "num_examples"):
+        if key in shard and index.get(key) != shard[key]:
+            raise ValueError(
+                f"{path} does not match {directory}/{fmt.MANIFEST_NAME}: "
+                f"{key} is {index.get(key)!r}, the manifest expects "
+                f"{shard[key]!r} (a stale index). Write the folder again "
+                "with `write_tfrecords`."
+            )
+    return index
+
+
+def _check_label_indices(tracks, manifest, directory):
+    """Label indices beyond a vocabulary would read as all-zero targets."""
+    for entry in tracks:
+        for task, indices in entry["labels"].items():
+            size = len(manifest["tasks"][task]["vocabulary"])
+            bad = [i for i in indices if not 0 <= i < size]
+            if bad:
+                raise ValueError(
+                    f"Track {entry['track_id']!r} in {directory} has label "
+                    f"indices {bad} for task {task!r}, outside its "
+                    f"vocabulary of size {size} (expected 0 to {size - 1})."
+                )
 
 
 def _read_shard(path, expected, offset):

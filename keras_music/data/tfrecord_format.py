@@ -32,9 +32,13 @@ Each record is a `tf.train.Example` with the features:
 (`"audio"` or `"features"`), audio format or frontend config with the
 feature shape and frame rate, the tasks with their vocabularies, counts per
 shard and in total, sha256 checksums of the shards and the skipped items
-with the reason. Each shard's `.index.json` lists its tracks (id, length,
-label indices, metadata) in record order: readers use it to warn about
-short tracks and to draw balanced samples without reading the audio.
+with the reason. Each shard entry of the manifest also has its `size` in
+bytes (folders written before sizes were recorded have only the sha256):
+readers refuse a folder whose shard is missing, of another size or of
+another checksum, naming the shard. Each shard's `.index.json` lists
+its tracks (id, length, label indices, metadata) in record order: readers
+use it to warn about short tracks and to draw balanced samples without
+reading the audio.
 
 A dataset with targets has a `targets` entry in its manifest:
 
@@ -61,6 +65,8 @@ reading finished shards. Folders without targets (all folders written
 before targets existed) have no `targets` entry and read as before.
 """
 
+import concurrent.futures
+import hashlib
 import json
 import os
 
@@ -113,6 +119,11 @@ def encode_example(
     Returns:
         bytes, a serialised `tf.train.Example`.
     """
+    if not isinstance(track_id, str):
+        raise ValueError(
+            f"`track_id` must be a str. Received: track_id={track_id!r} "
+            f"({type(track_id).__name__})"
+        )
     data = np.asarray(data)
     if data.dtype not in (np.int16, np.float16):
         raise ValueError(
@@ -308,6 +319,88 @@ def read_manifest(directory):
             f"reads format_version={FORMAT_VERSION}."
         )
     return manifest
+
+
+def sha256(path):
+    """The hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# `(path, size, mtime_ns, inode) -> sha256` of the shards checked in this
+# process: a folder opened again (train, then valid, then each epoch's
+# evaluation) is hashed once.
+_VERIFIED = {}
+
+
+def verify_shards(directory, shards):
+    """Checks that each shard of the manifest is on disk as it was written.
+
+    A shard file that is missing, of another size or with another sha256
+    than `manifest.json` records (deleted, replaced by a stale copy, or
+    left by an interrupted rewrite) raises before anything is read: reading
+    it would hang, fail mid-epoch or silently mix two datasets.
+
+    Args:
+        directory: str. The TFRecord folder.
+        shards: the manifest's `shards` entries to check.
+
+    Raises:
+        ValueError: naming the shard and what differs.
+    """
+    manifest_path = os.path.join(directory, MANIFEST_NAME)
+    for shard in shards:
+        for key in ("file", "index"):
+            path = os.path.join(directory, shard[key])
+            if not os.path.isfile(path):
+                raise ValueError(
+                    f"{manifest_path} lists {path}, which does not exist "
+                    "(deleted after the folder was written?). Write the "
+                    "folder again with `write_tfrecords`."
+                )
+        path = os.path.join(directory, shard["file"])
+        size = os.path.getsize(path)
+        if "size" in shard and size != shard["size"]:
+            raise _stale(
+                path, manifest_path, f"{size} bytes", f"{shard['size']} bytes"
+            )
+    paths = [os.path.join(directory, shard["file"]) for shard in shards]
+    with concurrent.futures.ThreadPoolExecutor(min(8, len(paths) or 1)) as pool:
+        # hashlib releases the GIL on large blocks: shards hash in parallel.
+        digests = list(pool.map(_cached_sha256, paths))
+    for shard, path, digest in zip(shards, paths, digests):
+        if "sha256" in shard and digest != shard["sha256"]:
+            raise _stale(
+                path,
+                manifest_path,
+                f"sha256 {digest}",
+                f"sha256 {shard['sha256']}",
+            )
+
+
+def _cached_sha256(path):
+    status = os.stat(path)
+    key = (
+        os.path.realpath(path),
+        status.st_size,
+        status.st_mtime_ns,
+        status.st_ino,
+    )
+    if key not in _VERIFIED:
+        _VERIFIED[key] = sha256(path)
+    return _VERIFIED[key]
+
+
+def _stale(path, manifest_path, found, expected):
+    return ValueError(
+        f"TFRecord shard {path} does not match {manifest_path}: it has "
+        f"{found}, the manifest expects {expected}. It is stale or was "
+        "swapped (an interrupted rewrite, or a copy from another folder): "
+        "write the folder again with `write_tfrecords`."
+    )
 
 
 def _bytes(value):

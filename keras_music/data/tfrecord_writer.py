@@ -1,13 +1,19 @@
 """`write_tfrecords`: decode items into sharded TFRecords + manifest."""
 
 import concurrent.futures
+import contextlib
 import dataclasses
+import fcntl
 import functools
 import hashlib
 import json
 import math
 import multiprocessing
 import os
+import pickle
+import shutil
+import time
+import warnings
 
 import keras
 import numpy as np
@@ -18,6 +24,7 @@ from tqdm import tqdm
 from keras_music.data import tfrecord_format as fmt
 from keras_music.data.errors import AudioDecodeError
 from keras_music.data.track import Track
+from keras_music.layers.validation import check_float_audio
 from keras_music.layers.validation import check_positive_int
 
 # ~250 MB shards for 30 s int16 clips at 16 kHz: large enough for fast
@@ -47,16 +54,24 @@ def write_tfrecords(
     its `.index.json`; a shard whose index exists (with the same items and
     settings and a matching checksum) is not written again, so re-running
     after a crash or Ctrl-C continues where it stopped without calling
-    `load_fn` on finished shards. `manifest.json` is written last. Items
-    whose `load_fn` raises `AudioDecodeError`, or whose audio is empty or
-    not finite, are skipped and listed with the reason in the manifest.
+    `load_fn` on finished shards. `manifest.json` is written last. A
+    complete folder written again with other items, labels or settings is
+    rewritten beside it, in `<output_dir>.rewrite` (unchanged shards are
+    hard-linked), and swapped in when complete: a rewrite killed half-way
+    leaves the old folder, and running it again finishes it. Items whose
+    `load_fn` raises `AudioDecodeError`, or whose audio is empty or not
+    finite, are skipped and listed with the reason in the manifest. Float
+    audio peaking above 8 (int16 PCM passed as float) raises; samples
+    beyond [-1, 1] are clipped to int16 with a warning per shard naming
+    the tracks and the fraction clipped.
     The record format is described in `keras_music.data.tfrecord_format`.
 
     Args:
         items: list of cheap, picklable descriptors (paths, specs), one per
             track. Their `repr` identifies a shard's content on resume.
         load_fn: callable `item -> Track`. Must be picklable (a module
-            level function) when `num_workers > 1`.
+            level function) when `num_workers > 1`, like `items` and
+            `targets`; this is checked before any worker starts.
         output_dir: str. Created if missing.
         tasks: dict mapping a task name to `{"vocabulary": [names],
             "multi_label": bool}`. Tracks' labels are looked up there.
@@ -136,9 +151,11 @@ def write_tfrecords(
     num_workers = check_positive_int("num_workers", num_workers)
     targets_fn, targets_spec = _check_targets(targets, frontend, sample_rate)
     target_statistics = _statistics_from(target_statistics_from, targets_spec)
-    os.makedirs(output_dir, exist_ok=True)
-    fmt.remove_stale_temporaries(output_dir)
-
+    if not items:
+        raise ValueError(
+            "`items` is empty: there is nothing to write to "
+            f"{os.fspath(output_dir)!r}. Received: items=[]"
+        )
     settings = {
         "format_version": fmt.FORMAT_VERSION,
         "sample_rate": sample_rate,
@@ -169,9 +186,9 @@ def write_tfrecords(
         _fingerprint(settings, shard, name)
         for shard, name in zip(shard_items, names)
     ]
-    indices = [None] * num_shards
-    for i, name in enumerate(names):
-        indices[i] = _finished_index(output_dir, name, fingerprints[i])
+    if num_workers > 1:
+        _check_picklable(items=items, load_fn=load_fn, targets=targets_fn)
+    work_dir, indices = _working_folder(output_dir, names, fingerprints)
 
     bar = tqdm(
         total=len(items),
@@ -193,14 +210,14 @@ def write_tfrecords(
                 continue
             loaded = _load_all(load_fn, computer, shard_items[i], executor)
             indices[i] = _write_shard(
-                output_dir, name, fingerprints[i], loaded, encoder, bar
+                work_dir, name, fingerprints[i], loaded, encoder, bar
             )
     finally:
         bar.close()
         if executor is not None:
-            executor.shutdown(cancel_futures=True)
+            _shutdown(executor)
 
-    manifest = _manifest(settings, names, indices)
+    manifest = _manifest(work_dir, settings, names, indices)
     if targets_spec is not None:
         if target_statistics is None:
             target_statistics = _statistics(targets_spec["names"], indices)
@@ -213,17 +230,150 @@ def write_tfrecords(
                 else os.fspath(target_statistics_from)
             ),
         }
-    manifest_path = os.path.join(output_dir, fmt.MANIFEST_NAME)
+    manifest_path = os.path.join(work_dir, fmt.MANIFEST_NAME)
     if not _same_json(manifest_path, manifest):
         # A reused dataset keeps its file untouched (it may be read-only,
         # or read by other processes).
         fmt.write_json_atomic(manifest_path, manifest)
+    if work_dir != output_dir:
+        _swap_in(work_dir, output_dir, manifest)
     if manifest["skipped"]:
         lines = [f"  {s['item']}: {s['reason']}" for s in manifest["skipped"]]
         print(
             f"Skipped {len(lines)} of {len(items)} items:\n" + "\n".join(lines)
         )
     return manifest
+
+
+def _check_picklable(**values):
+    """Worker processes receive these pickled: refuse what cannot be.
+
+    Found here, before the pool starts, a pickling error cannot strand
+    the pool's feeder thread (which made the shutdown hang).
+    """
+    for name, value in values.items():
+        try:
+            pickle.dumps(value)
+        except Exception as error:
+            raise ValueError(
+                f"`{name}` must be picklable when `num_workers > 1` (module "
+                "level functions and plain data, not lambdas or local "
+                f"functions): {type(error).__name__}: {error}. "
+                f"Received: {name}={_short_repr(value)}"
+            ) from None
+
+
+def _short_repr(value, limit=200):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _shutdown(executor, timeout=30.0):
+    """Shuts the pool down without waiting more than `timeout` seconds."""
+    # The pool's processes, taken before `shutdown` forgets them: the
+    # executor has no public way to stop a worker that does not return.
+    processes = list((executor._processes or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+            process.join(5.0)
+
+
+def _sibling(output_dir, suffix):
+    return os.path.normpath(os.fspath(output_dir)) + suffix
+
+
+@contextlib.contextmanager
+def _parent_lock(output_dir):
+    """An exclusive lock on the folder's parent, for swapping folders."""
+    parent = os.path.dirname(os.path.abspath(os.fspath(output_dir)))
+    os.makedirs(parent, exist_ok=True)
+    descriptor = os.open(parent, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        except OSError:
+            pass  # a filesystem without locks: one writer at a time then
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def _working_folder(output_dir, names, fingerprints):
+    """`(folder to write in, finished indices there)`.
+
+    A new folder, or an unfinished first write, is written in place (and
+    resumed in place). A complete folder that changes (new labels, items
+    or settings) is rewritten aside, in `<output_dir>.rewrite`, with its
+    unchanged shards linked in, and swapped in when complete: readers
+    see the old folder or the new one, never a mix.
+    """
+    with _parent_lock(output_dir):
+        _finish_swap(output_dir)
+        os.makedirs(output_dir, exist_ok=True)
+    fmt.remove_stale_temporaries(output_dir)
+    indices = [
+        _finished_index(output_dir, name, fingerprint)
+        for name, fingerprint in zip(names, fingerprints)
+    ]
+    complete = os.path.isfile(os.path.join(output_dir, fmt.MANIFEST_NAME))
+    aside = _sibling(output_dir, ".rewrite")
+    if not complete or all(index is not None for index in indices):
+        if complete:
+            # A rewrite to other content, killed and then given up.
+            shutil.rmtree(aside, ignore_errors=True)
+        return output_dir, indices
+    os.makedirs(aside, exist_ok=True)
+    fmt.remove_stale_temporaries(aside)
+    for i, (name, fingerprint) in enumerate(zip(names, fingerprints)):
+        done = _finished_index(aside, name, fingerprint)
+        if done is None and indices[i] is not None:
+            for file in (name, fmt.shard_index_name(name)):
+                _link(os.path.join(output_dir, file), os.path.join(aside, file))
+            done = indices[i]
+        indices[i] = done
+    return aside, indices
+
+
+def _link(source, target):
+    """Puts `source` at `target`: a hard link, or a copy where none."""
+    temporary = f"{target}.incomplete-{os.getpid()}"
+    try:
+        os.link(source, temporary)
+    except OSError:
+        shutil.copy2(source, temporary)
+    os.replace(temporary, target)
+
+
+def _swap_in(aside, output_dir, manifest):
+    """Replaces `output_dir` by the complete folder `aside`."""
+    with _parent_lock(output_dir):
+        if _same_json(os.path.join(output_dir, fmt.MANIFEST_NAME), manifest):
+            # Another process writing the same data swapped it in first.
+            shutil.rmtree(aside, ignore_errors=True)
+            return
+        previous = _sibling(output_dir, ".previous")
+        os.rename(output_dir, previous)
+        # A kill here leaves no `output_dir`, not a mix: `_finish_swap`
+        # completes the swap on the next run.
+        os.rename(aside, output_dir)
+        shutil.rmtree(previous)
+
+
+def _finish_swap(output_dir):
+    """Completes a swap that a killed writer left half-done."""
+    previous = _sibling(output_dir, ".previous")
+    if not os.path.isdir(previous):
+        return
+    aside = _sibling(output_dir, ".rewrite")
+    if not os.path.isdir(output_dir):
+        finished = os.path.isfile(os.path.join(aside, fmt.MANIFEST_NAME))
+        os.rename(aside if finished else previous, output_dir)
+    shutil.rmtree(previous, ignore_errors=True)
 
 
 def _check_tasks(tasks):
@@ -431,7 +581,7 @@ def _finished_index(output_dir, name, fingerprint):
         index = json.load(stream)
     if index.get("fingerprint") != fingerprint:
         return None
-    if _sha256(shard_path) != index.get("sha256"):
+    if fmt.sha256(shard_path) != index.get("sha256"):
         return None
     return index
 
@@ -443,14 +593,6 @@ def _same_json(path, value):
             return json.load(stream) == json.loads(json.dumps(value))
     except (OSError, ValueError):
         return False
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _safe_load(load_fn, computer, item):
@@ -481,6 +623,12 @@ def _checked_audio(track, sample_rate):
     """The track's audio as float32 at `sample_rate`, checked."""
     if not isinstance(track, Track):
         raise ValueError(f"`load_fn` must return a Track. Received: {track!r}")
+    if not isinstance(track.track_id, str) or not track.track_id:
+        raise ValueError(
+            "`load_fn` must return Tracks whose `track_id` is a non-empty "
+            f"str. Received: track_id={track.track_id!r} "
+            f"({type(track.track_id).__name__})"
+        )
     audio = np.asarray(track.audio, dtype=np.float32)
     if audio.ndim != 1:
         raise ValueError(
@@ -494,6 +642,7 @@ def _checked_audio(track, sample_rate):
         raise AudioDecodeError(
             track.track_id, "the audio contains NaN or infinite samples"
         )
+    check_float_audio(f"Track {track.track_id!r}: `audio`", audio)
     if track.sample_rate != sample_rate:
         audio = soxr.resample(
             audio, track.sample_rate, sample_rate, quality="HQ"
@@ -555,8 +704,10 @@ class _Encoder:
         sample_rate = self.settings["sample_rate"]
         audio = _checked_audio(track, sample_rate)
         labels = self._label_indices(track)
+        clipped = 0.0
         if self.frontend is None:
             if self.settings["audio_format"] == "int16":
+                clipped = float(np.mean(np.abs(audio) > 1.0))
                 data = fmt.audio_to_int16(audio)
             else:
                 data = audio.astype(np.float16)
@@ -578,12 +729,25 @@ class _Encoder:
             entry["target_frames"] = (
                 len(audio) // self.settings["targets"]["hop_length"]
             )
-        return record, entry
+        return record, entry, clipped
 
     def _label_indices(self, track):
+        tasks = self.settings["tasks"]
+        if not isinstance(track.labels, dict) or set(track.labels) - set(tasks):
+            raise ValueError(
+                f"Track {track.track_id!r}: `labels` must be a dict from "
+                f"tasks among {sorted(tasks)} to lists of names. Received: "
+                f"labels={track.labels!r}"
+            )
         indices = {}
-        for task, spec in self.settings["tasks"].items():
-            names = list(track.labels.get(task, []))
+        for task, spec in tasks.items():
+            names = track.labels.get(task, [])
+            if isinstance(names, str) or not isinstance(names, (list, tuple)):
+                raise ValueError(
+                    f"Track {track.track_id!r}: the labels of task {task!r} "
+                    f"must be a list of names. Received: {names!r}"
+                )
+            names = list(names)
             if not spec["multi_label"] and len(names) > 1:
                 raise ValueError(
                     f"Track {track.track_id!r}: task {task!r} is "
@@ -604,17 +768,19 @@ def _write_shard(output_dir, name, fingerprint, loaded, encoder, bar):
     shard_path = os.path.join(output_dir, name)
     # Per process: workers of one multi-worker run may build the same data.
     temporary = f"{shard_path}.incomplete-{os.getpid()}"
-    tracks, skipped, moments = [], [], {}
+    tracks, skipped, moments, clipped = [], [], {}, {}
     with tf.io.TFRecordWriter(temporary) as writer:
         for item, track, targets, reason in loaded:
             if track is not None:
                 try:
-                    record, entry = encoder(track, targets)
+                    record, entry, fraction = encoder(track, targets)
                 except AudioDecodeError as error:
                     reason = str(error)
                 else:
                     writer.write(record)
                     tracks.append(entry)
+                    if fraction:
+                        clipped[entry["track_id"]] = fraction
                     for target, values in (targets or {}).items():
                         moments[target] = _merge_moments(
                             moments.get(target), _moments(values)
@@ -623,13 +789,16 @@ def _write_shard(output_dir, name, fingerprint, loaded, encoder, bar):
                 skipped.append({"item": repr(item), "reason": reason})
             bar.update(1)
     os.replace(temporary, shard_path)
+    if clipped:
+        _warn_clipped(shard_path, clipped, len(tracks))
     # The index is the shard's completion mark: written after the rename,
     # so a crash in between only costs rewriting this shard.
     index = {
         "fingerprint": fingerprint,
         "file": name,
         "num_examples": len(tracks),
-        "sha256": _sha256(shard_path),
+        "sha256": fmt.sha256(shard_path),
+        "size": os.path.getsize(shard_path),
         "skipped": skipped,
         "tracks": tracks,
     }
@@ -644,7 +813,19 @@ def _write_shard(output_dir, name, fingerprint, loaded, encoder, bar):
     return index
 
 
-def _manifest(settings, names, indices):
+def _warn_clipped(shard_path, clipped, count):
+    worst = sorted(clipped.items(), key=lambda pair: -pair[1])
+    examples = ", ".join(f"{t!r} ({f:.1%} of samples)" for t, f in worst[:5])
+    warnings.warn(
+        f"{len(clipped)} of {count} tracks written to {shard_path} have "
+        f"samples beyond [-1, 1], clipped to int16: {examples}"
+        f"{', ...' if len(worst) > 5 else ''}. Scale the audio to [-1, 1] "
+        "in `load_fn`, or write with audio_format='float16'.",
+        stacklevel=2,
+    )
+
+
+def _manifest(output_dir, settings, names, indices):
     seen = {}
     for name, index in zip(names, indices):
         for entry in index["tracks"]:
@@ -676,6 +857,9 @@ def _manifest(settings, names, indices):
                 "num_examples": index["num_examples"],
                 "num_skipped": len(index["skipped"]),
                 "sha256": index["sha256"],
+                # Indices written before sizes were recorded: the file's.
+                "size": index.get("size")
+                or os.path.getsize(os.path.join(output_dir, name)),
             }
             for name, index in zip(names, indices)
         ],

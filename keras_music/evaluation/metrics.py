@@ -13,25 +13,58 @@ figures.
 
 import numpy as np
 
+from keras_music.layers import validation
+
+_MASK_HINT = " (mark unknown labels with `mask`, e.g. mask=y_true >= 0)"
+
+
+class UndefinedMetricError(ValueError):
+    """The metric has no value for this (valid) input.
+
+    Raised when no label has both positive and negative examples. It is a
+    `ValueError`, but unlike the errors for bad input (NaN, shapes, class
+    indices) it says nothing is wrong with the input: `task_metrics`
+    reports it as NaN.
+
+    Example:
+
+    >>> try:
+    ...     roc_auc([[1], [1]], [[0.2], [0.3]])
+    ... except UndefinedMetricError as error:
+    ...     print(str(error)[:39])
+    No label has both positive and negative
+    """
+
+
+def _check_mask(mask, shape):
+    if mask is None:
+        return np.ones(shape, dtype=bool)
+    mask = validation.check_finite_array("mask", mask)
+    if mask.shape != shape:
+        raise ValueError(
+            "`mask` must have the labels' shape. Received: "
+            f"mask.shape={mask.shape}, y_true.shape={shape}"
+        )
+    return mask.astype(bool)
+
 
 def _as_2d(y_true, y_score, mask):
-    y_true = np.asarray(y_true, dtype="float64")
-    y_score = np.asarray(y_score, dtype="float64")
+    validation.check_same_shape(("y_true", "y_score"), (y_true, y_score))
+    y_true = validation.check_finite_array("y_true", y_true)
+    y_score = validation.check_finite_array("y_score", y_score)
     if y_true.ndim == 1:
         y_true, y_score = y_true[:, None], y_score[:, None]
-    if y_true.shape != y_score.shape or y_true.ndim != 2:
+        mask = None if mask is None else np.asarray(mask)[:, None]
+    if y_true.ndim != 2:
         raise ValueError(
-            "`y_true` and `y_score` must have the same shape "
-            "(examples, labels). Received: "
+            "`y_true` and `y_score` must be (examples, labels). Received: "
             f"y_true.shape={y_true.shape}, y_score.shape={y_score.shape}"
         )
-    if not np.all(np.isfinite(y_score)):
-        raise ValueError("`y_score` contains NaN or infinite values.")
-    if mask is None:
-        mask = np.ones_like(y_true, dtype=bool)
-    else:
-        mask = np.asarray(mask).reshape(y_true.shape).astype(bool)
-    return y_true > 0.5, y_score, mask
+    known = _check_mask(mask, y_true.shape)
+    positive = validation.check_binary(
+        "y_true", y_true, None if mask is None else known, _MASK_HINT
+    )
+    return positive, y_score.astype("float64"), known
 
 
 def _roc_auc(positive, score):
@@ -72,7 +105,7 @@ def _per_label(metric, y_true, y_score, mask):
         if 0 < pos.sum() < len(pos):
             values.append(metric(pos, score[known, j]))
     if not values:
-        raise ValueError(
+        raise UndefinedMetricError(
             "No label has both positive and negative examples: the metric "
             "is undefined."
         )
@@ -126,15 +159,16 @@ def top_k_accuracy(labels, scores, k=1):
     >>> top_k_accuracy([0, 2], [[0.5, 0.3, 0.2], [0.5, 0.3, 0.2]], k=2)
     0.5
     """
-    labels = np.asarray(labels).astype(int)
-    scores = np.asarray(scores, dtype="float64")
+    scores = validation.check_finite_array("scores", scores)
+    labels = np.asarray(labels)
     if scores.ndim != 2 or labels.shape != (scores.shape[0],):
         raise ValueError(
             "`labels` must be (examples,) and `scores` (examples, classes). "
             f"Received: labels.shape={labels.shape}, "
             f"scores.shape={scores.shape}"
         )
-    if not 1 <= k <= scores.shape[1]:
+    labels = validation.check_class_indices("labels", labels, scores.shape[1])
+    if isinstance(k, bool) or not 1 <= k <= scores.shape[1]:
         raise ValueError(
             f"`k` must be in [1, {scores.shape[1]}]. Received: k={k}"
         )
@@ -148,16 +182,25 @@ def macro_f1(y_true, y_pred, num_classes=None, mask=None):
     """Macro F1 over classes.
 
     `y_true`/`y_pred` are class indices `(examples,)` for single-label
-    tasks, or binary matrices `(examples, labels)` for multi-label tasks
-    (with an optional `mask`). Classes never present nor predicted count
-    as F1 = 0, like scikit-learn's `zero_division=0` default.
+    tasks (`y_pred` may also be scores `(examples, classes)`: their
+    argmax is the prediction), or binary matrices `(examples, labels)` for
+    multi-label tasks (with an optional `mask`). Classes never present
+    nor predicted count as F1 = 0, like scikit-learn's `zero_division=0`
+    default.
 
     Args:
         y_true: class indices `(examples,)` or a binary matrix
             `(examples, labels)`.
-        y_pred: predictions in the same form as `y_true`.
+        y_pred: predictions in the same form as `y_true`, or scores
+            `(examples, classes)` for class indices `y_true`.
         num_classes: int or `None`. Number of classes (single-label);
-            defaults to one more than the largest index seen.
+            defaults to the scores' width, else to one more than the
+            largest index seen.
+
+    Raises:
+        ValueError: NaN anywhere, indices outside `[0, num_classes)`,
+            fractional indices, non-binary matrices (probabilities must
+            be thresholded), or shapes that differ (both are named).
         mask: optional bool array `(examples, labels)` (multi-label).
 
     Example:
@@ -166,17 +209,28 @@ def macro_f1(y_true, y_pred, num_classes=None, mask=None):
     0.6666666666666666
     """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if y_true.shape != y_pred.shape:
-        raise ValueError(
-            "`y_true` and `y_pred` must have the same shape. Received: "
-            f"{y_true.shape} and {y_pred.shape}"
-        )
+    if y_true.ndim == 1 and y_pred.ndim == 2 and len(y_pred) == len(y_true):
+        # Scores or probabilities (examples, classes): their top class.
+        y_pred = validation.check_finite_array("y_pred", y_pred)
+        num_classes = num_classes or y_pred.shape[1]
+        y_pred = y_pred.argmax(axis=1)
+    validation.check_same_shape(("y_true", "y_pred"), (y_true, y_pred))
     if y_true.ndim == 1:
+        y_true = validation.check_class_indices("y_true", y_true, num_classes)
+        y_pred = validation.check_class_indices("y_pred", y_pred, num_classes)
         n = num_classes or int(max(y_true.max(), y_pred.max()) + 1)
-        y_true = np.eye(n, dtype=bool)[y_true.astype(int)]
-        y_pred = np.eye(n, dtype=bool)[y_pred.astype(int)]
-    y_true, y_pred = y_true > 0.5, y_pred > 0.5
-    mask = np.ones_like(y_true) if mask is None else np.asarray(mask) > 0
+        y_true, y_pred = (
+            np.eye(n, dtype=bool)[y_true],
+            np.eye(n, dtype=bool)[y_pred],
+        )
+        mask = _check_mask(mask, y_true.shape)
+    else:
+        where = None if mask is None else _check_mask(mask, y_true.shape)
+        y_true = validation.check_binary("y_true", y_true, where, _MASK_HINT)
+        y_pred = validation.check_binary(
+            "y_pred", y_pred, where, " (threshold scores or probabilities)"
+        )
+        mask = _check_mask(mask, y_true.shape)
     tp = (y_true & y_pred & mask).sum(axis=0)
     fp = (~y_true & y_pred & mask).sum(axis=0)
     fn = (y_true & ~y_pred & mask).sum(axis=0)

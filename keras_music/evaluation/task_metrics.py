@@ -28,7 +28,8 @@ def task_metrics(labels, logits, multi_label):
         names = MULTI_LABEL_METRICS if multi_label else SINGLE_LABEL_METRICS
         return {name: float("nan") for name in names}
     if multi_label:
-        mask = labels >= 0
+        # Only -1 means "not annotated"; any other value is checked.
+        mask = labels != -1
         return {
             "roc_auc": _or_nan(metrics.roc_auc, labels, logits, mask),
             "pr_auc": _or_nan(metrics.pr_auc, labels, logits, mask),
@@ -53,5 +54,5 @@ def selection_score(labels, logits, multi_label):
 def _or_nan(metric, labels, scores, mask=None):
     try:
         return metric(labels, scores, mask=mask)
-    except ValueError:
+    except metrics.UndefinedMetricError:
         return float("nan")

@@ -55,6 +55,8 @@ import warnings
 
 import numpy as np
 
+from keras_music.layers import validation
+
 # Bump when what `pase_targets` computes changes: it is part of the
 # writer's shard fingerprint, so finished shards are then rewritten.
 TARGETS_VERSION = 1
@@ -117,6 +119,7 @@ def pase_targets(audio, names=TARGET_NAMES):
         )
     if not np.all(np.isfinite(audio)):
         raise ValueError("`audio` contains NaN or infinite samples.")
+    validation.check_float_audio("`audio`", audio)
     # librosa is slow to import: only the writers of targets pay for it.
     import librosa
 

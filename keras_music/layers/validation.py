@@ -1,4 +1,7 @@
-"""Argument and tensor checks shared by keras_music layers.
+"""Argument, array and tensor checks shared by keras_music.
+
+Used wherever input crosses a public boundary: layer arguments, audio
+given to the data pipeline, labels and scores given to the metrics.
 
 Argument checks raise `ValueError` naming the argument and echoing the
 value. Tensor checks raise `ValueError` for what is known statically (rank,
@@ -135,3 +138,89 @@ def check_audio(x, name, min_length=1, check_values=True):
     ]
     with tf.control_dependencies(checks):
         return tf.identity(x)
+
+
+def check_finite_array(name, values):
+    """`values` as a NumPy array of numbers, all finite."""
+    values = np.asarray(values)
+    if values.dtype.kind not in "biuf":
+        raise ValueError(
+            f"`{name}` must be an array of numbers. "
+            f"Received: {name}.dtype={values.dtype}"
+        )
+    finite = np.isfinite(values)
+    if not np.all(finite):
+        raise ValueError(
+            f"`{name}` must be finite: {values.size - finite.sum()} of its "
+            f"{values.size} values are NaN or infinite. "
+            f"Received: {name}.shape={values.shape}"
+        )
+    return values
+
+
+def check_class_indices(name, values, num_classes=None):
+    """Finite integer class indices in `[0, num_classes)`, as int64."""
+    values = check_finite_array(name, values)
+    fractional = values != np.round(values)
+    if np.any(fractional):
+        raise ValueError(
+            f"`{name}` must be integer class indices (for scores or "
+            f"probabilities, pass their argmax). Received: {name} with "
+            f"values such as {values[fractional][:3].tolist()}"
+        )
+    values = values.astype(np.int64)
+    high = np.inf if num_classes is None else num_classes
+    outside = (values < 0) | (values >= high)
+    if np.any(outside):
+        expected = (
+            "0 or more"
+            if num_classes is None
+            else (f"in [0, {num_classes - 1}]")
+        )
+        raise ValueError(
+            f"`{name}` must be class indices {expected}. Received: {name} "
+            f"with values {sorted(set(values[outside].tolist()))[:5]}"
+        )
+    return values
+
+
+def check_binary(name, values, mask=None, hint=""):
+    """A 0/1 array (where `mask` is set) as bool; NaN is refused anywhere."""
+    values = check_finite_array(name, values)
+    known = values if mask is None else values[mask]
+    bad = (known != 0) & (known != 1)
+    if np.any(bad):
+        where = "" if mask is None else " where `mask` is set"
+        raise ValueError(
+            f"`{name}` must hold 0 or 1{where}{hint}. Received: {name} with "
+            f"values such as {np.unique(known[bad])[:3].tolist()}"
+        )
+    return values > 0.5
+
+
+def check_same_shape(names, arrays):
+    """Raises unless every array has the first one's shape."""
+    shapes = [np.shape(a) for a in arrays]
+    if any(shape != shapes[0] for shape in shapes):
+        received = ", ".join(f"{n}.shape={s}" for n, s in zip(names, shapes))
+        raise ValueError(
+            f"{' and '.join(f'`{n}`' for n in names)} must have the same "
+            f"shape. Received: {received}"
+        )
+
+
+# Float audio is nominally in [-1, 1]; hot masters and decoded MP3s
+# overshoot by a few dB, int16 PCM passed as float by 40 dB or more.
+INT16_LIKE_PEAK = 8.0
+
+
+def check_float_audio(name, audio):
+    """Refuses float audio whose peak says it is int16 PCM, unscaled."""
+    peak = float(np.max(np.abs(audio))) if np.size(audio) else 0.0
+    if peak > INT16_LIKE_PEAK:
+        raise ValueError(
+            f"{name} must be float samples in [-1, 1]; it peaks at {peak:g}, "
+            f"more than {INT16_LIKE_PEAK:g}: int16-range samples passed as "
+            "float? Divide int16 PCM by 32768."
+        )
+    return audio

@@ -4,6 +4,7 @@ import abc
 import functools
 import hashlib
 import os
+import warnings
 
 from keras_music.data.audio import SUPPORTED_EXTENSIONS
 from keras_music.data.audio import load_audio
@@ -86,13 +87,41 @@ class DatasetLayout(abc.ABC):
             metadata=item.metadata,
         )
 
+    def checked_items(self, split):
+        """`list_items(split)`, refused if empty, with missing files told.
+
+        A split without tracks would be written as an empty folder: it
+        raises, naming the split. Listed tracks whose audio file does not
+        exist are kept (the writer skips and counts them, like unreadable
+        files) and announced by one warning with their count and a few
+        paths, before hours of decoding.
+        """
+        items = self.list_items(split)
+        if not items:
+            raise ValueError(
+                f"{type(self).__name__} at {self.root!r} lists no tracks "
+                f"for split {split!r}; expected at least one. Write the "
+                "other splits only (`splits=`), or fix the metadata."
+            )
+        missing = [item.path for item in items if not os.path.isfile(item.path)]
+        if missing:
+            warnings.warn(
+                f"{len(missing)} of {len(items)} tracks listed for split "
+                f"{split!r} by {type(self).__name__} have no audio file "
+                f"(e.g. {', '.join(repr(p) for p in missing[:3])}); they "
+                "are skipped and listed under `skipped` in the manifest.",
+                stacklevel=2,
+            )
+        return items
+
     def write_tfrecords(
         self, output_dir, *, sample_rate, splits=SPLITS, **writer_kwargs
     ):
         """Writes each split to `output_dir/<split>` as TFRecords.
 
-        Every split is listed before any audio is decoded, so a malformed
-        metadata row stops the run at once. Re-running resumes (see
+        Every split is listed (`checked_items`) before any audio is
+        decoded, so a malformed metadata row or an empty split stops the
+        run at once. Re-running resumes (see
         `write_tfrecords`).
 
         Args:
@@ -110,7 +139,7 @@ class DatasetLayout(abc.ABC):
         sample_rate = check_positive_int("sample_rate", sample_rate)
         for split in splits:
             check_split(split)
-        listed = {split: self.list_items(split) for split in splits}
+        listed = {split: self.checked_items(split) for split in splits}
         folders = {}
         for split, items in listed.items():
             folders[split] = os.path.join(output_dir, split)
@@ -150,7 +179,7 @@ def malformed(path, line, reason):
 
 def read_lines(path):
     """`(line number, text)` of the non-blank lines of a text file."""
-    with open(path, newline="", encoding="utf-8") as stream:
+    with open(path, newline="", encoding="utf-8-sig") as stream:
         return [
             (number, line.rstrip("\r\n"))
             for number, line in enumerate(stream, start=1)

@@ -129,7 +129,7 @@ class ExtendedBallroom(DatasetLayout):
 
 def _split_tracks(path, fractions):
     """`{split: [(track id, class)]}` of the 9-class tracks, in CSV order."""
-    with open(path, newline="", encoding="utf-8") as stream:
+    with open(path, newline="", encoding="utf-8-sig") as stream:
         reader = csv.DictReader(stream)
         rows = []
         for row in reader:

@@ -112,7 +112,7 @@ class FMASmall(DatasetLayout):
 def _read_tracks_csv(path):
     """`{split: [(6-digit id, genre)]}` of the fma_small tracks."""
     entries = {split: [] for split in SPLITS}
-    with open(path, newline="", encoding="utf-8") as stream:
+    with open(path, newline="", encoding="utf-8-sig") as stream:
         reader = csv.reader(stream)
         try:
             top, sub = next(reader), next(reader)

@@ -83,7 +83,8 @@ class FolderCSV(DatasetLayout):
 
 def _read_labels_csv(path):
     """`(rows, tasks, has_splits)`; rows are `(path, labels, split)`."""
-    with open(path, newline="", encoding="utf-8") as stream:
+    # utf-8-sig: Excel starts its CSV files with a byte order mark.
+    with open(path, newline="", encoding="utf-8-sig") as stream:
         reader = csv.DictReader(stream)
         columns = set(reader.fieldnames or ())
         if "path" not in columns or not columns & {"label", "tags"}:

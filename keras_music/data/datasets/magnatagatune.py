@@ -153,7 +153,7 @@ def read_split_list(path):
 def _read_annotations(path):
     """`{mp3_path: (clip_id, [top-50 tags])}` from annotations_final.csv."""
     clips = {}
-    with open(path, newline="", encoding="utf-8") as stream:
+    with open(path, newline="", encoding="utf-8-sig") as stream:
         reader = csv.reader(stream, delimiter="\t")
         header = next(reader, [])
         if not header or header[0] != "clip_id" or header[-1] != "mp3_path":

@@ -89,9 +89,19 @@ class OpenMIC2018Test(TestCase):
         self.assertEqual(
             first.path, os.path.join(root, "audio", "000", "000046_3840.ogg")
         )
-        folders = layout.write_tfrecords(
-            os.path.join(root, "out"), sample_rate=SAMPLE_RATE, progress=False
-        )
+        # valid_fraction=0 leaves valid empty: writing it (all splits, the
+        # default) is refused by name instead of making an empty folder.
+        with pytest.raises(ValueError, match="no tracks for split 'valid'"):
+            layout.write_tfrecords(
+                os.path.join(root, "out"), sample_rate=SAMPLE_RATE
+            )
+        with pytest.warns(UserWarning, match="2 of 3 tracks listed for split"):
+            folders = layout.write_tfrecords(
+                os.path.join(root, "out"),
+                sample_rate=SAMPLE_RATE,
+                splits=("train", "test"),
+                progress=False,
+            )
         manifest, tracks = written_tracks(folders["train"])
         self.assertEqual(tracks, {"000046_3840": first.labels})
         # Two of three train clips have no audio: counted skips.

@@ -896,8 +896,9 @@ def build_tune_corpus(
     Example:
 
     >>> import tempfile
+    >>> from keras_music.data import read_manifest
     >>> splits = build_tune_corpus(
-    ...     num_clips=3, clip_seconds=0.5, sample_rate=4000,
+    ...     num_clips=10, clip_seconds=0.5, sample_rate=4000,
     ...     cache_dir=tempfile.mkdtemp(), progress=False,
     ... )
     >>> sorted(splits)
@@ -935,6 +936,15 @@ def build_tune_corpus(
         tempo_jitter=tempo_jitter,
         max_transpose=max_transpose,
     )
+    empty = [split for split in SPLITS if not items[split]]
+    if empty:
+        sizes = {split: len(items[split]) for split in SPLITS}
+        raise ValueError(
+            f"`num_clips`={num_clips} with `split_fractions`="
+            f"{tuple(split_fractions)} leaves the split(s) {empty} without "
+            f"a clip (clips per split: {sizes}). Use more clips or larger "
+            "fractions for those splits."
+        )
     # Checks the rendering arguments before any worker process starts.
     load_fn(next(item for split in SPLITS for item in items[split]))
     digest = hashlib.sha1(

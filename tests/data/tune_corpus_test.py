@@ -403,10 +403,14 @@ class TuneCorpusArgumentsTest(TestCase):
             (dict(sample_rate=0), "sample_rate"),
             (dict(num_workers=0), "num_workers"),
             (dict(soundfonts=[]), "soundfonts"),
+            # Three clips fill the train split only: refused before any
+            # clip is rendered, naming the empty splits.
+            (dict(num_clips=3), r"\['valid', 'test'\] without a clip"),
         ]
         for kwargs, message in cases:
             with pytest.raises(ValueError, match=message):
                 build_tune_corpus(cache_dir="/tmp/unused", **kwargs)
+        assert not os.path.exists("/tmp/unused")
 
 
 def _tune(path):

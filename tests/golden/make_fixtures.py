@@ -27,6 +27,7 @@ Families whose checkout is not given are left as they are.
 """
 
 import argparse
+import collections
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -404,6 +405,51 @@ def swin_fixture(directory, commit):
         _write(name, model.state_dict(), _numpy(arrays), meta)
 
 
+def torch_save_fixture():
+    """Checkpoints written by `torch.save` itself, for the torch-free
+    reader: every storage dtype of a state dict, a non-contiguous view, a
+    slice of a shared storage, a Parameter, and a Lightning-style nest."""
+    torch.manual_seed(SEED)
+    base = torch.randn(4, 6)
+    tensors = collections.OrderedDict(
+        f32=torch.randn(3, 4),
+        f64=torch.randn(5, dtype=torch.float64),
+        f16=torch.randn(2, 3).half(),
+        bf16=torch.randn(2, 3).bfloat16(),
+        i64=torch.arange(7),
+        i32=torch.arange(4, dtype=torch.int32),
+        i8=torch.tensor([-3, 4], dtype=torch.int8),
+        u8=torch.tensor([1, 250], dtype=torch.uint8),
+        flag=torch.tensor([True, False]),
+        scalar=torch.tensor(2.5),
+        transposed=base.t(),
+        sliced=base[1:3, 2:5],
+        parameter=torch.nn.Parameter(torch.randn(3)),
+    )
+    folder = os.path.join(DATA, "torch_save")
+    os.makedirs(folder, exist_ok=True)
+    torch.save(tensors, os.path.join(folder, "tensors.pt"))
+    torch.save(
+        {"state_dict": {"net.w": tensors["f32"]}, "epoch": 3, "lr": 1e-4},
+        os.path.join(folder, "lightning.ckpt"),
+    )
+    expected = {
+        k: (v.float() if v.dtype == torch.bfloat16 else v).detach().numpy()
+        for k, v in tensors.items()
+    }
+    np.savez(os.path.join(folder, "expected.npz"), **expected)
+    meta = {
+        "repo": "pytorch/pytorch",
+        "torch": torch.__version__,
+        "written_by": "torch.save (tensors.pt: an OrderedDict of tensors; "
+        "lightning.ckpt: {'state_dict': {'net.w': f32}, 'epoch', 'lr'})",
+    }
+    with open(os.path.join(folder, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=1, sort_keys=True)
+        f.write("\n")
+    print("torch_save: written")
+
+
 def _numpy(arrays):
     return {
         k: v.detach().numpy() if isinstance(v, torch.Tensor) else v
@@ -423,6 +469,7 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
+    torch_save_fixture()
     for family in REPOS:
         directory = getattr(args, family)
         if directory is None:

@@ -122,9 +122,11 @@ def keras_side(out):
     for batch in BATCHES:
         audio = tf.constant(_audio(batch))
         logits = forward(audio).numpy()
-        error = np.abs(logits - official[f"maest_logits_{batch}"]).max()
+        reference = official[f"maest_logits_{batch}"]
+        error = np.abs(logits - reference).max()
         lines.append(
-            f"MAEST-30s raw audio, batch {batch}: max |logits diff| {error:.2e}"
+            f"MAEST-30s raw audio, batch {batch}: max |logits diff| "
+            f"{error:.2e} (max |logit| {np.abs(reference).max():.2f})"
         )
         cases[batch] = lambda a=audio: forward(a).numpy()
     seconds = round_robin(cases, REPEATS)

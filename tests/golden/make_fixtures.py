@@ -48,6 +48,8 @@ REPOS = {
     "maest": "palonso/MAEST",
     "passt": "kkoutini/PaSST",
     "swin": "microsoft/Swin-Transformer",
+    "clmr": "Spijkervet/CLMR",
+    "simclr": "Spijkervet/SimCLR",
 }
 
 
@@ -135,14 +137,14 @@ def _write(name, state_dict, arrays, meta):
     print(f"{name}: {size / 1e6:.2f} MB, arrays {sorted(arrays)}")
 
 
-def _render_corpus_clip(python, seconds):
-    """A clip of the built-in corpus (rendered by keras_music, 16 kHz)."""
+def _render_corpus_clip(python, seconds, sample_rate=16000):
+    """A clip of the built-in corpus (rendered by keras_music)."""
     code = (
         "import sys, numpy as np\n"
         "from keras_music.data.tune_corpus import render_tune_clip\n"
         "from keras_music.data.tune_corpus import tune_corpus_items\n"
         "item = tune_corpus_items(num_clips=4, seed=0)['train'][0]\n"
-        f"track = render_tune_clip(item, sample_rate=16000, "
+        f"track = render_tune_clip(item, sample_rate={sample_rate}, "
         f"clip_seconds={seconds})\n"
         "np.save(sys.argv[1], track.audio)\n"
     )
@@ -405,6 +407,87 @@ def swin_fixture(directory, commit):
         _write(name, model.state_dict(), _numpy(arrays), meta)
 
 
+def _randomize_batch_norms(model):
+    """Running statistics and affine weights away from 0 / 1, so that
+    eval-mode BatchNorm is checked (fresh ones are the identity)."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm1d):
+                module.running_mean.normal_(0.0, 0.2)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0.0, 0.2)
+
+
+def clmr_fixture(directory, commit, keras_python):
+    _prepare_imports()
+    sample_cnn = _import_from(
+        "clmr_ref", os.path.join(directory, "clmr", "models"), "sample_cnn"
+    )
+    torch.manual_seed(SEED)
+    # CLMR's SampleCNN at full size: its block widths are fixed in the
+    # class (2.4 M parameters, 9.5 MB), so no reduced configuration exists.
+    config = dict(strides=[3] * 9, supervised=False, out_dim=10)
+    model = sample_cnn.SampleCNN(**config).eval()
+    _randomize_batch_norms(model)
+    music = _render_corpus_clip(keras_python, 59049 / 22050, 22050)[:59049]
+    noise = np.random.default_rng(SEED).uniform(-0.5, 0.5, 59049)
+    waveform = np.stack([music, noise]).astype("float32")
+    outputs = []
+    handles = [
+        block.register_forward_hook(lambda m, i, o, out=outputs: out.append(o))
+        for block in model.sequential
+    ]
+    with torch.no_grad():
+        logits = model(torch.from_numpy(waveform)[:, None])
+    for handle in handles:
+        handle.remove()
+    arrays = {"waveform": waveform, "logits": logits}
+    about = {
+        "waveform": "corpus clip and uniform noise, 22.05 kHz, 59049",
+        "logits": "model(waveform[:, None]): fc of the 512 features",
+        "features": "model.sequential output, (batch, 512)",
+    }
+    arrays["features"] = outputs[-1][:, :, 0]
+    # The last blocks' outputs (the early ones are megabytes each).
+    for index in range(6, 10):
+        arrays[f"block_{index - 1}"] = outputs[index]
+        about[f"block_{index - 1}"] = f"sequential[{index}] output, B C T"
+    meta = {
+        "repo": REPOS["clmr"],
+        "commit": commit,
+        "class": "clmr/models/sample_cnn.py:SampleCNN",
+        "constructor": config,
+        "eval": True,
+        "about": about,
+    }
+    _write("clmr_sample_cnn", model.state_dict(), _numpy(arrays), meta)
+
+
+def simclr_fixture(directory, commit):
+    nt_xent = _import_from(
+        "simclr_ref", os.path.join(directory, "simclr", "modules"), "nt_xent"
+    )
+    rng = np.random.default_rng(SEED)
+    z_i, z_j = rng.normal(size=(2, 6, 16)).astype("float32")
+    arrays = {"z_i": z_i, "z_j": z_j}
+    about = {"z_i": "projections of view 1", "z_j": "of view 2"}
+    for temperature in (0.5, 0.1):
+        loss = nt_xent.NT_Xent(6, temperature, 1)(
+            torch.from_numpy(z_i), torch.from_numpy(z_j)
+        )
+        arrays[f"loss_{temperature}"] = loss.detach().numpy()
+        about[f"loss_{temperature}"] = f"NT_Xent(6, {temperature}, 1)"
+    meta = {
+        "repo": REPOS["simclr"],
+        "commit": commit,
+        "class": "simclr/modules/nt_xent.py:NT_Xent (used by CLMR)",
+        "constructor": {"batch_size": 6, "world_size": 1},
+        "about": about,
+    }
+    _write("simclr_nt_xent", {}, arrays, meta)
+
+
 def torch_save_fixture():
     """Checkpoints written by `torch.save` itself, for the torch-free
     reader: every storage dtype of a state dict, a non-contiguous view, a
@@ -457,6 +540,15 @@ def _numpy(arrays):
     }
 
 
+FIXTURES = {
+    "maest": maest_fixture,
+    "passt": passt_fixture,
+    "swin": swin_fixture,
+    "clmr": clmr_fixture,
+    "simclr": simclr_fixture,
+}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for family in REPOS:
@@ -477,12 +569,10 @@ def main(argv=None):
         commit = getattr(args, f"{family}_commit")
         if not commit:
             parser.error(f"--{family}_commit is required with --{family}")
-        if family == "maest":
-            maest_fixture(directory, commit, args.keras_python)
-        elif family == "passt":
-            passt_fixture(directory, commit)
+        if family in ("maest", "clmr"):
+            FIXTURES[family](directory, commit, args.keras_python)
         else:
-            swin_fixture(directory, commit)
+            FIXTURES[family](directory, commit)
 
 
 if __name__ == "__main__":

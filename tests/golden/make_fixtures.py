@@ -50,6 +50,7 @@ REPOS = {
     "swin": "microsoft/Swin-Transformer",
     "clmr": "Spijkervet/CLMR",
     "simclr": "Spijkervet/SimCLR",
+    "moco": "facebookresearch/moco",
 }
 
 
@@ -488,6 +489,79 @@ def simclr_fixture(directory, commit):
     _write("simclr_nt_xent", {}, arrays, meta)
 
 
+class _TinyEncoder(torch.nn.Module):
+    """A base encoder with the `fc` MoCo's builder expects (as torchvision
+    ResNets have): Linear(16, 8), then `fc` to `num_classes`."""
+
+    def __init__(self, num_classes):
+        super().__init__()
+        self.body = torch.nn.Linear(16, 8)
+        self.fc = torch.nn.Linear(8, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.body(x))
+
+
+def moco_fixture(directory, commit):
+    import tempfile
+
+    import torch.distributed as dist
+
+    builder = _import_from(
+        "moco_ref", os.path.join(directory, "moco"), "builder"
+    )
+    # The builder gathers keys across processes and moves labels and the
+    # shuffle permutation to CUDA: one gloo process, `.cuda()` a no-op.
+    if not dist.is_initialized():
+        store = os.path.join(tempfile.mkdtemp(), "store")
+        dist.init_process_group(
+            "gloo", init_method=f"file://{store}", rank=0, world_size=1
+        )
+    torch.Tensor.cuda = lambda self, *args, **kwargs: self
+    torch.manual_seed(SEED)
+    config = dict(dim=4, K=12, m=0.9, T=0.2, mlp=True)
+    model = builder.MoCo(_TinyEncoder, **config)
+    with torch.no_grad():
+        # A key branch apart from the query one, so the momentum update
+        # shows; the pointer two batches in, so the enqueue wraps round.
+        for param in model.encoder_k.parameters():
+            param.add_(torch.randn_like(param))
+        model.queue_ptr[0] = 8
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = np.random.default_rng(SEED)
+    im_q, im_k = rng.normal(size=(2, 4, 16)).astype("float32")
+    logits, labels = model(torch.from_numpy(im_q), torch.from_numpy(im_k))
+    after = model.state_dict()
+    arrays = {
+        "im_q": im_q,
+        "im_k": im_k,
+        "logits": logits,
+        "labels": labels,
+        "queue_after": after["queue"],
+        "queue_ptr_after": after["queue_ptr"],
+    }
+    about = {
+        "im_q": "query views (4, 16)",
+        "im_k": "key views (4, 16)",
+        "logits": "forward(im_q, im_k) logits [l_pos, l_neg] / T",
+        "labels": "forward's labels (zeros)",
+        "queue_after": "queue buffer after forward (dim, K)",
+        "queue_ptr_after": "queue_ptr after forward",
+    }
+    for key, value in after.items():
+        if key.startswith("encoder_k."):
+            arrays[f"after.{key}"] = value
+            about[f"after.{key}"] = "key encoder after the momentum update"
+    meta = {
+        "repo": REPOS["moco"],
+        "commit": commit,
+        "class": "moco/builder.py:MoCo with a Linear(16, 8) base encoder",
+        "constructor": config,
+        "about": about,
+    }
+    _write("moco", before, _numpy(arrays), meta)
+
+
 def torch_save_fixture():
     """Checkpoints written by `torch.save` itself, for the torch-free
     reader: every storage dtype of a state dict, a non-contiguous view, a
@@ -546,6 +620,7 @@ FIXTURES = {
     "swin": swin_fixture,
     "clmr": clmr_fixture,
     "simclr": simclr_fixture,
+    "moco": moco_fixture,
 }
 
 

@@ -51,6 +51,7 @@ REPOS = {
     "clmr": "Spijkervet/CLMR",
     "simclr": "Spijkervet/SimCLR",
     "moco": "facebookresearch/moco",
+    "pase": "santi-pdp/pase",
 }
 
 
@@ -416,8 +417,9 @@ def _randomize_batch_norms(model):
             if isinstance(module, torch.nn.BatchNorm1d):
                 module.running_mean.normal_(0.0, 0.2)
                 module.running_var.uniform_(0.5, 2.0)
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.normal_(0.0, 0.2)
+                if module.affine:
+                    module.weight.uniform_(0.5, 1.5)
+                    module.bias.normal_(0.0, 0.2)
 
 
 def clmr_fixture(directory, commit, keras_python):
@@ -562,6 +564,63 @@ def moco_fixture(directory, commit):
     _write("moco", before, _numpy(arrays), meta)
 
 
+def pase_fixture(directory, commit, keras_python):
+    _prepare_imports()
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    frontend = importlib.import_module("pase.models.frontend")
+    torch.manual_seed(SEED)
+    # PASE (cfg/frontend/PASE.cfg) narrowed: the same 8 blocks, kernels
+    # and strides, widths 16-64 and a 32-d embedding.
+    config = dict(
+        kwidths=[251, 20, 11, 11, 11, 11, 11, 11],
+        strides=[1, 10, 2, 1, 2, 1, 2, 2],
+        fmaps=[16, 16, 32, 32, 32, 32, 64, 64],
+        emb_dim=32,
+        norm_out=True,
+    )
+    model = frontend.WaveFe(**config).eval()
+    _randomize_batch_norms(model)
+    with torch.no_grad():
+        for block in model.blocks:
+            block.act.weight.uniform_(0.0, 0.5)
+    music = _render_corpus_clip(keras_python, 1.0)
+    noise = np.random.default_rng(SEED).uniform(-0.5, 0.5, 16000)
+    waveform = np.stack([music, noise]).astype("float32")
+    outputs = []
+    handles = [
+        block.register_forward_hook(lambda m, i, o, out=outputs: out.append(o))
+        for block in model.blocks
+    ]
+    with torch.no_grad():
+        embedding = model(torch.from_numpy(waveform)[:, None])
+    for handle in handles:
+        handle.remove()
+    arrays = {
+        "waveform": waveform,
+        "embedding": embedding,
+        "sinc_filters": model.blocks[0].conv.filters[:, 0],
+    }
+    about = {
+        "waveform": "corpus clip and uniform noise, 16 kHz, 1 s",
+        "embedding": "model(waveform[:, None]): (batch, emb, frames)",
+        "sinc_filters": "blocks[0].conv.filters after forward (F, K)",
+    }
+    for n, value in enumerate(outputs, 1):
+        if n > 2:  # blocks 1-2 run at the sample rate: megabytes
+            arrays[f"block_{n}"] = value
+            about[f"block_{n}"] = f"blocks[{n - 1}] output, B C T"
+    meta = {
+        "repo": REPOS["pase"],
+        "commit": commit,
+        "class": "pase/models/frontend.py:WaveFe",
+        "constructor": config,
+        "eval": True,
+        "about": about,
+    }
+    _write("pase", model.state_dict(), _numpy(arrays), meta)
+
+
 def torch_save_fixture():
     """Checkpoints written by `torch.save` itself, for the torch-free
     reader: every storage dtype of a state dict, a non-contiguous view, a
@@ -621,6 +680,7 @@ FIXTURES = {
     "clmr": clmr_fixture,
     "simclr": simclr_fixture,
     "moco": moco_fixture,
+    "pase": pase_fixture,
 }
 
 
@@ -644,7 +704,7 @@ def main(argv=None):
         commit = getattr(args, f"{family}_commit")
         if not commit:
             parser.error(f"--{family}_commit is required with --{family}")
-        if family in ("maest", "clmr"):
+        if family in ("maest", "clmr", "pase"):
             FIXTURES[family](directory, commit, args.keras_python)
         else:
             FIXTURES[family](directory, commit)

@@ -58,8 +58,16 @@ def maest_frontend(preset, **kwargs):
     Reflection-padded centred STFT and segments of the official length
     (`keras_music.models.maest.maest_presets.frontend_presets`); the
     default for checkpoints converted from palonso/MAEST, with which raw
-    audio gives the official logits (to float32 rounding). `kwargs`
-    override the preset (e.g. `check_values=False` for TFLite).
+    audio gives the official logits (to float32 rounding).
+
+    Args:
+        preset: str. A released MAEST size: `"maest_5s"`, `"maest_10s"`,
+            `"maest_20s"` or `"maest_30s"`.
+        **kwargs: `LogMelSpectrogram` arguments overriding the preset's
+            (e.g. `check_values=False` for TFLite).
+
+    Returns:
+        A `LogMelSpectrogram` named `log_mel_spectrogram`.
 
     Example:
 

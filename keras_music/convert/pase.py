@@ -8,7 +8,8 @@ The official encoder (`pase/models/frontend.py:WaveFe`, configuration
 `W.*` (the 1x1 projection) and `norm_out.*` (BatchNorm1d without affine).
 Our block `n` is the official block `n - 1`. Conv1d weights
 `(out, in, k)` become Keras kernels `(k, in, out)`; `num_batches_tracked`
-is skipped. PASE+ (a QRNN and dense skips) is not covered.
+is skipped. PASE+ as a whole (dense skips) is not covered; its QRNN
+layer's weights convert with `torchqrnn_to_qrnn`.
 """
 
 import numpy as np
@@ -115,3 +116,52 @@ def _targets(backbone):
     targets["norm_out.running_mean"] = norm.moving_mean
     targets["norm_out.running_var"] = norm.moving_variance
     return targets
+
+
+def torchqrnn_to_qrnn(weight, bias, window_size=2):
+    """A torchqrnn `QRNNLayer.linear` as our `QRNN`'s `(kernel, bias)`.
+
+    PASE+ takes its QRNN from salesforce/pytorch-qrnn (`torchqrnn`): its
+    `linear` maps `[x_t, x_{t-1}, …]` (features concatenated, current
+    step first) to `[Z; F; O]`, and its recurrence is
+    `c_t = f_t z_t + (1 - f_t) c_{t-1}`, where the paper (and our `QRNN`)
+    writes `c_t = f_t c_{t-1} + (1 - f_t) z_t`. The two agree when the
+    forget gate is complemented, `sigmoid(-a) = 1 - sigmoid(a)`: the F
+    rows of the weight and bias are negated here, so converted weights
+    give the official outputs.
+
+    Args:
+        weight: array `(3 * units, window_size * features)`.
+        bias: array `(3 * units,)`.
+        window_size: int. The layer's window. Defaults to 2.
+
+    Returns:
+        `(kernel, bias)` of shapes `(window_size, features, 3 * units)`
+        and `(3 * units,)`, for `QRNN(units, window_size).set_weights`.
+
+    Example:
+
+    >>> kernel, bias = torchqrnn_to_qrnn(np.zeros((24, 32)), np.zeros(24))
+    >>> kernel.shape
+    (2, 16, 24)
+    """
+    weight, bias = np.asarray(weight), np.asarray(bias)
+    if (
+        weight.ndim != 2
+        or weight.shape[0] % 3
+        or weight.shape[1] % window_size
+        or bias.shape != (weight.shape[0],)
+    ):
+        raise ValueError(
+            "`weight` must be (3 * units, window_size * features) and "
+            "`bias` (3 * units,). Received: "
+            f"weight.shape={weight.shape}, bias.shape={bias.shape}, "
+            f"window_size={window_size}"
+        )
+    units = weight.shape[0] // 3
+    sign = np.ones(3 * units, weight.dtype)
+    sign[units : 2 * units] = -1.0
+    # Column block j is step t - j; our kernel's row 0 is the earliest.
+    steps = np.split(weight * sign[:, None], window_size, axis=1)
+    kernel = np.stack([w.T for w in reversed(steps)])
+    return kernel, bias * sign

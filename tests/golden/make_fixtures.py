@@ -52,6 +52,7 @@ REPOS = {
     "simclr": "Spijkervet/SimCLR",
     "moco": "facebookresearch/moco",
     "pase": "santi-pdp/pase",
+    "qrnn": "salesforce/pytorch-qrnn",
 }
 
 
@@ -621,6 +622,44 @@ def pase_fixture(directory, commit, keras_python):
     _write("pase", model.state_dict(), _numpy(arrays), meta)
 
 
+def qrnn_fixture(directory, commit):
+    # torchqrnn's CUDA kernel needs cupy and pynvrtc at import; its CPU
+    # path (`use_cuda=False`, what PASE+ runs on a CPU) needs neither.
+    for name in ("cupy", "cupy.cuda", "pynvrtc", "pynvrtc.compiler"):
+        module = _StubModule(name)
+        module.__path__ = []
+        sys.modules.setdefault(name, module)
+    qrnn = _import_from(
+        "torchqrnn_ref", os.path.join(directory, "torchqrnn"), "qrnn"
+    )
+    torch.manual_seed(SEED)
+    # PASE+'s layer (pase/models/modules.py:build_rnn_block): window 2,
+    # fo-pooling, one layer; here 12 inputs and 8 units.
+    config = dict(
+        input_size=12, hidden_size=8, window=2, output_gate=True, use_cuda=False
+    )
+    layer = qrnn.QRNNLayer(**config).eval()
+    with torch.no_grad():
+        layer.linear.bias.normal_(0.0, 0.5)
+    x = np.random.default_rng(SEED).normal(size=(2, 30, 12)).astype("float32")
+    with torch.no_grad():
+        h, c = layer(torch.from_numpy(x).transpose(0, 1))
+    arrays = {"x": x, "h": h.transpose(0, 1), "c_last": c[0]}
+    about = {
+        "x": "input (batch, time, 12), N(0, 1)",
+        "h": "QRNNLayer(x.transpose(0, 1))[0], batch-major",
+        "c_last": "its last cell state (batch, 8)",
+    }
+    meta = {
+        "repo": REPOS["qrnn"],
+        "commit": commit,
+        "class": "torchqrnn/qrnn.py:QRNNLayer (CPU ForgetMult)",
+        "constructor": config,
+        "about": about,
+    }
+    _write("qrnn", layer.state_dict(), _numpy(arrays), meta)
+
+
 def torch_save_fixture():
     """Checkpoints written by `torch.save` itself, for the torch-free
     reader: every storage dtype of a state dict, a non-contiguous view, a
@@ -681,6 +720,7 @@ FIXTURES = {
     "simclr": simclr_fixture,
     "moco": moco_fixture,
     "pase": pase_fixture,
+    "qrnn": qrnn_fixture,
 }
 
 

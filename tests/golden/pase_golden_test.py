@@ -14,9 +14,12 @@ torchqrnn package).
 """
 
 import keras
+import numpy as np
 import pytest
 
 from keras_music.convert.pase import load_pase_weights
+from keras_music.convert.pase import torchqrnn_to_qrnn
+from keras_music.layers.qrnn import QRNN
 from keras_music.models.pase.pase_backbone import PASEBackbone
 from tests.golden.golden import assert_matches
 from tests.golden.golden import load_fixture
@@ -93,3 +96,38 @@ class PASEGoldenTest(TestCase):
             load_pase_weights(
                 PASEPlusBackbone.from_preset("pase_plus_tiny"), {}
             )
+
+
+class QRNNGoldenTest(TestCase):
+    """PASE+'s QRNN layer, salesforce/pytorch-qrnn's `QRNNLayer` on its
+    CPU path. Tolerance 1e-5 on outputs in (-1, 1): a 30-step recurrence
+    in float32 (ours a parallel scan, theirs a loop)."""
+
+    def test_outputs_match_official(self):
+        state, arrays, meta = load_fixture("qrnn")
+        self.assertEqual(meta["repo"], "salesforce/pytorch-qrnn")
+        layer = QRNN(8, window_size=2)
+        layer.build((None, None, 12))
+        kernel, bias = torchqrnn_to_qrnn(
+            state["linear.weight"], state["linear.bias"]
+        )
+        layer.set_weights([kernel, bias])
+        h = layer(arrays["x"])
+        assert_matches(h, arrays["h"], 1e-5, "QRNN outputs")
+        # Without the complemented forget gate the check fails.
+        layer.set_weights(
+            [
+                np.stack(
+                    np.split(state["linear.weight"], 2, axis=1)[::-1]
+                ).transpose(0, 2, 1),
+                state["linear.bias"],
+            ]
+        )
+        with pytest.raises(AssertionError, match="QRNN outputs: max abs"):
+            assert_matches(
+                layer(arrays["x"]), arrays["h"], 1e-5, "QRNN outputs"
+            )
+
+    def test_bad_weight_shapes(self):
+        with pytest.raises(ValueError, match="weight.shape=\\(24, 33\\)"):
+            torchqrnn_to_qrnn(np.zeros((24, 33)), np.zeros(24))

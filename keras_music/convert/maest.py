@@ -14,28 +14,73 @@ The three share one layout (timm's distilled ViT, as PaSST extended it):
 | `norm.*`                               | `final_norm`                  |
 | `head.0.*` (LayerNorm), `head.1.*`     | tagger `head_norm`, `head`    |
 
-`head_dist.*` (the unused second head) is always skipped. DeiT
-checkpoints carry one 2-D `pos_embed` (1, 2 + G·G, D) instead: its first
-two rows become `token_position`, and its G×G patch grid is resized to
-the model's (F, T) grid and split into the closest additive frequency +
-time encodings (row means and column means, less half the grand mean
-each: the least-squares fit of `grid[f, t] ≈ freq[f] + time[t]`).
-RGB patch kernels (C = 3) are summed to one channel. Positional
-encodings of another grid size are resized with
-`tf.image.resize(method="bicubic")` (Keys cubic, a = -0.5, half-pixel
-centres; PyTorch's bicubic uses a = -0.75, so a resized encoding differs
-slightly from one resized in PyTorch; it is an initialisation).
+`head_dist.*` (the unused second head) is always skipped. A state dict
+saved from a model built by the official `get_maest(...)` also holds the
+buffers of its built-in mel frontend, `melspectrogram.mel_scale.fb`
+(257, 96) and `melspectrogram.spec.window` (512,): they are checked
+against `LogMelSpectrogram`'s filters and Hann window and then dropped
+(listed in `"skipped"`); use `maest_frontend(preset)` for the frontend
+that reproduces the official one exactly.
+
+DeiT checkpoints carry one 2-D `pos_embed` (1, 2 + G·G, D) instead: its
+first two rows become `token_position`, and its G×G patch grid is
+resized to the model's (F, T) grid and split as the official PaSST/MAEST
+code does (`adapt_image_pos_embed_to_passt`): the frequency encoding is
+the mean over time of the resized grid, the time encoding its mean over
+frequency. (Their sum counts the grid's mean twice; the official code
+does so, and converted checkpoints follow it.) RGB patch kernels (C = 3)
+are summed to one channel. Positional encodings of another grid size are
+resized like the official `F.interpolate(mode="bicubic",
+align_corners=False)` (Keys cubic, a = -0.75, half-pixel centres).
 """
 
 import numpy as np
-import tensorflow as tf
 
+from keras_music.convert.interpolate import torch_bicubic_resize_axis
 from keras_music.convert.state_dict import check_fits
 from keras_music.convert.state_dict import load_state_dict
+from keras_music.layers import spectral_utils
+from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
+from keras_music.models.maest.maest_presets import frontend_presets
 from keras_music.models.maest.maest_tagger import MAESTTagger
 
 _TOKEN_KEYS = ("cls_token", "dist_token", "new_pos_embed")
 _POSITION_KEYS = ("freq_new_pos_embed", "time_new_pos_embed")
+_FRONTEND_PREFIX = "melspectrogram."
+# The official frontend's buffers are float32 torchaudio computations of
+# the same filters; they agree with ours to float32 rounding.
+_FRONTEND_ATOL = 1e-6
+
+
+def maest_frontend(preset, **kwargs):
+    """The `LogMelSpectrogram` of the official MAEST code for a preset.
+
+    Reflection-padded centred STFT and segments of the official length
+    (`keras_music.models.maest.maest_presets.frontend_presets`); the
+    default for checkpoints converted from palonso/MAEST, with which raw
+    audio gives the official logits (to float32 rounding).
+
+    Args:
+        preset: str. A released MAEST size: `"maest_5s"`, `"maest_10s"`,
+            `"maest_20s"` or `"maest_30s"`.
+        **kwargs: `LogMelSpectrogram` arguments overriding the preset's
+            (e.g. `check_values=False` for TFLite).
+
+    Returns:
+        A `LogMelSpectrogram` named `log_mel_spectrogram`.
+
+    Example:
+
+    >>> maest_frontend("maest_30s").max_frames
+    1875
+    """
+    if preset not in frontend_presets:
+        raise ValueError(
+            f"`preset` must be one of {sorted(frontend_presets)}. "
+            f"Received: preset={preset!r}"
+        )
+    config = {**frontend_presets[preset], **kwargs}
+    return LogMelSpectrogram(**{"name": "log_mel_spectrogram", **config})
 
 
 def load_maest_weights(model, state_dict, load_head=True, prefix=None):
@@ -101,6 +146,9 @@ def load_maest_weights(model, state_dict, load_head=True, prefix=None):
     )
     for key in skipped:
         del source[key]
+    frontend = sorted(k for k in source if k.startswith(_FRONTEND_PREFIX))
+    _check_frontend_buffers({k: source.pop(k) for k in frontend})
+    skipped = sorted(skipped + frontend)
 
     resized = []
     if "pos_embed" in source:
@@ -130,6 +178,40 @@ def load_maest_weights(model, state_dict, load_head=True, prefix=None):
         variable = targets[key][0]
         variable.assign(value.astype(variable.dtype))
     return {"skipped": skipped, "resized": sorted(set(resized))}
+
+
+def _check_frontend_buffers(buffers):
+    """Checks the official mel frontend's buffers against ours."""
+    if not buffers:
+        return
+    expected = {
+        "melspectrogram.mel_scale.fb": spectral_utils.slaney_mel_filterbank(
+            16000, 512, 96, 0.0, 8000.0
+        ),
+        "melspectrogram.spec.window": spectral_utils.periodic_hann(512),
+    }
+    for key, value in buffers.items():
+        if key not in expected:
+            raise ValueError(
+                f"Unknown frontend buffer {key!r} in the state dict; "
+                f"expected only {sorted(expected)}."
+            )
+        want = expected[key]
+        if value.shape != want.shape or not np.allclose(
+            value, want, rtol=0, atol=_FRONTEND_ATOL
+        ):
+            error = (
+                np.max(np.abs(value - want))
+                if value.shape == want.shape
+                else "shape"
+            )
+            raise ValueError(
+                f"The state dict's frontend buffer {key!r} {value.shape} "
+                f"is not MAEST's (16 kHz, n_fft 512, 96 Slaney mel bands "
+                f"0-8000 Hz, periodic Hann) {want.shape}: max difference "
+                f"{error}. keras_music's LogMelSpectrogram cannot "
+                "reproduce that frontend."
+            )
 
 
 def _targets(model, backbone, head):
@@ -205,7 +287,7 @@ def _freq_position(value, shape):
     grid = value[0, :, :, 0].T  # (F, D)
     if grid.shape[0] == shape[0]:
         return grid, False
-    return _resize(grid[:, None, :], (shape[0], 1))[:, 0, :], True
+    return _resize_axis(grid, shape[0], axis=0), True
 
 
 def _time_position(value, shape):
@@ -214,18 +296,15 @@ def _time_position(value, shape):
     grid = value[0, :, 0, :].T  # (T, D)
     if grid.shape[0] == shape[0]:
         return grid, False
-    return _resize(grid[None, :, :], (1, shape[0]))[0], True
+    return _resize_axis(grid, shape[0], axis=0), True
 
 
-def _resize(grid, size):
-    """Bicubic resize of an (H, W, D) grid of encodings to `size`."""
-    out = tf.image.resize(
-        tf.constant(grid[None], "float32"),
-        size,
-        method="bicubic",
-        antialias=False,
-    )
-    return out.numpy()[0]
+def _resize_axis(grid, size, axis):
+    """Torch-style bicubic resize of encodings along one axis (float64)."""
+    grid = np.asarray(grid, "float64")
+    if grid.shape[axis] == size:
+        return grid.astype("float32")
+    return torch_bicubic_resize_axis(grid, size, axis).astype("float32")
 
 
 def _split_deit_position(pos_embed, backbone):
@@ -240,10 +319,10 @@ def _split_deit_position(pos_embed, backbone):
             f"Received: shape={pos_embed.shape}"
         )
     grid = pos_embed[0, 2:].reshape(side, side, hidden)
-    grid = _resize(grid, (backbone.num_freq_patches, backbone.num_time_patches))
-    grand = grid.mean(axis=(0, 1))
-    freq = grid.mean(axis=1) - grand / 2  # (F, D)
-    time = grid.mean(axis=0) - grand / 2  # (T, D)
+    grid = _resize_axis(grid, backbone.num_freq_patches, axis=0)
+    grid = _resize_axis(grid, backbone.num_time_patches, axis=1)
+    freq = grid.mean(axis=1)  # (F, D)
+    time = grid.mean(axis=0)  # (T, D)
     return {
         "new_pos_embed": pos_embed[:, :2],
         "freq_new_pos_embed": freq.T[None, :, :, None],

@@ -1,20 +1,23 @@
 """Reading reference checkpoints as plain `{name: numpy array}` dicts.
 
 `load_state_dict` reads `.safetensors` (parsed here, no extra package),
-`.npz` (NumPy, pickles refused) and PyTorch `.pt` / `.pth` / `.ckpt` (with
-`torch.load(weights_only=True)`, which unpickles only tensors and plain
-containers, and only when PyTorch is installed). Lightning-style
-checkpoints that nest the weights under `"state_dict"` or `"model"` are
-unwrapped. Model-family converters (`keras_music.convert.maest`, Swin)
-take the returned dict.
+`.npz` (NumPy, pickles refused) and PyTorch `.pt` / `.pth` / `.ckpt`
+(zip archives of `torch.save`, read without importing torch by an
+unpickler that accepts only tensors, storages and plain containers; see
+`keras_music.convert.torch_pickle`). Lightning-style checkpoints that
+nest the weights under `"state_dict"` or `"model"` are unwrapped. A
+damaged file, or one with NaN or infinite weights, raises a `ValueError`
+naming the file and the tensor. Model-family converters
+(`keras_music.convert.maest`, Swin) take the returned dict.
 """
 
 import json
 import os
-import pickle
 import struct
 
 import numpy as np
+
+from keras_music.convert.torch_pickle import read_torch_archive
 
 # Prefixes added by training wrappers: `net.` / `net_swa.` (MAEST's
 # Lightning module and its stochastic-weight-averaged copy), `module.`
@@ -76,6 +79,7 @@ def load_state_dict(path, prefix=None):
             "`path` must end in .safetensors, .npz, .pt, .pth, .ckpt or "
             f".bin. Received: path={path!r}"
         )
+    _check_finite(path, raw)
     return strip_prefixes(raw, prefix=prefix)
 
 
@@ -150,57 +154,97 @@ def _read_safetensors(path):
     with open(path, "rb") as f:
         blob = f.read()
     if len(blob) < 8:
-        raise ValueError(f"Not a safetensors file (too short): {path!r}")
+        raise ValueError(
+            f"Not a safetensors file: {path!r} has {len(blob)} bytes, "
+            "fewer than the 8 of the header size."
+        )
     (header_size,) = struct.unpack("<Q", blob[:8])
     if 8 + header_size > len(blob):
-        raise ValueError(f"Not a safetensors file (bad header): {path!r}")
-    header = json.loads(blob[8 : 8 + header_size].decode("utf-8"))
+        raise ValueError(
+            f"Not a safetensors file (bad header): {path!r} announces a "
+            f"{header_size}-byte header but has {len(blob) - 8} bytes after "
+            "the header size: truncated or another format."
+        )
+    try:
+        header = json.loads(blob[8 : 8 + header_size].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(
+            f"The header of {path!r} is not UTF-8 JSON ({error}): not a "
+            "safetensors file."
+        ) from None
+    if not isinstance(header, dict):
+        raise ValueError(
+            f"The header of {path!r} must be a JSON object mapping tensor "
+            f"names to {{dtype, shape, data_offsets}}. Received: a "
+            f"{type(header).__name__}"
+        )
     buffer = memoryview(blob)[8 + header_size :]
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        start, end = info["data_offsets"]
-        raw = buffer[start:end]
-        shape = tuple(info["shape"])
-        dtype = info["dtype"]
-        if dtype == "BF16":
-            # bfloat16 is the upper half of a float32.
-            bits = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
-            array = bits.view(np.float32)
-        elif dtype in _SAFETENSORS_DTYPES:
-            array = np.frombuffer(
-                raw,
-                dtype=np.dtype(_SAFETENSORS_DTYPES[dtype]).newbyteorder("<"),
-            )
-        else:
-            raise ValueError(
-                f"Tensor {name!r} in {path!r} has dtype {dtype}, which "
-                "keras_music does not read."
-            )
-        out[name] = array.reshape(shape).astype(array.dtype.newbyteorder("="))
-    return out
+    return {
+        name: _safetensor(path, name, info, buffer)
+        for name, info in header.items()
+        if name != "__metadata__"
+    }
+
+
+def _safetensor(path, name, info, buffer):
+    """One tensor of a safetensors buffer, its header entry checked."""
+    where = f"Tensor {name!r} in {path!r}"
+    if not isinstance(info, dict) or not {
+        "dtype",
+        "shape",
+        "data_offsets",
+    } <= set(info):
+        raise ValueError(
+            f"{where} must have a header entry {{dtype, shape, "
+            f"data_offsets}}. Received: {info!r}"
+        )
+    dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+    if dtype != "BF16" and dtype not in _SAFETENSORS_DTYPES:
+        raise ValueError(
+            f"{where} has dtype {dtype!r}; expected one of "
+            f"{sorted(_SAFETENSORS_DTYPES) + ['BF16']}."
+        )
+    if not _is_int_list(shape) or min(shape, default=0) < 0:
+        raise ValueError(
+            f"{where} must have a shape of non-negative integers. "
+            f"Received: shape={shape!r}"
+        )
+    itemsize = (
+        2 if dtype == "BF16" else np.dtype(_SAFETENSORS_DTYPES[dtype]).itemsize
+    )
+    nbytes = int(np.prod(shape, dtype=np.int64)) * itemsize
+    if (
+        not _is_int_list(offsets)
+        or len(offsets) != 2
+        or not 0 <= offsets[0] <= offsets[1] <= len(buffer)
+        or offsets[1] - offsets[0] != nbytes
+    ):
+        raise ValueError(
+            f"{where} has data_offsets {offsets!r}; expected [start, end] "
+            f"with end - start = {nbytes} bytes ({dtype}, shape {shape}) "
+            f"within the {len(buffer)}-byte buffer: the file is truncated "
+            "or damaged."
+        )
+    raw = buffer[offsets[0] : offsets[1]]
+    if dtype == "BF16":
+        # bfloat16 is the upper half of a float32.
+        bits = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
+        array = bits.view(np.float32)
+    else:
+        array = np.frombuffer(
+            raw, dtype=np.dtype(_SAFETENSORS_DTYPES[dtype]).newbyteorder("<")
+        )
+    return array.reshape(shape).astype(array.dtype.newbyteorder("="))
+
+
+def _is_int_list(value):
+    return isinstance(value, list) and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    )
 
 
 def _read_torch(path):
-    try:
-        import torch
-    except ImportError:
-        raise ValueError(
-            f"Reading the PyTorch checkpoint {path!r} needs PyTorch, which "
-            "is not installed. Install torch, or convert the file to "
-            ".safetensors or .npz elsewhere."
-        ) from None
-    # weights_only=True: only tensors and plain containers are
-    # unpickled, never arbitrary objects.
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise ValueError(
-            f"{path!r} holds Python objects other than tensors and plain "
-            f"containers, which keras_music does not unpickle (torch.load "
-            f"with weights_only=True refused: {str(error).splitlines()[0]})"
-        ) from None
+    obj = read_torch_archive(path)
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -209,15 +253,17 @@ def _read_torch(path):
         raise ValueError(
             f"{path!r} holds a {type(obj).__name__}, not a state dict."
         )
-    out = {}
-    for name, value in obj.items():
-        if not isinstance(value, torch.Tensor):
-            continue
-        value = value.detach().cpu()
-        if value.dtype == torch.bfloat16:
-            value = value.float()
-        out[name] = value.numpy()
-    return out
+    return {k: v for k, v in obj.items() if isinstance(v, np.ndarray)}
+
+
+def _check_finite(path, state_dict):
+    for name, value in state_dict.items():
+        if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
+            bad = int(np.size(value) - np.count_nonzero(np.isfinite(value)))
+            raise ValueError(
+                f"Tensor {name!r} in {path!r} has {bad} NaN or infinite "
+                "values; a checkpoint must hold finite weights."
+            )
 
 
 def check_fits(what, unknown=(), missing=(), mismatched=()):

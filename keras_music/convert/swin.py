@@ -22,6 +22,7 @@ dict of arrays is `keras_music.convert.state_dict`'s job.
 
 import numpy as np
 
+from keras_music.convert.interpolate import torch_bicubic_resize_axis
 from keras_music.convert.state_dict import check_fits
 from keras_music.models.swin.swin_backbone import SwinBackbone
 
@@ -54,33 +55,6 @@ def _torch_name(path):
     return ".".join(_RENAMES.get(p, p) for p in parts)
 
 
-def _cubic_resize_axis(x, size, axis, a=-0.75):
-    """Bicubic convolution along one axis, like torch's `interpolate`.
-
-    Half-pixel centres (`align_corners=False`), the Keys kernel with
-    `a = -0.75` (torch's constant) and edge samples repeated.
-    """
-    length = x.shape[axis]
-    source = (np.arange(size) + 0.5) * (length / size) - 0.5
-    base = np.floor(source).astype("int64")
-    t = source - base
-
-    def kernel(d):
-        d = np.abs(d)
-        near = ((a + 2) * d - (a + 3)) * d * d + 1
-        far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
-        return np.where(d <= 1, near, np.where(d < 2, far, 0.0))
-
-    result = 0.0
-    for offset in (-1, 0, 1, 2):
-        index = np.clip(base + offset, 0, length - 1)
-        weight = kernel(t - offset)
-        shape = [1] * x.ndim
-        shape[axis] = size
-        result = result + np.take(x, index, axis=axis) * weight.reshape(shape)
-    return result
-
-
 def resize_relative_position_bias_table(table, window_size):
     """Resizes a `((2w-1)^2, heads)` table to another window size."""
     table = np.asarray(table, dtype="float64")
@@ -94,8 +68,8 @@ def resize_relative_position_bias_table(table, window_size):
     if new == old:
         return table.astype("float32")
     grid = table.reshape(old, old, -1)
-    grid = _cubic_resize_axis(grid, new, axis=0)
-    grid = _cubic_resize_axis(grid, new, axis=1)
+    grid = torch_bicubic_resize_axis(grid, new, axis=0)
+    grid = torch_bicubic_resize_axis(grid, new, axis=1)
     return grid.reshape(new * new, -1).astype("float32")
 
 

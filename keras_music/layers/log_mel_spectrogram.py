@@ -27,9 +27,12 @@ class LogMelSpectrogram(keras.layers.Layer):
 
     Frame count: centred, a clip of `n` samples gives `1 + n // hop`
     frames (30 s at 16 kHz: 480,000 samples -> 1876, what Essentia feeds
-    MAEST); uncentred `1 + (n - n_fft) // hop` (1874). MAEST's nominal
-    1875 frames (n / hop) and the 1876 centred ones both give the same
-    187 patch columns (kernel 16, stride 10).
+    MAEST); uncentred `1 + (n - n_fft) // hop` (1874). The official MAEST
+    code (palonso/MAEST, torchaudio's `Spectrogram`) pads by reflection
+    and keeps the nominal `n / hop` = 1875 frames of a segment, which
+    give 186 patch columns instead of 187: `pad_mode="reflect",
+    max_frames=1875` reproduces it exactly (see
+    `keras_music.models.maest.maest_presets.frontend_presets`).
 
     Args:
         sample_rate: int. Sample rate of the input audio in Hz. Defaults
@@ -44,6 +47,13 @@ class LogMelSpectrogram(keras.layers.Layer):
         center: bool. Whether frames are centred on `t * hop_length`
             (zero padding of `n_fft // 2` on both sides). Defaults to
             `True`.
+        pad_mode: str. How centred frames are padded at the edges:
+            `"constant"` (zeros, librosa's and Essentia's) or `"reflect"`
+            (torch.stft's and the official MAEST code's). Defaults to
+            `"constant"`.
+        max_frames: optional int. Keep at most the first `max_frames`
+            frames, as the official MAEST code trims a segment to its
+            nominal length. Defaults to `None` (all frames).
         normalize: bool. Whether to apply the released MAEST models'
             input normalisation. Defaults to `False`.
         check_values: bool. Whether to check at run time that the audio
@@ -82,9 +92,18 @@ class LogMelSpectrogram(keras.layers.Layer):
         center=True,
         normalize=False,
         check_values=True,
+        pad_mode="constant",
+        max_frames=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if pad_mode not in ("constant", "reflect"):
+            raise ValueError(
+                '`pad_mode` must be "constant" or "reflect". '
+                f"Received: pad_mode={pad_mode!r}"
+            )
+        if max_frames is not None:
+            validation.check_positive_int("max_frames", max_frames)
         validation.check_positive_int("sample_rate", sample_rate)
         validation.check_positive_int("n_fft", n_fft)
         validation.check_positive_int("hop_length", hop_length)
@@ -117,6 +136,8 @@ class LogMelSpectrogram(keras.layers.Layer):
         self.center = center
         self.normalize = normalize
         self.check_values = check_values
+        self.pad_mode = pad_mode
+        self.max_frames = max_frames
         self._filterbank = tf.constant(
             spectral_utils.slaney_mel_filterbank(
                 sample_rate, n_fft, n_mels, fmin, top
@@ -137,12 +158,14 @@ class LogMelSpectrogram(keras.layers.Layer):
         x = validation.check_audio(
             x,
             "LogMelSpectrogram input",
-            1 if self.center else self.n_fft,
+            self._min_samples(),
             self.check_values,
         )
         power = spectral_utils.power_spectrogram(
-            x, self._window, self.hop_length, self.center
+            x, self._window, self.hop_length, self.center, self.pad_mode
         )
+        if self.max_frames is not None:
+            power = power[..., : self.max_frames, :]
         mel = tf.tensordot(power, self._filterbank, axes=1)
         x = tf.math.log(1.0 + 10000.0 * mel) / np.log(10.0)
         if self.normalize:
@@ -150,11 +173,20 @@ class LogMelSpectrogram(keras.layers.Layer):
         x = spectral_utils.frequency_first(x)
         return tf.cast(x, self.compute_dtype)
 
+    def _min_samples(self):
+        if not self.center:
+            return self.n_fft
+        # Reflection needs more samples than the padding on each side.
+        return self.n_fft // 2 + 1 if self.pad_mode == "reflect" else 1
+
     def compute_output_shape(self, input_shape):
         def frames(length):
-            return spectral_utils.num_frames(
+            count = spectral_utils.num_frames(
                 length, self.hop_length, self.n_fft, self.center
             )
+            if count is None or self.max_frames is None:
+                return count
+            return min(count, self.max_frames)
 
         return spectral_utils.audio_output_shape(
             input_shape, self.n_mels, frames
@@ -173,6 +205,8 @@ class LogMelSpectrogram(keras.layers.Layer):
                 "center": self.center,
                 "normalize": self.normalize,
                 "check_values": self.check_values,
+                "pad_mode": self.pad_mode,
+                "max_frames": self.max_frames,
             }
         )
         return config

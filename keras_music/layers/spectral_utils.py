@@ -36,11 +36,12 @@ def audio_output_shape(input_shape, channels, frames_fn):
     return (input_shape[0], channels, frames)
 
 
-def centre_pad(x, pad):
-    """Zero-pads the last axis by `pad` on both sides (librosa's
-    `center=True` with `pad_mode="constant"`)."""
+def centre_pad(x, pad, mode="constant"):
+    """Pads the last axis by `pad` on both sides: zeros (librosa's
+    `center=True` with `pad_mode="constant"`) or, with `mode="reflect"`,
+    the mirrored signal without its edge sample (torch.stft's default)."""
     paddings = [[0, 0]] * (len(x.shape) - 1) + [[pad, pad]]
-    return tf.pad(x, paddings)
+    return tf.pad(x, paddings, mode=mode.upper())
 
 
 def periodic_hann(length):
@@ -109,15 +110,16 @@ def halfband_lowpass(num_taps=33, beta=10.0):
     return taps / np.sum(taps)
 
 
-def power_spectrogram(x, window, hop_length, center):
+def power_spectrogram(x, window, hop_length, center, pad_mode="constant"):
     """|STFT|² of float32 audio `(..., samples)` as `(..., frames, bins)`.
 
     `window` is a constant of length n_fft; with `center`, the audio is
-    zero-padded by n_fft // 2 on both sides first (librosa's default).
+    padded by n_fft // 2 on both sides first, with zeros (librosa's
+    default) or reflected (`pad_mode="reflect"`, torch's).
     """
     n_fft = int(window.shape[0])
     if center:
-        x = centre_pad(x, n_fft // 2)
+        x = centre_pad(x, n_fft // 2, pad_mode)
     frames = tf.signal.frame(x, n_fft, hop_length)
     spectrum = tf.signal.rfft(frames * window)
     real, imag = tf.math.real(spectrum), tf.math.imag(spectrum)

@@ -1,4 +1,9 @@
+import json
 import os
+import pickle
+import struct
+import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -7,6 +12,8 @@ from safetensors.numpy import save_file
 from keras_music.convert.state_dict import load_state_dict
 from keras_music.convert.state_dict import strip_prefixes
 from tests.test_case import TestCase
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "..", "golden", "data")
 
 
 class _MakesDirectory:
@@ -17,6 +24,31 @@ class _MakesDirectory:
 
     def __reduce__(self):
         return (os.makedirs, (self.path,))
+
+
+class _WritesFile:
+    """Unpickling it would write a file: a stand-in for code."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (exec, (f"open({self.path!r}, 'w').write('ran')",))
+
+
+def _torch_zip(folder, name, data_pkl, members=()):
+    """A file laid out as torch.save writes it, around `data_pkl`."""
+    path = os.path.join(folder, name)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", data_pkl)
+        for member, payload in members:
+            archive.writestr(f"archive/{member}", payload)
+    return path
+
+
+def _safetensors_bytes(header, buffer=b""):
+    text = json.dumps(header).encode("utf-8")
+    return struct.pack("<Q", len(text)) + text + buffer
 
 
 class LoadStateDictTest(TestCase):
@@ -74,45 +106,40 @@ class LoadStateDictTest(TestCase):
         with pytest.raises(ValueError, match="allow_pickle"):
             load_state_dict(path)
 
-    def test_torch_checkpoint(self):
-        torch = pytest.importorskip("torch")
-        path = os.path.join(self.get_temp_dir(), "w.ckpt")
-        torch.save(
-            {"state_dict": {"module.norm.bias": torch.ones(3)}, "epoch": 3},
-            path,
-        )
-        out = load_state_dict(path)
-        self.assertAllEqual(out["norm.bias"], np.ones(3, "float32"))
+    def test_torch_save_archives_read_without_torch(self):
+        # Written by torch.save (tests/golden/make_fixtures.py); read here
+        # without torch: every dtype, views, slices, a Parameter.
+        folder = os.path.join(GOLDEN, "torch_save")
+        out = load_state_dict(os.path.join(folder, "tensors.pt"))
+        self.assertNotIn("torch", sys.modules)
+        with np.load(os.path.join(folder, "expected.npz")) as expected:
+            self.assertEqual(sorted(out), sorted(expected.files))
+            for key in expected.files:
+                self.assertEqual(out[key].dtype, expected[key].dtype, key)
+                self.assertAllEqual(out[key], expected[key])
+            lightning = load_state_dict(os.path.join(folder, "lightning.ckpt"))
+            self.assertEqual(list(lightning), ["w"])
+            self.assertAllEqual(lightning["w"], expected["f32"])
 
-    def test_torch_checkpoint_with_objects_is_refused(self):
-        torch = pytest.importorskip("torch")
+    def test_malicious_pickle_does_not_run(self):
         marker = os.path.join(self.get_temp_dir(), "unpickled")
-        path = os.path.join(self.get_temp_dir(), "evil.pt")
-        torch.save({"w": torch.ones(2), "x": _MakesDirectory(marker)}, path)
-        with pytest.raises(ValueError, match="evil.pt.*other than tensors"):
+        path = _torch_zip(
+            self.get_temp_dir(),
+            "evil.pt",
+            pickle.dumps({"w": _WritesFile(marker)}),
+        )
+        with pytest.raises(ValueError, match="evil.pt.*builtins.exec"):
             load_state_dict(path)
         # Nothing of the pickled object ran.
         self.assertFalse(os.path.exists(marker))
-
-    def test_torch_missing_is_a_clear_error(self):
-        path = os.path.join(self.get_temp_dir(), "w.pt")
-        with open(path, "wb") as f:
-            f.write(b"not read")
-        import builtins
-
-        real_import = builtins.__import__
-
-        def no_torch(name, *args, **kwargs):
-            if name == "torch":
-                raise ImportError("no torch")
-            return real_import(name, *args, **kwargs)
-
-        builtins.__import__ = no_torch
-        try:
-            with pytest.raises(ValueError, match="needs PyTorch"):
-                load_state_dict(path)
-        finally:
-            builtins.__import__ = real_import
+        path = _torch_zip(
+            self.get_temp_dir(),
+            "dir.ckpt",
+            pickle.dumps({"x": _MakesDirectory(marker)}),
+        )
+        with pytest.raises(ValueError, match="dir.ckpt.*os.makedirs"):
+            load_state_dict(path)
+        self.assertFalse(os.path.exists(marker))
 
     def test_errors(self):
         with pytest.raises(ValueError, match="path=3"):
@@ -126,7 +153,121 @@ class LoadStateDictTest(TestCase):
         bad = os.path.join(self.get_temp_dir(), "bad.safetensors")
         with open(bad, "wb") as f:
             f.write(b"abc")
-        with pytest.raises(ValueError, match="too short"):
+        with pytest.raises(ValueError, match="bad.safetensors.*fewer than"):
             load_state_dict(bad)
         with pytest.raises(ValueError, match="prefix=''"):
             strip_prefixes({}, prefix="")
+
+
+_F32 = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
+_BAD_SAFETENSORS = [
+    # (header, buffer, what the message must say)
+    ([1, 2], b"", "must be a JSON object.*Received: a list"),
+    ({"w": [0, 8]}, b"\0" * 8, "'w'.*header entry"),
+    ({"w": {**_F32, "dtype": "F8"}}, b"\0" * 8, "'w'.*dtype 'F8'"),
+    ({"w": {**_F32, "shape": [-2]}}, b"\0" * 8, "'w'.*shape=\\[-2\\]"),
+    ({"w": {**_F32, "data_offsets": [0, 800]}}, b"\0" * 8, "'w'.*truncated"),
+    ({"w": {**_F32, "data_offsets": [4, 8]}}, b"\0" * 8, "'w'.*8 bytes"),
+    ({"w": _F32}, b"\0" * 4, "'w'.*within the 4-byte buffer"),
+    ({"w": _F32}, np.array([1, np.nan], "<f4").tobytes(), "'w'.*NaN"),
+]
+
+
+@pytest.mark.parametrize("header, buffer, message", _BAD_SAFETENSORS)
+def test_bad_safetensors(tmp_path, header, buffer, message):
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(_safetensors_bytes(header, buffer))
+    with pytest.raises(ValueError, match=message) as info:
+        load_state_dict(path)
+    assert str(path) in str(info.value)
+
+
+def test_safetensors_header_longer_than_file(tmp_path):
+    path = tmp_path / "short.safetensors"
+    path.write_bytes(struct.pack("<Q", 1000) + b"{}")
+    with pytest.raises(ValueError, match="short.safetensors.*1000-byte"):
+        load_state_dict(path)
+
+
+def test_safetensors_header_not_json(tmp_path):
+    path = tmp_path / "text.safetensors"
+    path.write_bytes(struct.pack("<Q", 3) + b"{{{")
+    with pytest.raises(ValueError, match="text.safetensors.*not UTF-8 JSON"):
+        load_state_dict(path)
+
+
+def test_npz_with_infinite_weights(tmp_path):
+    path = tmp_path / "inf.npz"
+    np.savez(path, **{"blocks.0.norm1.weight": np.array([1.0, np.inf])})
+    with pytest.raises(ValueError, match="'blocks.0.norm1.weight'.*inf.npz"):
+        load_state_dict(path)
+
+
+def _text(value):
+    data = value.encode("utf-8")
+    return b"X" + struct.pack("<I", len(data)) + data
+
+
+def _ints(values):
+    return b"(" + b"".join(b"J" + struct.pack("<i", v) for v in values) + b"t"
+
+
+def _storage_pickle(key, size, stride=(1,), offset=0, storage="FloatStorage"):
+    """The pickle torch.save writes for `{"w": tensor}`, opcode by opcode
+    (protocol 2), so that no torch is needed to make it."""
+    persistent = (
+        b"("
+        + _text("storage")
+        + f"ctorch\n{storage}\n".encode()
+        + _text(key)
+        + _text("cpu")
+        + b"J"
+        + struct.pack("<i", 2)
+        + b"tQ"
+    )
+    arguments = (
+        b"("
+        + persistent
+        + b"J"
+        + struct.pack("<i", offset)
+        + _ints(size)
+        + _ints(stride)
+        + b"\x89}t"
+    )
+    tensor = b"ctorch._utils\n_rebuild_tensor_v2\n" + arguments + b"R"
+    return b"\x80\x02}" + _text("w") + tensor + b"s."
+
+
+_BAD_TORCH = [
+    # (data.pkl, members, what the message must say)
+    (b"not a pickle", (), "does not unpickle"),
+    (pickle.dumps([1, 2]), (), "holds a list, not a state dict"),
+    (_storage_pickle("0", (2,)), (), "lacks the storage 'archive/data/0'"),
+    (
+        _storage_pickle("0", (2,), storage="ComplexFloatStorage"),
+        (("data/0", b"\0" * 16),),
+        "torch.ComplexFloatStorage",
+    ),
+    (_storage_pickle("0", (5,)), (("data/0", b"\0" * 8),), "reads past"),
+    (
+        _storage_pickle("0", (2,)),
+        (("data/0", np.array([np.inf, 1], "<f4").tobytes()),),
+        "'w'.*NaN or infinite",
+    ),
+    (_storage_pickle("0", (2,)), (("data/0", b"\0" * 7),), "7 bytes"),
+]
+
+
+@pytest.mark.parametrize("data_pkl, members, message", _BAD_TORCH)
+def test_bad_torch_checkpoint(tmp_path, data_pkl, members, message):
+    path = _torch_zip(str(tmp_path), "bad.pt", data_pkl, members)
+    with pytest.raises(ValueError, match=message) as info:
+        load_state_dict(path)
+    assert path in str(info.value)
+
+
+def test_torch_checkpoint_not_a_zip(tmp_path):
+    path = tmp_path / "legacy.pt"
+    path.write_bytes(b"\x80\x02legacy torch format")
+    with pytest.raises(ValueError, match="legacy.pt.*not a zip-format"):
+        load_state_dict(path)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from keras_music.convert.swin import _cubic_resize_axis
+from keras_music.convert.interpolate import torch_bicubic_resize_axis
 from keras_music.convert.swin import load_swin_state_dict
 from keras_music.convert.swin import resize_relative_position_bias_table
 from keras_music.convert.swin import swin_state_dict
@@ -93,13 +93,13 @@ class SwinConvertTest(TestCase):
         # (source 0.5 and 2.5): torch's a = -0.75 kernel there weighs
         # the neighbours 0.59375 (near) and -0.09375 (far).
         deltas = np.eye(4)
-        halved = _cubic_resize_axis(deltas, 2, axis=0)
+        halved = torch_bicubic_resize_axis(deltas, 2, axis=0)
         self.assertAllClose(halved[:, 1], np.array([0.59375, -0.09375]))
         self.assertAllClose(halved[:, 2], np.array([-0.09375, 0.59375]))
         # Keys' a = -0.5 kernel reproduces straight lines away from the
         # repeated edges: checks the half-pixel source positions.
         rows = np.arange(13.0)
-        line = _cubic_resize_axis(rows, 15, axis=0, a=-0.5)
+        line = torch_bicubic_resize_axis(rows, 15, axis=0, a=-0.5)
         source = (np.arange(15) + 0.5) * 13 / 15 - 0.5
         self.assertAllClose(line[2:-2], source[2:-2], atol=1e-12)
         # Unchanged window: unchanged table.

@@ -18,7 +18,7 @@ def _audio(seconds, seed=0):
     return (0.5 * tone + noise).astype("float32")
 
 
-def _librosa_log_mel(y):
+def _librosa_log_mel(y, pad_mode="constant"):
     mel = librosa.feature.melspectrogram(
         y=y,
         sr=SR,
@@ -26,7 +26,7 @@ def _librosa_log_mel(y):
         hop_length=256,
         window="hann",
         center=True,
-        pad_mode="constant",
+        pad_mode=pad_mode,
         power=2,
         n_mels=96,
         fmin=0,
@@ -65,6 +65,21 @@ class LogMelSpectrogramTest(TestCase):
         self.assertEqual(actual.shape, expected.shape)
         # float32 FFT order differs (measured 2.2e-7 of the peak).
         self.assertAllClose(actual, expected, atol=1e-4 * expected.max())
+
+    def test_reflect_padding_and_max_frames(self):
+        # The official MAEST frontend's framing: reflection at the edges
+        # and the segment cut to its nominal length.
+        y = _audio(1.0)
+        expected = _librosa_log_mel(y, pad_mode="reflect")[:, :62]
+        layer = LogMelSpectrogram(pad_mode="reflect", max_frames=62)
+        actual = layer(y[None])[0].numpy()
+        self.assertEqual(actual.shape, (96, 62))
+        self.assertEqual(layer.compute_output_shape((1, 16000)), (1, 96, 62))
+        # As test_matches_librosa: float32 FFT order.
+        self.assertAllClose(actual, expected, atol=1e-4 * expected.max())
+        # The edge frames differ from zero padding.
+        zeros = LogMelSpectrogram()(y[None])[0].numpy()
+        self.assertGreater(np.abs(zeros[:, 0] - actual[:, 0]).max(), 1e-2)
 
     def test_maest_normalization(self):
         y = _audio(0.5)
@@ -141,6 +156,12 @@ class LogMelSpectrogramTest(TestCase):
             LogMelSpectrogram(fmin=8000)
         with pytest.raises(ValueError, match="n_mels"):
             LogMelSpectrogram(n_mels=0)
+        with pytest.raises(ValueError, match="pad_mode='edge'"):
+            LogMelSpectrogram(pad_mode="edge")
+        with pytest.raises(ValueError, match="max_frames"):
+            LogMelSpectrogram(max_frames=0)
+        with pytest.raises(ValueError, match="at least 257 samples"):
+            LogMelSpectrogram(pad_mode="reflect")(np.zeros((1, 200), "float32"))
 
     def test_invalid_audio(self):
         with pytest.raises(ValueError, match="rank 1 or 2"):

@@ -85,3 +85,27 @@ backbone_presets = {
         "train_freq_patchout": 3,
     },
 }
+
+# `LogMelSpectrogram` arguments that reproduce the official MAEST code's
+# frontend (palonso/MAEST, `models/helpers/melspectrogram.py` and the
+# raw-audio path of `MAEST.forward`): torchaudio's centred STFT pads by
+# reflection, and a segment keeps `img_size[1]` frames (the nominal
+# seconds * 16000 / 256; 1875 for 30 s, one fewer than the centred STFT
+# gives), so the model sees one time patch fewer than the positional grid
+# holds. The default for checkpoints converted from the official code;
+# see `keras_music.convert.maest.maest_frontend`.
+_OFFICIAL_FRONTEND = {
+    "sample_rate": 16000,
+    "n_fft": 512,
+    "hop_length": 256,
+    "n_mels": 96,
+    "pad_mode": "reflect",
+    "normalize": True,
+}
+
+frontend_presets = {
+    "maest_5s": {**_OFFICIAL_FRONTEND, "max_frames": 312},
+    "maest_10s": {**_OFFICIAL_FRONTEND, "max_frames": 625},
+    "maest_20s": {**_OFFICIAL_FRONTEND, "max_frames": 1250},
+    "maest_30s": {**_OFFICIAL_FRONTEND, "max_frames": 1875},
+}

@@ -42,7 +42,8 @@ patchout. Without that file the quality columns are empty.
 
 Everything is printed and written to `--output` (JSON: machine, commit,
 rows of model, setting, precision, runtime, batch, GFLOP per clip,
-emb_per_s, ratio_vs_effnet_essentia, roc_auc, max_abs_diff). Only
+emb_per_s, ratio_vs_effnet_essentia, roc_auc, max_abs_diff), and the
+same figures as a Markdown table beside it (`maest_speed.md`). Only
 ratios measured side by side mean anything; absolute numbers depend on
 the machine and its load. Nothing is asserted. `benchmarks/README.md`
 has the table of a full run and the FLOP / bandwidth arithmetic. The
@@ -591,6 +592,71 @@ def print_table(rows, peaks):
     )
 
 
+def markdown_table(result, preset):
+    """The issue's table as Markdown: `preset`'s patchout settings (rows)
+    x variants (columns), each cell `emb/s (ratio x)` and the ROC-AUC;
+    then the baseline rows and the batched rows."""
+    rows = result["rows"]
+    variants = list(VARIANTS.items())
+    cell = {
+        (r["setting"], (r["precision"], r["runtime"])): r
+        for r in rows
+        if r["model"] == preset and r["batch"] == 1
+    }
+    settings = list(dict.fromkeys(s for s, _ in cell))
+    names = {
+        "float32": "float32",
+        "bfloat16": "bfloat16",
+        "xla": "float32 XLA",
+        "int8_dynamic": "int8 dynamic TFLite",
+        "int8_full": "int8 full-integer TFLite",
+    }
+    lines = [
+        f"| {preset} | " + " | ".join(names[v] for v, _ in variants) + " |",
+        "|---" * (len(variants) + 1) + "|",
+    ]
+    for setting in settings:
+        cells = []
+        for _, key in variants:
+            r = cell.get((setting, key))
+            if r is None:
+                cells.append("-")
+                continue
+            auc = "" if r["roc_auc"] is None else f", AUC {r['roc_auc']:.4f}"
+            cells.append(
+                f"{r['emb_per_s']:.2f} ({r['ratio_vs_effnet_essentia']:.2f}x)"
+                f"{auc}"
+            )
+        lines.append(f"| {setting} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "| model | setting | precision | runtime | batch | GFLOP/clip "
+        "| emb/s | x Essentia |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if r["model"] == "effnet_b0" or r["batch"] > 1:
+            lines.append(
+                f"| {r['model']} | {r['setting']} | {r['precision']} "
+                f"| {r['runtime']} | {r['batch']} | {r['gflop_per_clip']:.2f} "
+                f"| {r['emb_per_s']:.2f} "
+                f"| {r['ratio_vs_effnet_essentia']:.2f} |"
+            )
+    best = result["verdict"]["best_within_1_point"]
+    lines += [
+        "",
+        f"Reference ROC-AUC (float32, no patchout): "
+        f"{result['verdict']['reference_roc_auc']}. Fastest within 1 point: "
+        f"{best['setting']} {best['precision']} {best['runtime']} batch "
+        f"{best['batch']}, {best['ratio']:.2f}x the Essentia-style "
+        f"EfficientNet-B0 at ROC-AUC {best['roc_auc']}.",
+        f"Commit {result['commit']}, `{result['command'].strip()}`, "
+        f"{result['seconds']} s, 1-min load average at start "
+        f"{result['machine']['load_average_1min_at_start']}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="maest_30s")
@@ -707,6 +773,9 @@ def main(argv=None):
     with open(args.output, "w") as stream:
         json.dump(result, stream, indent=1)
         stream.write("\n")
+    # The same figures as the Markdown table of benchmarks/README.md.
+    with open(os.path.splitext(args.output)[0] + ".md", "w") as stream:
+        stream.write(markdown_table(result, args.preset))
 
 
 if __name__ == "__main__":

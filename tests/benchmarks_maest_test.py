@@ -141,3 +141,8 @@ def test_quick_run_writes_the_issue_schema(tmp_path):
     precisions = {r["precision"] for r in rows}
     assert precisions >= {"float32", "bfloat16", "int8_dynamic", "int8_full"}
     assert any(r["runtime"] == "xla" for r in rows)
+    # The Markdown table beside the JSON: the settings, then the baseline.
+    with open(os.path.join(tmp_path, "maest_speed.md")) as stream:
+        table = stream.read()
+    assert table.startswith("| maest_tiny | float32 | bfloat16 |")
+    assert "\n| none | " in table and "x Essentia" in table

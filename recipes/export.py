@@ -80,6 +80,13 @@ flags.DEFINE_integer(
 flags.DEFINE_list(
     "freq_drop", None, "Inference patchout: frequency rows to drop."
 )
+flags.DEFINE_enum(
+    "precision",
+    "float32",
+    ["float32", "bfloat16"],
+    "SavedModel compute dtype of a MAEST tagger (bfloat16: faster on "
+    "CPUs with AVX512_BF16; benchmarks/README.md).",
+)
 flags.mark_flags_as_required(["model", "name"])
 # Checked when the flags are parsed, before the model is loaded.
 flags.register_validator(
@@ -180,6 +187,7 @@ def main(_):
         version=FLAGS.version,
         inference_time_stride=FLAGS.time_stride,
         inference_freq_drop=freq_drop,
+        precision=FLAGS.precision,
     )
     seconds = time.time() - started
     for kind, path in paths.items():

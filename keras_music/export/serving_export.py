@@ -21,6 +21,8 @@ from keras_music.export.tflite import export_tflite
 from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
 from keras_music.layers.validation import check_positive
 from keras_music.layers.validation import check_positive_int
+from keras_music.models.maest.maest_embedder import PRECISIONS
+from keras_music.models.maest.maest_embedder import maest_with_precision
 
 FORMATS = ("saved_model", "tflite")
 RESULTS_FILE = "results.json"
@@ -142,6 +144,7 @@ def export_for_serving(
     version=None,
     inference_time_stride=None,
     inference_freq_drop=None,
+    precision="float32",
 ):
     """Exports a tagger as a SavedModel for TF Serving and as TFLite.
 
@@ -159,6 +162,11 @@ def export_for_serving(
         version: int. SavedModel version. Defaults to the next one.
         inference_time_stride, inference_freq_drop: inference patchout of
             the exports; `None` keeps the model's.
+        precision: str. Compute dtype of the SavedModel's transformer,
+            `"float32"` or `"bfloat16"` (`maest_with_precision`; faster
+            on CPUs with AVX512_BF16 / AMX, see `benchmarks/README.md`).
+            TFLite variants are chosen by `quantizations`. Defaults to
+            `"float32"`.
 
     Returns:
         dict format (`"saved_model"`, `"tflite"`, `"tflite_float16"`, …)
@@ -195,6 +203,11 @@ def export_for_serving(
             f"`quantizations` must be a non-empty subset of {QUANTIZATIONS}. "
             f"Received: quantizations={quantizations!r}"
         )
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"`precision` must be one of {PRECISIONS}. "
+            f"Received: precision={precision!r}"
+        )
     _check_name(name)
     patchout = {
         "inference_time_stride": inference_time_stride,
@@ -203,7 +216,7 @@ def export_for_serving(
     paths = {}
     if "saved_model" in formats:
         paths["saved_model"] = export_saved_model(
-            model,
+            maest_with_precision(model, precision),
             os.path.join(output_dir, name),
             version=version,
             vocabulary=vocabulary,

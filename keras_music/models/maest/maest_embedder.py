@@ -3,10 +3,62 @@
 import keras
 
 from keras_music.layers.validation import check_positive_int
+from keras_music.models.maest.maest_backbone import MAESTBackbone
 from keras_music.models.maest.maest_backbone import reset_compiled_functions
 from keras_music.models.maest.maest_layers import MAESTSegmentAverage
 from keras_music.models.maest.maest_layers import MAESTSegmenter
 from keras_music.models.maest.maest_layers import MAESTTokenPooling
+from keras_music.models.maest.maest_tagger import MAESTTagger
+
+PRECISIONS = ("float32", "bfloat16")
+
+
+def maest_with_precision(model, precision):
+    """A copy of a `MAESTBackbone` or `MAESTTagger` computing in `precision`.
+
+    `"bfloat16"` rebuilds the transformer under the `"bfloat16"` dtype
+    policy (weights stored and multiplied in bfloat16; the softmax, the
+    tagging head and the frontend stay float32) and copies the weights
+    over, inference patchout included. On CPUs with AVX512_BF16 / AMX
+    oneDNN runs its matrix products at several times the float32 rate;
+    `benchmarks/README.md` has the measured speed and the output
+    difference. `"float32"` returns `model` itself.
+
+    Args:
+        model: `MAESTBackbone` or `MAESTTagger`.
+        precision: str. `"float32"` or `"bfloat16"`.
+
+    Returns:
+        A model of the same class with the same weights.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"`precision` must be one of {PRECISIONS}. "
+            f"Received: precision={precision!r}"
+        )
+    backbone = getattr(model, "backbone", model)
+    if not isinstance(backbone, MAESTBackbone):
+        raise ValueError(
+            "`model` must be a `MAESTBackbone` or a `MAESTTagger`. "
+            f"Received: model={model!r}"
+        )
+    if (
+        precision == "float32"
+        or backbone.patch_embedding.compute_dtype == precision
+    ):
+        return model
+    copy = MAESTBackbone.from_config(
+        {**backbone.get_config(), "dtype": precision}
+    )
+    if model is not backbone:
+        copy = MAESTTagger(
+            copy,
+            num_tags=model.num_tags,
+            activation=model.activation,
+            name=model.name,
+        )
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
@@ -40,6 +92,12 @@ class MAESTEmbedder(keras.Model):
             `backbone.num_frames`.
         hop_frames: int. Frames between segment starts. Defaults to
             `segment_frames // 2` (half overlap).
+        precision: str. `"float32"` or `"bfloat16"`: the transformer's
+            compute dtype (see `maest_with_precision`); the embeddings
+            are float32 either way. Defaults to `"float32"`. For the
+            fastest setting that keeps the tags (measured in
+            `benchmarks/README.md`), pass `precision="bfloat16"` and call
+            `set_inference_patchout(10)`.
 
     Example:
     >>> backbone = MAESTBackbone.from_preset("maest_tiny")
@@ -67,6 +125,7 @@ class MAESTEmbedder(keras.Model):
         frontend=None,
         segment_frames=None,
         hop_frames=None,
+        precision="float32",
         **kwargs,
     ):
         if not hasattr(backbone, "block_output"):
@@ -86,6 +145,9 @@ class MAESTEmbedder(keras.Model):
         if hop_frames is None:
             hop_frames = max(segment_frames // 2, 1)
         hop_frames = check_positive_int("hop_frames", hop_frames)
+        # The read-out keeps the given backbone's policy (float32 output).
+        policy = backbone.dtype_policy
+        backbone = maest_with_precision(backbone, precision)
 
         # === Layers ===
         features = keras.Model(
@@ -94,12 +156,8 @@ class MAESTEmbedder(keras.Model):
             name=f"{backbone.name}_to_block_{block}",
         )
         segmenter = MAESTSegmenter(segment_frames, hop_frames, name="segmenter")
-        pooling = MAESTTokenPooling(
-            token, dtype=backbone.dtype_policy, name="token_pooling"
-        )
-        average = MAESTSegmentAverage(
-            dtype=backbone.dtype_policy, name="segment_average"
-        )
+        pooling = MAESTTokenPooling(token, dtype=policy, name="token_pooling")
+        average = MAESTSegmentAverage(dtype=policy, name="segment_average")
 
         # === Functional model ===
         if frontend is None:
@@ -123,6 +181,7 @@ class MAESTEmbedder(keras.Model):
         self.frontend = frontend
         self.segment_frames = segment_frames
         self.hop_frames = hop_frames
+        self.precision = precision
 
     def set_inference_patchout(self, time_stride=None, freq_drop=None):
         """Inference patchout of the backbone; see
@@ -143,6 +202,7 @@ class MAESTEmbedder(keras.Model):
             "frontend": frontend,
             "segment_frames": self.segment_frames,
             "hop_frames": self.hop_frames,
+            "precision": self.precision,
         }
 
     @classmethod

@@ -5,6 +5,8 @@ import tensorflow as tf
 
 from keras_music.models.maest.maest_backbone import MAESTBackbone
 from keras_music.models.maest.maest_embedder import MAESTEmbedder
+from keras_music.models.maest.maest_embedder import maest_with_precision
+from keras_music.models.maest.maest_tagger import MAESTTagger
 from tests.test_case import TestCase
 
 
@@ -78,3 +80,43 @@ class MAESTEmbedderTest(TestCase):
             MAESTEmbedder(backbone, block=1, hop_frames=0)
         with pytest.raises(ValueError, match="backbone="):
             MAESTEmbedder(keras.layers.Dense(2))
+        with pytest.raises(ValueError, match="precision='int4'"):
+            MAESTEmbedder(backbone, block=1, precision="int4")
+        with pytest.raises(ValueError, match="model="):
+            maest_with_precision(keras.layers.Dense(2), "bfloat16")
+
+    def test_bfloat16_embeddings(self):
+        backbone = MAESTBackbone.from_preset("maest_tiny")
+        backbone.set_inference_patchout(2)
+        x = np.random.rand(2, 96, 150).astype("float32")
+        expected = MAESTEmbedder(backbone, block=2)(x)
+        embedder = MAESTEmbedder(backbone, block=2, precision="bfloat16")
+        out = embedder(x)
+        self.assertEqual(out.dtype, "float32")
+        self.assertEqual(
+            embedder.backbone.patch_embedding.compute_dtype, "bfloat16"
+        )
+        # The copy keeps the patchout; the given backbone stays float32.
+        self.assertEqual(embedder.backbone.inference_time_stride, 2)
+        self.assertEqual(backbone.patch_embedding.compute_dtype, "float32")
+        # bfloat16 keeps 8 bits of mantissa (relative step 2^-8 = 0.004)
+        # through 2 blocks of LayerNorm-scaled tokens of size ~1: a few
+        # hundredths, not the 1.0 a wrong weight or token would give.
+        self.assertAllClose(out, expected, atol=0.1, rtol=0.05)
+        self.assertGreater(np.abs(np.array(out) - expected).max(), 0)
+        self.run_serialization_test(embedder, {"precision": "bfloat16"})
+        self.run_model_saving_test(embedder, x)
+
+    def test_bfloat16_tagger_copy(self):
+        backbone = MAESTBackbone.from_preset("maest_tiny")
+        tagger = MAESTTagger(backbone, num_tags=3)
+        x = np.random.rand(2, 96, 66).astype("float32")
+        copy = maest_with_precision(tagger, "bfloat16")
+        self.assertIsInstance(copy, MAESTTagger)
+        self.assertIs(maest_with_precision(tagger, "float32"), tagger)
+        self.assertIs(maest_with_precision(copy, "bfloat16"), copy)
+        out = copy(x)
+        self.assertEqual(out.dtype, "float32")
+        # Sigmoid outputs in (0, 1): bfloat16 rounding moves them by
+        # well under 0.05 on the tiny model.
+        self.assertAllClose(out, tagger(x), atol=0.05)

@@ -1,0 +1,1133 @@
+"""A CPU-scale reproduction study: does each method learn? One command.
+
+    python benchmarks/study.py --quick     # the whole pipeline, < 15 min
+    python benchmarks/study.py             # the study (see results/STUDY.md)
+
+For each method (this version: CLMR, SampleCNN + SimCLR on raw 22.05 kHz
+audio, with CLMR's whole augmentation chain and with crops only), the
+study pre-trains the encoder for a stated budget with the library's
+objective (`keras_music.pretraining.SimCLR`, built as `recipes/clmr.py`
+builds it), keeps checkpoints along the way, and probes the frozen
+embeddings of each checkpoint and of the same encoder at its random
+initialisation on five tasks of a larger evaluation corpus, against a
+log-mel-statistics baseline and the majority class. Every figure is a
+mean with a 95% confidence interval from a bootstrap over the test tunes
+(clusters: all clips of a tune are drawn together) and, with several
+`--seeds`, over the pre-training seeds too.
+
+The evaluation corpus is the built-in one (`build_tune_corpus`) with many
+short clips: 3,000 clips of 6 s at 22.05 kHz, 70/10/20% of the tunes for
+train/valid/test (about 600 test clips). Besides its `dance` and `style`
+labels the study derives three tasks from the sources and the rendering
+(`derive_tasks`): `metre` (simple duple, simple triple or compound, from
+the ABC `M:` field), `key` (the pitch class of the key signature's major
+tonic after the clip's transposition, 12 classes) and `note_rate`
+(terciles of the running notes per second the clip is played at).
+
+Two probes: a well-trained closed-form-style logistic regression
+(scikit-learn, L-BFGS to convergence on standardised embeddings, its `C`
+chosen on the valid split) and the library's linear protocol
+(`keras_music.evaluation.train_probe` with the multi-format paper's
+protocol, as `recipes/clmr.py` runs it), on the final checkpoint.
+
+Writes `--results` (default `results/`): `study.csv` (one row per
+figure: `method,task,init,metric,mean,ci_low,ci_high,n_test_tracks,
+seeds`), `STUDY.md` (the tables, the command, the commit, the machine,
+the time per method) and one PNG per method; and `--output` (default
+`runs/study/`, not committed): the encoders as `.keras` files, the
+embedding caches and the pre-training curves.
+"""
+
+import csv
+import inspect
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import types
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Runs from a checkout without installing the package; the recipes'
+# model builders are imported from recipes/.
+sys.path.insert(0, _ROOT)
+sys.path.insert(0, os.path.join(_ROOT, "recipes"))
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+from absl import logging  # noqa: E402
+
+CSV_COLUMNS = (
+    "method",
+    "task",
+    "init",
+    "metric",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "n_test_tracks",
+    "seeds",
+)
+METHODS = ("s3t", "clmr", "multiformat", "pase_plus", "maest")
+IMPLEMENTED = ("clmr",)
+TASKS = ("dance", "metre", "key", "note_rate", "style")
+METRE_CLASSES = ("duple", "triple", "compound")
+NOTE_RATE_CLASSES = ("slow", "medium", "fast")
+KEY_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+SAMPLE_RATE = 22050
+
+# Pre-training budget per run (one variant, one seed): epochs x
+# steps_per_epoch batches of batch_size pairs of 2.7 s views.
+FULL = {
+    "corpus_clips": 3000,
+    "clip_seconds": 6.0,
+    "epochs": 12,
+    "checkpoints": (0, 3, 6, 12),
+    "steps_per_epoch": 40,
+    "batch_size": 32,
+    "probe_epochs": 100,
+}
+QUICK = {
+    "corpus_clips": 600,
+    "clip_seconds": 6.0,
+    "epochs": 2,
+    "checkpoints": (0, 1, 2),
+    "steps_per_epoch": 4,
+    "batch_size": 16,
+    "probe_epochs": 5,
+}
+
+flags.DEFINE_bool("quick", False, "The whole pipeline at a tiny budget.")
+flags.DEFINE_list("methods", ["clmr"], f"Methods, among {IMPLEMENTED}.")
+flags.DEFINE_list("seeds", ["0"], "Pre-training seeds.")
+flags.DEFINE_integer("epochs", None, "Pre-training epochs.")
+flags.DEFINE_integer("steps_per_epoch", None, "Pre-training batches/epoch.")
+flags.DEFINE_integer("batch_size", None, "Pre-training batch.")
+flags.DEFINE_float("learning_rate", 1e-3, "SimCLR AdamW learning rate.")
+flags.DEFINE_float("temperature", 0.5, "NT-Xent temperature.")
+flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples.")
+flags.DEFINE_string("output", "runs/study", "Encoders, caches, curves.")
+flags.DEFINE_string("results", "results", "STUDY.md, study.csv, plots.")
+flags.DEFINE_string("cache_dir", None, "Cache root of the built-in corpus.")
+flags.DEFINE_integer("num_workers", 2, "Corpus rendering processes.")
+FLAGS = flags.FLAGS
+
+
+# === Tasks ===
+
+
+def metre_class(field):
+    """Simple duple, simple triple or compound metre of an ABC `M:` field,
+    or `None` (free, missing or another metre such as 5/4)."""
+    from keras_music.data.tune_corpus import _metre
+
+    metre = _metre(field or "")
+    if metre is None:
+        return None
+    numerator = metre[0]
+    if numerator in (2, 4):
+        return "duple"
+    if numerator == 3:
+        return "triple"
+    if numerator in (6, 9, 12):
+        return "compound"
+    return None
+
+
+def key_class(sharps, transpose):
+    """Pitch class of the major tonic of a key signature (`sharps` > 0,
+    flats < 0) moved by `transpose` semitones."""
+    return KEY_CLASSES[(7 * int(sharps) + int(transpose)) % 12]
+
+
+def note_rate(dance_or_style, tempo_factor):
+    """Running notes per second a clip is played at (the corpus's tempo
+    rule, `tune_corpus._RUNNING_NOTES_PER_SECOND`, times the clip's tempo
+    factor)."""
+    from keras_music.data.tune_corpus import _RUNNING_NOTES_PER_SECOND
+
+    return _RUNNING_NOTES_PER_SECOND[dance_or_style] * float(tempo_factor)
+
+
+def tercile_labels(values, edges):
+    """Class index 0, 1 or 2 of each value against two tercile `edges`."""
+    return np.searchsorted(np.asarray(edges), np.asarray(values), "right")
+
+
+def index_entries(directory):
+    """Shard index entries of a split, in `track_labels` order."""
+    from keras_music.data.tfrecord_format import read_manifest
+
+    entries = []
+    for shard in read_manifest(directory)["shards"]:
+        with open(os.path.join(directory, shard["index"])) as stream:
+            entries += json.load(stream)["tracks"]
+    return entries
+
+
+def derive_tasks(splits, cache_dir=None):
+    """The study's tasks of every split: labels and tune groups.
+
+    Returns:
+        dict split -> dict with `"track_ids"`, `"groups"` (tune ids, the
+        bootstrap's clusters) and `"labels"` (task -> int array, -1 = no
+        label), in the order of the split's embedding cache.
+    """
+    from keras_music.data.tfrecord_format import read_manifest
+    from keras_music.data.tune_corpus import STYLES
+    from keras_music.data.tune_corpus import _catalog
+    from keras_music.data.tune_corpus import _parsed
+    from keras_music.data.tune_corpus import tune_corpus_cache_dir
+
+    tunes = {t["tune_id"]: t for s in STYLES for t in _catalog(s)}
+    cache_dir = tune_corpus_cache_dir(cache_dir)
+    raw = {}
+    for split, directory in splits.items():
+        tasks = read_manifest(directory)["tasks"]
+        dances = tasks["dance"]["vocabulary"]
+        styles = tasks["style"]["vocabulary"]
+        rows = []
+        for entry in index_entries(directory):
+            meta = entry["metadata"]
+            tune = tunes[meta["tune_id"]]
+            dance = entry["labels"].get("dance", [])
+            style = styles[entry["labels"]["style"][0]]
+            parsed = _parsed(tune, cache_dir)
+            metre = metre_class(tune.get("metre", ""))
+            rows.append(
+                {
+                    "track_id": entry["track_id"],
+                    "group": meta["tune_id"],
+                    "dance": dance[0] if dance else -1,
+                    "style": entry["labels"]["style"][0],
+                    "metre": METRE_CLASSES.index(metre) if metre else -1,
+                    "key": KEY_CLASSES.index(
+                        key_class(parsed["sharps"], meta["transpose"])
+                    ),
+                    "rate": note_rate(
+                        dances[dance[0]] if dance else style,
+                        meta["tempo_factor"],
+                    ),
+                }
+            )
+        raw[split] = rows
+    # Tercile edges from the training clips only.
+    edges = np.quantile([r["rate"] for r in raw["train"]], [1 / 3, 2 / 3])
+    derived = {}
+    for split, rows in raw.items():
+        labels = {
+            task: np.asarray([r[task] for r in rows], "int32")
+            for task in ("dance", "metre", "key", "style")
+        }
+        labels["note_rate"] = tercile_labels(
+            [r["rate"] for r in rows], edges
+        ).astype("int32")
+        derived[split] = {
+            "track_ids": np.asarray([r["track_id"] for r in rows]),
+            "groups": np.asarray([r["group"] for r in rows]),
+            "labels": labels,
+        }
+    return derived
+
+
+def num_classes(task):
+    from keras_music.data.tune_corpus import DANCES
+    from keras_music.data.tune_corpus import STYLES
+
+    return {
+        "dance": len(DANCES),
+        "style": len(STYLES),
+        "metre": len(METRE_CLASSES),
+        "key": len(KEY_CLASSES),
+        "note_rate": len(NOTE_RATE_CLASSES),
+    }[task]
+
+
+# === Statistics ===
+
+
+def accuracy(labels, predicted):
+    return float(np.mean(np.asarray(labels) == np.asarray(predicted)))
+
+
+def bootstrap_ci(
+    metric, labels, predictions, groups, num_samples=1000, seed=0, level=0.95
+):
+    """Mean and percentile bootstrap CI of `metric` over tune clusters and
+    seeds.
+
+    Each resample draws the test tunes with replacement (all clips of a
+    drawn tune come with it) and the seeds with replacement, and averages
+    `metric(labels, predictions[seed])` over the drawn seeds on the drawn
+    clips.
+
+    Args:
+        metric: callable `(labels, predicted) -> float`.
+        labels: int array `(clips,)`.
+        predictions: list (one per seed) of int arrays `(clips,)`.
+        groups: array `(clips,)` of tune ids.
+        num_samples: int. Resamples.
+        seed: int. Seeds the resampling.
+        level: float. Coverage of the interval.
+
+    Returns:
+        `(mean, low, high)`: the metric on all clips averaged over seeds,
+        and the interval's bounds.
+    """
+    labels = np.asarray(labels)
+    predictions = [np.asarray(p) for p in predictions]
+    if not predictions or any(p.shape != labels.shape for p in predictions):
+        raise ValueError(
+            "`predictions` must be a non-empty list of arrays shaped like "
+            f"`labels` {labels.shape}."
+        )
+    _, group_index = np.unique(np.asarray(groups), return_inverse=True)
+    members = [
+        np.flatnonzero(group_index == g) for g in range(group_index.max() + 1)
+    ]
+    rng = np.random.default_rng(seed)
+    mean = float(np.mean([metric(labels, p) for p in predictions]))
+    values = np.empty(num_samples)
+    for b in range(num_samples):
+        drawn = rng.integers(len(members), size=len(members))
+        rows = np.concatenate([members[g] for g in drawn])
+        seeds = rng.integers(len(predictions), size=len(predictions))
+        values[b] = np.mean(
+            [metric(labels[rows], predictions[s][rows]) for s in seeds]
+        )
+    tail = (1 - level) / 2
+    low, high = np.quantile(values, [tail, 1 - tail])
+    return mean, float(low), float(high)
+
+
+def score_rows(
+    method, task, init, predictions, test, num_samples, seeds, suffix=""
+):
+    """CSV rows of accuracy and macro F1 (metric names + `suffix`) with
+    their CIs."""
+    from keras_music.evaluation.metrics import macro_f1
+
+    labels = test["labels"][task]
+    keep = labels >= 0
+    classes = num_classes(task)
+    metrics = {
+        "accuracy": accuracy,
+        "macro_f1": lambda y, p: macro_f1(y, p, num_classes=classes),
+    }
+    rows = []
+    for name, metric in metrics.items():
+        mean, low, high = bootstrap_ci(
+            metric,
+            labels[keep],
+            [p[keep] for p in predictions],
+            test["groups"][keep],
+            num_samples=num_samples,
+        )
+        rows.append(
+            {
+                "method": method,
+                "task": task,
+                "init": init,
+                "metric": name + suffix,
+                "mean": round(mean, 4),
+                "ci_low": round(low, 4),
+                "ci_high": round(high, 4),
+                "n_test_tracks": int(keep.sum()),
+                "seeds": len(predictions),
+            }
+        )
+    return rows
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: row[c] for c in CSV_COLUMNS})
+
+
+def read_csv(path):
+    with open(path, newline="") as stream:
+        reader = csv.DictReader(stream)
+        if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
+            raise ValueError(
+                f"{path} must have the columns {CSV_COLUMNS}. "
+                f"Received: {reader.fieldnames}"
+            )
+        rows = list(reader)
+    for row in rows:
+        for key in ("mean", "ci_low", "ci_high"):
+            row[key] = float(row[key])
+        for key in ("n_test_tracks", "seeds"):
+            row[key] = int(row[key])
+        if row["method"] not in METHODS:
+            raise ValueError(f"Unknown method in {path}: {row['method']!r}")
+    return rows
+
+
+# === Probes ===
+
+
+def labelled(features, split, task):
+    keep = split["labels"][task] >= 0
+    return features[keep], split["labels"][task][keep]
+
+
+def logistic_predictions(features, derived, task, train_subset=None):
+    """Test predictions of a logistic regression trained to convergence on
+    standardised embeddings, `C` chosen on the valid split."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = labelled(features["train"], derived["train"], task)
+    if train_subset is not None:
+        x, y = x[train_subset], y[train_subset]
+    vx, vy = labelled(features["valid"], derived["valid"], task)
+    best, chosen = -1.0, None
+    for c in (0.01, 0.1, 1.0):
+        model = make_pipeline(
+            StandardScaler(), LogisticRegression(C=c, max_iter=3000)
+        )
+        model.fit(x, y)
+        score = accuracy(vy, model.predict(vx))
+        if score > best:
+            best, chosen = score, model
+    full = np.full(len(derived["test"]["labels"][task]), -1)
+    keep = derived["test"]["labels"][task] >= 0
+    full[keep] = chosen.predict(features["test"][keep])
+    return full
+
+
+def protocol_predictions(features, derived, task, probe_epochs, seed):
+    """Test predictions of the library's linear probe protocol (the one
+    `recipes/clmr.py` uses)."""
+    from contrastive_common import linear_protocol
+
+    from keras_music.evaluation.probe import train_probe
+
+    x, y = labelled(features["train"], derived["train"], task)
+    vx, vy = labelled(features["valid"], derived["valid"], task)
+    protocol = linear_protocol(probe_epochs, trials=1)
+    model, _ = train_probe(
+        x, y, vx, vy, num_classes(task), False, protocol, seed=seed
+    )
+    keep = derived["test"]["labels"][task] >= 0
+    full = np.full(len(keep), -1)
+    logits = np.asarray(model(features["test"][keep], training=False))
+    full[keep] = logits.argmax(-1)
+    return full
+
+
+# === Features ===
+
+
+def logmel_statistics_encoder(clip_samples):
+    """Waveform -> mean and std over time of 96 log-mel bands (192-d)."""
+    import keras
+
+    from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
+
+    audio = keras.Input((clip_samples,))
+    mel = LogMelSpectrogram(sample_rate=SAMPLE_RATE)(audio)
+    stats = keras.layers.Concatenate()(
+        [keras.ops.mean(mel, axis=-1), keras.ops.std(mel, axis=-1)]
+    )
+    return keras.Model(audio, stats, name="logmel_statistics")
+
+
+def split_features(encoder, splits, segment_seconds, cache_dir, derived):
+    from keras_music.evaluation.embedding_cache import extract_embeddings
+
+    features = {}
+    for split, directory in splits.items():
+        cache = extract_embeddings(
+            encoder, directory, segment_seconds, cache_dir
+        )
+        if not np.array_equal(cache["track_ids"], derived[split]["track_ids"]):
+            raise ValueError(f"Track order differs in {cache['path']}.")
+        features[split] = cache["embeddings"]
+    return features
+
+
+# === Methods ===
+
+
+def checkpoint_curve(encoder, weights, epochs, curve, checkpoints):
+    """A callback that records `loss` and `accuracy` after each epoch into
+    `curve` and saves the encoder's weights after the listed `epochs`
+    (to `weights.format(epoch=...)`, listed in `checkpoints`)."""
+    import keras
+
+    class CheckpointCurve(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.started = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            curve["epoch"].append(epoch + 1)
+            curve["loss"].append(float(logs["loss"]))
+            curve["accuracy"].append(float(logs["accuracy"]))
+            curve["seconds"].append(round(time.time() - self.started, 1))
+            if epoch + 1 in epochs:
+                path = weights.format(epoch=epoch + 1)
+                encoder.save_weights(path)
+                checkpoints[epoch + 1] = path
+
+    return CheckpointCurve()
+
+
+def clmr_runs(config, splits, derived, output, seeds):
+    """Pre-trains CLMR (all augmentations, crops only) per seed; returns
+    `{variant: {seed: {"curve": ..., "features": {epoch: features},
+    "seconds": ...}}}`."""
+    import keras
+    from contrastive_common import sample_cnn
+    from contrastive_common import simclr_model
+    from contrastive_common import view_pairs
+
+    from keras_music.layers.clmr_augment import CLMRAugment
+
+    # `recipes/clmr.py --augment crop_only`: every stage off but the crop.
+    crop_only = {
+        name: 0.0
+        for name in inspect.signature(CLMRAugment).parameters
+        if name.endswith("_p")
+    }
+
+    crop = 59049
+    runs = {}
+    for variant in ("all", "crop_only"):
+        for seed in seeds:
+            keras.utils.set_random_seed(seed)
+            folder = os.path.join(output, "clmr", f"{variant}_seed{seed}")
+            os.makedirs(folder, exist_ok=True)
+            encoder = sample_cnn("sample_cnn_clmr", crop, demo=True)
+            settings = types.SimpleNamespace(
+                projection_dim=64,
+                temperature=FLAGS.temperature,
+                learning_rate=FLAGS.learning_rate,
+                weight_decay=1e-6,
+            )
+            simclr = simclr_model(encoder, settings)
+            augment = CLMRAugment(
+                sample_rate=SAMPLE_RATE,
+                crop_length=crop,
+                seed=seed,
+                **(crop_only if variant == "crop_only" else {}),
+            )
+            train = view_pairs(
+                splits["train"],
+                config["clip_seconds"],
+                config["batch_size"],
+                lambda audio, augment=augment: augment(audio, training=True),
+                seed,
+            )
+            checkpoints = {}
+            curve = {"epoch": [], "loss": [], "accuracy": [], "seconds": []}
+            weights = os.path.join(folder, "epoch{epoch}.weights.h5")
+            encoder.save_weights(weights.format(epoch=0))
+            checkpoints[0] = weights.format(epoch=0)
+
+            simclr.fit(
+                train,
+                epochs=config["epochs"],
+                steps_per_epoch=config["steps_per_epoch"],
+                callbacks=[
+                    checkpoint_curve(
+                        encoder,
+                        weights,
+                        config["checkpoints"],
+                        curve,
+                        checkpoints,
+                    )
+                ],
+                verbose=2,
+            )
+            seconds = curve["seconds"][-1]
+            encoder.save(os.path.join(folder, "encoder.keras"))
+            features = {}
+            for epoch, path in sorted(checkpoints.items()):
+                encoder.load_weights(path)
+                features[epoch] = split_features(
+                    encoder,
+                    splits,
+                    crop / SAMPLE_RATE,
+                    os.path.join(output, "embeddings"),
+                    derived,
+                )
+            with open(os.path.join(folder, "curve.json"), "w") as stream:
+                json.dump(curve | {"train_seconds": seconds}, stream)
+            runs.setdefault(variant, {})[seed] = {
+                "curve": curve,
+                "features": features,
+                "seconds": seconds,
+            }
+    return runs
+
+
+def majority_predictions(derived, task):
+    train = derived["train"]["labels"][task]
+    majority = np.bincount(train[train >= 0]).argmax()
+    return np.full(len(derived["test"]["labels"][task]), majority)
+
+
+def clmr_rows(config, splits, derived, output, seeds):
+    """Pre-trains and probes CLMR; returns `(rows, curves, seconds)`."""
+    from keras_music.evaluation.label_fractions import label_fraction_indices
+
+    started = time.time()
+    runs = clmr_runs(config, splits, derived, output, seeds)
+    num = FLAGS.bootstrap
+    test = derived["test"]
+    final = config["epochs"]
+    rows, curves = [], {}
+    for variant, by_seed in runs.items():
+        name = "pretrained" if variant == "all" else variant
+        curves[name] = {"pretext": [by_seed[s]["curve"] for s in seeds]}
+        for epoch in sorted(by_seed[seeds[0]]["features"]):
+            if epoch == 0 and variant != "all":
+                continue  # the same initial weights as the "all" runs
+            init = (
+                "random"
+                if epoch == 0
+                else name
+                if epoch == final
+                else f"{name}_epoch{epoch}"
+            )
+            for task in TASKS:
+                predictions = [
+                    logistic_predictions(
+                        by_seed[s]["features"][epoch], derived, task
+                    )
+                    for s in seeds
+                ]
+                scored = score_rows(
+                    "clmr", task, init, predictions, test, num, len(seeds)
+                )
+                rows += scored
+                curves.setdefault(init, {})[task] = scored[0]
+                curves[init].setdefault("epoch", epoch)
+        for s in seeds:
+            curve = by_seed[s]["curve"]
+            print(
+                f"clmr {variant} seed {s}: loss {curve['loss'][0]:.3f} -> "
+                f"{curve['loss'][-1]:.3f}, contrastive accuracy "
+                f"{curve['accuracy'][0]:.3f} -> {curve['accuracy'][-1]:.3f} "
+                f"in {by_seed[s]['seconds']:.0f} s"
+            )
+        rows += pretext_rows(name, [by_seed[s]["curve"] for s in seeds])
+    # The library's own linear protocol on the final checkpoints.
+    for variant, by_seed in runs.items():
+        for epoch in (0, final):
+            if epoch == 0 and variant != "all":
+                continue
+            init = (
+                "random"
+                if epoch == 0
+                else ("pretrained" if variant == "all" else variant)
+            )
+            for task in TASKS:
+                predictions = [
+                    protocol_predictions(
+                        by_seed[s]["features"][epoch],
+                        derived,
+                        task,
+                        config["probe_epochs"],
+                        s,
+                    )
+                    for s in seeds
+                ]
+                rows += score_rows(
+                    "clmr",
+                    task,
+                    init,
+                    predictions,
+                    test,
+                    num,
+                    len(seeds),
+                    suffix="_protocol",
+                )
+    # Label fractions, logistic probe, pre-trained and random.
+    for epoch, name in ((final, "pretrained"), (0, "random")):
+        for task in TASKS:
+            train_y = derived["train"]["labels"][task]
+            subsets = label_fraction_indices(
+                train_y[train_y >= 0], (0.01, 0.1), seed=0
+            )
+            for fraction, subset in subsets.items():
+                predictions = [
+                    logistic_predictions(
+                        runs["all"][s]["features"][epoch],
+                        derived,
+                        task,
+                        train_subset=subset,
+                    )
+                    for s in seeds
+                ]
+                rows += score_rows(
+                    "clmr",
+                    task,
+                    f"{name}_labels{fraction * 100:g}pct",
+                    predictions,
+                    test,
+                    num,
+                    len(seeds),
+                )
+    seconds = {
+        "pre-training": sum(
+            r["seconds"] for by_seed in runs.values() for r in by_seed.values()
+        ),
+        "all": time.time() - started,
+    }
+    return rows, curves, seconds
+
+
+def pretext_rows(init, curves, method="clmr"):
+    """Final pre-training loss and contrastive accuracy; the interval is
+    the range over seeds (a bootstrap over 1-3 seeds says little more)."""
+    rows = []
+    for metric, key in (
+        ("pretext_loss", "loss"),
+        ("contrastive_accuracy", "accuracy"),
+    ):
+        values = [c[key][-1] for c in curves]
+        rows.append(
+            {
+                "method": method,
+                "task": "pretext",
+                "init": init,
+                "metric": metric,
+                "mean": round(float(np.mean(values)), 4),
+                "ci_low": round(float(np.min(values)), 4),
+                "ci_high": round(float(np.max(values)), 4),
+                "n_test_tracks": 0,
+                "seeds": len(values),
+            }
+        )
+    return rows
+
+
+def baseline_rows(method, features, derived):
+    rows = []
+    for task in TASKS:
+        rows += score_rows(
+            method,
+            task,
+            "baseline_logmel",
+            [logistic_predictions(features, derived, task)],
+            derived["test"],
+            FLAGS.bootstrap,
+            1,
+        )
+        rows += score_rows(
+            method,
+            task,
+            "majority",
+            [majority_predictions(derived, task)],
+            derived["test"],
+            FLAGS.bootstrap,
+            1,
+        )
+    return rows
+
+
+# === Report ===
+
+
+def find(rows, method, task, init, metric="accuracy"):
+    for row in rows:
+        if (row["method"], row["task"], row["init"], row["metric"]) == (
+            method,
+            task,
+            init,
+            metric,
+        ):
+            return row
+    return None
+
+
+def compare(a, b):
+    """`">"`, `"<"` or `"~"`: non-overlapping 95% CIs or not."""
+    if a["ci_low"] > b["ci_high"]:
+        return ">"
+    if a["ci_high"] < b["ci_low"]:
+        return "<"
+    return "~"
+
+
+def figure(row):
+    return f"{row['mean']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+
+
+def claims(rows, method):
+    """The study's claims, each seen / not seen, from the rows alone."""
+    lines = []
+    better, worse = [], []
+    for task in TASKS:
+        pre = find(rows, method, task, "pretrained")
+        rnd = find(rows, method, task, "random")
+        if pre and rnd:
+            sign = compare(pre, rnd)
+            better += [task] if sign == ">" else []
+            worse += [task] if sign == "<" else []
+    seen = "seen" if better and not worse else "not seen"
+    lines.append(
+        f"- pre-trained > random init (logistic probe, accuracy, "
+        f"non-overlapping 95% CIs) on at least one task and random "
+        f"significantly better on none: **{seen}** (better on "
+        f"{better or 'no task'}; worse on {worse or 'no task'})."
+    )
+    if method == "clmr":
+        wins, losses = [], []
+        for task in TASKS:
+            pre = find(rows, method, task, "pretrained")
+            crop = find(rows, method, task, "crop_only")
+            if pre and crop:
+                sign = compare(pre, crop)
+                wins += [task] if sign == ">" else []
+                losses += [task] if sign == "<" else []
+        seen = "seen" if wins and not losses else "not seen"
+        lines.append(
+            f"- all CLMR augmentations > crop only: **{seen}** (better on "
+            f"{wins or 'no task'}; worse on {losses or 'no task'})."
+        )
+    ordered = []
+    for task in TASKS:
+        chain = [
+            find(rows, method, task, f"pretrained_labels{p}pct")
+            for p in ("1", "10")
+        ] + [find(rows, method, task, "pretrained")]
+        if (
+            all(chain)
+            and chain[0]["mean"] < chain[1]["mean"] < chain[2]["mean"]
+        ):
+            ordered.append(task)
+    lines.append(
+        f"- label fractions 1% < 10% < 100% (means, pre-trained, logistic "
+        f"probe): ordered on {ordered or 'no task'} of {list(TASKS)}."
+    )
+    return lines
+
+
+def table(rows, method, inits, metric="accuracy"):
+    header = "| task | " + " | ".join(inits) + " |"
+    lines = [header, "|" + "---|" * (len(inits) + 1)]
+    for task in TASKS:
+        cells = []
+        for init in inits:
+            row = find(rows, method, task, init, metric)
+            cells.append(figure(row) if row else "–")
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def plot(path, rows, curves, method, checkpoints):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure_, axes = plt.subplots(
+        1, len(TASKS) + 1, figsize=(4 * (len(TASKS) + 1), 3.4)
+    )
+    for axis, task in zip(axes, TASKS):
+        for name, colour in (("pretrained", "C0"), ("crop_only", "C1")):
+            points = []
+            for epoch in checkpoints:
+                init = (
+                    "random"
+                    if epoch == 0
+                    else name
+                    if epoch == checkpoints[-1]
+                    else f"{name}_epoch{epoch}"
+                )
+                row = find(rows, method, task, init)
+                if row:
+                    points.append(
+                        (epoch, row["mean"], row["ci_low"], row["ci_high"])
+                    )
+            if points:
+                e, m, lo, hi = map(np.asarray, zip(*points))
+                axis.plot(e, m, "o-", color=colour, label=name)
+                axis.fill_between(e, lo, hi, color=colour, alpha=0.2)
+        for init, colour, style in (
+            ("random", "C3", ":"),
+            ("baseline_logmel", "C2", "--"),
+            ("majority", "grey", "-."),
+        ):
+            row = find(rows, method, task, init)
+            if row:
+                axis.axhline(row["mean"], color=colour, ls=style, label=init)
+                axis.axhspan(
+                    row["ci_low"], row["ci_high"], color=colour, alpha=0.08
+                )
+        axis.set_title(task)
+        axis.set_xlabel("pre-training epoch")
+        axis.set_ylabel("test accuracy (logistic probe)")
+    axes[0].legend(fontsize=7)
+    pretext = axes[-1]
+    for name, colour in (("pretrained", "C0"), ("crop_only", "C1")):
+        for curve in curves.get(name, {}).get("pretext", []):
+            pretext.plot(
+                curve["epoch"], curve["accuracy"], color=colour, label=name
+            )
+    pretext.set_title("contrastive accuracy (train)")
+    pretext.set_xlabel("pre-training epoch")
+    pretext.legend(fontsize=7)
+    figure_.tight_layout()
+    figure_.savefig(path, dpi=90)
+    plt.close(figure_)
+
+
+def machine():
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=_ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit, dirty = "unknown", ""
+    import tensorflow as tf
+
+    return {
+        "commit": commit + (" (with uncommitted changes)" if dirty else ""),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, "
+        f"{platform.system()} {platform.release()}, Python "
+        f"{platform.python_version()}, TensorFlow {tf.__version__}",
+    }
+
+
+def task_counts(derived):
+    lines = [
+        "| task | classes | train | valid | test |",
+        "|---|---|---|---|---|",
+    ]
+    for task in TASKS:
+        counts = [
+            int((derived[s]["labels"][task] >= 0).sum())
+            for s in ("train", "valid", "test")
+        ]
+        lines.append(
+            f"| {task} | {num_classes(task)} | "
+            + " | ".join(map(str, counts))
+            + " |"
+        )
+    return lines
+
+
+def write_report(path, rows, config, derived, seconds, command, info, methods):
+    test_tunes = len(set(derived["test"]["groups"].tolist()))
+    mode = "full"
+    if FLAGS.quick:
+        mode = "quick (a check of the pipeline, not a result)"
+    lines = [
+        "# Reproduction study at CPU scale",
+        "",
+        f"Command: `{command}`  ",
+        f"Commit: {info['commit']}  ",
+        f"Machine: {info['machine']}  ",
+        f"Mode: {mode}; "
+        f"seeds {FLAGS.seeds}; {FLAGS.bootstrap} bootstrap resamples.",
+        "",
+        "Every figure is the test mean with a 95% percentile-bootstrap "
+        "interval: each resample draws the test tunes with replacement (the "
+        "clips of a tune together) and, with several seeds, the "
+        "pre-training seeds with replacement. `study.csv` holds every "
+        "figure, one row each.",
+        "",
+        "## Evaluation corpus and tasks",
+        "",
+        f"The built-in corpus, {config['corpus_clips']} clips of "
+        f"{config['clip_seconds']:g} s at {SAMPLE_RATE} Hz, split by tune "
+        f"70/10/20% ({len(derived['test']['groups'])} test clips from "
+        f"{test_tunes} tunes). Labelled clips per task:",
+        "",
+        *task_counts(derived),
+        "",
+        "`dance` and `style` are the corpus's labels; `metre` (simple "
+        "duple / simple triple / compound, from the ABC `M:` field), `key` "
+        "(major tonic of the key signature after the clip's transposition) "
+        "and `note_rate` (terciles, on the train split, of the running "
+        "notes per second the clip is played at) are derived by "
+        "`derive_tasks` in `benchmarks/study.py`.",
+        "",
+    ]
+    for method in methods:
+        lines += [
+            f"## {method}",
+            "",
+            f"![{method}]({method}.png)",
+            "",
+            "Time on this machine: pre-training "
+            f"{seconds[method]['pre-training']:.0f} s (all runs), "
+            f"pre-training and probing {seconds[method]['all']:.0f} s.",
+            "",
+            "Pre-training (final epoch; range over seeds):",
+            "",
+        ]
+        for init in ("pretrained", "crop_only"):
+            loss = find(rows, method, "pretext", init, "pretext_loss")
+            acc = find(rows, method, "pretext", init, "contrastive_accuracy")
+            if loss and acc:
+                lines.append(
+                    f"- {init}: NT-Xent loss {loss['mean']:.3f}, contrastive "
+                    f"accuracy {acc['mean']:.3f} (chance "
+                    f"{1 / (2 * config['batch_size'] - 1):.3f} at batch "
+                    f"{config['batch_size']})"
+                )
+        inits = [
+            "majority",
+            "baseline_logmel",
+            "random",
+            "crop_only",
+            "pretrained",
+        ]
+        lines += [
+            "",
+            "Test accuracy, logistic-regression probe (C chosen on valid):",
+            "",
+            *table(rows, method, inits),
+            "",
+            "Test macro F1, same probe:",
+            "",
+            *table(rows, method, inits, "macro_f1"),
+            "",
+            "Test accuracy, the library's linear protocol "
+            "(`recipes/contrastive_common.linear_protocol`, final checkpoint):",
+            "",
+            *table(
+                rows,
+                method,
+                ["random", "crop_only", "pretrained"],
+                "accuracy_protocol",
+            ),
+            "",
+            "Label fractions (logistic probe, test accuracy):",
+            "",
+            *table(
+                rows,
+                method,
+                [
+                    "random_labels1pct",
+                    "random_labels10pct",
+                    "random",
+                    "pretrained_labels1pct",
+                    "pretrained_labels10pct",
+                    "pretrained",
+                ],
+            ),
+            "",
+            "Claims:",
+            "",
+            *claims(rows, method),
+            "",
+        ]
+    lines += [
+        "## The encoders",
+        "",
+        f"Each pre-trained encoder is kept as `{FLAGS.output}/<method>/"
+        "<variant>_seed<seed>/encoder.keras` (not committed). Load it in a "
+        "fresh process with `keras.saving.load_model(path)` after "
+        "`import keras_music`; input: mono float32 waveform of 59,049 "
+        f"samples at {SAMPLE_RATE} Hz, shape `(batch, 59049)`; output: the "
+        "embedding `(batch, d)`. The probes used the mean of these "
+        "embeddings over half-overlapped 59,049-sample segments of each clip.",
+        "",
+    ]
+    with open(path, "w") as stream:
+        stream.write("\n".join(lines))
+
+
+def main(_):
+    import keras
+
+    import keras_music  # noqa: F401  (sets the Keras backend)
+    from keras_music.data.tune_corpus import build_tune_corpus
+
+    config = dict(QUICK if FLAGS.quick else FULL)
+    for key in ("epochs", "steps_per_epoch", "batch_size"):
+        if getattr(FLAGS, key):
+            config[key] = getattr(FLAGS, key)
+    if FLAGS.epochs:
+        # Probed: the random init, half-way and the end.
+        config["checkpoints"] = tuple(
+            sorted({0, config["epochs"] // 2, config["epochs"]})
+        )
+    unknown = sorted(set(FLAGS.methods) - set(IMPLEMENTED))
+    if unknown:
+        raise ValueError(
+            f"`--methods` must be among {IMPLEMENTED} (the others are not "
+            f"in the study yet). Received: --methods={FLAGS.methods}"
+        )
+    seeds = [int(s) for s in FLAGS.seeds]
+    command = "python benchmarks/study.py " + " ".join(sys.argv[1:])
+    os.makedirs(FLAGS.output, exist_ok=True)
+    os.makedirs(FLAGS.results, exist_ok=True)
+    info = machine()
+    started = time.time()
+
+    splits = build_tune_corpus(
+        num_clips=config["corpus_clips"],
+        clip_seconds=config["clip_seconds"],
+        sample_rate=SAMPLE_RATE,
+        seed=0,
+        split_fractions=(0.7, 0.1, 0.2),
+        cache_dir=FLAGS.cache_dir,
+        num_workers=FLAGS.num_workers,
+    )
+    derived = derive_tasks(splits, FLAGS.cache_dir)
+    print(f"corpus and tasks ready in {time.time() - started:.0f} s")
+    keras.utils.set_random_seed(0)
+    baseline = split_features(
+        logmel_statistics_encoder(round(config["clip_seconds"] * SAMPLE_RATE)),
+        splits,
+        config["clip_seconds"],
+        os.path.join(FLAGS.output, "embeddings"),
+        derived,
+    )
+    rows, seconds = [], {}
+    for method in FLAGS.methods:
+        method_rows, curves, seconds[method] = clmr_rows(
+            config, splits, derived, FLAGS.output, seeds
+        )
+        rows += baseline_rows(method, baseline, derived) + method_rows
+        plot(
+            os.path.join(FLAGS.results, f"{method}.png"),
+            rows,
+            curves,
+            method,
+            config["checkpoints"],
+        )
+        write_csv(os.path.join(FLAGS.results, "study.csv"), rows)
+    write_report(
+        os.path.join(FLAGS.results, "STUDY.md"),
+        rows,
+        config,
+        derived,
+        seconds,
+        command,
+        info,
+        FLAGS.methods,
+    )
+    print(
+        f"study done in {time.time() - started:.0f} s: {FLAGS.results}/STUDY.md"
+    )
+
+
+if __name__ == "__main__":
+    logging.set_verbosity(logging.WARNING)
+    app.run(main)

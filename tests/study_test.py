@@ -1,0 +1,213 @@
+"""Checks of `benchmarks/study.py`: its statistics, its tasks, its table,
+and (under `--run_large`) its `--quick` mode end to end."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from benchmarks.study import CSV_COLUMNS
+from benchmarks.study import TASKS
+from benchmarks.study import accuracy
+from benchmarks.study import bootstrap_ci
+from benchmarks.study import claims
+from benchmarks.study import compare
+from benchmarks.study import key_class
+from benchmarks.study import metre_class
+from benchmarks.study import note_rate
+from benchmarks.study import read_csv
+from benchmarks.study import tercile_labels
+from benchmarks.study import write_csv
+from tests.test_case import TestCase
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _row(task, init, mean, low, high, metric="accuracy"):
+    return {
+        "method": "clmr",
+        "task": task,
+        "init": init,
+        "metric": metric,
+        "mean": mean,
+        "ci_low": low,
+        "ci_high": high,
+        "n_test_tracks": 100,
+        "seeds": 1,
+    }
+
+
+class BootstrapTest(TestCase):
+    def test_interval_covers_the_binomial_spread(self):
+        # 400 independent clips, half right: the 95% interval of the
+        # accuracy is about 0.5 +- 1.96 * sqrt(0.25 / 400) = +- 0.049;
+        # the bootstrap's percentiles match it to within 0.015 (the
+        # Monte-Carlo error of 2,000 resamples and the discreteness).
+        labels = np.zeros(400, "int32")
+        predicted = np.tile([0, 1], 200)
+        mean, low, high = bootstrap_ci(
+            accuracy, labels, [predicted], np.arange(400), num_samples=2000
+        )
+        self.assertAlmostEqual(mean, 0.5)
+        self.assertAlmostEqual(low, 0.5 - 0.049, delta=0.015)
+        self.assertAlmostEqual(high, 0.5 + 0.049, delta=0.015)
+
+    def test_clips_of_a_tune_are_drawn_together(self):
+        # Each tune's 4 clips are all right or all wrong: 100 tunes, not
+        # 400 independent clips, so the interval is twice as wide.
+        labels = np.zeros(400, "int32")
+        predicted = np.repeat(np.tile([0, 1], 50), 4)
+        groups = np.repeat(np.arange(100), 4)
+        _, low, high = bootstrap_ci(
+            accuracy, labels, [predicted], groups, num_samples=2000
+        )
+        _, low_iid, high_iid = bootstrap_ci(
+            accuracy, labels, [predicted], np.arange(400), num_samples=2000
+        )
+        self.assertGreater(high - low, 1.7 * (high_iid - low_iid))
+
+    def test_seeds_widen_the_interval(self):
+        # Two seeds, one always right and one always wrong: the mean is
+        # 0.5 and the interval spans the seeds' spread.
+        labels = np.zeros(200, "int32")
+        mean, low, high = bootstrap_ci(
+            accuracy,
+            labels,
+            [np.zeros(200), np.ones(200)],
+            np.arange(200),
+            num_samples=500,
+        )
+        self.assertAlmostEqual(mean, 0.5)
+        self.assertEqual((low, high), (0.0, 1.0))
+
+    def test_perfect_predictions_have_no_spread(self):
+        labels = np.arange(50) % 3
+        self.assertEqual(
+            bootstrap_ci(accuracy, labels, [labels], np.arange(50)),
+            (1.0, 1.0, 1.0),
+        )
+
+    def test_mismatched_predictions_are_refused(self):
+        with pytest.raises(ValueError, match="shaped like"):
+            bootstrap_ci(accuracy, np.zeros(5), [np.zeros(4)], np.arange(5))
+
+
+class TasksTest(TestCase):
+    def test_metre_classes(self):
+        for field, expected in (
+            ("2/4", "duple"),
+            ("4/4", "duple"),
+            ("C", "duple"),
+            ("C|", "duple"),
+            ("3/4", "triple"),
+            ("3/2", "triple"),
+            ("6/8", "compound"),
+            ("9/8", "compound"),
+            ("12/8", "compound"),
+            ("5/4", None),
+            ("none", None),
+            ("", None),
+        ):
+            self.assertEqual(metre_class(field), expected, field)
+
+    def test_key_of_signature_and_transposition(self):
+        # Two sharps: D major; up 3 semitones: F; one flat down 5: C.
+        self.assertEqual(key_class(2, 0), "D")
+        self.assertEqual(key_class(2, 3), "F")
+        self.assertEqual(key_class(-1, -5), "C")
+        self.assertEqual(key_class(0, 0), "C")
+
+    def test_note_rate_follows_the_corpus_tempo(self):
+        # Reels at 7.5 running notes a second (tune_corpus), 10% faster.
+        self.assertAlmostEqual(note_rate("reel", 1.1), 8.25)
+        self.assertLess(note_rate("bach", 1.15), note_rate("jig", 0.85))
+
+    def test_terciles(self):
+        np.testing.assert_array_equal(
+            tercile_labels([1.0, 2.0, 2.5, 3.0, 9.0], [2.0, 3.0]),
+            [0, 1, 1, 2, 2],
+        )
+
+
+class TableTest(TestCase):
+    def test_csv_round_trip_with_exact_columns(self):
+        path = os.path.join(self.get_temp_dir(), "study.csv")
+        rows = [_row("dance", "pretrained", 0.61, 0.57, 0.65)]
+        write_csv(path, rows)
+        with open(path) as stream:
+            self.assertEqual(stream.readline().strip(), ",".join(CSV_COLUMNS))
+        self.assertEqual(read_csv(path), rows)
+
+    def test_csv_with_other_columns_is_refused(self):
+        path = os.path.join(self.get_temp_dir(), "bad.csv")
+        with open(path, "w") as stream:
+            stream.write("method,task,mean\nclmr,dance,0.5\n")
+        with pytest.raises(ValueError, match="columns"):
+            read_csv(path)
+
+    def test_claims_need_non_overlapping_intervals(self):
+        rows = [
+            _row("dance", "pretrained", 0.60, 0.55, 0.65),
+            _row("dance", "random", 0.40, 0.35, 0.45),
+            _row("dance", "crop_only", 0.58, 0.52, 0.63),
+            _row("metre", "pretrained", 0.50, 0.45, 0.55),
+            _row("metre", "random", 0.48, 0.43, 0.53),
+        ]
+        self.assertEqual(compare(rows[0], rows[1]), ">")
+        self.assertEqual(compare(rows[1], rows[0]), "<")
+        self.assertEqual(compare(rows[0], rows[2]), "~")
+        lines = claims(rows, "clmr")
+        self.assertIn("**seen** (better on ['dance']", lines[0])
+        self.assertIn("crop only: **not seen**", lines[1])
+        # Random init significantly better somewhere: not seen.
+        rows.append(_row("key", "pretrained", 0.10, 0.08, 0.12))
+        rows.append(_row("key", "random", 0.30, 0.25, 0.35))
+        self.assertIn("**not seen**", claims(rows, "clmr")[0])
+
+
+@pytest.mark.large
+def test_quick_mode_writes_a_table_that_parses(tmp_path):
+    results = tmp_path / "results"
+    subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "benchmarks", "study.py"),
+            "--quick",
+            f"--output={tmp_path / 'runs'}",
+            f"--results={results}",
+        ],
+        check=True,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3"),
+        timeout=1800,
+    )
+    rows = read_csv(results / "study.csv")
+    inits = {(r["task"], r["init"]) for r in rows if r["metric"] == "accuracy"}
+    for task in TASKS:
+        for init in ("pretrained", "random", "crop_only", "majority"):
+            assert (task, init) in inits
+    for row in rows:
+        assert row["ci_low"] <= row["mean"] <= row["ci_high"], row
+    assert (results / "clmr.png").stat().st_size > 0
+    report = (results / "STUDY.md").read_text()
+    assert "python benchmarks/study.py --quick" in report
+    assert os.path.isfile(
+        tmp_path / "runs" / "clmr" / "all_seed0" / "encoder.keras"
+    )
+    # The kept encoder loads in a fresh process and embeds a waveform.
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, numpy as np, keras, keras_music;"
+            "m = keras.saving.load_model(sys.argv[1]);"
+            "y = m(np.zeros((1, 59049), 'float32'));"
+            "assert y.shape[0] == 1 and len(y.shape) == 2",
+            str(tmp_path / "runs" / "clmr" / "all_seed0" / "encoder.keras"),
+        ],
+        check=True,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3"),
+    )

@@ -101,19 +101,25 @@ QUICK = {
     "probe_epochs": 5,
 }
 
-flags.DEFINE_bool("quick", False, "The whole pipeline at a tiny budget.")
-flags.DEFINE_list("methods", ["clmr"], f"Methods, among {IMPLEMENTED}.")
-flags.DEFINE_list("seeds", ["0"], "Pre-training seeds.")
-flags.DEFINE_integer("epochs", None, "Pre-training epochs.")
-flags.DEFINE_integer("steps_per_epoch", None, "Pre-training batches/epoch.")
-flags.DEFINE_integer("batch_size", None, "Pre-training batch.")
-flags.DEFINE_float("learning_rate", 1e-3, "SimCLR AdamW learning rate.")
-flags.DEFINE_float("temperature", 0.5, "NT-Xent temperature.")
-flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples.")
-flags.DEFINE_string("output", "runs/study", "Encoders, caches, curves.")
-flags.DEFINE_string("results", "results", "STUDY.md, study.csv, plots.")
-flags.DEFINE_string("cache_dir", None, "Cache root of the built-in corpus.")
-flags.DEFINE_integer("num_workers", 2, "Corpus rendering processes.")
+
+def define_flags():
+    """Defines the command's flags (at run time only, so that importing
+    this module beside other scripts cannot clash on a flag name)."""
+    flags.DEFINE_bool("quick", False, "The whole pipeline at a tiny budget.")
+    flags.DEFINE_list("methods", ["clmr"], f"Methods, among {IMPLEMENTED}.")
+    flags.DEFINE_list("seeds", ["0"], "Pre-training seeds.")
+    flags.DEFINE_integer("epochs", None, "Pre-training epochs.")
+    flags.DEFINE_integer("steps_per_epoch", None, "Pre-training batches/epoch.")
+    flags.DEFINE_integer("batch_size", None, "Pre-training batch.")
+    flags.DEFINE_float("learning_rate", 1e-3, "SimCLR AdamW learning rate.")
+    flags.DEFINE_float("temperature", 0.5, "NT-Xent temperature.")
+    flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples.")
+    flags.DEFINE_string("output", "runs/study", "Encoders, caches, curves.")
+    flags.DEFINE_string("results", "results", "STUDY.md, study.csv, plots.")
+    flags.DEFINE_string("cache_dir", None, "Cache root of the built-in corpus.")
+    flags.DEFINE_integer("num_workers", 2, "Corpus rendering processes.")
+
+
 FLAGS = flags.FLAGS
 
 
@@ -1129,5 +1135,6 @@ def main(_):
 
 
 if __name__ == "__main__":
+    define_flags()
     logging.set_verbosity(logging.WARNING)
     app.run(main)

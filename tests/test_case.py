@@ -15,6 +15,14 @@ pass (modelled on keras-hub's `run_layer_test`):
 
 `run_export_test` exports a model to a SavedModel, reloads it with
 `tf.saved_model.load` and compares the outputs.
+
+`run_backbone_test` gives every `Backbone` the same checks: config round
+trip (constructor arguments and dtype policy), exact output shape, the
+preset table, `.keras` round trip with equal outputs, and a build and call
+under a mixed dtype policy whose config round trip keeps the policy.
+`run_task_test` does the same for a task model (tagger) and also trains
+it one step with its `compile()` defaults; a task with a `preprocessor`
+or a `vocabulary` must reload with them.
 """
 
 import json
@@ -175,21 +183,25 @@ class TestCase(unittest.TestCase):
         for policy in MIXED_POLICIES:
             layer = cls(**{**init_kwargs, "dtype": policy})
             output = layer(input_data, **call_kwargs)
-            compute = keras.DTypePolicy(policy).compute_dtype
-            for tensor in tree.flatten(output):
-                if _is_float(tensor):
-                    self.assertEqual(
-                        _dtype_name(tensor),
-                        compute,
-                        f"Under {policy} the output should be {compute}.",
-                    )
-            for weight in layer.weights:
-                if "float" in keras.backend.standardize_dtype(weight.dtype):
-                    self.assertEqual(
-                        keras.backend.standardize_dtype(weight.dtype),
-                        "float32",
-                        f"Under {policy} variables stay float32.",
-                    )
+            self.assertMixedPrecision(policy, layer, output)
+
+    def assertMixedPrecision(self, policy, layer, output):
+        """Float outputs in the policy's compute dtype, variables float32."""
+        compute = keras.DTypePolicy(policy).compute_dtype
+        for tensor in tree.flatten(output):
+            if _is_float(tensor):
+                self.assertEqual(
+                    _dtype_name(tensor),
+                    compute,
+                    f"Under {policy} the output should be {compute}.",
+                )
+        for weight in layer.weights:
+            if "float" in keras.backend.standardize_dtype(weight.dtype):
+                self.assertEqual(
+                    keras.backend.standardize_dtype(weight.dtype),
+                    "float32",
+                    f"Under {policy} variables stay float32.",
+                )
 
     def run_model_saving_test(self, model, input_data, atol=1e-6, rtol=1e-6):
         """`.keras` save/load gives a model with equal (inference) outputs."""
@@ -283,3 +295,84 @@ class TestCase(unittest.TestCase):
             if run_export_check:
                 self.run_export_test(model, input_data)
         return layer
+
+    def run_backbone_test(
+        self,
+        cls,
+        init_kwargs,
+        input_data,
+        expected_output_shape,
+        policy="mixed_bfloat16",
+        run_saving_check=True,
+        run_export_check=False,
+        atol=1e-6,
+        rtol=1e-6,
+    ):
+        """The shared checks of a `Backbone` subclass; returns it built.
+
+        `policy` is the dtype policy to build under (`None` skips it);
+        float outputs must then be in its compute dtype.
+        """
+        backbone = cls(**init_kwargs)
+        self.run_serialization_test(backbone, init_kwargs)
+        output = backbone(input_data)
+        self.assertEqual(
+            [tuple(o.shape) for o in tree.flatten(output)],
+            _flatten_shapes(expected_output_shape),
+            "Backbone output shape is not the expected one.",
+        )
+        self.assertEqual(cls.presets, sorted(cls.preset_configs))
+        for name in cls.presets:
+            unknown = set(cls.preset_configs[name]) - cls.config_arguments()
+            self.assertFalse(
+                unknown, f"Preset {name!r} sets unknown arguments {unknown}."
+            )
+        if run_saving_check:
+            self.run_model_saving_test(backbone, input_data, atol, rtol)
+        if run_export_check:
+            self.run_export_test(backbone, input_data, atol, rtol)
+        if policy is not None:
+            mixed = cls(**{**init_kwargs, "dtype": policy})
+            revived = cls.from_config(mixed.get_config())
+            self.assertEqual(revived.get_config()["dtype"], policy)
+            self.assertMixedPrecision(policy, revived, revived(input_data))
+        return backbone
+
+    def run_task_test(
+        self,
+        task,
+        input_data,
+        expected_output_shape,
+        target_data=None,
+        run_training_check=True,
+        atol=1e-6,
+        rtol=1e-6,
+    ):
+        """The shared checks of a task model (a tagger); returns the
+        reloaded one. `target_data` defaults to zeros like the output."""
+        self.run_serialization_test(task)
+        output = task(input_data)
+        self.assertEqual(
+            tuple(output.shape),
+            tuple(expected_output_shape),
+            "Task output shape is not the expected one.",
+        )
+        if run_training_check:
+            if target_data is None:
+                target_data = np.zeros(tuple(output.shape), "float32")
+            # No XLA: compiling it costs more than the one step it runs.
+            task.compile(jit_compile=False)
+            history = task.fit(input_data, target_data, epochs=1, verbose=0)
+            self.assertTrue(np.isfinite(history.history["loss"][0]))
+        revived = self.run_model_saving_test(task, input_data, atol, rtol)
+        for attr in ("vocabulary", "preprocessor"):
+            original = getattr(task, attr, None)
+            if original is None:
+                continue
+            reloaded = getattr(revived, attr, None)
+            self.assertIsNotNone(reloaded, f"`{attr}` lost in `.keras`.")
+            if attr == "vocabulary":
+                self.assertEqual(list(reloaded), list(original))
+            else:
+                self.assertEqual(reloaded.get_config(), original.get_config())
+        return revived

@@ -1,5 +1,7 @@
 """Backbones and task models, one folder per family."""
 
+from keras_music.models.audio_preprocessor import AudioPreprocessor
+from keras_music.models.backbone import Backbone
 from keras_music.models.efficientnet import EfficientNetTagger
 from keras_music.models.maest import MAESTBackbone
 from keras_music.models.maest import MAESTEmbedder

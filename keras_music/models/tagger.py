@@ -17,6 +17,10 @@ class Tagger(keras.Model):
     example below is the smallest one, a linear tagger on 8 features.
 
     Args:
+        preprocessor: optional `AudioPreprocessor`. Sample rate, segment
+            and frontend of the model's input. Defaults to `None`.
+        vocabulary: optional list of str. One tag name per output.
+            Defaults to `None`.
         **kwargs: The functional model's arguments (`inputs`, `outputs`,
             `name`), passed on by the subclass.
 
@@ -37,6 +41,41 @@ class Tagger(keras.Model):
     >>> sorted(tagger.fit(x, y, verbose=0).history)
     ['loss', 'pr_auc', 'roc_auc']
     """
+
+    def __init__(self, *args, preprocessor=None, vocabulary=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if vocabulary is not None:
+            vocabulary = [str(tag) for tag in vocabulary]
+            if len(vocabulary) != self.output_shape[-1]:
+                raise ValueError(
+                    f"`vocabulary` must name each of the "
+                    f"{self.output_shape[-1]} outputs. Received: "
+                    f"{len(vocabulary)} names"
+                )
+        # What a user or an export needs besides the weights, kept in
+        # the config so that a `.keras` file reloads with it.
+        self.preprocessor = preprocessor
+        self.vocabulary = vocabulary
+
+    def get_config(self):
+        preprocessor = self.preprocessor
+        if preprocessor is not None:
+            preprocessor = keras.saving.serialize_keras_object(preprocessor)
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "preprocessor": preprocessor,
+            "vocabulary": self.vocabulary,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("preprocessor"), dict):
+            config["preprocessor"] = keras.saving.deserialize_keras_object(
+                config["preprocessor"]
+            )
+        return cls(**config)
 
     def default_optimizer(self):
         return keras.optimizers.Adam(1e-3)

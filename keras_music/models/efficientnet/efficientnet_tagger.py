@@ -30,6 +30,9 @@ class EfficientNetTagger(Tagger):
             the patch length of the Discogs EfficientNet models).
         activation: str. Output activation; `None` gives logits.
             Defaults to `"sigmoid"`.
+        preprocessor: optional `AudioPreprocessor`. Defaults to `None`.
+        vocabulary: optional list of `num_tags` tag names. Defaults to
+            `None`.
 
     Example:
     >>> tagger = EfficientNetTagger(num_tags=5, num_mel_bins=32, num_frames=32)
@@ -54,6 +57,8 @@ class EfficientNetTagger(Tagger):
         num_mel_bins=96,
         num_frames=128,
         activation="sigmoid",
+        preprocessor=None,
+        vocabulary=None,
         **kwargs,
     ):
         num_tags = check_positive_int("num_tags", num_tags)
@@ -89,7 +94,13 @@ class EfficientNetTagger(Tagger):
             shape=(num_mel_bins, num_frames), name="log_mel_spectrogram"
         )
         outputs = head(cnn(add_channel(inputs)))
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        super().__init__(
+            inputs=inputs,
+            outputs=outputs,
+            preprocessor=preprocessor,
+            vocabulary=vocabulary,
+            **kwargs,
+        )
 
         # === Config ===
         self.num_tags = num_tags
@@ -100,14 +111,9 @@ class EfficientNetTagger(Tagger):
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
+            **super().get_config(),
             "num_tags": self.num_tags,
             "num_mel_bins": self.num_mel_bins,
             "num_frames": self.num_frames,
             "activation": self.activation,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

@@ -4,13 +4,14 @@ import keras
 
 from keras_music.layers.validation import check_positive
 from keras_music.layers.validation import check_positive_int
+from keras_music.models.backbone import Backbone
 from keras_music.models.maest.maest_layers import MAESTBlock
 from keras_music.models.maest.maest_layers import MAESTPatchEmbedding
 from keras_music.models.maest.maest_presets import backbone_presets
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
-class MAESTBackbone(keras.Model):
+class MAESTBackbone(Backbone):
     """MAEST: a ViT with patchout on log-mel spectrograms.
 
     A spectrogram `(batch, 96, frames)` (our `LogMelSpectrogram`, MAEST
@@ -27,6 +28,10 @@ class MAESTBackbone(keras.Model):
     token sequence entering the first block. The layers are named
     `block_1 … block_{num_layers}` accordingly, and `block_output(n)` gives
     `k^n` (raw, without the final LayerNorm).
+
+    Sizes: `MAESTBackbone.from_preset(name)` with a name of `presets`
+    (`maest_5s` … `maest_30s`, `maest_small`, `maest_tiny`), randomly
+    initialised; load released weights with `keras_music.convert.maest`.
 
     Inference patchout is set with `set_inference_patchout()` (or the
     constructor), also on a trained model; see `MAESTPatchEmbedding`.
@@ -73,6 +78,8 @@ class MAESTBackbone(keras.Model):
         Section 3.2; Koutini et al., "Efficient Training of Audio
         Transformers with Patchout", Interspeech 2022.
     """
+
+    preset_configs = backbone_presets
 
     def __init__(
         self,
@@ -133,7 +140,7 @@ class MAESTBackbone(keras.Model):
         for block in blocks:
             x = block(x)
         outputs = final_norm(x)
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
 
         # === Config ===
         self.num_mel_bins = num_mel_bins
@@ -147,7 +154,6 @@ class MAESTBackbone(keras.Model):
         self.layer_norm_epsilon = layer_norm_epsilon
         self.train_time_patchout = train_time_patchout
         self.train_freq_patchout = train_freq_patchout
-        self.dtype_arg = dtype
         self.patch_embedding = patch_embedding
         self.num_freq_patches = patch_embedding.num_freq_patches
         self.num_time_patches = patch_embedding.num_time_patches
@@ -193,25 +199,9 @@ class MAESTBackbone(keras.Model):
             return self.patch_embedding.output
         return self.get_layer(f"block_{n}").output
 
-    @classmethod
-    def from_preset(cls, name, **kwargs):
-        """A backbone of a named size (`maest_5s` … `maest_30s`,
-        `maest_tiny`), randomly initialised; `kwargs` override the preset.
-        Load released weights with `keras_music.convert.maest`."""
-        if name not in backbone_presets:
-            raise ValueError(
-                f"`name` must be one of {sorted(backbone_presets)}. "
-                f"Received: name={name!r}"
-            )
-        return cls(**{**backbone_presets[name], **kwargs})
-
     def get_config(self):
-        dtype = self.dtype_arg
-        if isinstance(dtype, keras.DTypePolicy):
-            dtype = keras.dtype_policies.serialize(dtype)
         return {
-            "name": self.name,
-            "trainable": self.trainable,
+            **super().get_config(),
             "num_mel_bins": self.num_mel_bins,
             "num_frames": self.num_frames,
             "patch_size": self.patch_size,
@@ -225,15 +215,7 @@ class MAESTBackbone(keras.Model):
             "train_freq_patchout": self.train_freq_patchout,
             "inference_time_stride": self.inference_time_stride,
             "inference_freq_drop": list(self.inference_freq_drop),
-            "dtype": dtype,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)
 
 
 def reset_compiled_functions(model):

@@ -55,6 +55,8 @@ def maest_with_precision(model, precision):
             copy,
             num_tags=model.num_tags,
             activation=model.activation,
+            preprocessor=model.preprocessor,
+            vocabulary=model.vocabulary,
             name=model.name,
         )
     copy.set_weights(model.get_weights())

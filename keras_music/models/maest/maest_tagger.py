@@ -23,6 +23,9 @@ class MAESTTagger(Tagger):
         num_tags: int. Number of tags. Defaults to 400 (Discogs styles).
         activation: str. Output activation; `"sigmoid"` gives tag
             probabilities, `None` logits. Defaults to `"sigmoid"`.
+        preprocessor: optional `AudioPreprocessor`. Defaults to `None`.
+        vocabulary: optional list of `num_tags` tag names. Defaults to
+            `None`.
 
     Example:
     >>> backbone = MAESTBackbone.from_preset("maest_tiny")
@@ -42,7 +45,15 @@ class MAESTTagger(Tagger):
         through attention", ICML 2021 (the `cls`/`dist` average).
     """
 
-    def __init__(self, backbone, num_tags=400, activation="sigmoid", **kwargs):
+    def __init__(
+        self,
+        backbone,
+        num_tags=400,
+        activation="sigmoid",
+        preprocessor=None,
+        vocabulary=None,
+        **kwargs,
+    ):
         if not hasattr(backbone, "set_inference_patchout"):
             raise ValueError(
                 "`backbone` must be a `MAESTBackbone`. "
@@ -69,7 +80,13 @@ class MAESTTagger(Tagger):
         x = pooling(x)
         x = head_norm(x)
         outputs = head_dense(x)
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        super().__init__(
+            inputs=inputs,
+            outputs=outputs,
+            preprocessor=preprocessor,
+            vocabulary=vocabulary,
+            **kwargs,
+        )
 
         # === Config ===
         self.backbone = backbone
@@ -88,8 +105,7 @@ class MAESTTagger(Tagger):
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
+            **super().get_config(),
             "backbone": keras.saving.serialize_keras_object(self.backbone),
             "num_tags": self.num_tags,
             "activation": self.activation,
@@ -101,4 +117,4 @@ class MAESTTagger(Tagger):
         config["backbone"] = keras.saving.deserialize_keras_object(
             config["backbone"]
         )
-        return cls(**config)
+        return super().from_config(config)

@@ -5,12 +5,13 @@ import keras
 from keras_music.layers.validation import check_audio
 from keras_music.layers.validation import check_positive
 from keras_music.layers.validation import check_positive_int
+from keras_music.models.backbone import Backbone
 from keras_music.models.pase import pase_layers
 from keras_music.models.pase.pase_presets import pase_presets
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
-class PASEBackbone(keras.Model):
+class PASEBackbone(Backbone):
     """PASE: a raw-waveform encoder with a 10 ms output rate.
 
     Raw audio goes through a `SincConv1D` block (learned band-pass
@@ -70,6 +71,8 @@ class PASEBackbone(keras.Model):
           section 3.1.
     """
 
+    preset_configs = pase_presets
+
     def __init__(
         self,
         sinc_filters=64,
@@ -90,9 +93,6 @@ class PASEBackbone(keras.Model):
         blocks = pase_layers.conv_stack_layers(
             sinc_filters, sinc_kernel_size, conv_filters, sample_rate, dtype
         )
-        projection = keras.layers.Conv1D(
-            emb_dim, 1, dtype=dtype, name="projection"
-        )
         output_norm = keras.layers.BatchNormalization(
             epsilon=1e-5,
             momentum=0.9,
@@ -104,11 +104,8 @@ class PASEBackbone(keras.Model):
 
         # === Functional model ===
         inputs = keras.Input(shape=(None,), name="waveform")
-        x = inputs
-        for block in blocks:
-            x = pase_layers.apply_block(block, x)
-        outputs = output_norm(projection(x))
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        outputs = output_norm(self._embedding(inputs, blocks, emb_dim, dtype))
+        super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
 
         # === Config ===
         self.sinc_filters = sinc_filters
@@ -116,7 +113,6 @@ class PASEBackbone(keras.Model):
         self.conv_filters = conv_filters
         self.emb_dim = emb_dim
         self.sample_rate = sample_rate
-        self.dtype_arg = dtype
         self.min_samples = pase_layers.min_samples(sinc_kernel_size)
 
     def call(self, inputs, training=None, mask=None):
@@ -130,35 +126,25 @@ class PASEBackbone(keras.Model):
         )
         return super().call(inputs, training=training, mask=mask)
 
-    @classmethod
-    def from_preset(cls, name, **kwargs):
-        """A randomly initialised backbone of a named size (`pase`,
-        `pase_tiny`); `kwargs` override the preset."""
-        if name not in pase_presets:
-            raise ValueError(
-                f"`name` must be one of {sorted(pase_presets)}. "
-                f"Received: name={name!r}"
-            )
-        return cls(**{**pase_presets[name], **kwargs})
+    def _embedding(self, waveform, blocks, emb_dim, dtype):
+        """The embedding before the output BatchNorm: the convolutional
+        stack `blocks` applied to `waveform`, then a 1×1 convolution to
+        `emb_dim`. Called once, symbolically, by the constructor, which
+        creates the layers it needs; `PASEPlusBackbone` overrides it."""
+        projection = keras.layers.Conv1D(
+            emb_dim, 1, dtype=dtype, name="projection"
+        )
+        x = waveform
+        for block in blocks:
+            x = pase_layers.apply_block(block, x)
+        return projection(x)
 
     def get_config(self):
-        dtype = self.dtype_arg
-        if isinstance(dtype, keras.DTypePolicy):
-            dtype = keras.dtype_policies.serialize(dtype)
         return {
-            "name": self.name,
-            "trainable": self.trainable,
+            **super().get_config(),
             "sinc_filters": self.sinc_filters,
             "sinc_kernel_size": self.sinc_kernel_size,
             "conv_filters": list(self.conv_filters),
             "emb_dim": self.emb_dim,
             "sample_rate": self.sample_rate,
-            "dtype": dtype,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)

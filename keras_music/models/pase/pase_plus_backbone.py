@@ -3,15 +3,14 @@
 import keras
 
 from keras_music.layers.qrnn import QRNN
-from keras_music.layers.validation import check_audio
-from keras_music.layers.validation import check_positive
 from keras_music.layers.validation import check_positive_int
 from keras_music.models.pase import pase_layers
+from keras_music.models.pase.pase_backbone import PASEBackbone
 from keras_music.models.pase.pase_presets import pase_plus_presets
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
-class PASEPlusBackbone(keras.Model):
+class PASEPlusBackbone(PASEBackbone):
     """PASE+: PASE with a QRNN and dense skip connections.
 
     Raw audio goes through the PASE convolutional stack (a `SincConv1D`
@@ -25,7 +24,8 @@ class PASEPlusBackbone(keras.Model):
     scale and offset. Pooling before the 1×1 convolution gives the same
     result as after it (both are linear and the convolution has no bias)
     and avoids a 512-wide tensor at the sample rate. It is the encoder
-    that `MultiTaskPretrainer`'s workers pre-train.
+    that `MultiTaskPretrainer`'s workers pre-train. A subclass of
+    `PASEBackbone` (same stack, checks and frames) with its own presets.
 
     Frames: every convolution reflect-pads its input (see
     `pase_layers.block_padding`) so that a block of stride `s` gives
@@ -82,6 +82,8 @@ class PASEPlusBackbone(keras.Model):
           section 3.1.
     """
 
+    preset_configs = pase_plus_presets
+
     def __init__(
         self,
         sinc_filters=64,
@@ -93,18 +95,21 @@ class PASEPlusBackbone(keras.Model):
         dtype=None,
         **kwargs,
     ):
-        check_positive_int("sinc_filters", sinc_filters)
-        check_positive_int("sinc_kernel_size", sinc_kernel_size)
-        conv_filters = pase_layers.check_conv_filters(conv_filters)
-        check_positive_int("emb_dim", emb_dim)
-        check_positive_int("qrnn_units", qrnn_units)
-        check_positive("sample_rate", sample_rate)
-
-        # === Layers ===
-        blocks = pase_layers.conv_stack_layers(
-            sinc_filters, sinc_kernel_size, conv_filters, sample_rate, dtype
+        # Read by `_embedding`, which `PASEBackbone.__init__` calls.
+        self.qrnn_units = check_positive_int("qrnn_units", qrnn_units)
+        super().__init__(
+            sinc_filters=sinc_filters,
+            sinc_kernel_size=sinc_kernel_size,
+            conv_filters=conv_filters,
+            emb_dim=emb_dim,
+            sample_rate=sample_rate,
+            dtype=dtype,
+            **kwargs,
         )
-        qrnn = QRNN(qrnn_units, window_size=2, dtype=dtype, name="qrnn")
+
+    def _embedding(self, waveform, blocks, emb_dim, dtype):
+        # === Layers ===
+        qrnn = QRNN(self.qrnn_units, window_size=2, dtype=dtype, name="qrnn")
         # Blocks 1-7, at 1, 10, 20, 20, 40, 40 and 80 samples per frame.
         strides = [1] + list(pase_layers.CONV_STRIDES)
         rates = [1]
@@ -132,78 +137,16 @@ class PASEPlusBackbone(keras.Model):
         projection = keras.layers.Conv1D(
             emb_dim, 1, dtype=dtype, name="projection"
         )
-        output_norm = keras.layers.BatchNormalization(
-            epsilon=1e-5,
-            momentum=0.9,
-            center=False,
-            scale=False,
-            dtype=dtype,
-            name="output_norm",
-        )
 
         # === Functional model ===
-        inputs = keras.Input(shape=(None,), name="waveform")
-        x = inputs
+        x = waveform
         skips = []
         for n, block in enumerate(blocks):
             x = pase_layers.apply_block(block, x)
             if n < 7:
                 skips.append(skip_projections[n](skip_pools[n](x)))
         x = projection(qrnn(x))
-        outputs = output_norm(skip_sum([x, *skips]))
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
-
-        # === Config ===
-        self.sinc_filters = sinc_filters
-        self.sinc_kernel_size = sinc_kernel_size
-        self.conv_filters = conv_filters
-        self.emb_dim = emb_dim
-        self.qrnn_units = qrnn_units
-        self.sample_rate = sample_rate
-        self.dtype_arg = dtype
-        self.min_samples = pase_layers.min_samples(sinc_kernel_size)
-
-    def call(self, inputs, training=None, mask=None):
-        # A clear error for audio too short to reflect-pad, where the
-        # length is known; otherwise TensorFlow's MirrorPad raises.
-        check_audio(
-            inputs,
-            f"{type(self).__name__} input",
-            min_length=self.min_samples,
-            check_values=False,
-        )
-        return super().call(inputs, training=training, mask=mask)
-
-    @classmethod
-    def from_preset(cls, name, **kwargs):
-        """A randomly initialised backbone of a named size (`pase_plus`,
-        `pase_plus_tiny`); `kwargs` override the preset."""
-        if name not in pase_plus_presets:
-            raise ValueError(
-                f"`name` must be one of {sorted(pase_plus_presets)}. "
-                f"Received: name={name!r}"
-            )
-        return cls(**{**pase_plus_presets[name], **kwargs})
+        return skip_sum([x, *skips])
 
     def get_config(self):
-        dtype = self.dtype_arg
-        if isinstance(dtype, keras.DTypePolicy):
-            dtype = keras.dtype_policies.serialize(dtype)
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "sinc_filters": self.sinc_filters,
-            "sinc_kernel_size": self.sinc_kernel_size,
-            "conv_filters": list(self.conv_filters),
-            "emb_dim": self.emb_dim,
-            "qrnn_units": self.qrnn_units,
-            "sample_rate": self.sample_rate,
-            "dtype": dtype,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)
+        return {**super().get_config(), "qrnn_units": self.qrnn_units}

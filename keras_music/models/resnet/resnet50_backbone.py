@@ -1,6 +1,7 @@
 import keras
 
 from keras_music.layers.validation import check_positive_int
+from keras_music.models.backbone import Backbone
 
 
 def _synchronize(layer):
@@ -15,7 +16,7 @@ def _synchronize(layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
-class ResNet50Backbone(keras.Model):
+class ResNet50Backbone(Backbone):
     """ResNet-50 on 1-channel spectrograms, the CNN baseline of S3T.
 
     `keras.applications.ResNet50` without its classifier and without
@@ -97,16 +98,7 @@ class ResNet50Backbone(keras.Model):
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            **super().get_config(),
             "input_size": self.input_size,
             "synchronized_batch_norm": self.synchronized_batch_norm,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)

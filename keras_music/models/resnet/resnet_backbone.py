@@ -1,9 +1,8 @@
-import copy
-
 import keras
 
 from keras_music.layers.validation import check_positive_int
 from keras_music.layers.validation import check_positive_int_tuple
+from keras_music.models.backbone import Backbone
 from keras_music.models.resnet.resnet_presets import backbone_presets
 
 
@@ -23,7 +22,7 @@ def _check_input_size(input_size):
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
-class ResNetBackbone(keras.Model):
+class ResNetBackbone(Backbone):
     """ResNet with basic blocks (ResNet-18/34) on 1-channel spectrograms.
 
     He et al.'s residual network as in torchvision, for one-channel
@@ -80,6 +79,8 @@ class ResNetBackbone(keras.Model):
         2016, Table 1; multi-format contrastive learning
         (papers/multiformat-contrastive.txt), Sec. 3.2.
     """
+
+    preset_configs = backbone_presets
 
     def __init__(
         self,
@@ -201,33 +202,10 @@ class ResNetBackbone(keras.Model):
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            **super().get_config(),
             "input_size": self.input_size,
             "stem_filters": self.stem_filters,
             "stage_filters": self.stage_filters,
             "stage_blocks": self.stage_blocks,
             "synchronized_batch_norm": self.synchronized_batch_norm,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)
-
-    @classmethod
-    def from_preset(cls, name, **kwargs):
-        """Builds a named size from `resnet_presets.py`; `kwargs` override
-        it. Example: `ResNetBackbone.from_preset("resnet18", input_size=(
-        96, None))`. Randomly initialised."""
-        if name not in backbone_presets:
-            raise ValueError(
-                f"Unknown ResNet preset. Received: name={name!r}; "
-                f"available: {sorted(backbone_presets)}"
-            )
-        config = copy.deepcopy(backbone_presets[name])
-        config.update(kwargs)
-        return cls(**config)

@@ -1,16 +1,15 @@
-import copy
-
 import keras
 
 from keras_music.layers.validation import check_positive_int
 from keras_music.layers.validation import check_positive_int_tuple
+from keras_music.models.backbone import Backbone
 from keras_music.models.sample_cnn.sample_cnn_presets import backbone_presets
 
 POOLINGS = ("max", "avg")
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
-class SampleCNNBackbone(keras.Model):
+class SampleCNNBackbone(Backbone):
     """SampleCNN on raw waveforms, CLMR's encoder.
 
     A sample-level 1-D CNN: a strided stem convolution (kernel = stride,
@@ -79,6 +78,8 @@ class SampleCNNBackbone(keras.Model):
         ISMIR 2021, Sec. 3.2; multi-format contrastive learning
         (papers/multiformat-contrastive.txt), Sec. 3.1.
     """
+
+    preset_configs = backbone_presets
 
     def __init__(
         self,
@@ -202,9 +203,7 @@ class SampleCNNBackbone(keras.Model):
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            **super().get_config(),
             "input_length": self.input_length,
             "stem_filters": self.stem_filters,
             "stem_stride": self.stem_stride,
@@ -216,24 +215,3 @@ class SampleCNNBackbone(keras.Model):
             "pooling": self.pooling,
             "synchronized_batch_norm": self.synchronized_batch_norm,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)
-
-    @classmethod
-    def from_preset(cls, name, **kwargs):
-        """Builds a named size from `sample_cnn_presets.py`; `kwargs`
-        override it. Example: `SampleCNNBackbone.from_preset(
-        "sample_cnn_clmr", input_length=None)`. Randomly initialised."""
-        if name not in backbone_presets:
-            raise ValueError(
-                f"Unknown SampleCNN preset. Received: name={name!r}; "
-                f"available: {sorted(backbone_presets)}"
-            )
-        config = copy.deepcopy(backbone_presets[name])
-        config.update(kwargs)
-        return cls(**config)

@@ -1,11 +1,10 @@
-import copy
-
 import keras
 import numpy as np
 
 from keras_music.layers.validation import check_positive
 from keras_music.layers.validation import check_positive_int
 from keras_music.layers.validation import check_probability
+from keras_music.models.backbone import Backbone
 from keras_music.models.swin.swin_layers import SwinPatchEmbedding
 from keras_music.models.swin.swin_layers import SwinPatchMerging
 from keras_music.models.swin.swin_layers import SwinTransformerBlock
@@ -42,7 +41,7 @@ def stage_windows(grid_size, window_size):
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
-class SwinBackbone(keras.Model):
+class SwinBackbone(Backbone):
     """Swin Transformer backbone for 1-channel spectrograms.
 
     A hierarchical transformer (Liu et al., 2021) as used by S3T (Zhao et
@@ -98,6 +97,8 @@ class SwinBackbone(keras.Model):
         Self-Supervised Pre-training with Swin Transformer for Music
         Classification", ICASSP 2022, Section 3.2.
     """
+
+    preset_configs = backbone_presets
 
     def __init__(
         self,
@@ -230,9 +231,7 @@ class SwinBackbone(keras.Model):
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            **super().get_config(),
             "input_size": self.input_size,
             "patch_size": self.patch_size,
             "embed_dim": self.embed_dim,
@@ -244,27 +243,3 @@ class SwinBackbone(keras.Model):
             "drop_path_rate": self.drop_path_rate,
             "layer_norm_epsilon": self.layer_norm_epsilon,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)
-
-    @classmethod
-    def from_preset(cls, name, **kwargs):
-        """Builds a named size from `swin_presets.py`; `kwargs` override it.
-
-        Example: `SwinBackbone.from_preset("swin_tiny", input_size=(84,
-        256))`. Weights are not downloaded: load a checkpoint with
-        `keras_music.convert.swin.load_swin_state_dict`.
-        """
-        if name not in backbone_presets:
-            raise ValueError(
-                f"Unknown Swin preset. Received: name={name!r}; "
-                f"available: {sorted(backbone_presets)}"
-            )
-        config = copy.deepcopy(backbone_presets[name])
-        config.update(kwargs)
-        return cls(**config)

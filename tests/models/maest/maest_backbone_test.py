@@ -130,3 +130,14 @@ class MAESTBackboneTest(TestCase):
             tuple(backbone(x, training=True).shape),
             (1, 2 + 6 * (187 - 90), 768),
         )
+
+
+class MAESTBackboneSharedTest(TestCase):
+    def test_shared_backbone_checks(self):
+        self.run_backbone_test(
+            MAESTBackbone,
+            backbone_presets["maest_tiny"],
+            np.random.rand(2, 96, 66).astype("float32"),
+            # cls + dist + 9 frequency x 6 time patches.
+            expected_output_shape=(2, 56, 32),
+        )

@@ -89,3 +89,27 @@ class MAESTTaggerTest(TestCase):
         self.assertEqual(tagger.count_params(), 85_716_112)
         x = np.random.rand(1, 96, 1876).astype("float32")
         self.assertEqual(tuple(tagger(x).shape), (1, 400))
+
+
+class MAESTTaggerTaskTest(TestCase):
+    def test_carries_preprocessor_and_vocabulary(self):
+        from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
+        from keras_music.models.audio_preprocessor import AudioPreprocessor
+
+        preprocessor = AudioPreprocessor(
+            LogMelSpectrogram(sample_rate=16000), segment_seconds=1.0
+        )
+        tagger = MAESTTagger(
+            MAESTBackbone.from_preset("maest_tiny"),
+            num_tags=3,
+            preprocessor=preprocessor,
+            vocabulary=["rock", "jazz", "folk"],
+        )
+        x = np.random.rand(2, 96, 66).astype("float32")
+        revived = self.run_task_test(tagger, x, expected_output_shape=(2, 3))
+        self.assertEqual(revived.vocabulary, ["rock", "jazz", "folk"])
+        self.assertEqual(revived.preprocessor.sample_rate, 16000)
+        with pytest.raises(ValueError, match="vocabulary"):
+            MAESTTagger(
+                MAESTBackbone.from_preset("maest_tiny"), 3, vocabulary=["a"]
+            )

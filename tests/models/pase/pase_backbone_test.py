@@ -127,3 +127,13 @@ class PASEBackboneTest(TestCase):
             ReflectPadding1D((1, -1))
         with pytest.raises(ValueError, match="more than 3 frames"):
             ReflectPadding1D((3, 0))(np.zeros((1, 3, 2), "float32"))
+
+
+class PASEBackboneSharedTest(TestCase):
+    def test_shared_backbone_checks(self):
+        self.run_backbone_test(
+            PASEBackbone,
+            pase_presets["pase_tiny"],
+            _audio(2, 1600),
+            expected_output_shape=(2, 10, 16),
+        )

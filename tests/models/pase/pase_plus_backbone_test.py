@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_music.models.pase.pase_backbone import PASEBackbone
 from keras_music.models.pase.pase_plus_backbone import PASEPlusBackbone
 from keras_music.models.pase.pase_presets import pase_plus_presets
 from tests.models.pase.pase_backbone_test import CHANNELS
@@ -95,3 +96,18 @@ class PASEPlusBackboneTest(TestCase):
         backbone = PASEPlusBackbone.from_preset("pase_plus_tiny")
         with pytest.raises(ValueError, match="at least 480 samples"):
             backbone(_audio(1, 300))
+
+
+class PASEPlusBackboneSharedTest(TestCase):
+    def test_shared_backbone_checks(self):
+        backbone = self.run_backbone_test(
+            PASEPlusBackbone,
+            pase_plus_presets["pase_plus_tiny"],
+            np.random.rand(2, 1600).astype("float32") - 0.5,
+            expected_output_shape=(2, 10, 16),
+        )
+        # Builds on PASEBackbone, with presets of its own.
+        self.assertIsInstance(backbone, PASEBackbone)
+        self.assertEqual(
+            PASEPlusBackbone.presets, ["pase_plus", "pase_plus_tiny"]
+        )

@@ -47,3 +47,18 @@ class ResNet50BackboneTest(TestCase):
             ResNet50Backbone(input_size=(16, 64))
         with pytest.raises(ValueError, match=r"input_size=\(32,\)"):
             ResNet50Backbone(input_size=(32,))
+
+
+class ResNet50BackboneSharedTest(TestCase):
+    def test_shared_backbone_checks(self):
+        self.run_backbone_test(
+            ResNet50Backbone,
+            {"input_size": (32, 32), "synchronized_batch_norm": False},
+            np.random.rand(1, 32, 32).astype("float32"),
+            expected_output_shape=(1, 2048),
+            # A 94 MB `.keras` file: saved in the large `test_saving`.
+            run_saving_check=False,
+            # `keras.applications.ResNet50` takes no dtype policy: its
+            # layers follow the global one.
+            policy=None,
+        )

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from keras_music.models.resnet.resnet_backbone import ResNetBackbone
+from keras_music.models.resnet.resnet_presets import backbone_presets
 from tests.test_case import TestCase
 
 TINY = {
@@ -176,3 +177,13 @@ class ResNetBackboneTest(TestCase):
             ResNetBackbone(**{**TINY, "stage_blocks": (1, 1, 1)})
         with pytest.raises(ValueError, match="name='resnet152'"):
             ResNetBackbone.from_preset("resnet152")
+
+
+class ResNetBackboneSharedTest(TestCase):
+    def test_shared_backbone_checks(self):
+        self.run_backbone_test(
+            ResNetBackbone,
+            {**backbone_presets["resnet_test_tiny"], "input_size": (32, None)},
+            np.random.rand(2, 32, 40).astype("float32"),
+            expected_output_shape=(2, 16),
+        )

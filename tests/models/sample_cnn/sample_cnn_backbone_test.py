@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from keras_music.models.sample_cnn.sample_cnn_backbone import SampleCNNBackbone
+from keras_music.models.sample_cnn.sample_cnn_presets import backbone_presets
 from tests.test_case import TestCase
 
 TINY = {
@@ -205,3 +206,13 @@ class SampleCNNBackboneTest(TestCase):
             SampleCNNBackbone(**{**TINY, "input_length": 80})
         with pytest.raises(ValueError, match="name='sample_cnn_huge'"):
             SampleCNNBackbone.from_preset("sample_cnn_huge")
+
+
+class SampleCNNBackboneSharedTest(TestCase):
+    def test_shared_backbone_checks(self):
+        self.run_backbone_test(
+            SampleCNNBackbone,
+            backbone_presets["sample_cnn_test_tiny"],
+            np.random.rand(2, 243).astype("float32"),
+            expected_output_shape=(2, 16),
+        )

@@ -182,3 +182,13 @@ class SwinBackboneTest(TestCase):
                 SwinBackbone(**{**TINY, **kwargs})
         with pytest.raises(ValueError, match="Unknown Swin preset"):
             SwinBackbone.from_preset("swin_huge")
+
+
+class SwinBackboneSharedTest(TestCase):
+    def test_shared_backbone_checks(self):
+        self.run_backbone_test(
+            SwinBackbone,
+            TINY,
+            np.random.rand(2, 32, 40).astype("float32"),
+            expected_output_shape=(2, 32),
+        )

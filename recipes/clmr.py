@@ -48,6 +48,7 @@ model maps pairs of views to the contrastive loss.
 import os
 import time
 
+import flag_checks
 import run_flags
 import tensorflow as tf
 from absl import app
@@ -132,6 +133,21 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_float("corpus_seconds", 30.0, "Corpus clip length.")
 flags.DEFINE_string("cache_dir", None, "Cache root of the built-in corpus.")
+flag_checks.positive(
+    "crop_samples",
+    "span_seconds",
+    "epochs",
+    "steps_per_epoch",
+    "batch_size",
+    "learning_rate",
+    "temperature",
+    "projection_dim",
+    "probe_epochs",
+    "probe_trials",
+    "corpus_clips",
+    "corpus_seconds",
+)
+flag_checks.non_negative("weight_decay")
 # --help lists the shared flags (recipes/run_flags.py) with these.
 flags.adopt_module_key_flags(run_flags)
 FLAGS = flags.FLAGS

@@ -46,6 +46,7 @@ next version, which TF Serving picks up while running.
 
 import time
 
+import flag_checks
 import keras
 from absl import app
 from absl import flags
@@ -88,6 +89,8 @@ flags.DEFINE_enum(
     "CPUs with AVX512_BF16; benchmarks/README.md).",
 )
 flags.mark_flags_as_required(["model", "name"])
+flag_checks.keras_file("model")
+flag_checks.positive("sample_rate", "segment", "version", "time_stride")
 # Checked when the flags are parsed, before the model is loaded.
 flags.register_validator(
     "format",

@@ -43,6 +43,7 @@ import os
 import time
 import warnings
 
+import flag_checks
 import keras
 import numpy as np
 import run_flags
@@ -159,6 +160,18 @@ flags.register_validator(
     "export",
     lambda formats: set(formats) <= set(EXPORT_FORMATS),
     f"--export takes formats from {', '.join(EXPORT_FORMATS)}.",
+)
+flag_checks.positive(
+    "epochs",
+    "steps_per_epoch",
+    "samples_per_epoch",
+    "batch_size",
+    "learning_rate",
+    "corpus_clips",
+    "corpus_seconds",
+)
+flag_checks.non_negative(
+    "weight_decay", "mixup_alpha", "patchout_time", "patchout_freq"
 )
 # --help lists the shared flags (recipes/run_flags.py) with these.
 flags.adopt_module_key_flags(run_flags)

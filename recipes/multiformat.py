@@ -55,6 +55,7 @@ random initialisation; 24 test tracks make one track 4 points.
 import os
 import time
 
+import flag_checks
 import keras
 import run_flags
 import tensorflow as tf
@@ -155,6 +156,22 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_float("corpus_seconds", 30.0, "Corpus clip length.")
 flags.DEFINE_string("cache_dir", None, "Cache root of the built-in corpus.")
+flag_checks.positive(
+    "clip_samples",
+    "n_mels",
+    "span_seconds",
+    "epochs",
+    "steps_per_epoch",
+    "batch_size",
+    "learning_rate",
+    "temperature",
+    "projection_dim",
+    "probe_epochs",
+    "probe_trials",
+    "corpus_clips",
+    "corpus_seconds",
+)
+flag_checks.non_negative("weight_decay")
 # --help lists the shared flags (recipes/run_flags.py) with these.
 flags.adopt_module_key_flags(run_flags)
 FLAGS = flags.FLAGS

@@ -47,6 +47,7 @@ import json
 import os
 import time
 
+import flag_checks
 import keras
 import numpy as np
 import run_flags
@@ -147,6 +148,20 @@ flags.DEFINE_string(
 flags.DEFINE_integer("corpus_clips", None, "Built-in corpus clips (600).")
 flags.DEFINE_float("corpus_seconds", None, "Built-in corpus clip length (30).")
 flags.DEFINE_string("cache_dir", None, "Cache root of the built-in corpus.")
+flag_checks.positive(
+    "reweight_epochs",
+    "epochs",
+    "steps_per_epoch",
+    "batch_size",
+    "chunk_seconds",
+    "learning_rate",
+    "trials",
+    "probe_epochs",
+    "finetune_epochs",
+    "segment_seconds",
+    "corpus_clips",
+    "corpus_seconds",
+)
 # --help lists the shared flags (recipes/run_flags.py) with these.
 flags.adopt_module_key_flags(run_flags)
 FLAGS = flags.FLAGS

@@ -6,6 +6,7 @@ then builds its model under the strategy it returns, compiles with
 `training_input()` and trains with `keras_music.distribute.fit`.
 """
 
+import flag_checks
 import keras
 from absl import flags
 
@@ -51,6 +52,10 @@ flags.DEFINE_string(
     "and augmentation run on its workers (recipes/data_service.py).",
 )
 flags.DEFINE_integer("verbose", 2, "Keras fit verbosity.")
+flag_checks.positive("cpu_replicas")
+# The other strategies take the devices they find (or TF_CONFIG's).
+flag_checks.only_with("cpu_replicas", "strategy", ["mirrored"])
+flag_checks.choices("verbose", (0, 1, 2))
 FLAGS = flags.FLAGS
 
 

@@ -64,6 +64,7 @@ import dataclasses
 import os
 import time
 
+import flag_checks
 import keras
 import numpy as np
 import run_flags
@@ -185,6 +186,24 @@ flags.register_validator(
     lambda formats: set(formats) <= {"saved_model"},
     "--export takes saved_model (or nothing): an encoder has no TFLite export.",
 )
+flag_checks.positive(
+    "time_compression",
+    "fold",
+    "clip_seconds",
+    "epochs",
+    "steps_per_epoch",
+    "batch_size",
+    "queue_size",
+    "temperature",
+    "learning_rate",
+    "probe_epochs",
+    "corpus_clips",
+    "corpus_seconds",
+)
+flag_checks.non_negative("weight_decay")
+flag_checks.below_one("momentum")
+# Frequency Tiling has no chunks to fold: --fold would be ignored.
+flag_checks.only_with("fold", "preprocessor", ["time_folding"])
 # --help lists the shared flags (recipes/run_flags.py) with these.
 flags.adopt_module_key_flags(run_flags)
 FLAGS = flags.FLAGS

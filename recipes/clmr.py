@@ -63,6 +63,7 @@ from contrastive_common import probe_scores
 from contrastive_common import sample_cnn
 from contrastive_common import simclr_model
 from contrastive_common import view_pairs
+from run_flags import prepare_output
 from run_flags import start_run
 
 import keras_music  # noqa: F401  (sets the Keras backend)
@@ -192,7 +193,7 @@ def main(_):
     epochs = FLAGS.epochs or defaults["epochs"]
     batch_size = FLAGS.batch_size or defaults["batch_size"]
     output = FLAGS.output or os.path.join("runs", f"clmr_{FLAGS.augment}")
-    os.makedirs(output, exist_ok=True)
+    prepare_output(output, strategy)
 
     # === Data ===
     splits, source = resolve_splits(

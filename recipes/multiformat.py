@@ -73,6 +73,7 @@ from contrastive_common import sample_cnn
 from contrastive_common import simclr_model
 from contrastive_common import view_pairs
 from contrastive_common import weighted_fusion_scores
+from run_flags import prepare_output
 from run_flags import start_run
 
 import keras_music  # noqa: F401  (sets the Keras backend)
@@ -335,6 +336,13 @@ def main(_):
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     demo = FLAGS.data is None and not has_gpu
     check_presets()
+    # Finished encoders are reused: another fusion or probe only probes.
+    prepare_output(
+        run_dir(),
+        strategy,
+        finished=None,
+        ignore=("fusion", "probe_epochs", "probe_trials"),
+    )
     setup = dict(CPU_DEMO if demo else PAPER)
     for key in ("epochs", "batch_size", "clip_samples"):
         setup[key] = getattr(FLAGS, key) or setup[key]

@@ -56,6 +56,7 @@ from absl import app
 from absl import flags
 from absl import logging
 from run_flags import compile_options
+from run_flags import prepare_output
 from run_flags import start_run
 from run_flags import training_input
 
@@ -418,7 +419,7 @@ def main(_):
     workers = parse_workers(FLAGS.workers)
     codes = ",".join(c for c, n in WORKER_CODES.items() if n in workers)
     names = [n for n in workers if n != "waveform"]
-    os.makedirs(FLAGS.output, exist_ok=True)
+    prepare_output(FLAGS.output, strategy)
     replicas = strategy.num_replicas_in_sync
 
     # === Data ===

@@ -73,6 +73,7 @@ from absl import app
 from absl import flags
 from absl import logging
 from run_flags import compile_options
+from run_flags import prepare_output
 from run_flags import start_run
 from run_flags import training_input
 
@@ -384,7 +385,7 @@ def main(_):
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     setup = resolve_setup(has_gpu)
     output = FLAGS.output or os.path.join("runs", f"s3t_{FLAGS.preprocessor}")
-    os.makedirs(output, exist_ok=True)
+    prepare_output(output, strategy)
     replicas = strategy.num_replicas_in_sync
     batch_size = FLAGS.batch_size or (
         CPU_DEMO["batch_size"]

@@ -10,12 +10,16 @@ library. These functions are those shared steps, so the recipes differ
 only in their model and objective.
 """
 
+import json
 import os
+import shutil
 
 import keras
 import tensorflow as tf
 
 from keras_music.data.tfrecord_format import read_manifest
+from keras_music.data.tfrecord_format import verify_shards
+from keras_music.data.tfrecord_format import write_json_atomic
 from keras_music.data.tune_corpus import build_tune_corpus
 from keras_music.distribute import get_strategy
 from keras_music.distribute import is_chief
@@ -95,6 +99,11 @@ def resolve_splits(
     Returns:
         `(splits, source)`: dict split name -> folder, and a short
         description of the data for the recipe's log.
+
+    Raises:
+        ValueError: naming the folder or shard file, when a split lacks
+            its manifest, holds audio at another rate, or a shard the
+            manifest lists is missing or not as written.
     """
     if data is None:
         splits = build_tune_corpus(
@@ -105,6 +114,7 @@ def resolve_splits(
             cache_dir=cache_dir,
             num_workers=2,
         )
+        _verify_splits(splits)
         return splits, "the built-in tune corpus"
     splits = {name: os.path.join(data, name) for name in SPLITS}
     for path in splits.values():
@@ -122,7 +132,17 @@ def resolve_splits(
                 f"again with `make_tfrecords.py --sample_rate "
                 f"{sample_rate}`. Received: --data={data!r}"
             )
+    _verify_splits(splits)
     return splits, data
+
+
+def _verify_splits(splits):
+    """Every shard of every split, checked before a step is trained: a
+    test shard deleted (or stale) would otherwise fail only after
+    training, and a training shard deleted once the pipeline is built
+    would stall it."""
+    for path in splits.values():
+        verify_shards(path, read_manifest(path)["shards"])
 
 
 def resolve_task(manifest, directory, task=None, default=None, multi=None):
@@ -164,6 +184,77 @@ def resolve_task(manifest, directory, task=None, default=None, multi=None):
             f"and the default needs exactly one {kind}task."
         )
     return candidates[0]
+
+
+RUN_FILE = "run.json"
+
+
+def prepare_run_folder(
+    output, settings, overwrite=False, finished="results.json", chief=True
+):
+    """Makes `output` the folder of this run, and only of this run.
+
+    A run writes its settings to `output/run.json` when it starts. Run
+    again into the same folder, it resumes (from its backup, with its
+    SWA state and initial weights) only when the settings are the same
+    (or when nothing but `run.json` was written: the run stopped early);
+    a folder of a run with other settings, of a finished run or of
+    something else is refused, so that no file of another run (a weight
+    average, the untrained baseline) blends into this one.
+
+    Args:
+        output: str. The run folder (created).
+        settings: dict. What defines the run, e.g. the recipe's flags by
+            name; JSON-serialisable.
+        overwrite: bool. Clear `output` first and start afresh.
+        finished: str or `None`. The file a finished run leaves in
+            `output`, refused; `None` when a finished run may run again
+            (it reuses what it finished). Defaults to `"results.json"`.
+        chief: bool. Whether this process writes the run's files; the
+            other workers of a multi-worker run only check.
+
+    Returns:
+        bool, whether the run resumes an earlier start.
+    """
+    settings = json.loads(json.dumps(settings))  # as run.json holds them
+    path = os.path.join(output, RUN_FILE)
+    if overwrite and chief and os.path.isdir(output):
+        shutil.rmtree(output)
+    # A folder holding only run.json is a run that stopped before writing
+    # anything (a bad flag found late): it starts anew.
+    if not os.path.isdir(output) or set(os.listdir(output)) <= {RUN_FILE}:
+        if chief:
+            os.makedirs(output, exist_ok=True)
+            write_json_atomic(path, {"settings": settings})
+        return False
+    if not os.path.exists(path):
+        raise ValueError(
+            f"`--output` {output} is not empty and holds no {RUN_FILE}: "
+            f"not a run folder of this recipe. Choose an empty or new "
+            f"`--output`, or pass `--overwrite` to clear it."
+        )
+    with open(path) as stream:
+        earlier = json.load(stream)["settings"]
+    if earlier != settings:
+        names = sorted(set(earlier) | set(settings))
+        changed = [
+            f"--{name}={earlier.get(name)!r} then, {settings.get(name)!r} now"
+            for name in names
+            if earlier.get(name) != settings.get(name)
+        ]
+        raise ValueError(
+            f"`--output` {output} holds a run with other flags "
+            f"({'; '.join(changed)}): resuming it would mix two runs. "
+            f"Run again with the same flags to resume it, choose another "
+            f"`--output`, or pass `--overwrite` to start afresh."
+        )
+    if finished and os.path.exists(os.path.join(output, finished)):
+        raise ValueError(
+            f"`--output` {output} holds a finished run ({finished} "
+            f"exists). Choose another `--output`, or pass `--overwrite` to "
+            f"train it again."
+        )
+    return True
 
 
 def run_callbacks(output, monitor=None, mode="min", strategy=None):

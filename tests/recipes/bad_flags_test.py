@@ -169,11 +169,34 @@ def test_a_value_set_after_parsing_is_checked_too():
 # Real command lines: each recipe refuses them before any training.
 
 
-def test_maest_refuses_bad_flags(tmp_path):
+def _other_run_folders(tmp_path):
+    """A folder of something else, and one of a run with another seed."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("not a run")
+    seeded = tmp_path / "seeded"
+    seeded.mkdir()
+    (seeded / "run.json").write_text('{"settings": {"seed": 5}}')
+    (seeded / "initial.weights.h5").write_bytes(b"")
+    return [
+        (
+            [f"--output={other}"],
+            rf"`--output` {other} is not empty and holds no run.json",
+        ),
+        (
+            [f"--output={seeded}", "--epochs=2"],
+            rf"`--output` {seeded} holds a run with other flags .*"
+            r"--seed=5 then, 0 now.*--overwrite",
+        ),
+    ]
+
+
+def test_maest_refuses_bad_flags_and_another_runs_output(tmp_path):
     output = f"--output={tmp_path / 'run'}"
     flag_errors(
         "maest",
-        [
+        _other_run_folders(tmp_path)
+        + [
             (["--epochs=0", output], r"--epochs must be a positive integer"),
             (["--steps_per_epoch=0", output], r"--steps_per_epoch must be"),
             (["--batch_size=0", output], r"--batch_size must be a positive"),
@@ -192,7 +215,8 @@ def test_maest_refuses_bad_flags(tmp_path):
 def test_s3t_refuses_time_folding_flags_with_frequency_tiling(tmp_path):
     flag_errors(
         "s3t",
-        [
+        _other_run_folders(tmp_path)
+        + [
             (
                 ["--preprocessor=frequency_tiling", "--fold=3"],
                 r"--fold takes effect only with --preprocessor time_folding",

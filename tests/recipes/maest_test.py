@@ -4,6 +4,7 @@ absl flags and logical CPU devices are process-wide)."""
 import json
 import os
 import re
+import shutil
 import sys
 
 import keras
@@ -179,4 +180,22 @@ def test_bad_flags_are_named(corpus_cache, tmp_path):
                 "(?s)--data.*manifest.json",
             ),
         ],
+    )
+
+
+def test_a_missing_shard_fails_within_seconds_naming_it(corpus_cache, tmp_path):
+    splits = build_tune_corpus(
+        num_clips=32, clip_seconds=5.0, cache_dir=corpus_cache, progress=False
+    )
+    data = tmp_path / "data"
+    shutil.copytree(os.path.dirname(splits["train"]), data)
+    shard = next((data / "train").glob("*.tfrecord"))
+    shard.unlink()
+    command = _command(corpus_cache, tmp_path / "run", f"--data={data}")
+    # It used to hang after the model summary; the 30 s limit fails the
+    # test if it stalls again.
+    flag_errors(
+        "maest",
+        [(command[2:], rf"lists {shard}, which does not exist")],
+        timeout=30,
     )

@@ -15,6 +15,7 @@ import keras_music  # noqa: F401  (registers the models for loading)
 from keras_music.data.tune_corpus import build_tune_corpus
 from tests.recipes.recipe_runner import ROOT
 from tests.recipes.recipe_runner import flag_errors
+from tests.recipes.recipe_runner import free_ports
 from tests.recipes.recipe_runner import kill_after_first_backup
 from tests.recipes.recipe_runner import run_recipe
 
@@ -197,5 +198,20 @@ def test_a_missing_shard_fails_within_seconds_naming_it(corpus_cache, tmp_path):
     flag_errors(
         "maest",
         [(command[2:], rf"lists {shard}, which does not exist")],
+        timeout=30,
+    )
+
+
+def test_a_dead_data_service_fails_within_seconds_naming_it(
+    corpus_cache, tmp_path
+):
+    (port,) = free_ports(1)  # nothing listens there
+    address = f"grpc://127.0.0.1:{port}"
+    command = _command(
+        corpus_cache, tmp_path / "run", f"--data_service_address={address}"
+    )
+    flag_errors(
+        "maest",
+        [(command[2:], rf"No tf.data service dispatcher answers at {address}")],
         timeout=30,
     )

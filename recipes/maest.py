@@ -68,6 +68,7 @@ from keras_music.evaluation.embedding_cache import track_labels
 from keras_music.evaluation.metrics import pr_auc
 from keras_music.evaluation.metrics import roc_auc
 from keras_music.export.serving_export import FORMATS as EXPORT_FORMATS
+from keras_music.export.serving_export import check_tflite_free
 from keras_music.export.serving_export import export_for_serving
 from keras_music.export.serving_export import serving_metadata
 from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
@@ -386,6 +387,11 @@ def main(_):
     preset, epochs, learning_rate, demo = resolve_schedule(has_gpu)
     output = FLAGS.output or os.path.join("runs", f"maest_{FLAGS.segment}s")
     prepare_output(output, strategy)
+    if "tflite" in FLAGS.export:
+        # Refused now, not after training.
+        check_tflite_free(
+            FLAGS.export_dir, f"{preset}_tagger", overwrite=FLAGS.overwrite
+        )
 
     # === Data ===
     splits, source = resolve_splits(
@@ -506,6 +512,7 @@ def main(_):
             segment_seconds=metadata["segment_seconds"],
             output_dir=FLAGS.export_dir,
             formats=FLAGS.export,
+            overwrite=FLAGS.overwrite,
         )
         for kind, path in exports.items():
             print(f"Exported {kind}: {path}")

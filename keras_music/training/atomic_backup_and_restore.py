@@ -4,8 +4,11 @@ import json
 import os
 import re
 
+import h5py
 import keras
+import numpy as np
 
+from keras_music.convert.state_dict import check_finite_tensors
 from keras_music.data.tfrecord_format import write_json_atomic
 
 _STATE_NAME = "checkpoint.json"
@@ -27,7 +30,9 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     files are removed only after the commit.
 
     Running the same command again restores the last committed epoch
-    (model, optimizer and step counter) and training goes on from there,
+    (model, optimizer and step counter; a checkpoint holding NaN or
+    infinite values is refused, naming the tensor and the file) and
+    training goes on from there,
     so the interrupted run ends with the same number of optimizer steps
     as an uninterrupted one. Under `MultiWorkerMirroredStrategy` only the
     chief writes (pass `read_only=True` on the other workers); every
@@ -89,7 +94,11 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         if optimizer is not None and not optimizer.built:
             with self.model.distribute_strategy.scope():
                 optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(os.path.join(self.backup_dir, state["weights"]))
+        path = os.path.join(self.backup_dir, state["weights"])
+        # A run that diverged saved NaN weights: resuming would go on from
+        # them without a word.
+        check_finite_tensors(path, weights_file_tensors(path))
+        self.model.load_weights(path)
         self._current_epoch = state["epoch"]
         self.model._initial_epoch = state["epoch"]
 
@@ -120,3 +129,16 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_train_end(self, logs=None):
         if self.delete_checkpoint and not self.read_only:
             super().on_train_end(logs)
+
+
+def weights_file_tensors(path):
+    """Every array of a Keras `.weights.h5` file, by its path in the file."""
+    tensors = {}
+
+    def collect(name, item):
+        if isinstance(item, h5py.Dataset):
+            tensors[name] = np.asarray(item[()])
+
+    with h5py.File(path, "r") as stream:
+        stream.visititems(collect)
+    return tensors

@@ -1,6 +1,7 @@
 import json
 import os
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -136,3 +137,32 @@ def test_unbuilt_model_is_named(tmp_path):
     callback.set_model(model)
     with pytest.raises(ValueError, match="restores into a built model"):
         callback.on_train_begin()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_checkpoint_with_non_finite_weights_is_refused(tmp_path, bad):
+    backup = str(tmp_path / "backup")
+    model = _model()
+    _fit(model, AtomicBackupAndRestore(backup, delete_checkpoint=False), 1)
+    path = os.path.join(backup, "epoch-1.weights.h5")
+    # A run that diverged: one kernel entry non-finite in the checkpoint.
+    with h5py.File(path, "r+") as stream:
+        names = []
+        stream.visititems(
+            lambda name, item: (
+                names.append(name)
+                if isinstance(item, h5py.Dataset) and item.ndim == 2
+                else None
+            )
+        )
+        kernel = stream[names[0]]
+        values = kernel[()]
+        values[0, 0] = bad
+        kernel[...] = values
+    resumed = _model()
+    with pytest.raises(
+        ValueError, match=rf"Tensor '{names[0]}' in '{path}' has 1 NaN or"
+    ):
+        _fit(resumed, AtomicBackupAndRestore(backup), epochs=2)
+    # Nothing was loaded: the model keeps its own finite weights.
+    assert all(np.all(np.isfinite(np.asarray(w))) for w in resumed.weights)

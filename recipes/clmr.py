@@ -75,6 +75,7 @@ from keras_music.models.sample_cnn.sample_cnn_presets import backbone_presets
 from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
+from keras_music.training.recipe_support import resume_stream
 from keras_music.training.recipe_support import run_callbacks
 from keras_music.training.recipe_support import worker_done
 
@@ -228,6 +229,8 @@ def main(_):
         lambda audio: augment(audio, training=True),
         FLAGS.seed,
     )
+    # A resumed run goes on where the interrupted one's stream was.
+    train, _ = resume_stream(train, output, steps_per_epoch)
 
     # === Model ===
     with strategy.scope():

@@ -81,6 +81,7 @@ from keras_music.models.maest.maest_tagger import MAESTTagger
 from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
+from keras_music.training.recipe_support import resume_stream
 from keras_music.training.recipe_support import run_callbacks
 from keras_music.training.recipe_support import worker_done
 from keras_music.training.stochastic_weight_averaging import (
@@ -426,6 +427,11 @@ def main(_):
     )
     replicas = strategy.num_replicas_in_sync
     train = input_pipeline(splits["train"], task, multi_label, True)
+    # A resumed run goes on with the batches the interrupted one had not
+    # reached, not from the start of the stream.
+    train, skipped = resume_stream(train, output, steps_per_epoch)
+    if skipped:
+        print(f"Resuming: skipping the {skipped} batches already trained")
     valid = input_pipeline(splits["valid"], task, multi_label, False, replicas)
 
     # === Model ===

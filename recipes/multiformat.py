@@ -97,6 +97,7 @@ from keras_music.models.sample_cnn.sample_cnn_presets import (
 from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
+from keras_music.training.recipe_support import resume_stream
 from keras_music.training.recipe_support import run_callbacks
 from keras_music.training.recipe_support import save_weights_atomic
 from keras_music.training.recipe_support import worker_done
@@ -284,6 +285,8 @@ def pretrain(name, backbone, make_views, splits, setup, strategy):
         make_views,
         FLAGS.seed,
     )
+    # A resumed run goes on where the interrupted one's stream was.
+    train, _ = resume_stream(train, folder, setup["steps_per_epoch"])
     with strategy.scope():
         simclr = simclr_model(backbone, FLAGS)
     print(

@@ -84,6 +84,7 @@ from keras_music.pretraining.pase_workers import parse_workers
 from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
+from keras_music.training.recipe_support import resume_stream
 from keras_music.training.recipe_support import run_callbacks
 from keras_music.training.recipe_support import worker_done
 from keras_music.training.recipe_support import worker_folder
@@ -309,6 +310,8 @@ def pretrain(phase, preset, demo, data, weights, epochs, steps, strategy):
     folder = os.path.join(FLAGS.output, phase)
     os.makedirs(folder, exist_ok=True)
     train, valid, target_dims = data
+    # A resumed run goes on where the interrupted one's stream was.
+    train, _ = resume_stream(train, folder, steps)
     with strategy.scope():
         model = pretrainer_model(preset, demo, target_dims, weights)
         encoder = model.encoder

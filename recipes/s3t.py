@@ -98,6 +98,7 @@ from keras_music.pretraining.moco import MoCo
 from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
+from keras_music.training.recipe_support import resume_stream
 from keras_music.training.recipe_support import run_callbacks
 from keras_music.training.recipe_support import worker_done
 
@@ -420,6 +421,8 @@ def main(_):
             f"pass --preset swin_tiny --epochs 400 for the paper's model."
         )
     train = pretraining_views(splits["train"], setup, batch_size)
+    # A resumed run goes on where the interrupted one's stream was.
+    train, _ = resume_stream(train, output, steps_per_epoch)
 
     # === Model ===
     with strategy.scope():

@@ -27,6 +27,7 @@ from keras_music.distribute import split_cpu
 from keras_music.training.atomic_backup_and_restore import (
     AtomicBackupAndRestore,
 )
+from keras_music.training.atomic_backup_and_restore import completed_epochs
 
 SPLITS = ("train", "valid", "test")
 
@@ -299,6 +300,26 @@ def run_callbacks(output, monitor=None, mode="min", strategy=None):
             )
         )
     return callbacks
+
+
+def resume_stream(dataset, output, steps_per_epoch):
+    """The endless training stream of a run, from where a resumed run
+    picks it up.
+
+    `fit` with `steps_per_epoch` draws one stream across all epochs, so
+    epoch `e` starts at batch `e * steps_per_epoch`. A run resumed from
+    `output/backup` after `e` epochs skips those batches (they are
+    produced and dropped, so the random layers of the pipeline advance as
+    they did) and trains on the same batches as an uninterrupted run.
+    Producing them costs a fraction of training them: the input pipeline
+    only, no model step.
+
+    Returns:
+        `(dataset, skipped)`: the stream, and how many batches it skips.
+    """
+    skipped = completed_epochs(os.path.join(output, "backup"))
+    skipped *= steps_per_epoch
+    return (dataset.skip(skipped) if skipped else dataset), skipped
 
 
 def keep_initial_weights(model, output):

@@ -215,3 +215,32 @@ def test_a_dead_data_service_fails_within_seconds_naming_it(
         [(command[2:], rf"No tf.data service dispatcher answers at {address}")],
         timeout=30,
     )
+
+
+@pytest.mark.large
+def test_a_killed_and_resumed_run_equals_an_uninterrupted_one(
+    corpus_cache, tmp_path
+):
+    flags = ("--epochs=4", "--seed=3", "--deterministic")
+    straight = str(tmp_path / "straight")
+    run_recipe(_command(corpus_cache, straight, *flags))
+    resumed = str(tmp_path / "resumed")
+    command = _command(corpus_cache, resumed, *flags)
+    # Killed in epoch 2, after epoch 1's backup was committed.
+    kill_after_first_backup(command, os.path.join(resumed, "backup"))
+    proc = run_recipe(command)
+    assert "Resuming: skipping the 2 batches already trained" in proc.stdout
+    # The resumed run trains on the batches, crops, mixup and SpecAugment
+    # draws and patchout the uninterrupted run had from epoch 2 on: the
+    # same weights to the bit (with SWA), and the same test scores.
+    models = [
+        keras.saving.load_model(os.path.join(folder, "model.keras"))
+        for folder in (straight, resumed)
+    ]
+    for a, b in zip(models[0].weights, models[1].weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), a.path)
+    scores = []
+    for folder in (straight, resumed):
+        with open(os.path.join(folder, "results.json")) as stream:
+            scores.append(json.load(stream)["test"])
+    assert scores[0] == scores[1]

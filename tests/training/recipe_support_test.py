@@ -12,6 +12,7 @@ from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import prepare_run_folder
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
+from keras_music.training.recipe_support import resume_stream
 
 TASKS = {
     "genre": {"vocabulary": ["a", "b"], "multi_label": False},
@@ -190,3 +191,19 @@ def test_a_worker_that_is_not_the_chief_only_checks(tmp_path):
     open(os.path.join(output, "swa.npz"), "w").close()
     assert prepare_run_folder(output, SETTINGS, True, chief=False) is True
     assert os.path.exists(os.path.join(output, "swa.npz"))
+
+
+def test_resume_stream_skips_the_trained_batches(tmp_path):
+    import tensorflow as tf
+
+    stream = tf.data.Dataset.range(1000).batch(2)
+    output = str(tmp_path / "run")
+    same, skipped = resume_stream(stream, output, steps_per_epoch=5)
+    assert skipped == 0 and same is stream
+    os.makedirs(os.path.join(output, "backup"))
+    with open(os.path.join(output, "backup", "checkpoint.json"), "w") as f:
+        json.dump({"epoch": 3, "weights": "epoch-3.weights.h5"}, f)
+    resumed, skipped = resume_stream(stream, output, steps_per_epoch=5)
+    # Epoch 4 of an uninterrupted run starts at batch 3 * 5.
+    assert skipped == 15
+    assert next(iter(resumed)).numpy().tolist() == [30, 31]

@@ -47,7 +47,8 @@ def configure_run(
         strategy: str. A strategy name of `keras_music.distribute`
             (`"default"`, `"mirrored"`, `"multi_worker"`, `"tpu"`).
         cpu_replicas: int or `None`. Split the CPU into this many logical
-            devices (to try `"mirrored"` without GPUs).
+            devices (to try `"mirrored"` without GPUs); only with
+            `"mirrored"`.
         mixed_precision: bool. Compute in `mixed_float16` on GPU and in
             `mixed_bfloat16` on CPU and TPU (variables stay float32).
         seed: int. Seeds Python, NumPy, TensorFlow and Keras.
@@ -58,6 +59,13 @@ def configure_run(
     Returns:
         The `tf.distribute.Strategy` to build the model under.
     """
+    if cpu_replicas is not None and strategy != "mirrored":
+        # The other strategies take the devices they find: it would be
+        # ignored.
+        raise ValueError(
+            "`cpu_replicas` takes effect only with strategy='mirrored'. "
+            f"Received: strategy={strategy!r}, cpu_replicas={cpu_replicas!r}"
+        )
     if cpu_replicas:
         split_cpu(cpu_replicas)
     keras.utils.set_random_seed(seed)

@@ -8,6 +8,7 @@ import pytest
 
 from keras_music.data.tfrecord_writer import write_tfrecords
 from keras_music.data.track import Track
+from keras_music.training.recipe_support import configure_run
 from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import prepare_run_folder
 from keras_music.training.recipe_support import resolve_splits
@@ -207,3 +208,12 @@ def test_resume_stream_skips_the_trained_batches(tmp_path):
     # Epoch 4 of an uninterrupted run starts at batch 3 * 5.
     assert skipped == 15
     assert next(iter(resumed)).numpy().tolist() == [30, 31]
+
+
+@pytest.mark.parametrize("strategy", ["default", "multi_worker", "tpu"])
+def test_cpu_replicas_without_mirrored_is_refused(strategy):
+    # Refused before the CPU is split or a strategy is made.
+    with pytest.raises(
+        ValueError, match=rf"only with strategy='mirrored'.*'{strategy}'"
+    ):
+        configure_run(strategy, cpu_replicas=2)

@@ -107,6 +107,21 @@ def test_trains_evaluates_and_saves(corpus_cache, tmp_path):
     with np.load(os.path.join(output, "swa.npz")) as state:
         assert int(state["count"]) == 2
 
+    # The finished run is not run again into the same folder, nor is
+    # another run blended into it (its swa.npz, its initial weights);
+    # --overwrite clears it first (here the new run then stops at a bad
+    # --patchout_time, after the clearing).
+    again = _command(corpus_cache, output, "--epochs=2")[2:]
+    flag_errors(
+        "maest",
+        [
+            (again, rf"`--output` {output} holds a finished run"),
+            (again[:-1] + ["--epochs=3"], r"--epochs=2 then, 3 now"),
+            (again + ["--overwrite", "--patchout_time=40"], "--patchout_time"),
+        ],
+    )
+    assert os.listdir(output) == ["run.json"]
+
 
 def test_mirrored_strategy_on_two_cpu_devices(corpus_cache, tmp_path):
     proc = run_recipe(

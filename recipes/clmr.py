@@ -48,6 +48,7 @@ model maps pairs of views to the contrastive loss.
 import os
 import time
 
+import flag_checks
 import run_flags
 import tensorflow as tf
 from absl import app
@@ -62,6 +63,7 @@ from contrastive_common import probe_scores
 from contrastive_common import sample_cnn
 from contrastive_common import simclr_model
 from contrastive_common import view_pairs
+from run_flags import prepare_output
 from run_flags import start_run
 
 import keras_music  # noqa: F401  (sets the Keras backend)
@@ -73,6 +75,7 @@ from keras_music.models.sample_cnn.sample_cnn_presets import backbone_presets
 from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
+from keras_music.training.recipe_support import resume_stream
 from keras_music.training.recipe_support import run_callbacks
 from keras_music.training.recipe_support import worker_done
 
@@ -132,6 +135,21 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_float("corpus_seconds", 30.0, "Corpus clip length.")
 flags.DEFINE_string("cache_dir", None, "Cache root of the built-in corpus.")
+flag_checks.positive(
+    "crop_samples",
+    "span_seconds",
+    "epochs",
+    "steps_per_epoch",
+    "batch_size",
+    "learning_rate",
+    "temperature",
+    "projection_dim",
+    "probe_epochs",
+    "probe_trials",
+    "corpus_clips",
+    "corpus_seconds",
+)
+flag_checks.non_negative("weight_decay")
 # --help lists the shared flags (recipes/run_flags.py) with these.
 flags.adopt_module_key_flags(run_flags)
 FLAGS = flags.FLAGS
@@ -176,7 +194,7 @@ def main(_):
     epochs = FLAGS.epochs or defaults["epochs"]
     batch_size = FLAGS.batch_size or defaults["batch_size"]
     output = FLAGS.output or os.path.join("runs", f"clmr_{FLAGS.augment}")
-    os.makedirs(output, exist_ok=True)
+    prepare_output(output, strategy)
 
     # === Data ===
     splits, source = resolve_splits(
@@ -211,6 +229,8 @@ def main(_):
         lambda audio: augment(audio, training=True),
         FLAGS.seed,
     )
+    # A resumed run goes on where the interrupted one's stream was.
+    train, _ = resume_stream(train, output, steps_per_epoch)
 
     # === Model ===
     with strategy.scope():

@@ -25,6 +25,7 @@ filesystem or the same copy). See `keras_music.data.data_service` for
 how the service splits the work among the workers.
 """
 
+import flag_checks
 from absl import app
 from absl import flags
 
@@ -45,6 +46,7 @@ flags.register_validator(
     lambda address: address is None or ":" in address,
     "--dispatcher_address must be HOST:PORT.",
 )
+flag_checks.non_negative("port")
 FLAGS = flags.FLAGS
 
 

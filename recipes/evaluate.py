@@ -32,6 +32,7 @@ any model mapping a batch of segments as the dataset yields them to
 import os
 import time
 
+import flag_checks
 import keras
 from absl import app
 from absl import flags
@@ -76,6 +77,18 @@ flags.DEFINE_integer("num_clips", 600, "Built-in corpus: clips.")
 flags.DEFINE_float("clip_seconds", 30.0, "Built-in corpus: clip length.")
 flags.DEFINE_string("corpus_cache_dir", None, "Built-in corpus cache root.")
 flags.DEFINE_integer("seed", 0, "Seed of subsets and trials.")
+flag_checks.keras_file("encoder", allowed=backbone_presets)
+flag_checks.fraction_list("fractions")
+flag_checks.positive(
+    "block",
+    "segment_seconds",
+    "inference_time_stride",
+    "epochs",
+    "trials",
+    "max_grid_points",
+    "num_clips",
+    "clip_seconds",
+)
 FLAGS = flags.FLAGS
 
 

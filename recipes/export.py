@@ -46,6 +46,7 @@ next version, which TF Serving picks up while running.
 
 import time
 
+import flag_checks
 import keras
 from absl import app
 from absl import flags
@@ -53,6 +54,7 @@ from absl import logging
 
 import keras_music  # noqa: F401  (sets the backend, registers the models)
 from keras_music.export.serving_export import FORMATS
+from keras_music.export.serving_export import check_tflite_free
 from keras_music.export.serving_export import embedder_metadata
 from keras_music.export.serving_export import export_embedder_for_serving
 from keras_music.export.serving_export import export_for_serving
@@ -87,7 +89,12 @@ flags.DEFINE_enum(
     "SavedModel compute dtype of a MAEST tagger (bfloat16: faster on "
     "CPUs with AVX512_BF16; benchmarks/README.md).",
 )
+flags.DEFINE_bool(
+    "overwrite", False, "Replace existing TFLite files of --name."
+)
 flags.mark_flags_as_required(["model", "name"])
+flag_checks.keras_file("model")
+flag_checks.positive("sample_rate", "segment", "version", "time_stride")
 # Checked when the flags are parsed, before the model is loaded.
 flags.register_validator(
     "format",
@@ -162,6 +169,14 @@ def main(_):
         )
     except ValueError as error:
         raise app.UsageError(str(error)) from None
+    quantizations = [None if q == "float32" else q for q in FLAGS.quantization]
+    if "tflite" in FLAGS.format:
+        try:
+            check_tflite_free(
+                FLAGS.output_dir, FLAGS.name, quantizations, FLAGS.overwrite
+            )
+        except ValueError as error:
+            raise app.UsageError(str(error)) from None
     model = keras.saving.load_model(FLAGS.model, compile=False)
     print(
         f"{FLAGS.model}: {model.count_params():,} parameters, "
@@ -170,7 +185,6 @@ def main(_):
     )
 
     # === Export ===
-    quantizations = [None if q == "float32" else q for q in FLAGS.quantization]
     freq_drop = None
     if FLAGS.freq_drop is not None:
         freq_drop = [int(row) for row in FLAGS.freq_drop]
@@ -188,6 +202,7 @@ def main(_):
         inference_time_stride=FLAGS.time_stride,
         inference_freq_drop=freq_drop,
         precision=FLAGS.precision,
+        overwrite=FLAGS.overwrite,
     )
     seconds = time.time() - started
     for kind, path in paths.items():

@@ -43,6 +43,7 @@ import os
 import time
 import warnings
 
+import flag_checks
 import keras
 import numpy as np
 import run_flags
@@ -51,6 +52,7 @@ from absl import app
 from absl import flags
 from absl import logging
 from run_flags import compile_options
+from run_flags import prepare_output
 from run_flags import start_run
 from run_flags import training_input
 
@@ -66,6 +68,7 @@ from keras_music.evaluation.embedding_cache import track_labels
 from keras_music.evaluation.metrics import pr_auc
 from keras_music.evaluation.metrics import roc_auc
 from keras_music.export.serving_export import FORMATS as EXPORT_FORMATS
+from keras_music.export.serving_export import check_tflite_free
 from keras_music.export.serving_export import export_for_serving
 from keras_music.export.serving_export import serving_metadata
 from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
@@ -78,6 +81,7 @@ from keras_music.models.maest.maest_tagger import MAESTTagger
 from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
+from keras_music.training.recipe_support import resume_stream
 from keras_music.training.recipe_support import run_callbacks
 from keras_music.training.recipe_support import worker_done
 from keras_music.training.stochastic_weight_averaging import (
@@ -159,6 +163,18 @@ flags.register_validator(
     "export",
     lambda formats: set(formats) <= set(EXPORT_FORMATS),
     f"--export takes formats from {', '.join(EXPORT_FORMATS)}.",
+)
+flag_checks.positive(
+    "epochs",
+    "steps_per_epoch",
+    "samples_per_epoch",
+    "batch_size",
+    "learning_rate",
+    "corpus_clips",
+    "corpus_seconds",
+)
+flag_checks.non_negative(
+    "weight_decay", "mixup_alpha", "patchout_time", "patchout_freq"
 )
 # --help lists the shared flags (recipes/run_flags.py) with these.
 flags.adopt_module_key_flags(run_flags)
@@ -371,7 +387,12 @@ def main(_):
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     preset, epochs, learning_rate, demo = resolve_schedule(has_gpu)
     output = FLAGS.output or os.path.join("runs", f"maest_{FLAGS.segment}s")
-    os.makedirs(output, exist_ok=True)
+    prepare_output(output, strategy)
+    if "tflite" in FLAGS.export:
+        # Refused now, not after training.
+        check_tflite_free(
+            FLAGS.export_dir, f"{preset}_tagger", overwrite=FLAGS.overwrite
+        )
 
     # === Data ===
     splits, source = resolve_splits(
@@ -406,6 +427,11 @@ def main(_):
     )
     replicas = strategy.num_replicas_in_sync
     train = input_pipeline(splits["train"], task, multi_label, True)
+    # A resumed run goes on with the batches the interrupted one had not
+    # reached, not from the start of the stream.
+    train, skipped = resume_stream(train, output, steps_per_epoch)
+    if skipped:
+        print(f"Resuming: skipping the {skipped} batches already trained")
     valid = input_pipeline(splits["valid"], task, multi_label, False, replicas)
 
     # === Model ===
@@ -492,6 +518,7 @@ def main(_):
             segment_seconds=metadata["segment_seconds"],
             output_dir=FLAGS.export_dir,
             formats=FLAGS.export,
+            overwrite=FLAGS.overwrite,
         )
         for kind, path in exports.items():
             print(f"Exported {kind}: {path}")

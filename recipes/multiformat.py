@@ -55,6 +55,7 @@ random initialisation; 24 test tracks make one track 4 points.
 import os
 import time
 
+import flag_checks
 import keras
 import run_flags
 import tensorflow as tf
@@ -72,6 +73,7 @@ from contrastive_common import sample_cnn
 from contrastive_common import simclr_model
 from contrastive_common import view_pairs
 from contrastive_common import weighted_fusion_scores
+from run_flags import prepare_output
 from run_flags import start_run
 
 import keras_music  # noqa: F401  (sets the Keras backend)
@@ -95,6 +97,7 @@ from keras_music.models.sample_cnn.sample_cnn_presets import (
 from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
+from keras_music.training.recipe_support import resume_stream
 from keras_music.training.recipe_support import run_callbacks
 from keras_music.training.recipe_support import save_weights_atomic
 from keras_music.training.recipe_support import worker_done
@@ -155,6 +158,22 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_float("corpus_seconds", 30.0, "Corpus clip length.")
 flags.DEFINE_string("cache_dir", None, "Cache root of the built-in corpus.")
+flag_checks.positive(
+    "clip_samples",
+    "n_mels",
+    "span_seconds",
+    "epochs",
+    "steps_per_epoch",
+    "batch_size",
+    "learning_rate",
+    "temperature",
+    "projection_dim",
+    "probe_epochs",
+    "probe_trials",
+    "corpus_clips",
+    "corpus_seconds",
+)
+flag_checks.non_negative("weight_decay")
 # --help lists the shared flags (recipes/run_flags.py) with these.
 flags.adopt_module_key_flags(run_flags)
 FLAGS = flags.FLAGS
@@ -266,6 +285,8 @@ def pretrain(name, backbone, make_views, splits, setup, strategy):
         make_views,
         FLAGS.seed,
     )
+    # A resumed run goes on where the interrupted one's stream was.
+    train, _ = resume_stream(train, folder, setup["steps_per_epoch"])
     with strategy.scope():
         simclr = simclr_model(backbone, FLAGS)
     print(
@@ -318,6 +339,13 @@ def main(_):
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     demo = FLAGS.data is None and not has_gpu
     check_presets()
+    # Finished encoders are reused: another fusion or probe only probes.
+    prepare_output(
+        run_dir(),
+        strategy,
+        finished=None,
+        ignore=("fusion", "probe_epochs", "probe_trials"),
+    )
     setup = dict(CPU_DEMO if demo else PAPER)
     for key in ("epochs", "batch_size", "clip_samples"):
         setup[key] = getattr(FLAGS, key) or setup[key]

@@ -47,6 +47,7 @@ import json
 import os
 import time
 
+import flag_checks
 import keras
 import numpy as np
 import run_flags
@@ -55,6 +56,7 @@ from absl import app
 from absl import flags
 from absl import logging
 from run_flags import compile_options
+from run_flags import prepare_output
 from run_flags import start_run
 from run_flags import training_input
 
@@ -82,6 +84,7 @@ from keras_music.pretraining.pase_workers import parse_workers
 from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
+from keras_music.training.recipe_support import resume_stream
 from keras_music.training.recipe_support import run_callbacks
 from keras_music.training.recipe_support import worker_done
 from keras_music.training.recipe_support import worker_folder
@@ -147,6 +150,20 @@ flags.DEFINE_string(
 flags.DEFINE_integer("corpus_clips", None, "Built-in corpus clips (600).")
 flags.DEFINE_float("corpus_seconds", None, "Built-in corpus clip length (30).")
 flags.DEFINE_string("cache_dir", None, "Cache root of the built-in corpus.")
+flag_checks.positive(
+    "reweight_epochs",
+    "epochs",
+    "steps_per_epoch",
+    "batch_size",
+    "chunk_seconds",
+    "learning_rate",
+    "trials",
+    "probe_epochs",
+    "finetune_epochs",
+    "segment_seconds",
+    "corpus_clips",
+    "corpus_seconds",
+)
 # --help lists the shared flags (recipes/run_flags.py) with these.
 flags.adopt_module_key_flags(run_flags)
 FLAGS = flags.FLAGS
@@ -293,6 +310,8 @@ def pretrain(phase, preset, demo, data, weights, epochs, steps, strategy):
     folder = os.path.join(FLAGS.output, phase)
     os.makedirs(folder, exist_ok=True)
     train, valid, target_dims = data
+    # A resumed run goes on where the interrupted one's stream was.
+    train, _ = resume_stream(train, folder, steps)
     with strategy.scope():
         model = pretrainer_model(preset, demo, target_dims, weights)
         encoder = model.encoder
@@ -403,7 +422,7 @@ def main(_):
     workers = parse_workers(FLAGS.workers)
     codes = ",".join(c for c, n in WORKER_CODES.items() if n in workers)
     names = [n for n in workers if n != "waveform"]
-    os.makedirs(FLAGS.output, exist_ok=True)
+    prepare_output(FLAGS.output, strategy)
     replicas = strategy.num_replicas_in_sync
 
     # === Data ===

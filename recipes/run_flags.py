@@ -6,12 +6,15 @@ then builds its model under the strategy it returns, compiles with
 `training_input()` and trains with `keras_music.distribute.fit`.
 """
 
+import flag_checks
 import keras
 from absl import flags
 
 from keras_music.data.data_service import through_data_service
 from keras_music.distribute import STRATEGIES
+from keras_music.distribute import is_chief
 from keras_music.training.recipe_support import configure_run
+from keras_music.training.recipe_support import prepare_run_folder
 
 flags.DEFINE_enum(
     "strategy",
@@ -51,7 +54,30 @@ flags.DEFINE_string(
     "and augmentation run on its workers (recipes/data_service.py).",
 )
 flags.DEFINE_integer("verbose", 2, "Keras fit verbosity.")
+flags.DEFINE_bool(
+    "overwrite",
+    False,
+    "Clear --output and start afresh. Without it, a run folder is resumed "
+    "when the flags are the run's, and refused when they are not or the "
+    "run has finished.",
+)
+flag_checks.positive("cpu_replicas")
+# The other strategies take the devices they find (or TF_CONFIG's).
+flag_checks.only_with("cpu_replicas", "strategy", ["mirrored"])
+flag_checks.choices("verbose", (0, 1, 2))
 FLAGS = flags.FLAGS
+# Flags that choose where files go or how progress shows, not the run: a
+# run resumed with other values of these is the same run.
+NOT_THE_RUN = {
+    "output",
+    "overwrite",
+    "verbose",
+    "export",
+    "export_dir",
+    "cache_dir",
+    "embedding_cache",
+    "data_service_address",
+}
 
 
 def start_run():
@@ -70,6 +96,33 @@ def start_run():
         f"{' with deterministic ops' if FLAGS.deterministic else ''}"
     )
     return strategy
+
+
+def run_settings(ignore=()):
+    """The recipe's flags that define its run, by name, less `ignore`."""
+    return {
+        flag.name: flag.value
+        for module, module_flags in FLAGS.flags_by_module_dict().items()
+        if not module.startswith(("absl.", "tensorflow."))
+        for flag in module_flags
+        if flag.name not in NOT_THE_RUN and flag.name not in ignore
+    }
+
+
+def prepare_output(output, strategy, finished="results.json", ignore=()):
+    """Makes `output` this run's folder (`prepare_run_folder`): new,
+    cleared with `--overwrite`, or the same run resumed (the flags but
+    those of `ignore` must be the run's). Returns whether it resumes."""
+    resumes = prepare_run_folder(
+        output,
+        run_settings(ignore),
+        overwrite=FLAGS.overwrite,
+        finished=finished,
+        chief=is_chief(strategy),
+    )
+    if resumes:
+        print(f"Resuming the run in {output} (same flags as its run.json)")
+    return resumes
 
 
 def compile_options():

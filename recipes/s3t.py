@@ -64,6 +64,7 @@ import dataclasses
 import os
 import time
 
+import flag_checks
 import keras
 import numpy as np
 import run_flags
@@ -72,6 +73,7 @@ from absl import app
 from absl import flags
 from absl import logging
 from run_flags import compile_options
+from run_flags import prepare_output
 from run_flags import start_run
 from run_flags import training_input
 
@@ -96,6 +98,7 @@ from keras_music.pretraining.moco import MoCo
 from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
+from keras_music.training.recipe_support import resume_stream
 from keras_music.training.recipe_support import run_callbacks
 from keras_music.training.recipe_support import worker_done
 
@@ -185,6 +188,24 @@ flags.register_validator(
     lambda formats: set(formats) <= {"saved_model"},
     "--export takes saved_model (or nothing): an encoder has no TFLite export.",
 )
+flag_checks.positive(
+    "time_compression",
+    "fold",
+    "clip_seconds",
+    "epochs",
+    "steps_per_epoch",
+    "batch_size",
+    "queue_size",
+    "temperature",
+    "learning_rate",
+    "probe_epochs",
+    "corpus_clips",
+    "corpus_seconds",
+)
+flag_checks.non_negative("weight_decay")
+flag_checks.below_one("momentum")
+# Frequency Tiling has no chunks to fold: --fold would be ignored.
+flag_checks.only_with("fold", "preprocessor", ["time_folding"])
 # --help lists the shared flags (recipes/run_flags.py) with these.
 flags.adopt_module_key_flags(run_flags)
 FLAGS = flags.FLAGS
@@ -365,7 +386,7 @@ def main(_):
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     setup = resolve_setup(has_gpu)
     output = FLAGS.output or os.path.join("runs", f"s3t_{FLAGS.preprocessor}")
-    os.makedirs(output, exist_ok=True)
+    prepare_output(output, strategy)
     replicas = strategy.num_replicas_in_sync
     batch_size = FLAGS.batch_size or (
         CPU_DEMO["batch_size"]
@@ -400,6 +421,8 @@ def main(_):
             f"pass --preset swin_tiny --epochs 400 for the paper's model."
         )
     train = pretraining_views(splits["train"], setup, batch_size)
+    # A resumed run goes on where the interrupted one's stream was.
+    train, _ = resume_stream(train, output, steps_per_epoch)
 
     # === Model ===
     with strategy.scope():

@@ -79,7 +79,7 @@ def load_state_dict(path, prefix=None):
             "`path` must end in .safetensors, .npz, .pt, .pth, .ckpt or "
             f".bin. Received: path={path!r}"
         )
-    _check_finite(path, raw)
+    check_finite_tensors(path, raw)
     return strip_prefixes(raw, prefix=prefix)
 
 
@@ -256,7 +256,9 @@ def _read_torch(path):
     return {k: v for k, v in obj.items() if isinstance(v, np.ndarray)}
 
 
-def _check_finite(path, state_dict):
+def check_finite_tensors(path, state_dict):
+    """Raises, naming the tensor and `path`, unless every float tensor of
+    `state_dict` (name -> NumPy array) is finite."""
     for name, value in state_dict.items():
         if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
             bad = int(np.size(value) - np.count_nonzero(np.isfinite(value)))

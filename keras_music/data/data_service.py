@@ -36,11 +36,15 @@ same sequence of augmentation parameters, to different records.
 """
 
 import re
+import socket
 
 import tensorflow as tf
 
 PROCESSING_MODE = "distributed_epoch"
-_ADDRESS = re.compile(r"^grpc://[^\s:/]+:(\d+)$")
+_ADDRESS = re.compile(r"^grpc://([^\s:/]+):(\d+)$")
+# How long to wait for the dispatcher to accept a TCP connection. gRPC
+# itself retries an unreachable dispatcher forever.
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 def through_data_service(dataset, address, job_name=None):
@@ -90,6 +94,7 @@ def through_data_service(dataset, address, job_name=None):
             "`dataset` must be a tf.data.Dataset. "
             f"Received: dataset={type(dataset).__name__}"
         )
+    _check_reachable(address, "address")
     return dataset.apply(
         tf.data.experimental.service.distribute(
             processing_mode=PROCESSING_MODE,
@@ -153,6 +158,7 @@ def start_worker(dispatcher_address, port=0):
             f"dispatcher_address={dispatcher_address!r}"
         )
     _check_port(port)
+    _check_reachable(address, "dispatcher_address")
     return tf.data.experimental.service.WorkerServer(
         tf.data.experimental.service.WorkerConfig(
             dispatcher_address=address[len("grpc://") :], port=port
@@ -168,3 +174,22 @@ def _check_port(port):
             f"`port` must be in [0, 65535] (0: any free port). "
             f"Received: port={port}"
         )
+
+
+def _check_reachable(address, name):
+    """Fails within seconds, naming `address`, when nothing listens there
+    (training, or a worker's registration, would wait forever)."""
+    host, port = _ADDRESS.match(address).groups()
+    try:
+        with socket.create_connection(
+            (host, int(port)), timeout=CONNECT_TIMEOUT_SECONDS
+        ):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"No tf.data service dispatcher answers at {address} "
+            f"({error.strerror or error}; waited at most "
+            f"{CONNECT_TIMEOUT_SECONDS:g} s): start one "
+            f"(`recipes/data_service.py --role dispatcher`) or correct "
+            f"`{name}`. Received: {name}={address!r}"
+        ) from None

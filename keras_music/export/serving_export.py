@@ -17,6 +17,7 @@ import keras
 from keras_music.export.saved_model import export_embedder_saved_model
 from keras_music.export.saved_model import export_saved_model
 from keras_music.export.tflite import QUANTIZATIONS
+from keras_music.export.tflite import check_free
 from keras_music.export.tflite import export_tflite
 from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
 from keras_music.layers.validation import check_positive
@@ -145,6 +146,7 @@ def export_for_serving(
     inference_time_stride=None,
     inference_freq_drop=None,
     precision="float32",
+    overwrite=False,
 ):
     """Exports a tagger as a SavedModel for TF Serving and as TFLite.
 
@@ -167,6 +169,8 @@ def export_for_serving(
             on CPUs with AVX512_BF16 / AMX, see `benchmarks/README.md`).
             TFLite variants are chosen by `quantizations`. Defaults to
             `"float32"`.
+        overwrite: bool. Replace existing TFLite files; without it they
+            are refused before anything is written. Defaults to `False`.
 
     Returns:
         dict format (`"saved_model"`, `"tflite"`, `"tflite_float16"`, …)
@@ -209,6 +213,8 @@ def export_for_serving(
             f"Received: precision={precision!r}"
         )
     _check_name(name)
+    if "tflite" in formats:
+        check_tflite_free(output_dir, name, quantizations, overwrite)
     patchout = {
         "inference_time_stride": inference_time_stride,
         "inference_freq_drop": inference_freq_drop,
@@ -226,11 +232,11 @@ def export_for_serving(
         )
     if "tflite" in formats:
         for quantization in quantizations:
-            suffix = f".{quantization}" if quantization else ""
             key = f"tflite_{quantization}" if quantization else "tflite"
             paths[key] = export_tflite(
                 model,
-                os.path.join(output_dir, f"{name}{suffix}.tflite"),
+                tflite_path(output_dir, name, quantization),
+                overwrite=overwrite,
                 frontend=frontend,
                 segment_seconds=segment_seconds,
                 quantization=quantization,
@@ -241,6 +247,20 @@ def export_for_serving(
             stream.write("\n".join(vocabulary) + "\n")
         paths["tflite_labels"] = labels_path
     return paths
+
+
+def tflite_path(output_dir, name, quantization=None):
+    """`output_dir/name[.quantization].tflite`, where `export_for_serving`
+    writes a TFLite variant."""
+    suffix = f".{quantization}" if quantization else ""
+    return os.path.join(output_dir, f"{name}{suffix}.tflite")
+
+
+def check_tflite_free(output_dir, name, quantizations=(None,), overwrite=False):
+    """Refuses, before anything is exported (or trained), TFLite files of
+    `export_for_serving` that exist, unless `overwrite`."""
+    for quantization in quantizations:
+        check_free(tflite_path(output_dir, name, quantization), overwrite)
 
 
 def embedder_metadata(model_path, sample_rate=None, segment_seconds=None):

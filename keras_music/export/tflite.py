@@ -10,6 +10,16 @@ from keras_music.export.serving_graph import ServingGraph
 QUANTIZATIONS = (None, "float16", "dynamic_range")
 
 
+def check_free(path, overwrite=False):
+    """Refuses to replace the file at `path` unless `overwrite`."""
+    if os.path.exists(path) and not overwrite:
+        raise ValueError(
+            f"`path` {path} exists: a TFLite export does not replace a "
+            "model without being asked. Pass overwrite=True (in the "
+            f"recipes, --overwrite) or another path. Received: path={path!r}"
+        )
+
+
 def segment_model(graph):
     """A functional Keras model of one segment: audio `(batch, segment)`
     -> `{"probabilities", "embedding"}`, frontend included, from a
@@ -31,6 +41,7 @@ def export_tflite(
     inference_freq_drop=None,
     embedding_block=None,
     embedding_token="stack",
+    overwrite=False,
 ):
     """Exports a MAEST tagger on one segment of raw audio to TFLite.
 
@@ -57,6 +68,9 @@ def export_tflite(
             baked into the export; `None` keeps the model's setting.
         embedding_block, embedding_token: the embedding read-out, as
             `ServingGraph`.
+        overwrite: bool. Replace an existing file at `path`; without
+            it, an existing file is refused (a SavedModel export adds a
+            version instead). Defaults to `False`.
 
     Returns:
         str: `path`.
@@ -84,6 +98,7 @@ def export_tflite(
         raise ValueError(
             f"`path` must end in `.tflite`. Received: path={path!r}"
         )
+    check_free(path, overwrite)
     patchout = inference_time_stride is not None or (
         inference_freq_drop is not None
     )

@@ -4,8 +4,11 @@ import json
 import os
 import re
 
+import h5py
 import keras
+import numpy as np
 
+from keras_music.convert.state_dict import check_finite_tensors
 from keras_music.data.tfrecord_format import write_json_atomic
 
 _STATE_NAME = "checkpoint.json"
@@ -27,7 +30,10 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     files are removed only after the commit.
 
     Running the same command again restores the last committed epoch
-    (model, optimizer and step counter) and training goes on from there,
+    (model, optimizer, step counter and the states of the model's
+    `SeedGenerator`s, which `save_weights` leaves out; a checkpoint
+    holding NaN or infinite values is refused, naming the tensor and the
+    file) and training goes on from there,
     so the interrupted run ends with the same number of optimizer steps
     as an uninterrupted one. Under `MultiWorkerMirroredStrategy` only the
     chief writes (pass `read_only=True` on the other workers); every
@@ -89,7 +95,12 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         if optimizer is not None and not optimizer.built:
             with self.model.distribute_strategy.scope():
                 optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(os.path.join(self.backup_dir, state["weights"]))
+        path = os.path.join(self.backup_dir, state["weights"])
+        # A run that diverged saved NaN weights: resuming would go on from
+        # them without a word.
+        check_finite_tensors(path, weights_file_tensors(path))
+        self.model.load_weights(path)
+        self._restore_seed_states(state.get("seed_states", []))
         self._current_epoch = state["epoch"]
         self.model._initial_epoch = state["epoch"]
 
@@ -106,10 +117,11 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         )
         self.model.save_weights(temporary, overwrite=True)
         os.replace(temporary, os.path.join(self.backup_dir, name))
-        write_json_atomic(
-            os.path.join(self.backup_dir, _STATE_NAME),
-            {"epoch": self._current_epoch, "weights": name},
-        )
+        state = {"epoch": self._current_epoch, "weights": name}
+        seeds = seed_states(self.model)
+        if seeds:
+            state["seed_states"] = seeds
+        write_json_atomic(os.path.join(self.backup_dir, _STATE_NAME), state)
         # Older epochs, and what a save killed before its rename left.
         for other in os.listdir(self.backup_dir):
             match = _WEIGHTS_PATTERN.match(other)
@@ -117,6 +129,56 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             if stale or other.startswith("incomplete-"):
                 os.remove(os.path.join(self.backup_dir, other))
 
+    def _restore_seed_states(self, saved):
+        # In model order: the paths carry names Keras numbers per process.
+        variables = _seed_variables(self.model)
+        shapes = [list(v.shape) for v in variables]
+        if saved and [list(np.shape(value)) for _, value in saved] != shapes:
+            raise ValueError(
+                f"The random generator states in {self.backup_dir}/"
+                f"{_STATE_NAME} belong to another model: "
+                f"{[path for path, _ in saved]}, where this model has "
+                f"{[v.path for v in variables]}. Resume with the model of "
+                "the interrupted run."
+            )
+        for variable, (_, value) in zip(variables, saved):
+            variable.assign(np.asarray(value, variable.dtype))
+
     def on_train_end(self, logs=None):
         if self.delete_checkpoint and not self.read_only:
             super().on_train_end(logs)
+
+
+def weights_file_tensors(path):
+    """Every array of a Keras `.weights.h5` file, by its path in the file."""
+    tensors = {}
+
+    def collect(name, item):
+        if isinstance(item, h5py.Dataset):
+            tensors[name] = np.asarray(item[()])
+
+    with h5py.File(path, "r") as stream:
+        stream.visititems(collect)
+    return tensors
+
+
+def completed_epochs(backup_dir):
+    """Epochs the last committed checkpoint under `backup_dir` finished
+    (0 when there is none): where a resumed run starts."""
+    state_path = os.path.join(backup_dir, _STATE_NAME)
+    if not os.path.exists(state_path):
+        return 0
+    with open(state_path) as stream:
+        return int(json.load(stream)["epoch"])
+
+
+def seed_states(model):
+    """`[path, state]` of each `SeedGenerator` of `model` (its dropout,
+    patchout and augmentation draws), as JSON-ready lists."""
+    return [[v.path, np.asarray(v).tolist()] for v in _seed_variables(model)]
+
+
+def _seed_variables(model):
+    return [
+        v for v in model.variables if v.path.endswith("seed_generator_state")
+    ]

@@ -10,12 +10,16 @@ library. These functions are those shared steps, so the recipes differ
 only in their model and objective.
 """
 
+import json
 import os
+import shutil
 
 import keras
 import tensorflow as tf
 
 from keras_music.data.tfrecord_format import read_manifest
+from keras_music.data.tfrecord_format import verify_shards
+from keras_music.data.tfrecord_format import write_json_atomic
 from keras_music.data.tune_corpus import build_tune_corpus
 from keras_music.distribute import get_strategy
 from keras_music.distribute import is_chief
@@ -23,6 +27,7 @@ from keras_music.distribute import split_cpu
 from keras_music.training.atomic_backup_and_restore import (
     AtomicBackupAndRestore,
 )
+from keras_music.training.atomic_backup_and_restore import completed_epochs
 
 SPLITS = ("train", "valid", "test")
 
@@ -42,7 +47,8 @@ def configure_run(
         strategy: str. A strategy name of `keras_music.distribute`
             (`"default"`, `"mirrored"`, `"multi_worker"`, `"tpu"`).
         cpu_replicas: int or `None`. Split the CPU into this many logical
-            devices (to try `"mirrored"` without GPUs).
+            devices (to try `"mirrored"` without GPUs); only with
+            `"mirrored"`.
         mixed_precision: bool. Compute in `mixed_float16` on GPU and in
             `mixed_bfloat16` on CPU and TPU (variables stay float32).
         seed: int. Seeds Python, NumPy, TensorFlow and Keras.
@@ -53,6 +59,13 @@ def configure_run(
     Returns:
         The `tf.distribute.Strategy` to build the model under.
     """
+    if cpu_replicas is not None and strategy != "mirrored":
+        # The other strategies take the devices they find: it would be
+        # ignored.
+        raise ValueError(
+            "`cpu_replicas` takes effect only with strategy='mirrored'. "
+            f"Received: strategy={strategy!r}, cpu_replicas={cpu_replicas!r}"
+        )
     if cpu_replicas:
         split_cpu(cpu_replicas)
     keras.utils.set_random_seed(seed)
@@ -95,6 +108,11 @@ def resolve_splits(
     Returns:
         `(splits, source)`: dict split name -> folder, and a short
         description of the data for the recipe's log.
+
+    Raises:
+        ValueError: naming the folder or shard file, when a split lacks
+            its manifest, holds audio at another rate, or a shard the
+            manifest lists is missing or not as written.
     """
     if data is None:
         splits = build_tune_corpus(
@@ -105,6 +123,7 @@ def resolve_splits(
             cache_dir=cache_dir,
             num_workers=2,
         )
+        _verify_splits(splits)
         return splits, "the built-in tune corpus"
     splits = {name: os.path.join(data, name) for name in SPLITS}
     for path in splits.values():
@@ -122,7 +141,17 @@ def resolve_splits(
                 f"again with `make_tfrecords.py --sample_rate "
                 f"{sample_rate}`. Received: --data={data!r}"
             )
+    _verify_splits(splits)
     return splits, data
+
+
+def _verify_splits(splits):
+    """Every shard of every split, checked before a step is trained: a
+    test shard deleted (or stale) would otherwise fail only after
+    training, and a training shard deleted once the pipeline is built
+    would stall it."""
+    for path in splits.values():
+        verify_shards(path, read_manifest(path)["shards"])
 
 
 def resolve_task(manifest, directory, task=None, default=None, multi=None):
@@ -164,6 +193,77 @@ def resolve_task(manifest, directory, task=None, default=None, multi=None):
             f"and the default needs exactly one {kind}task."
         )
     return candidates[0]
+
+
+RUN_FILE = "run.json"
+
+
+def prepare_run_folder(
+    output, settings, overwrite=False, finished="results.json", chief=True
+):
+    """Makes `output` the folder of this run, and only of this run.
+
+    A run writes its settings to `output/run.json` when it starts. Run
+    again into the same folder, it resumes (from its backup, with its
+    SWA state and initial weights) only when the settings are the same
+    (or when nothing but `run.json` was written: the run stopped early);
+    a folder of a run with other settings, of a finished run or of
+    something else is refused, so that no file of another run (a weight
+    average, the untrained baseline) blends into this one.
+
+    Args:
+        output: str. The run folder (created).
+        settings: dict. What defines the run, e.g. the recipe's flags by
+            name; JSON-serialisable.
+        overwrite: bool. Clear `output` first and start afresh.
+        finished: str or `None`. The file a finished run leaves in
+            `output`, refused; `None` when a finished run may run again
+            (it reuses what it finished). Defaults to `"results.json"`.
+        chief: bool. Whether this process writes the run's files; the
+            other workers of a multi-worker run only check.
+
+    Returns:
+        bool, whether the run resumes an earlier start.
+    """
+    settings = json.loads(json.dumps(settings))  # as run.json holds them
+    path = os.path.join(output, RUN_FILE)
+    if overwrite and chief and os.path.isdir(output):
+        shutil.rmtree(output)
+    # A folder holding only run.json is a run that stopped before writing
+    # anything (a bad flag found late): it starts anew.
+    if not os.path.isdir(output) or set(os.listdir(output)) <= {RUN_FILE}:
+        if chief:
+            os.makedirs(output, exist_ok=True)
+            write_json_atomic(path, {"settings": settings})
+        return False
+    if not os.path.exists(path):
+        raise ValueError(
+            f"`--output` {output} is not empty and holds no {RUN_FILE}: "
+            f"not a run folder of this recipe. Choose an empty or new "
+            f"`--output`, or pass `--overwrite` to clear it."
+        )
+    with open(path) as stream:
+        earlier = json.load(stream)["settings"]
+    if earlier != settings:
+        names = sorted(set(earlier) | set(settings))
+        changed = [
+            f"--{name}={earlier.get(name)!r} then, {settings.get(name)!r} now"
+            for name in names
+            if earlier.get(name) != settings.get(name)
+        ]
+        raise ValueError(
+            f"`--output` {output} holds a run with other flags "
+            f"({'; '.join(changed)}): resuming it would mix two runs. "
+            f"Run again with the same flags to resume it, choose another "
+            f"`--output`, or pass `--overwrite` to start afresh."
+        )
+    if finished and os.path.exists(os.path.join(output, finished)):
+        raise ValueError(
+            f"`--output` {output} holds a finished run ({finished} "
+            f"exists). Choose another `--output`, or pass `--overwrite` to "
+            f"train it again."
+        )
+    return True
 
 
 def run_callbacks(output, monitor=None, mode="min", strategy=None):
@@ -208,6 +308,26 @@ def run_callbacks(output, monitor=None, mode="min", strategy=None):
             )
         )
     return callbacks
+
+
+def resume_stream(dataset, output, steps_per_epoch):
+    """The endless training stream of a run, from where a resumed run
+    picks it up.
+
+    `fit` with `steps_per_epoch` draws one stream across all epochs, so
+    epoch `e` starts at batch `e * steps_per_epoch`. A run resumed from
+    `output/backup` after `e` epochs skips those batches (they are
+    produced and dropped, so the random layers of the pipeline advance as
+    they did) and trains on the same batches as an uninterrupted run.
+    Producing them costs a fraction of training them: the input pipeline
+    only, no model step.
+
+    Returns:
+        `(dataset, skipped)`: the stream, and how many batches it skips.
+    """
+    skipped = completed_epochs(os.path.join(output, "backup"))
+    skipped *= steps_per_epoch
+    return (dataset.skip(skipped) if skipped else dataset), skipped
 
 
 def keep_initial_weights(model, output):

@@ -17,9 +17,13 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
     (`apply_at_end=True`), so evaluation and export use them; while
     training, `with swa.averaged_weights():` swaps them in temporarily.
 
-    With `state_path`, the average and its count are saved (atomically)
-    after every update and restored when training starts, so a run resumed
-    by `keras.callbacks.BackupAndRestore` keeps its average.
+    With `state_path`, the average, its count and its epoch are saved
+    (atomically) after every update and restored when training starts, so
+    a run resumed by `keras.callbacks.BackupAndRestore` keeps its average.
+    Put the backup callback first: a run killed between the backup of an
+    epoch and this callback's save of the same epoch then resumes with
+    that epoch's weights, which are added to the average before training
+    goes on (the average is the uninterrupted run's).
 
     Args:
         start_epoch: int. First epoch (1-based) whose weights are
@@ -67,12 +71,18 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
         ]
 
     def on_train_begin(self, logs=None):
+        # Epochs averaged in the saved state: 0 when there is none yet.
+        self._saved_epoch = 0 if self.state_path else None
+        self._caught_up = False
         if self.state_path and os.path.exists(self.state_path):
             with np.load(self.state_path) as state:
                 self.count = int(state["count"])
-                self._average = [
-                    state[f"w{i}"] for i in range(len(state.files) - 1)
-                ]
+                names = [n for n in state.files if n.startswith("w")]
+                self._average = [state[f"w{i}"] for i in range(len(names))]
+                # States written before the epoch was kept: not checked.
+                self._saved_epoch = (
+                    int(state["epoch"]) if "epoch" in state.files else None
+                )
             if len(self._average) != len(self._float_weights()):
                 raise ValueError(
                     f"The SWA state in {self.state_path} has "
@@ -81,10 +91,37 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
                     "model. Delete it or pass another `state_path`."
                 )
 
+    def _averages(self, done):
+        return done >= self.start_epoch and not (
+            (done - self.start_epoch) % self.every
+        )
+
+    def _catch_up(self, done):
+        """Before a resumed run goes on from `done` finished epochs: adds
+        the weights of epoch `done` if it is an averaging epoch the run
+        stopped before saving (they are the model's, from the backup)."""
+        if self._caught_up or self._saved_epoch is None:
+            return
+        self._caught_up = True
+        if not self._averages(done):
+            return
+        previous = max(
+            (e for e in range(1, done) if self._averages(e)), default=0
+        )
+        # Only the update of the last finished epoch can be missing (the
+        # run stopped between its backup and this save); any other state
+        # is kept as it is.
+        if self._saved_epoch == previous:
+            self.on_epoch_end(done - 1)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._catch_up(epoch)
+
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
-        if done < self.start_epoch or (done - self.start_epoch) % self.every:
+        if not self._averages(done):
             return
+        self._saved_epoch = done
         current = [
             np.asarray(w, dtype="float64") for w in self._float_weights()
         ]
@@ -103,7 +140,7 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
         # Per process: workers of one multi-worker run write the same file.
         tmp = f"{self.state_path}.tmp-{os.getpid()}.npz"
         arrays = {f"w{i}": a for i, a in enumerate(self._average)}
-        np.savez(tmp, count=self.count, **arrays)
+        np.savez(tmp, count=self.count, epoch=self._saved_epoch, **arrays)
         os.replace(tmp, self.state_path)
 
     def _assign(self, values):
@@ -131,5 +168,7 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
             self._assign(saved)
 
     def on_train_end(self, logs=None):
+        # No epoch ran (the backup had them all): the last may be missing.
+        self._catch_up(self.params.get("epochs", 0))
         if self.apply_at_end and self._average is not None:
             self._assign(self._average)

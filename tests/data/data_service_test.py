@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 
 import keras
@@ -26,6 +27,7 @@ from tests.data.tfrecord_writer_test import SAMPLE_RATE
 from tests.data.tfrecord_writer_test import write
 from tests.recipes.recipe_runner import ENV
 from tests.recipes.recipe_runner import ROOT
+from tests.recipes.recipe_runner import free_ports
 from tests.recipes.recipe_runner import recipe_command
 from tests.recipes.recipe_runner import run_recipe
 from tests.test_case import TestCase
@@ -210,6 +212,19 @@ class DataServiceTest(TestCase):
             start_worker("localhost:5050", port="5051")
         with pytest.raises(ValueError, match="`dispatcher_address` must"):
             start_worker("localhost")
+
+
+def test_a_dead_dispatcher_fails_within_seconds_naming_it():
+    (port,) = free_ports(1)  # nothing listens there
+    address = f"grpc://127.0.0.1:{port}"
+    started = time.time()
+    # gRPC alone retries forever: training, or the worker's registration,
+    # would hang.
+    with pytest.raises(ValueError, match=rf"No tf.data .* at {address}"):
+        through_data_service(tf.data.Dataset.range(3), address)
+    with pytest.raises(ValueError, match=r"`dispatcher_address`"):
+        start_worker(f"127.0.0.1:{port}", port=0)
+    assert time.time() - started < 15
 
 
 def test_script_serves_a_dispatcher_and_a_worker():

@@ -1,8 +1,11 @@
+import os
+
 import keras
 import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
 
+from keras_music.export.serving_export import export_for_serving
 from keras_music.export.serving_graph import default_frontend
 from keras_music.export.tflite import export_tflite
 from keras_music.models.maest.maest_backbone import MAESTBackbone
@@ -84,3 +87,33 @@ class TFLiteExportTest(TestCase):
             export_tflite(self.tagger, "m.bin")
         with pytest.raises(ValueError, match="`model` must be a `MAESTTagger`"):
             export_tflite(self.tagger.backbone, "m.tflite")
+
+
+def test_an_existing_file_is_kept_unless_overwrite(tagged, tmp_path):
+    path = str(tmp_path / "m.tflite")
+    with open(path, "wb") as stream:
+        stream.write(b"an earlier model")
+    with pytest.raises(ValueError, match=rf"`path` {path} exists.*overwrite"):
+        export_tflite(tagged["tagger"], path)
+    with open(path, "rb") as stream:
+        assert stream.read() == b"an earlier model"
+    assert export_tflite(tagged["tagger"], path, overwrite=True) == path
+    with open(path, "rb") as stream:
+        assert stream.read() != b"an earlier model"
+
+
+def test_serving_export_refuses_before_writing_anything(tagged, tmp_path):
+    existing = tmp_path / "tagger.float16.tflite"
+    existing.write_bytes(b"an earlier model")
+    with pytest.raises(ValueError, match=rf"`path` {existing} exists"):
+        export_for_serving(
+            tagged["tagger"],
+            "tagger",
+            [str(i) for i in range(8)],
+            frontend=default_frontend(tagged["tagger"]),
+            segment_seconds=1.04,
+            output_dir=str(tmp_path),
+            quantizations=(None, "float16"),
+        )
+    # Not the SavedModel, nor the float32 variant listed first.
+    assert sorted(os.listdir(tmp_path)) == ["tagger.float16.tflite"]

@@ -4,6 +4,7 @@ absl flags and logical CPU devices are process-wide)."""
 import json
 import os
 import re
+import shutil
 import sys
 
 import keras
@@ -14,6 +15,7 @@ import keras_music  # noqa: F401  (registers the models for loading)
 from keras_music.data.tune_corpus import build_tune_corpus
 from tests.recipes.recipe_runner import ROOT
 from tests.recipes.recipe_runner import flag_errors
+from tests.recipes.recipe_runner import free_ports
 from tests.recipes.recipe_runner import kill_after_first_backup
 from tests.recipes.recipe_runner import run_recipe
 
@@ -105,6 +107,21 @@ def test_trains_evaluates_and_saves(corpus_cache, tmp_path):
     with np.load(os.path.join(output, "swa.npz")) as state:
         assert int(state["count"]) == 2
 
+    # The finished run is not run again into the same folder, nor is
+    # another run blended into it (its swa.npz, its initial weights);
+    # --overwrite clears it first (here the new run then stops at a bad
+    # --patchout_time, after the clearing).
+    again = _command(corpus_cache, output, "--epochs=2")[2:]
+    flag_errors(
+        "maest",
+        [
+            (again, rf"`--output` {output} holds a finished run"),
+            (again[:-1] + ["--epochs=3"], r"--epochs=2 then, 3 now"),
+            (again + ["--overwrite", "--patchout_time=40"], "--patchout_time"),
+        ],
+    )
+    assert os.listdir(output) == ["run.json"]
+
 
 def test_mirrored_strategy_on_two_cpu_devices(corpus_cache, tmp_path):
     proc = run_recipe(
@@ -180,3 +197,65 @@ def test_bad_flags_are_named(corpus_cache, tmp_path):
             ),
         ],
     )
+
+
+def test_a_missing_shard_fails_within_seconds_naming_it(corpus_cache, tmp_path):
+    splits = build_tune_corpus(
+        num_clips=32, clip_seconds=5.0, cache_dir=corpus_cache, progress=False
+    )
+    data = tmp_path / "data"
+    shutil.copytree(os.path.dirname(splits["train"]), data)
+    shard = next((data / "train").glob("*.tfrecord"))
+    shard.unlink()
+    command = _command(corpus_cache, tmp_path / "run", f"--data={data}")
+    # It used to hang after the model summary; the 30 s limit fails the
+    # test if it stalls again.
+    flag_errors(
+        "maest",
+        [(command[2:], rf"lists {shard}, which does not exist")],
+        timeout=30,
+    )
+
+
+def test_a_dead_data_service_fails_within_seconds_naming_it(
+    corpus_cache, tmp_path
+):
+    (port,) = free_ports(1)  # nothing listens there
+    address = f"grpc://127.0.0.1:{port}"
+    command = _command(
+        corpus_cache, tmp_path / "run", f"--data_service_address={address}"
+    )
+    flag_errors(
+        "maest",
+        [(command[2:], rf"No tf.data service dispatcher answers at {address}")],
+        timeout=30,
+    )
+
+
+@pytest.mark.large
+def test_a_killed_and_resumed_run_equals_an_uninterrupted_one(
+    corpus_cache, tmp_path
+):
+    flags = ("--epochs=4", "--seed=3", "--deterministic")
+    straight = str(tmp_path / "straight")
+    run_recipe(_command(corpus_cache, straight, *flags))
+    resumed = str(tmp_path / "resumed")
+    command = _command(corpus_cache, resumed, *flags)
+    # Killed in epoch 2, after epoch 1's backup was committed.
+    kill_after_first_backup(command, os.path.join(resumed, "backup"))
+    proc = run_recipe(command)
+    assert "Resuming: skipping the 2 batches already trained" in proc.stdout
+    # The resumed run trains on the batches, crops, mixup and SpecAugment
+    # draws and patchout the uninterrupted run had from epoch 2 on: the
+    # same weights to the bit (with SWA), and the same test scores.
+    models = [
+        keras.saving.load_model(os.path.join(folder, "model.keras"))
+        for folder in (straight, resumed)
+    ]
+    for a, b in zip(models[0].weights, models[1].weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), a.path)
+    scores = []
+    for folder in (straight, resumed):
+        with open(os.path.join(folder, "results.json")) as stream:
+            scores.append(json.load(stream)["test"])
+    assert scores[0] == scores[1]

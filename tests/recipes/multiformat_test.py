@@ -100,9 +100,18 @@ def test_trains_both_encoders_then_fuses(corpus_cache, tmp_path):
         assert tuple(embeddings.shape) == (2, 4), branch
         assert np.all(np.isfinite(embeddings))
 
-    # Another fusion on the same run: the finished encoders are loaded,
-    # not trained again, and their cached embeddings reused.
-    proc = run_recipe(_command(corpus_cache, output, "--fusion=weighted"))
+    # Another fusion on the same run (its other flags the same): the
+    # finished encoders are loaded, not trained again, and their cached
+    # embeddings reused.
+    proc = run_recipe(
+        _command(
+            corpus_cache,
+            output,
+            "--mixed_precision",
+            "--jit_compile",
+            "--fusion=weighted",
+        )
+    )
     assert "Epoch 1/1" not in proc.stdout + proc.stderr
     results = _results(output)
     weighted = results["test"]["weighted"]

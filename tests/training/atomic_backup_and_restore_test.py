@@ -1,6 +1,7 @@
 import json
 import os
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from keras_music.training.atomic_backup_and_restore import (
     AtomicBackupAndRestore,
 )
+from keras_music.training.atomic_backup_and_restore import completed_epochs
 
 
 def _model():
@@ -136,3 +138,109 @@ def test_unbuilt_model_is_named(tmp_path):
     callback.set_model(model)
     with pytest.raises(ValueError, match="restores into a built model"):
         callback.on_train_begin()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_checkpoint_with_non_finite_weights_is_refused(tmp_path, bad):
+    backup = str(tmp_path / "backup")
+    model = _model()
+    _fit(model, AtomicBackupAndRestore(backup, delete_checkpoint=False), 1)
+    path = os.path.join(backup, "epoch-1.weights.h5")
+    # A run that diverged: one kernel entry non-finite in the checkpoint.
+    with h5py.File(path, "r+") as stream:
+        names = []
+        stream.visititems(
+            lambda name, item: (
+                names.append(name)
+                if isinstance(item, h5py.Dataset) and item.ndim == 2
+                else None
+            )
+        )
+        kernel = stream[names[0]]
+        values = kernel[()]
+        values[0, 0] = bad
+        kernel[...] = values
+    resumed = _model()
+    with pytest.raises(
+        ValueError, match=rf"Tensor '{names[0]}' in '{path}' has 1 NaN or"
+    ):
+        _fit(resumed, AtomicBackupAndRestore(backup), epochs=2)
+    # Nothing was loaded: the model keeps its own finite weights.
+    assert all(np.all(np.isfinite(np.asarray(w))) for w in resumed.weights)
+
+
+def _dropout_model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(8),
+            keras.layers.Dropout(0.5, seed=1),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    return model
+
+
+def _seed_state(model):
+    (state,) = [
+        np.asarray(v)
+        for v in model.variables
+        if v.path.endswith("seed_generator_state")
+    ]
+    return state
+
+
+def test_resume_restores_the_random_generator_states(tmp_path):
+    backup = str(tmp_path / "backup")
+    model = _dropout_model()
+    with pytest.raises(KeyboardInterrupt):
+        x, y = _data()
+        model.fit(
+            x,
+            y,
+            batch_size=4,
+            epochs=4,
+            callbacks=[AtomicBackupAndRestore(backup), Interrupt(1)],
+            verbose=0,
+        )
+    with open(os.path.join(backup, "checkpoint.json")) as stream:
+        saved = json.load(stream)["seed_states"]
+    # save_weights leaves SeedGenerator states out; the checkpoint has
+    # the dropout's, as it was after epoch 2.
+    assert [path for path, _ in saved] == [
+        v.path for v in model.variables if "seed_generator" in v.path
+    ]
+    assert saved[0][1] == _seed_state(model).tolist()
+    resumed = _dropout_model()
+    _fit(resumed, AtomicBackupAndRestore(backup), epochs=4)
+    straight = _dropout_model()
+    _fit(straight, keras.callbacks.Callback(), epochs=4)
+    # The resumed dropout masks continue the uninterrupted run's: the
+    # same generator state at the end (without the restore it would be
+    # 2 epochs of draws behind).
+    np.testing.assert_array_equal(_seed_state(resumed), _seed_state(straight))
+    for a, b in zip(resumed.weights, straight.weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5)
+
+
+def test_seed_states_of_another_model_are_refused(tmp_path):
+    backup = str(tmp_path / "backup")
+    model = _dropout_model()
+    _fit(model, AtomicBackupAndRestore(backup, delete_checkpoint=False), 1)
+    path = os.path.join(backup, "checkpoint.json")
+    with open(path) as stream:
+        state = json.load(stream)
+    state["seed_states"].append(state["seed_states"][0])
+    with open(path, "w") as stream:
+        json.dump(state, stream)
+    with pytest.raises(ValueError, match=r"belong to another model"):
+        _fit(_dropout_model(), AtomicBackupAndRestore(backup), epochs=2)
+
+
+def test_completed_epochs(tmp_path):
+    backup = str(tmp_path / "backup")
+    assert completed_epochs(backup) == 0
+    _fit(_model(), AtomicBackupAndRestore(backup, delete_checkpoint=False), 3)
+    assert completed_epochs(backup) == 3

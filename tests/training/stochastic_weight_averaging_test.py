@@ -1,9 +1,13 @@
 import os
+import shutil
 
 import keras
 import numpy as np
 import pytest
 
+from keras_music.training.atomic_backup_and_restore import (
+    AtomicBackupAndRestore,
+)
 from keras_music.training.stochastic_weight_averaging import (
     StochasticWeightAveraging,
 )
@@ -76,3 +80,48 @@ class StochasticWeightAveragingTest(TestCase):
     def test_bad_arguments(self):
         with pytest.raises(ValueError, match="start_epoch=0"):
             StochasticWeightAveraging(start_epoch=0)
+
+
+class _KeepState(keras.callbacks.Callback):
+    """Copies the SWA state file as it is after epoch 1."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0 and os.path.exists(self.path):
+            shutil.copy(self.path, self.path + ".epoch1")
+
+
+def _run(folder, epochs, start_epoch, extra=(), keep_backup=False):
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    y = np.random.default_rng(1).normal(size=(8, 2)).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = _model()
+    swa = StochasticWeightAveraging(
+        start_epoch, 1, state_path=os.path.join(folder, "swa.npz")
+    )
+    backup = AtomicBackupAndRestore(
+        os.path.join(folder, "backup"), delete_checkpoint=not keep_backup
+    )
+    model.fit(x, y, epochs=epochs, verbose=0, callbacks=[backup, swa, *extra])
+    return model, swa
+
+
+@pytest.mark.parametrize("start_epoch", [1, 2])
+def test_a_kill_between_backup_and_save_loses_no_update(tmp_path, start_epoch):
+    straight, straight_swa = _run(str(tmp_path / "straight"), 3, start_epoch)
+    folder = str(tmp_path / "killed")
+    state = os.path.join(folder, "swa.npz")
+    _run(folder, 2, start_epoch, [_KeepState(state)], keep_backup=True)
+    # Killed after epoch 2's backup was committed, before its SWA save:
+    # the state is epoch 1's (or, SWA starting at 2, there is none).
+    os.remove(state)
+    if os.path.exists(state + ".epoch1"):
+        os.replace(state + ".epoch1", state)
+    resumed, resumed_swa = _run(folder, 3, start_epoch)
+    # Epoch 2's weights (restored from the backup) were averaged in.
+    assert resumed_swa.count == straight_swa.count == 4 - start_epoch
+    for a, b in zip(resumed.weights, straight.weights, strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)

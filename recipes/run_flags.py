@@ -1,7 +1,10 @@
 """The flags every training recipe shares: where and how it runs.
 
-Importing this module defines them; `start_run()` acts on them. A recipe
-then builds its model under the strategy it returns, compiles with
+Importing this module defines them (and checks them when the command
+line is parsed); `start_run()` acts on them. A recipe then makes its
+`--output` the folder of this run with `prepare_output()` (resumed with
+the same flags, refused with others, cleared with `--overwrite`), builds
+its model under the strategy it returns, compiles with
 `compile_options()`, passes its training `tf.data` pipeline through
 `training_input()` and trains with `keras_music.distribute.fit`.
 """

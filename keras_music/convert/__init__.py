@@ -2,6 +2,7 @@
 
 from keras_music.convert.maest import load_maest_weights
 from keras_music.convert.maest import maest_frontend
+from keras_music.convert.pase import load_pase_plus_weights
 from keras_music.convert.pase import load_pase_weights
 from keras_music.convert.pase import torchqrnn_to_qrnn
 from keras_music.convert.sample_cnn import load_sample_cnn_weights

@@ -1,22 +1,32 @@
-"""Loading PASE encoder state dicts (santi-pdp/pase `WaveFe`) into
-`PASEBackbone`.
+"""Loading PASE and PASE+ encoder state dicts (santi-pdp/pase `WaveFe`)
+into `PASEBackbone` and `PASEPlusBackbone`.
 
-The official encoder (`pase/models/frontend.py:WaveFe`, configuration
-`cfg/frontend/PASE.cfg`) names its tensors `blocks.{i}.conv.*` (i from
-0; block 0 is the SincConv with `low_hz_` / `band_hz_` of shape (F, 1)),
-`blocks.{i}.norm.*` (BatchNorm1d), `blocks.{i}.act.weight` (PReLU),
-`W.*` (the 1x1 projection) and `norm_out.*` (BatchNorm1d without affine).
-Our block `n` is the official block `n - 1`. Conv1d weights
-`(out, in, k)` become Keras kernels `(k, in, out)`; `num_batches_tracked`
-is skipped. PASE+ as a whole (dense skips) is not covered; its QRNN
-layer's weights convert with `torchqrnn_to_qrnn`.
+The official encoder (`pase/models/frontend.py:WaveFe`, configurations
+`cfg/frontend/PASE.cfg` and `PASE+.cfg`) names its tensors
+`blocks.{i}.conv.*` (i from 0; block 0 is the SincConv with `low_hz_` /
+`band_hz_` of shape (F, 1)), `blocks.{i}.norm.*` (BatchNorm1d),
+`blocks.{i}.act.weight` (PReLU), `W.*` (the 1x1 projection) and
+`norm_out.*` (BatchNorm1d without affine); PASE+ adds
+`denseskips.{i}.weight` and its QRNN's `rnn.layers.0.linear.*`
+(`load_pase_plus_weights`). Our block `n` is the official block `n - 1`.
+Conv1d weights `(out, in, k)` become Keras kernels `(k, in, out)`;
+`num_batches_tracked` is skipped.
+
+Padding: the official kernel-20 stride-10 block pads `(9, 10)`, ours
+`(5, 5)` (`pase_layers.block_padding`; both give 100 frames per second,
+shifted by 4 samples). Both converters switch the backbone to the
+official padding (`official_padding=True` in its config from then on,
+so a saved copy keeps it): converted checkpoints give the official
+outputs, to float32 rounding.
 """
 
 import numpy as np
 
 from keras_music.convert.state_dict import check_fits
 from keras_music.convert.state_dict import load_state_dict
+from keras_music.models.pase import pase_layers
 from keras_music.models.pase.pase_backbone import PASEBackbone
+from keras_music.models.pase.pase_plus_backbone import PASEPlusBackbone
 
 _BATCH_NORM = {
     "weight": "gamma",
@@ -28,6 +38,9 @@ _BATCH_NORM = {
 
 def load_pase_weights(backbone, state_dict, prefix=None):
     """Loads an official PASE encoder state dict into a `PASEBackbone`.
+
+    The backbone is switched to the official padding (see the module
+    docstring), so that it gives the official outputs.
 
     Args:
         backbone: `PASEBackbone` of the checkpoint's widths.
@@ -52,69 +65,156 @@ def load_pase_weights(backbone, state_dict, prefix=None):
     """
     if type(backbone) is not PASEBackbone:
         raise ValueError(
-            "`backbone` must be a PASEBackbone (PASE+ is not supported). "
+            "`backbone` must be a PASEBackbone (for PASE+ use "
+            f"`load_pase_plus_weights`). Received: backbone={backbone!r}"
+        )
+    return _load(backbone, state_dict, prefix, _targets(backbone))
+
+
+def load_pase_plus_weights(backbone, state_dict, prefix=None):
+    """Loads an official PASE+ encoder state dict into a `PASEPlusBackbone`.
+
+    The official PASE+ is `WaveFe` built from `cfg/frontend/PASE+.cfg`
+    (`rnn_pool`, `denseskips`, `norm_out`) with its QRNN from torchqrnn.
+    Besides PASE's keys (`load_pase_weights`), its state dict has
+    `denseskips.{i}.weight` (the bias-free 1×1 skip convolution after
+    block `i + 1`, our `skip_{i+1}_projection`) and
+    `rnn.layers.0.linear.*` (our `qrnn`, converted by
+    `torchqrnn_to_qrnn`); `W` (our `projection`) maps the QRNN's
+    `rnn_dim` outputs to `emb_dim`. The backbone needs
+    `qrnn_units=rnn_dim` and is switched to the official padding (see
+    the module docstring): it then gives the official embedding for
+    inputs of a multiple of 160 samples.
+
+    Args:
+        backbone: `PASEPlusBackbone` of the checkpoint's widths.
+        state_dict: dict of name → array, or a checkpoint path (read with
+            `load_state_dict(path, prefix)`).
+        prefix: optional str. Passed to `load_state_dict` for a path.
+
+    Returns:
+        The sorted list of checkpoint keys that were skipped (the
+        BatchNorms' `num_batches_tracked`).
+
+    Raises:
+        ValueError: listing every unknown key, missing key and shape
+            mismatch at once; no weight is changed then.
+
+    Example:
+
+    >>> from keras_music.models.pase.pase_plus_backbone import (
+    ...     PASEPlusBackbone,
+    ... )
+    >>> backbone = PASEPlusBackbone.from_preset("pase_plus_tiny")
+    >>> load_pase_plus_weights(backbone, {"rnn.layers.0.linear.bias": 0})
+    Traceback (most recent call last):
+    ...
+    ValueError: The state dict does not fit this PASEPlusBackbone; ...
+
+    With an official checkpoint, `backbone` built to its widths:
+    `load_pase_plus_weights(backbone, "pase_plus.safetensors")`, then
+    `backbone(audio)` is the official `model(audio[:, None])` transposed
+    to `(batch, frames, emb_dim)`.
+    """
+    if not isinstance(backbone, PASEPlusBackbone):
+        raise ValueError(
+            "`backbone` must be a PASEPlusBackbone. "
             f"Received: backbone={backbone!r}"
         )
+    targets = _targets(backbone)
+    for n in range(1, 8):
+        kernel = backbone.get_layer(f"skip_{n}_projection").kernel
+        targets[f"denseskips.{n - 1}.weight"] = _conv(kernel)
+    qrnn = backbone.get_layer("qrnn")
+    window, features, gates = qrnn.kernel.shape
+    targets["rnn.layers.0.linear.weight"] = (
+        qrnn.kernel,
+        (gates, window * features),
+        lambda w: torchqrnn_to_qrnn(w, np.zeros(gates, w.dtype), window)[0],
+    )
+    targets["rnn.layers.0.linear.bias"] = (
+        qrnn.bias,
+        (gates,),
+        lambda b: torchqrnn_to_qrnn(
+            np.zeros((gates, window * features), b.dtype), b, window
+        )[1],
+    )
+    return _load(backbone, state_dict, prefix, targets)
+
+
+def _load(backbone, state_dict, prefix, targets):
+    """Checks every key and shape of `state_dict` against `targets`
+    (key → `(variable, checkpoint shape, convert)`), then assigns them
+    all and sets the official padding."""
     if isinstance(state_dict, str) or hasattr(state_dict, "__fspath__"):
         state_dict = load_state_dict(state_dict, prefix=prefix)
     source = {k: np.asarray(v) for k, v in state_dict.items()}
     skipped = sorted(k for k in source if k.endswith("num_batches_tracked"))
     for key in skipped:
         del source[key]
-    targets = _targets(backbone)
     mismatched, updates = [], []
-    for key, variable in targets.items():
+    for key, (variable, shape, convert) in targets.items():
         if key not in source:
             continue
-        value = source[key]
-        if value.ndim == 3:
-            value = value.transpose(2, 1, 0)  # (out, in, k) → (k, in, out)
-        elif key.endswith("_hz_"):
-            value = value.reshape(-1)  # (F, 1) → (F,)
-        elif key.endswith("act.weight"):
-            value = value.reshape(variable.shape)
-        if tuple(value.shape) != tuple(variable.shape):
+        if tuple(source[key].shape) != tuple(shape):
             mismatched.append(
-                f"{key}: checkpoint {source[key].shape}, model "
-                f"{tuple(variable.shape)}"
+                f"{key}: checkpoint {source[key].shape}, expected "
+                f"{tuple(shape)}"
             )
             continue
-        updates.append((variable, value))
+        updates.append((variable, convert(source[key])))
     check_fits(
-        "PASEBackbone",
+        type(backbone).__name__,
         set(source) - set(targets),
         set(targets) - set(source),
         mismatched,
     )
     for variable, value in updates:
-        variable.assign(value.astype(variable.dtype))
+        variable.assign(np.asarray(value).astype(variable.dtype))
+    pase_layers.use_official_padding(backbone)
     return skipped
+
+
+def _same(variable):
+    return (variable, tuple(variable.shape), lambda value: value)
+
+
+def _conv(kernel):
+    # (out, in, k) → (k, in, out)
+    return (kernel, tuple(kernel.shape)[::-1], lambda w: w.transpose(2, 1, 0))
 
 
 def _targets(backbone):
     sinc = backbone.get_layer("block_1_sinc_conv")
+    filters = (sinc.filters, 1)
     targets = {
-        "blocks.0.conv.low_hz_": sinc.low_hz,
-        "blocks.0.conv.band_hz_": sinc.band_hz,
+        "blocks.0.conv.low_hz_": (sinc.low_hz, filters, np.ravel),
+        "blocks.0.conv.band_hz_": (sinc.band_hz, filters, np.ravel),
     }
     for n in range(1, len(backbone.conv_filters) + 2):
         prefix = f"blocks.{n - 1}"
         if n > 1:
             conv = backbone.get_layer(f"block_{n}_conv")
-            targets[f"{prefix}.conv.weight"] = conv.kernel
-            targets[f"{prefix}.conv.bias"] = conv.bias
+            targets[f"{prefix}.conv.weight"] = _conv(conv.kernel)
+            targets[f"{prefix}.conv.bias"] = _same(conv.bias)
         norm = backbone.get_layer(f"block_{n}_bn")
         for torch_name, keras_name in _BATCH_NORM.items():
-            targets[f"{prefix}.norm.{torch_name}"] = getattr(norm, keras_name)
-        targets[f"{prefix}.act.weight"] = backbone.get_layer(
-            f"block_{n}_prelu"
-        ).alpha
+            targets[f"{prefix}.norm.{torch_name}"] = _same(
+                getattr(norm, keras_name)
+            )
+        # PReLU(C) weight (C,); ours (1, C), shared over time.
+        alpha = backbone.get_layer(f"block_{n}_prelu").alpha
+        targets[f"{prefix}.act.weight"] = (
+            alpha,
+            (alpha.shape[-1],),
+            lambda a, shape=tuple(alpha.shape): a.reshape(shape),
+        )
     projection = backbone.get_layer("projection")
-    targets["W.weight"] = projection.kernel
-    targets["W.bias"] = projection.bias
+    targets["W.weight"] = _conv(projection.kernel)
+    targets["W.bias"] = _same(projection.bias)
     norm = backbone.get_layer("output_norm")
-    targets["norm_out.running_mean"] = norm.moving_mean
-    targets["norm_out.running_var"] = norm.moving_variance
+    targets["norm_out.running_mean"] = _same(norm.moving_mean)
+    targets["norm_out.running_var"] = _same(norm.moving_variance)
     return targets
 
 

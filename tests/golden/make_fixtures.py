@@ -21,9 +21,12 @@ Usage (each checkout is `git archive` of the commit given after it):
         --maest REFS/MAEST --maest_commit SHA \
         --passt REFS/PaSST --passt_commit SHA \
         --swin REFS/Swin-Transformer --swin_commit SHA \
+        --pase REFS/pase --pase_commit SHA \
+        --qrnn REFS/pytorch-qrnn --qrnn_commit SHA \
         --keras_python python
 
-Families whose checkout is not given are left as they are.
+Families whose checkout is not given are left as they are; the PASE+
+fixture needs both `--pase` and `--qrnn` (its QRNN is torchqrnn's).
 """
 
 import argparse
@@ -622,13 +625,25 @@ def pase_fixture(directory, commit, keras_python):
     _write("pase", model.state_dict(), _numpy(arrays), meta)
 
 
-def qrnn_fixture(directory, commit):
+def _stub_cupy():
     # torchqrnn's CUDA kernel needs cupy and pynvrtc at import; its CPU
     # path (`use_cuda=False`, what PASE+ runs on a CPU) needs neither.
     for name in ("cupy", "cupy.cuda", "pynvrtc", "pynvrtc.compiler"):
         module = _StubModule(name)
         module.__path__ = []
         sys.modules.setdefault(name, module)
+
+
+def _torchqrnn_importable(directory):
+    """Makes `import torchqrnn` (what `pase.models.modules` tries) find
+    the checkout; before PASE's modules are first imported."""
+    _stub_cupy()
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+
+
+def qrnn_fixture(directory, commit):
+    _stub_cupy()
     qrnn = _import_from(
         "torchqrnn_ref", os.path.join(directory, "torchqrnn"), "qrnn"
     )
@@ -658,6 +673,114 @@ def qrnn_fixture(directory, commit):
         "about": about,
     }
     _write("qrnn", layer.state_dict(), _numpy(arrays), meta)
+
+
+def pase_plus_fixture(directory, commit, qrnn_directory, qrnn_commit, python):
+    """PASE+ (`cfg/frontend/PASE+.cfg`: dense skips, a QRNN, `norm_out`)
+    narrowed, with the QRNN of the torchqrnn checkout on its CPU path."""
+    _prepare_imports()
+    _torchqrnn_importable(qrnn_directory)
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    torchqrnn = importlib.import_module("torchqrnn")
+    modules = importlib.import_module("pase.models.modules")
+    # `build_rnn_block` quietly builds an LSTM when torchqrnn fails to
+    # import; this fixture is only meaningful with the official QRNN.
+    if modules.QRNN is not torchqrnn.QRNN:
+        raise RuntimeError(
+            "pase.models.modules did not import torchqrnn's QRNN from "
+            f"{qrnn_directory}; import it before PASE's modules."
+        )
+    frontend = importlib.import_module("pase.models.frontend")
+    with open(os.path.join(directory, "cfg", "frontend", "PASE+.cfg")) as f:
+        cfg = json.load(f)
+    torch.manual_seed(SEED)
+    # The PASE+ configuration with its kernels and strides, widths 16-64,
+    # a 48-unit QRNN (`rnn_dim`) and a 32-d embedding.
+    config = {
+        **cfg,
+        "fmaps": [16, 16, 32, 32, 32, 32, 64, 64],
+        "rnn_dim": 48,
+        "emb_dim": 32,
+    }
+    model = frontend.wf_builder(config).eval()
+    rnn = model.rnn
+    if type(rnn) is not torchqrnn.QRNN or len(rnn.layers) != 1:
+        raise RuntimeError(f"Expected one torchqrnn QRNN layer, got {rnn!r}")
+    layer = rnn.layers[0]
+    if not isinstance(layer, torchqrnn.QRNNLayer) or layer.window != 2:
+        raise RuntimeError(f"Expected a window-2 QRNNLayer, got {layer!r}")
+    layer.use_cuda = False  # its CPU ForgetMult loop
+    _randomize_batch_norms(model)
+    with torch.no_grad():
+        for block in model.blocks:
+            block.act.weight.uniform_(0.0, 0.5)
+        layer.linear.bias.normal_(0.0, 0.5)
+    music = _render_corpus_clip(python, 1.0)
+    noise = np.random.default_rng(SEED).uniform(-0.5, 0.5, 16000)
+    waveform = np.stack([music, noise]).astype("float32")
+    recorded = {}
+
+    def record(name):
+        def hook(module, inputs, output):
+            recorded[name] = output[0] if name == "qrnn" else output
+
+        return hook
+
+    modules_to_record = {
+        "sinc_conv": model.blocks[0].conv,
+        "qrnn": rnn,
+        "projection": model.W,
+        **{f"block_{n}": block for n, block in enumerate(model.blocks, 1)},
+    }
+    handles = [
+        module.register_forward_hook(record(name))
+        for name, module in modules_to_record.items()
+    ]
+    norm_inputs = []
+    handles.append(
+        model.norm_out.register_forward_pre_hook(
+            lambda m, i: norm_inputs.append(i[0])
+        )
+    )
+    with torch.no_grad():
+        embedding = model(torch.from_numpy(waveform)[:, None])
+    for handle in handles:
+        handle.remove()
+    arrays = {
+        "waveform": waveform,
+        "embedding": embedding,
+        "sinc_filters": model.blocks[0].conv.filters[:, 0],
+        "sinc_conv": recorded["sinc_conv"],
+        "qrnn": recorded["qrnn"].transpose(0, 1),
+        "projection": recorded["projection"],
+        "skip_sum": norm_inputs[0],
+    }
+    about = {
+        "waveform": "corpus clip and uniform noise, 16 kHz, 1 s",
+        "embedding": "model(waveform[:, None]): (batch, emb, frames)",
+        "sinc_filters": "blocks[0].conv.filters after forward (F, K)",
+        "sinc_conv": "blocks[0].conv output (SincConv_fast), B C T",
+        "qrnn": "rnn(...) output, batch-major: B T C",
+        "projection": "W output (before the skips are added), B C T",
+        "skip_sum": "W output plus the pooled dense skips (norm_out's "
+        "input), B C T",
+    }
+    for n in range(2, 9):  # block 1 is the sinc rate: megabytes
+        arrays[f"block_{n}"] = recorded[f"block_{n}"]
+        about[f"block_{n}"] = f"blocks[{n - 1}] output, B C T"
+    meta = {
+        "repo": REPOS["pase"],
+        "commit": commit,
+        "qrnn_repo": REPOS["qrnn"],
+        "qrnn_commit": qrnn_commit,
+        "class": "pase/models/frontend.py:WaveFe via wf_builder(PASE+.cfg), "
+        "rnn torchqrnn.QRNN (use_cuda=False)",
+        "constructor": config,
+        "eval": True,
+        "about": about,
+    }
+    _write("pase_plus", model.state_dict(), _numpy(arrays), meta)
 
 
 def torch_save_fixture():
@@ -737,6 +860,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     torch_save_fixture()
+    if args.qrnn:
+        _torchqrnn_importable(args.qrnn)
     for family in REPOS:
         directory = getattr(args, family)
         if directory is None:
@@ -748,6 +873,14 @@ def main(argv=None):
             FIXTURES[family](directory, commit, args.keras_python)
         else:
             FIXTURES[family](directory, commit)
+    if args.pase and args.qrnn:
+        pase_plus_fixture(
+            args.pase,
+            args.pase_commit,
+            args.qrnn,
+            args.qrnn_commit,
+            args.keras_python,
+        )
 
 
 if __name__ == "__main__":

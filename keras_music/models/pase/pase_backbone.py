@@ -47,6 +47,14 @@ class PASEBackbone(Backbone):
         sample_rate: int. Sample rate of the input in Hz (sets the sinc
             filters' frequencies; the frame hop stays 160 samples).
             Defaults to 16000.
+        official_padding: bool. Pad the kernel-20 stride-10 block
+            `(9, 10)` as santi-pdp/pase does instead of `(5, 5)`
+            (`pase_layers.block_padding`): `ceil(samples / 10)` frames
+            there, so `ceil(samples / 10) // 16` at the output, not
+            `samples // 160` (the same at multiples of 10). Checkpoints
+            converted by `keras_music.convert.load_pase_weights` use it
+            (the converter sets it) and then give the official outputs.
+            Defaults to `False`.
         dtype: str or `keras.DTypePolicy`. Dtype policy of the layers.
             Defaults to `None` (the global policy).
 
@@ -60,7 +68,8 @@ class PASEBackbone(Backbone):
         `(batch, samples)` float audio, `samples >= min_samples`.
 
     Output shape:
-        `(batch, samples // 160, emb_dim)`.
+        `(batch, samples // 160, emb_dim)`; with `official_padding`,
+        `(batch, ceil(samples / 10) // 16, emb_dim)`.
 
     Reference:
         - [Pascual et al., Learning Problem-agnostic Speech
@@ -80,6 +89,7 @@ class PASEBackbone(Backbone):
         conv_filters=(64, 128, 128, 256, 256, 512, 512),
         emb_dim=512,
         sample_rate=16000,
+        official_padding=False,
         dtype=None,
         **kwargs,
     ):
@@ -88,10 +98,20 @@ class PASEBackbone(Backbone):
         conv_filters = pase_layers.check_conv_filters(conv_filters)
         check_positive_int("emb_dim", emb_dim)
         check_positive("sample_rate", sample_rate)
+        if not isinstance(official_padding, bool):
+            raise ValueError(
+                "`official_padding` must be True or False. "
+                f"Received: official_padding={official_padding!r}"
+            )
 
         # === Layers ===
         blocks = pase_layers.conv_stack_layers(
-            sinc_filters, sinc_kernel_size, conv_filters, sample_rate, dtype
+            sinc_filters,
+            sinc_kernel_size,
+            conv_filters,
+            sample_rate,
+            dtype,
+            official_padding,
         )
         output_norm = keras.layers.BatchNormalization(
             epsilon=1e-5,
@@ -113,7 +133,10 @@ class PASEBackbone(Backbone):
         self.conv_filters = conv_filters
         self.emb_dim = emb_dim
         self.sample_rate = sample_rate
-        self.min_samples = pase_layers.min_samples(sinc_kernel_size)
+        self.official_padding = official_padding
+        self.min_samples = pase_layers.min_samples(
+            sinc_kernel_size, official_padding
+        )
 
     def call(self, inputs, training=None, mask=None):
         # A clear error for audio too short to reflect-pad, where the
@@ -147,4 +170,5 @@ class PASEBackbone(Backbone):
             "conv_filters": list(self.conv_filters),
             "emb_dim": self.emb_dim,
             "sample_rate": self.sample_rate,
+            "official_padding": self.official_padding,
         }

@@ -19,7 +19,7 @@ CONV_STRIDES = (10, 2, 1, 2, 1, 2, 2)
 TOTAL_STRIDE = 160
 
 
-def block_padding(kernel_size, strides):
+def block_padding(kernel_size, strides, official=False):
     """Reflect padding `(left, right)` of a block.
 
     A stride-1 block pads `(k - 1) / 2` on both sides (same length). A
@@ -30,27 +30,50 @@ def block_padding(kernel_size, strides):
     where the reference pads `(9, 10)` (`ceil(length / 10)` frames, which
     breaks the 10 ms frame count for lengths that are not multiples of
     160).
+
+    With `official=True`, the padding of santi-pdp/pase's `FeBlock`:
+    `(k // 2 - 1, k // 2)` for a strided or even kernel, `(k - 1) / 2`
+    on both sides otherwise (the same as ours but for the kernel-20
+    block's `(9, 10)`).
     """
+    if official and (strides > 1 or kernel_size % 2 == 0):
+        return (kernel_size // 2 - 1, kernel_size // 2)
     if strides == 1:
         return ((kernel_size - 1) // 2, kernel_size // 2)
     total = kernel_size - strides
     return (total // 2, total - total // 2)
 
 
-def min_samples(sinc_kernel_size):
+def min_samples(sinc_kernel_size, official_padding=False):
     """Shortest input the stack accepts: every reflect padding must be
     shorter than the sequence it pads (480 samples, 3 frames, with the
-    paper's kernels)."""
+    paper's kernels; 471 with the official padding)."""
     samples = 1
     while True:
         length = samples
         ok = length > (sinc_kernel_size - 1) // 2
         for kernel_size, strides in zip(CONV_KERNEL_SIZES, CONV_STRIDES):
-            ok = ok and length > max(block_padding(kernel_size, strides))
-            length = length // strides
+            padding = block_padding(kernel_size, strides, official_padding)
+            ok = ok and length > max(padding)
+            length = (length + sum(padding) - kernel_size) // strides + 1
         if ok and length >= 1:
             return samples
         samples += 1
+
+
+def use_official_padding(backbone):
+    """Switches a built PASE or PASE+ backbone to the official padding
+    (`block_padding(..., official=True)`), as if it had been built with
+    `official_padding=True`; its config says so from then on, so a saved
+    and reloaded copy pads the same way. The converters call it, before
+    the model is compiled or traced (a traced function keeps the padding
+    it was traced with)."""
+    specs = zip(CONV_KERNEL_SIZES, CONV_STRIDES)
+    for n, (kernel_size, strides) in enumerate(specs, start=2):
+        layer = backbone.get_layer(f"block_{n}_pad")
+        layer.padding = block_padding(kernel_size, strides, official=True)
+    backbone.official_padding = True
+    backbone.min_samples = min_samples(backbone.sinc_kernel_size, True)
 
 
 def check_conv_filters(conv_filters):
@@ -130,7 +153,12 @@ class ReflectPadding1D(keras.layers.Layer):
 
 
 def conv_stack_layers(
-    sinc_filters, sinc_kernel_size, conv_filters, sample_rate, dtype
+    sinc_filters,
+    sinc_kernel_size,
+    conv_filters,
+    sample_rate,
+    dtype,
+    official_padding=False,
 ):
     """The layers of the 8 blocks, as a list of lists (one per block)."""
 
@@ -166,7 +194,7 @@ def conv_stack_layers(
         blocks.append(
             [
                 ReflectPadding1D(
-                    block_padding(kernel_size, strides),
+                    block_padding(kernel_size, strides, official_padding),
                     dtype=dtype,
                     name=f"block_{n}_pad",
                 ),

@@ -55,6 +55,13 @@ class PASEPlusBackbone(PASEBackbone):
         sample_rate: int. Sample rate of the input in Hz (sets the sinc
             filters' frequencies; the frame hop stays 160 samples).
             Defaults to 16000.
+        official_padding: bool. Pad as santi-pdp/pase does (see
+            `PASEBackbone`); set by
+            `keras_music.convert.load_pase_plus_weights`. The official
+            dense skips then average windows of `skip_frames // frames`
+            frames, which are ours (160, 16, …) only when `samples` is a
+            multiple of 160, so other lengths of known size raise.
+            Defaults to `False`.
         dtype: str or `keras.DTypePolicy`. Dtype policy of the layers.
             Defaults to `None` (the global policy).
 
@@ -92,6 +99,7 @@ class PASEPlusBackbone(PASEBackbone):
         emb_dim=512,
         qrnn_units=512,
         sample_rate=16000,
+        official_padding=False,
         dtype=None,
         **kwargs,
     ):
@@ -103,9 +111,25 @@ class PASEPlusBackbone(PASEBackbone):
             conv_filters=conv_filters,
             emb_dim=emb_dim,
             sample_rate=sample_rate,
+            official_padding=official_padding,
             dtype=dtype,
             **kwargs,
         )
+
+    def call(self, inputs, training=None, mask=None):
+        length = inputs.shape[-1]
+        if (
+            self.official_padding
+            and length is not None
+            and length % pase_layers.TOTAL_STRIDE
+        ):
+            raise ValueError(
+                f"{type(self).__name__} input with `official_padding` must "
+                f"be a multiple of {pase_layers.TOTAL_STRIDE} samples long "
+                "(the official dense skips pool other lengths unevenly); "
+                f"trim or pad it. Received: shape={tuple(inputs.shape)}"
+            )
+        return super().call(inputs, training=training, mask=mask)
 
     def _embedding(self, waveform, blocks, emb_dim, dtype):
         # === Layers ===

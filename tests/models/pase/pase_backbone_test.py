@@ -5,6 +5,7 @@ import pytest
 from keras_music.models.pase.pase_backbone import PASEBackbone
 from keras_music.models.pase.pase_layers import ReflectPadding1D
 from keras_music.models.pase.pase_layers import block_padding
+from keras_music.models.pase.pase_layers import use_official_padding
 from keras_music.models.pase.pase_presets import pase_presets
 from tests.test_case import TestCase
 
@@ -96,6 +97,37 @@ class PASEBackboneTest(TestCase):
         self.assertEqual(block_padding(11, 2), (4, 5))
         self.assertEqual(block_padding(20, 10), (5, 5))
 
+    def test_official_padding(self):
+        # santi-pdp/pase FeBlock: (k // 2 - 1, k // 2) when strided or
+        # even; only the kernel-20 block departs from ours.
+        paddings = [
+            block_padding(k, s, official=True)
+            for k, s in zip(KERNELS, (10, 2, 1, 2, 1, 2, 2))
+        ]
+        expected = [(9, 10)] + [(4, 5), (5, 5)] * 2 + [(4, 5)] * 2
+        self.assertEqual(paddings, expected)
+        init_kwargs = {**pase_presets["pase_tiny"], "official_padding": True}
+        backbone = PASEBackbone(**init_kwargs)
+        self.run_serialization_test(backbone, init_kwargs)
+        self.assertEqual(backbone.get_layer("block_2_pad").padding, (9, 10))
+        self.assertEqual(backbone.min_samples, 471)
+        for samples in (471, 639, 1601, 16159):
+            out = backbone(_audio(1, samples))
+            frames = -(-samples // 10) // 16
+            self.assertEqual(tuple(out.shape), (1, frames, 16))
+
+    def test_use_official_padding_equals_building_with_it(self):
+        built = PASEBackbone.from_preset("pase_tiny", official_padding=True)
+        switched = PASEBackbone.from_preset("pase_tiny")
+        switched.set_weights(built.get_weights())
+        x = _audio(2, 1601)
+        self.assertGreater(np.max(np.abs(switched(x) - built(x))), 1e-3)
+        use_official_padding(switched)
+        config = {**switched.get_config(), "name": built.name}
+        self.assertEqual(config, built.get_config())
+        self.assertEqual(switched.min_samples, built.min_samples)
+        self.assertAllEqual(switched(x), built(x))
+
     def test_reflect_padding_matches_numpy(self):
         x = np.random.normal(size=(2, 7, 3)).astype("float32")
         out = ReflectPadding1D((2, 3))(x)
@@ -123,6 +155,8 @@ class PASEBackboneTest(TestCase):
         backbone = PASEBackbone.from_preset("pase_tiny")
         with pytest.raises(ValueError, match="at least 480 samples"):
             backbone(_audio(1, 479))
+        with pytest.raises(ValueError, match="official_padding=1"):
+            PASEBackbone.from_preset("pase_tiny", official_padding=1)
         with pytest.raises(ValueError, match="padding=\\(1, -1\\)"):
             ReflectPadding1D((1, -1))
         with pytest.raises(ValueError, match="more than 3 frames"):

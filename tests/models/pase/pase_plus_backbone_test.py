@@ -96,6 +96,13 @@ class PASEPlusBackboneTest(TestCase):
         backbone = PASEPlusBackbone.from_preset("pase_plus_tiny")
         with pytest.raises(ValueError, match="at least 480 samples"):
             backbone(_audio(1, 300))
+        backbone = PASEPlusBackbone.from_preset(
+            "pase_plus_tiny", official_padding=True
+        )
+        self.assertEqual(tuple(backbone(_audio(1, 1600)).shape), (1, 10, 16))
+        # Official skips average length-dependent windows off the grid.
+        with pytest.raises(ValueError, match="multiple of 160 samples"):
+            backbone(_audio(1, 1601))
 
 
 class PASEPlusBackboneSharedTest(TestCase):

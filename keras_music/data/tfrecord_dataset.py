@@ -9,8 +9,8 @@ import tensorflow as tf
 
 from keras_music.data import tfrecord_format as fmt
 from keras_music.data.balanced_sampler import BalancedSampler
-from keras_music.layers.validation import check_positive
-from keras_music.layers.validation import check_positive_int
+from keras_music.utils.validation import check_positive
+from keras_music.utils.validation import check_positive_int
 
 MODES = ("random", "center", "all")
 # The example entry holding a record's random key (shape (2,) int64).

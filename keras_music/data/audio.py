@@ -7,7 +7,7 @@ import soundfile
 import soxr
 
 from keras_music.data.errors import AudioDecodeError
-from keras_music.layers.validation import check_positive_int
+from keras_music.utils.validation import check_positive_int
 
 # What libsndfile decodes for us; anything else is refused by name before
 # libsndfile guesses (it would read some raw formats as noise).

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from keras_music.layers.validation import check_positive_int
+from keras_music.utils.validation import check_positive_int
 
 
 class BalancedSampler:

@@ -13,8 +13,8 @@ import os
 
 import numpy as np
 
-from keras_music.layers.validation import check_positive
-from keras_music.layers.validation import check_positive_int
+from keras_music.utils.validation import check_positive
+from keras_music.utils.validation import check_positive_int
 
 # Where Debian's `fluid-soundfont-gm` and `musescore-general-soundfont-small`
 # put their files; absent on most machines, which is normal.

@@ -9,8 +9,9 @@ import tensorflow as tf
 
 from keras_music.data import tfrecord_format as fmt
 from keras_music.data.balanced_sampler import BalancedSampler
-from keras_music.layers.validation import check_positive
-from keras_music.layers.validation import check_positive_int
+from keras_music.data.tfrecord_split import TFRecordSplit
+from keras_music.utils.validation import check_positive
+from keras_music.utils.validation import check_positive_int
 
 MODES = ("random", "center", "all")
 # The example entry holding a record's random key (shape (2,) int64).
@@ -145,6 +146,52 @@ def tfrecord_dataset(
     >>> audio.shape, labels.shape
     (TensorShape([2, 4000]), TensorShape([2]))
     """
+    _check_arguments(
+        segment_seconds, mode, batch_size, shuffle_buffer_size, cycle_length
+    )
+    if not isinstance(repeat, bool):
+        raise ValueError(
+            f"`repeat` must be a bool. Received: repeat={repeat!r}"
+        )
+    split, shards = _resolve_split(pattern_or_dir)
+    _check_task(split, task, balanced)
+    target_names = _check_targets(targets, split, task)
+    if shuffle is None:
+        shuffle = mode == "random"
+    tracks = _checked_tracks(split, shards)
+    segment = _segment_length(split, segment_seconds, tracks)
+    _check_target_frames(split, target_names, segment, segment_seconds)
+    sampler = None
+    if balanced:
+        sampler = BalancedSampler(
+            [entry["labels"][task] for entry in tracks],
+            num_samples=num_samples
+            or sum(bool(entry["labels"][task]) for entry in tracks),
+            replacement=replacement,
+        )
+    records = _ShardReader(
+        [split.shard_path(shard) for shard in shards],
+        [shard["num_examples"] for shard in shards],
+        cycle_length,
+    ).records(shuffle, sampler, seed, repeat)
+    if shuffle:
+        records = records.shuffle(shuffle_buffer_size, seed=seed)
+    examples = _parsed(records, split, target_names, task)
+    outputs = _Outputs(split, task, one_hot)
+    dataset = _segmented(examples, split, mode, segment, target_names, outputs)
+    if batch_size is not None:
+        if segment is None:
+            dataset = dataset.padded_batch(
+                batch_size, drop_remainder=drop_remainder
+            )
+        else:
+            dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _check_arguments(
+    segment_seconds, mode, batch_size, shuffle_buffer_size, cycle_length
+):
     if mode not in MODES:
         raise ValueError(
             f"`mode` must be one of {MODES}. Received: mode={mode!r}"
@@ -160,98 +207,97 @@ def tfrecord_dataset(
         check_positive_int("batch_size", batch_size)
     check_positive_int("shuffle_buffer_size", shuffle_buffer_size)
     check_positive_int("cycle_length", cycle_length)
-    if not isinstance(repeat, bool):
-        raise ValueError(
-            f"`repeat` must be a bool. Received: repeat={repeat!r}"
-        )
-    directory, manifest, shards = _resolve(pattern_or_dir)
-    if task is not None and task not in manifest["tasks"]:
+
+
+def _check_task(split, task, balanced):
+    if task is not None and task not in split.tasks:
         raise ValueError(
             f"`task` must be one of the dataset's tasks "
-            f"{sorted(manifest['tasks'])}. Received: task={task!r}"
+            f"{split.task_names}. Received: task={task!r}"
         )
     if balanced and task is None:
         raise ValueError(
             "`balanced=True` needs a `task` whose labels give the weights. "
             f"Received: task={task!r}"
         )
-    target_names = _check_targets(targets, manifest, task)
-    if shuffle is None:
-        shuffle = mode == "random"
 
-    fmt.verify_shards(directory, shards)
-    indices = [_read_index(directory, shard) for shard in shards]
+
+def _checked_tracks(split, shards):
+    """The index entries of the shards' tracks, after checking the files."""
+    split.verify(shards)
+    indices = [_read_index(split.directory, shard) for shard in shards]
     tracks = [entry for index in indices for entry in index["tracks"]]
-    _check_label_indices(tracks, manifest, directory)
-    features = manifest["data_kind"] == "features"
-    time_axis = 1 if features else 0
-    segment = None
-    if segment_seconds is not None:
-        rate = manifest["frame_rate"] if features else manifest["sample_rate"]
-        segment = max(1, int(round(segment_seconds * rate)))
-        short = sum(entry["length"] < segment for entry in tracks)
-        if short:
-            unit = "frames" if features else "samples"
-            warnings.warn(
-                f"{short} of {len(tracks)} tracks in {directory} are "
-                f"shorter than segment_seconds={segment_seconds} ({segment} "
-                f"{unit}); they are zero-padded at the end.",
-                stacklevel=2,
-            )
-    if target_names:
-        hop = manifest["targets"]["hop_length"]
-        segment_frames = None if segment is None else segment // hop
-        if segment_frames == 0:
-            raise ValueError(
-                f"`segment_seconds` must give at least one target frame "
-                f"({hop} samples). Received: segment_seconds="
-                f"{segment_seconds}"
-            )
-        normalization = {
-            name: fmt.target_normalization(manifest, name)
-            for name in target_names
-        }
+    _check_label_indices(tracks, split, split.directory)
+    return tracks
 
-    paths = [os.path.join(directory, shard["file"]) for shard in shards]
-    counts = [shard["num_examples"] for shard in shards]
-    offsets = np.cumsum([0] + counts[:-1]).tolist()
-    shard_table = (
-        tf.constant(paths),
-        tf.constant(counts, tf.int64),
-        tf.constant(offsets, tf.int64),
-    )
-    files = tf.data.Dataset.from_tensor_slices(shard_table)
-    sampler = None
-    if balanced:
-        sampler = BalancedSampler(
-            [entry["labels"][task] for entry in tracks],
-            num_samples=num_samples
-            or sum(bool(entry["labels"][task]) for entry in tracks),
-            replacement=replacement,
+
+def _segment_length(split, segment_seconds, tracks):
+    """Samples (or frames) per segment, or None; warns about short tracks."""
+    if segment_seconds is None:
+        return None
+    segment = max(1, int(round(segment_seconds * split.segment_rate)))
+    short = sum(entry["length"] < segment for entry in tracks)
+    if short:
+        unit = "frames" if split.is_features else "samples"
+        warnings.warn(
+            f"{short} of {len(tracks)} tracks in {split.directory} are "
+            f"shorter than segment_seconds={segment_seconds} ({segment} "
+            f"{unit}); they are zero-padded at the end.",
+            # tfrecord_dataset -> _segment_length -> here.
+            stacklevel=3,
         )
-    # Every random choice is a stateless function of a key: an epoch's
-    # key gives its shard order and balanced draw, and a record's key
-    # (the epoch's folded with the record's index) gives its crop.
-    root = _root_key(seed)
+    return segment
 
-    def read(files):
+
+def _check_target_frames(split, target_names, segment, segment_seconds):
+    if not target_names or segment is None:
+        return
+    hop = split.target_hop
+    if segment // hop == 0:
+        raise ValueError(
+            f"`segment_seconds` must give at least one target frame "
+            f"({hop} samples). Received: segment_seconds="
+            f"{segment_seconds}"
+        )
+
+
+class _ShardReader:
+    """The records of a list of shards as `(key, index, record)`.
+
+    Every random choice is a stateless function of a key: an epoch's key
+    gives its shard order and balanced draw, and a record's key (the
+    epoch's folded with the record's index) gives its crop.
+    """
+
+    def __init__(self, paths, counts, cycle_length):
+        self.num_shards = len(paths)
+        self.cycle_length = cycle_length
+        offsets = np.cumsum([0] + counts[:-1]).tolist()
+        self.table = (
+            tf.constant(paths),
+            tf.constant(counts, tf.int64),
+            tf.constant(offsets, tf.int64),
+        )
+        self.files = tf.data.Dataset.from_tensor_slices(self.table)
+
+    def read(self, files):
         return files.interleave(
             _read_shard,
-            cycle_length=min(cycle_length, len(paths)),
+            cycle_length=min(self.cycle_length, self.num_shards),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
 
-    def one_epoch(key):
+    def one_epoch(self, key, shuffle, sampler):
         """`(key, index, record)` of one epoch, all random from `key`."""
-        epoch_files = files
+        epoch_files = self.files
         if shuffle:
             order = tf.random.experimental.stateless_shuffle(
-                tf.range(len(paths)), seed=key
+                tf.range(self.num_shards), seed=key
             )
             epoch_files = tf.data.Dataset.from_tensor_slices(
-                tuple(tf.gather(column, order) for column in shard_table)
+                tuple(tf.gather(column, order) for column in self.table)
             )
-        records = read(epoch_files)
+        records = self.read(epoch_files)
         if sampler is None:
             return records.map(lambda i, record: (key, i, record))
         draws = tf.cast(sampler.sample_counts(key), tf.int64)
@@ -264,36 +310,49 @@ def tfrecord_dataset(
 
         return records.filter(lambda i, record: draws[i] > 0).flat_map(drawn)
 
-    if repeat:
-        # A range (not `Dataset.counter`, a scan) so that the tf.data
-        # service's dynamic sharding hands out whole epochs.
-        records = (
-            tf.data.Dataset.range(_ENDLESS)
-            .map(lambda epoch: _fold(root, epoch))
-            .flat_map(one_epoch)
-        )
-    elif balanced:
-        records = (
-            tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-            .take(1)
-            .map(lambda draw: _fold(root, draw))
-            .flat_map(one_epoch)
-        )
-    else:
+    def records(self, shuffle, sampler, seed, repeat):
+        root = _root_key(seed)
+
+        def one_epoch(key):
+            return self.one_epoch(key, shuffle, sampler)
+
+        if repeat:
+            # A range (not `Dataset.counter`, a scan) so that the tf.data
+            # service's dynamic sharding hands out whole epochs.
+            return (
+                tf.data.Dataset.range(_ENDLESS)
+                .map(lambda epoch: _fold(root, epoch))
+                .flat_map(one_epoch)
+            )
+        if sampler is not None:
+            return (
+                tf.data.Dataset.random(
+                    seed=seed, rerandomize_each_iteration=True
+                )
+                .take(1)
+                .map(lambda draw: _fold(root, draw))
+                .flat_map(one_epoch)
+            )
         # Shards stay the source, so the tf.data service splits an epoch
         # among its workers shard by shard; records take keys from a
         # stream that differs on each iteration.
+        files = self.files
         if shuffle:
-            files = files.shuffle(len(paths), seed=seed)
-        records = tf.data.Dataset.zip(
-            read(files),
+            files = files.shuffle(self.num_shards, seed=seed)
+        return tf.data.Dataset.zip(
+            self.read(files),
             tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True),
         ).map(lambda record, draw: (_fold(root, draw), *record))
-    if shuffle:
-        records = records.shuffle(shuffle_buffer_size, seed=seed)
+
+
+def _parsed(records, split, target_names, task):
+    """Records parsed to example dicts, targets normalised, keyed."""
+    normalization = {
+        name: split.target_normalization(name) for name in target_names
+    }
 
     def parse(epoch_key, i, record):
-        example = fmt.parse_example(record, manifest, target_names)
+        example = fmt.parse_example(record, split.manifest, target_names)
         example[_KEY] = _fold(epoch_key, i)
         for name in target_names:
             mean, scale = normalization[name]
@@ -302,95 +361,97 @@ def tfrecord_dataset(
         return example
 
     dataset = records.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
-    label = fmt.label_key(task) if task is not None else None
-    if task is not None and not manifest["tasks"][task]["multi_label"]:
+    if task is not None and not split.multi_label(task):
         # Tracks unlabelled for this task have no class to learn.
+        label = fmt.label_key(task)
         dataset = dataset.filter(lambda x: tf.size(x[label]) > 0)
+    return dataset
 
-    vocabulary_size = (
-        len(manifest["tasks"][task]["vocabulary"]) if task else None
-    )
-    multi_label = task is not None and manifest["tasks"][task]["multi_label"]
 
-    def target(example):
-        indices = example[label]
-        if multi_label:
-            hot = tf.reduce_sum(tf.one_hot(indices, vocabulary_size), axis=0)
+class _Outputs:
+    """Builds the dataset's elements from inputs and an example's labels."""
+
+    def __init__(self, split, task, one_hot):
+        self.task = task
+        self.one_hot = one_hot
+        self.label = fmt.label_key(task) if task is not None else None
+        self.vocabulary_size = len(split.vocabulary(task)) if task else None
+        self.multi_label = task is not None and split.multi_label(task)
+
+    def target(self, example):
+        indices = example[self.label]
+        if self.multi_label:
+            hot = tf.reduce_sum(
+                tf.one_hot(indices, self.vocabulary_size), axis=0
+            )
             return tf.minimum(hot, 1.0)
-        if one_hot:
-            return tf.one_hot(indices[0], vocabulary_size)
+        if self.one_hot:
+            return tf.one_hot(indices[0], self.vocabulary_size)
         return tf.cast(indices[0], tf.int32)
 
-    def output(x, example, frame_targets=None):
+    def __call__(self, x, example, frame_targets=None):
         if frame_targets is not None:
-            if task is None:
+            if self.task is None:
                 return x, frame_targets
-            return x, {**frame_targets, task: target(example)}
-        if task is None:
+            return x, {**frame_targets, self.task: self.target(example)}
+        if self.task is None:
             return x
-        return x, target(example)
+        return x, self.target(example)
 
-    def whole_targets(example):
-        if not target_names:
-            return None
-        return {name: example[fmt.target_key(name)] for name in target_names}
 
+def _segmented(dataset, split, mode, segment, target_names, output):
+    """Whole tracks, or segments cut as `mode` says, as elements."""
     if segment is None:
-        dataset = dataset.map(
-            lambda example: output(
-                example["data"], example, whole_targets(example)
-            ),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-    elif target_names:
-        dataset = _segments_with_targets(
+
+        def whole(example):
+            frame_targets = None
+            if target_names:
+                frame_targets = {
+                    name: example[fmt.target_key(name)] for name in target_names
+                }
+            return output(example["data"], example, frame_targets)
+
+        return dataset.map(whole, num_parallel_calls=tf.data.AUTOTUNE)
+    if target_names:
+        return _segments_with_targets(
             dataset,
             mode,
             segment,
-            hop,
+            split.target_hop,
             target_names,
             output,
-            task is not None,
+            output.task is not None,
         )
-    elif mode == "all":
+    time_axis = split.time_axis
+    if mode == "all":
 
         def all_segments(example):
             x = _all_segments(example["data"], segment, time_axis)
             n = tf.shape(x)[0]
             ids = tf.fill([n], example["track_id"])
-            if task is None:
+            if output.task is None:
                 return x, ids
-            y = target(example)
+            y = output.target(example)
             return x, tf.repeat(y[None], n, axis=0), ids
 
-        dataset = dataset.map(
+        return dataset.map(
             all_segments, num_parallel_calls=tf.data.AUTOTUNE
         ).unbatch()
-    else:
 
-        def crop(example):
-            x = _pad_to(example["data"], segment, time_axis)
-            room = tf.shape(x)[time_axis] - segment
-            if mode == "center":
-                start = room // 2
-            else:
-                start = _uniform_int(example[_KEY], room + 1)
-            x = _slice(x, start, segment, time_axis)
-            return output(x, example)
-
-        dataset = dataset.map(crop, num_parallel_calls=tf.data.AUTOTUNE)
-
-    if batch_size is not None:
-        if segment is None:
-            dataset = dataset.padded_batch(
-                batch_size, drop_remainder=drop_remainder
-            )
+    def crop(example):
+        x = _pad_to(example["data"], segment, time_axis)
+        room = tf.shape(x)[time_axis] - segment
+        if mode == "center":
+            start = room // 2
         else:
-            dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+            start = _uniform_int(example[_KEY], room + 1)
+        x = _slice(x, start, segment, time_axis)
+        return output(x, example)
+
+    return dataset.map(crop, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def _check_targets(targets, manifest, task):
+def _check_targets(targets, split, task):
     """The requested target names as a tuple (empty for none)."""
     if targets is None:
         return ()
@@ -399,7 +460,7 @@ def _check_targets(targets, manifest, task):
             "`targets` must be a list or tuple of target names. "
             f"Received: targets={targets!r}"
         )
-    stored = manifest.get("targets")
+    stored = split.targets
     if stored is None:
         raise ValueError(
             "`targets` were requested but this folder stores none (write "
@@ -505,12 +566,12 @@ def _uniform_int(key, maxval):
     )
 
 
-def _resolve(pattern_or_dir):
-    """The dataset directory, its manifest and the shards to read."""
+def _resolve_split(pattern_or_dir):
+    """The split (`TFRecordSplit`) and the shard entries to read."""
     path = os.fspath(pattern_or_dir)
     if os.path.isdir(path):
-        manifest = fmt.read_manifest(path)
-        return path, manifest, manifest["shards"]
+        split = TFRecordSplit.read(path)
+        return split, list(split.shards)
     matches = sorted(tf.io.gfile.glob(path))
     if not matches:
         raise ValueError(
@@ -524,17 +585,8 @@ def _resolve(pattern_or_dir):
             f"Received: pattern_or_dir={pattern_or_dir!r}, matching "
             f"directories {sorted(directories)}"
         )
-    directory = directories.pop()
-    manifest = fmt.read_manifest(directory)
-    by_name = {shard["file"]: shard for shard in manifest["shards"]}
-    unknown = [m for m in matches if os.path.basename(m) not in by_name]
-    if unknown:
-        raise ValueError(
-            f"`pattern_or_dir` matches files that are not shards listed in "
-            f"{directory}/{fmt.MANIFEST_NAME}: {unknown}. "
-            f"Received: pattern_or_dir={pattern_or_dir!r}"
-        )
-    return directory, manifest, [by_name[os.path.basename(m)] for m in matches]
+    split = TFRecordSplit.read(directories.pop())
+    return split, split.select(path)
 
 
 def _read_index(directory, shard):
@@ -553,11 +605,11 @@ def _read_index(directory, shard):
     return index
 
 
-def _check_label_indices(tracks, manifest, directory):
+def _check_label_indices(tracks, split, directory):
     """Label indices beyond a vocabulary would read as all-zero targets."""
     for entry in tracks:
         for task, indices in entry["labels"].items():
-            size = len(manifest["tasks"][task]["vocabulary"])
+            size = len(split.vocabulary(task))
             bad = [i for i in indices if not 0 <= i < size]
             if bad:
                 raise ValueError(

@@ -73,6 +73,10 @@ import os
 import numpy as np
 import tensorflow as tf
 
+# Re-exported: recipes import the JSON writer from here.
+from keras_music.utils.atomic_write import remove_stale_temporaries  # noqa: F401
+from keras_music.utils.atomic_write import write_json_atomic  # noqa: F401
+
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 AUDIO_FORMATS = ("int16", "float16")
@@ -230,46 +234,6 @@ def target_normalization(manifest, name):
 
 def _static_feature_shape(manifest):
     return [None if d is None else int(d) for d in manifest["feature_shape"]]
-
-
-def write_json_atomic(path, value):
-    """Writes JSON to `path` so that readers see the old or the new file.
-
-    The temporary file is per process: workers of one multi-worker run
-    may write the same file at the same time.
-    """
-    temporary = f"{path}.incomplete-{os.getpid()}"
-    with open(temporary, "w") as stream:
-        json.dump(value, stream, indent=1, sort_keys=True)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
-
-
-def remove_stale_temporaries(directory):
-    """Deletes the `*.incomplete-<pid>` files of processes that are gone.
-
-    A writer killed mid-file leaves its temporary file behind; one that
-    is still running (another worker writing the same data) keeps it.
-    """
-    for name in os.listdir(directory):
-        stem, _, pid = name.rpartition(".incomplete-")
-        if not stem or not pid.isdigit() or _is_running(int(pid)):
-            continue
-        try:
-            os.remove(os.path.join(directory, name))
-        except FileNotFoundError:
-            pass  # another writer removed it first
-
-
-def _is_running(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
 
 
 def read_manifest(directory):

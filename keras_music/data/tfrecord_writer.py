@@ -24,8 +24,9 @@ from tqdm import tqdm
 from keras_music.data import tfrecord_format as fmt
 from keras_music.data.errors import AudioDecodeError
 from keras_music.data.track import Track
-from keras_music.layers.validation import check_float_audio
-from keras_music.layers.validation import check_positive_int
+from keras_music.utils.atomic_write import atomic_path
+from keras_music.utils.validation import check_float_audio
+from keras_music.utils.validation import check_positive_int
 
 # ~250 MB shards for 30 s int16 clips at 16 kHz: large enough for fast
 # sequential reads, small enough to interleave and to redo after a crash.
@@ -341,12 +342,11 @@ def _working_folder(output_dir, names, fingerprints):
 
 def _link(source, target):
     """Puts `source` at `target`: a hard link, or a copy where none."""
-    temporary = f"{target}.incomplete-{os.getpid()}"
-    try:
-        os.link(source, temporary)
-    except OSError:
-        shutil.copy2(source, temporary)
-    os.replace(temporary, target)
+    with atomic_path(target) as temporary:
+        try:
+            os.link(source, temporary)
+        except OSError:
+            shutil.copy2(source, temporary)
 
 
 def _swap_in(aside, output_dir, manifest):
@@ -767,28 +767,10 @@ class _Encoder:
 def _write_shard(output_dir, name, fingerprint, loaded, encoder, bar):
     shard_path = os.path.join(output_dir, name)
     # Per process: workers of one multi-worker run may build the same data.
-    temporary = f"{shard_path}.incomplete-{os.getpid()}"
-    tracks, skipped, moments, clipped = [], [], {}, {}
-    with tf.io.TFRecordWriter(temporary) as writer:
-        for item, track, targets, reason in loaded:
-            if track is not None:
-                try:
-                    record, entry, fraction = encoder(track, targets)
-                except AudioDecodeError as error:
-                    reason = str(error)
-                else:
-                    writer.write(record)
-                    tracks.append(entry)
-                    if fraction:
-                        clipped[entry["track_id"]] = fraction
-                    for target, values in (targets or {}).items():
-                        moments[target] = _merge_moments(
-                            moments.get(target), _moments(values)
-                        )
-            if reason is not None:
-                skipped.append({"item": repr(item), "reason": reason})
-            bar.update(1)
-    os.replace(temporary, shard_path)
+    with atomic_path(shard_path) as temporary:
+        tracks, skipped, moments, clipped = _write_records(
+            temporary, loaded, encoder, bar
+        )
     if clipped:
         _warn_clipped(shard_path, clipped, len(tracks))
     # The index is the shard's completion mark: written after the rename,
@@ -811,6 +793,37 @@ def _write_shard(output_dir, name, fingerprint, loaded, encoder, bar):
         os.path.join(output_dir, fmt.shard_index_name(name)), index
     )
     return index
+
+
+def _write_records(path, loaded, encoder, bar):
+    """Writes the loaded tracks to the TFRecord file `path`.
+
+    Returns:
+        `(tracks, skipped, moments, clipped)`: the index entries, the
+        skipped items with their reason, the targets' moments and the
+        clipped fraction of each track that had clipped samples.
+    """
+    tracks, skipped, moments, clipped = [], [], {}, {}
+    with tf.io.TFRecordWriter(path) as writer:
+        for item, track, targets, reason in loaded:
+            if track is not None:
+                try:
+                    record, entry, fraction = encoder(track, targets)
+                except AudioDecodeError as error:
+                    reason = str(error)
+                else:
+                    writer.write(record)
+                    tracks.append(entry)
+                    if fraction:
+                        clipped[entry["track_id"]] = fraction
+                    for target, values in (targets or {}).items():
+                        moments[target] = _merge_moments(
+                            moments.get(target), _moments(values)
+                        )
+            if reason is not None:
+                skipped.append({"item": repr(item), "reason": reason})
+            bar.update(1)
+    return tracks, skipped, moments, clipped
 
 
 def _warn_clipped(shard_path, clipped, count):

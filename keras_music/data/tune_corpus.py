@@ -43,9 +43,10 @@ from keras_music.data.errors import AudioDecodeError
 from keras_music.data.midi_render import available_soundfonts
 from keras_music.data.midi_render import render_notes
 from keras_music.data.track import Track
-from keras_music.layers.validation import check_positive
-from keras_music.layers.validation import check_positive_int
-from keras_music.layers.validation import check_probability
+from keras_music.utils.atomic_write import write_json_atomic
+from keras_music.utils.validation import check_positive
+from keras_music.utils.validation import check_positive_int
+from keras_music.utils.validation import check_probability
 
 # Bump when the rendering, the choice of clips or the item format changes,
 # so that corpora built by an older version are not reused; the parsed
@@ -300,10 +301,7 @@ def _parsed(tune, cache_dir):
             return json.load(f)
     parsed = _parse(tune)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "w") as f:
-        json.dump(parsed, f)
-    os.replace(temporary, path)
+    write_json_atomic(path, parsed, indent=None, sort_keys=False)
     return parsed
 
 
@@ -977,8 +975,5 @@ def build_tune_corpus(
             "clips_per_split": {s: len(items[s]) for s in SPLITS},
             "build_seconds": round(time.time() - started, 1),
         }
-        temporary = f"{info_path}.{os.getpid()}.tmp"
-        with open(temporary, "w") as f:
-            json.dump(info, f, indent=2)
-        os.replace(temporary, info_path)
+        write_json_atomic(info_path, info, indent=2, sort_keys=False)
     return {split: os.path.join(root, split) for split in SPLITS}

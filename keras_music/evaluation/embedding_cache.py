@@ -25,7 +25,6 @@ segment length, so a changed encoder or dataset never reuses a stale one.
 import hashlib
 import json
 import os
-import shutil
 import time
 
 import keras
@@ -34,8 +33,9 @@ import tensorflow as tf
 
 from keras_music.data.tfrecord_dataset import tfrecord_dataset
 from keras_music.data.tfrecord_format import read_manifest
-from keras_music.layers.validation import check_positive
-from keras_music.layers.validation import check_positive_int
+from keras_music.utils.atomic_write import atomic_path
+from keras_music.utils.validation import check_positive
+from keras_music.utils.validation import check_positive_int
 
 MANIFEST_NAME = "manifest.json"
 _CACHE_VERSION = 2
@@ -247,20 +247,17 @@ def extract_embeddings(
         },
         "seconds": round(time.time() - started, 2),
     }
-    temporary = f"{path}.{os.getpid()}.tmp"
-    shutil.rmtree(temporary, ignore_errors=True)
-    os.makedirs(temporary)
-    np.save(os.path.join(temporary, "embeddings.npy"), embeddings)
-    np.save(os.path.join(temporary, "track_ids.npy"), track_ids)
-    for task, values in labels.items():
-        np.save(os.path.join(temporary, f"labels-{task}.npy"), values)
-    with open(os.path.join(temporary, MANIFEST_NAME), "w") as stream:
-        json.dump(manifest, stream, indent=2)
     try:
-        os.replace(temporary, path)
+        with atomic_path(path) as temporary:
+            os.makedirs(temporary)
+            np.save(os.path.join(temporary, "embeddings.npy"), embeddings)
+            np.save(os.path.join(temporary, "track_ids.npy"), track_ids)
+            for task, values in labels.items():
+                np.save(os.path.join(temporary, f"labels-{task}.npy"), values)
+            with open(os.path.join(temporary, MANIFEST_NAME), "w") as stream:
+                json.dump(manifest, stream, indent=2)
     except OSError:
         # Another process finished the same cache first: keep theirs.
-        shutil.rmtree(temporary, ignore_errors=True)
         if not os.path.isfile(os.path.join(path, MANIFEST_NAME)):
             raise
     result = load_embeddings(path)

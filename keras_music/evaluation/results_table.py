@@ -7,6 +7,8 @@ import os
 
 import numpy as np
 
+from keras_music.utils.atomic_write import write_text_atomic
+
 
 class ResultsTable:
     """Rows are methods, columns are `task metric` pairs, cells mean ± std.
@@ -99,20 +101,13 @@ class ResultsTable:
             writer.writerow(row + [trials])
         text = stream.getvalue()
         if path is not None:
-            _write_atomic(path, text)
+            write_text_atomic(path, text)
         return text
 
     def save(self, directory, name="results"):
         """Writes `<name>.md` and `<name>.csv` under `directory`."""
         os.makedirs(directory, exist_ok=True)
         markdown = os.path.join(directory, f"{name}.md")
-        _write_atomic(markdown, self.to_markdown() + "\n")
+        write_text_atomic(markdown, self.to_markdown() + "\n")
         self.to_csv(os.path.join(directory, f"{name}.csv"))
         return markdown, os.path.join(directory, f"{name}.csv")
-
-
-def _write_atomic(path, text):
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "w", encoding="utf-8") as stream:
-        stream.write(text)
-    os.replace(temporary, path)

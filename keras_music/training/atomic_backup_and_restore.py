@@ -9,7 +9,8 @@ import keras
 import numpy as np
 
 from keras_music.convert.state_dict import check_finite_tensors
-from keras_music.data.tfrecord_format import write_json_atomic
+from keras_music.utils.atomic_write import atomic_path
+from keras_music.utils.atomic_write import write_json_atomic
 
 _STATE_NAME = "checkpoint.json"
 _WEIGHTS_PATTERN = re.compile(r"^epoch-(\d+)\.weights\.h5$")
@@ -112,11 +113,9 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     def _save_model(self):
         os.makedirs(self.backup_dir, exist_ok=True)
         name = f"epoch-{self._current_epoch}.weights.h5"
-        temporary = os.path.join(
-            self.backup_dir, f"incomplete-{os.getpid()}-{name}"
-        )
-        self.model.save_weights(temporary, overwrite=True)
-        os.replace(temporary, os.path.join(self.backup_dir, name))
+        path = os.path.join(self.backup_dir, name)
+        with atomic_path(path, suffix=".weights.h5") as temporary:
+            self.model.save_weights(temporary, overwrite=True)
         state = {"epoch": self._current_epoch, "weights": name}
         seeds = seed_states(self.model)
         if seeds:
@@ -126,7 +125,11 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         for other in os.listdir(self.backup_dir):
             match = _WEIGHTS_PATTERN.match(other)
             stale = match and int(match.group(1)) != self._current_epoch
-            if stale or other.startswith("incomplete-"):
+            # `incomplete-<pid>-` is the temporary name of older versions.
+            leftover = ".incomplete-" in other or other.startswith(
+                "incomplete-"
+            )
+            if stale or leftover:
                 os.remove(os.path.join(self.backup_dir, other))
 
     def _restore_seed_states(self, saved):

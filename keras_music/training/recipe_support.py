@@ -19,7 +19,6 @@ import tensorflow as tf
 
 from keras_music.data.tfrecord_format import read_manifest
 from keras_music.data.tfrecord_format import verify_shards
-from keras_music.data.tfrecord_format import write_json_atomic
 from keras_music.data.tune_corpus import build_tune_corpus
 from keras_music.distribute import get_strategy
 from keras_music.distribute import is_chief
@@ -28,6 +27,8 @@ from keras_music.training.atomic_backup_and_restore import (
     AtomicBackupAndRestore,
 )
 from keras_music.training.atomic_backup_and_restore import completed_epochs
+from keras_music.utils.atomic_write import atomic_path
+from keras_music.utils.atomic_write import write_json_atomic
 
 SPLITS = ("train", "valid", "test")
 
@@ -352,9 +353,8 @@ def save_weights_atomic(model, path):
     place, so that `path` is never half written. The temporary file is
     per process: workers of one multi-worker run may write the same path.
     """
-    temporary = f"{path}.tmp-{os.getpid()}.weights.h5"
-    model.save_weights(temporary)
-    os.replace(temporary, path)
+    with atomic_path(path, suffix=".weights.h5") as temporary:
+        model.save_weights(temporary)
 
 
 def worker_done(model, output, strategy, name="model"):

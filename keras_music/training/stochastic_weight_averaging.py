@@ -6,6 +6,8 @@ import os
 import keras
 import numpy as np
 
+from keras_music.utils.atomic_write import atomic_path
+
 
 class StochasticWeightAveraging(keras.callbacks.Callback):
     """Keeps a running average of the model's weights every few epochs.
@@ -138,10 +140,11 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
 
     def _save_state(self):
         # Per process: workers of one multi-worker run write the same file.
-        tmp = f"{self.state_path}.tmp-{os.getpid()}.npz"
         arrays = {f"w{i}": a for i, a in enumerate(self._average)}
-        np.savez(tmp, count=self.count, epoch=self._saved_epoch, **arrays)
-        os.replace(tmp, self.state_path)
+        with atomic_path(self.state_path, suffix=".npz") as temporary:
+            np.savez(
+                temporary, count=self.count, epoch=self._saved_epoch, **arrays
+            )
 
     def _assign(self, values):
         for weight, value in zip(self._float_weights(), values):

@@ -10,7 +10,7 @@ from keras_music.data.audio import SUPPORTED_EXTENSIONS
 from keras_music.data.audio import load_audio
 from keras_music.data.tfrecord_writer import write_tfrecords
 from keras_music.data.track import Track
-from keras_music.layers.validation import check_positive_int
+from keras_music.utils.validation import check_positive_int
 
 SPLITS = ("train", "valid", "test")
 # The split lists shipped with keras_music (see splits/README.md).

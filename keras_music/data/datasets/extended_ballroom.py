@@ -11,7 +11,7 @@ from keras_music.data.datasets.dataset_layout import check_split
 from keras_music.data.datasets.dataset_layout import hash_fraction
 from keras_music.data.datasets.dataset_layout import malformed
 from keras_music.data.datasets.dataset_layout import read_lines
-from keras_music.layers.validation import check_probability
+from keras_music.utils.validation import check_probability
 
 _LISTS_DIR = os.path.join(SHIPPED_SPLITS_DIR, "extended_ballroom")
 _TRACKS_CSV = os.path.join(_LISTS_DIR, "extendedballroom_v1.1_tracks.csv")

@@ -14,7 +14,7 @@ from keras_music.data.datasets.dataset_layout import hash_fraction
 from keras_music.data.datasets.dataset_layout import malformed
 from keras_music.data.datasets.dataset_layout import read_lines
 from keras_music.data.datasets.dataset_layout import require_file
-from keras_music.layers.validation import check_probability
+from keras_music.utils.validation import check_probability
 
 _KEY = re.compile(r"^\d{6}_\d+$")
 # Y_true is the annotators' confidence that the instrument is present.

@@ -1,0 +1,8 @@
+"""Helpers shared by every part of keras_music: atomic writes, checks."""
+
+from keras_music.utils.atomic_write import atomic_path
+from keras_music.utils.atomic_write import open_atomic
+from keras_music.utils.atomic_write import remove_stale_temporaries
+from keras_music.utils.atomic_write import temporary_path
+from keras_music.utils.atomic_write import write_json_atomic
+from keras_music.utils.atomic_write import write_text_atomic

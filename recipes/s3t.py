@@ -88,10 +88,12 @@ from keras_music.evaluation.probe import task_split
 from keras_music.evaluation.probe_protocol import get_probe_protocol
 from keras_music.export.serving_export import embedder_metadata
 from keras_music.export.serving_export import export_embedder_for_serving
-from keras_music.layers.cqt import CQT
-from keras_music.layers.frequency_tiling import FrequencyTiling
 from keras_music.layers.s3t_augment import S3TAugment
-from keras_music.layers.time_folding import TimeFolding
+from keras_music.models.s3t.s3t_backbone import S3TBackbone
+from keras_music.models.s3t.s3t_backbone import fitting_clip_samples
+from keras_music.models.s3t.s3t_backbone import s3t_frontend
+from keras_music.models.s3t.s3t_backbone import s3t_square_layer
+from keras_music.models.s3t.s3t_backbone import view_frames
 from keras_music.models.swin.swin_backbone import SwinBackbone
 from keras_music.models.swin.swin_presets import backbone_presets
 from keras_music.pretraining.moco import MoCo
@@ -245,13 +247,8 @@ def resolve_setup(has_gpu):
         )
     fold = FLAGS.fold or defaults["fold"]
     compression = FLAGS.time_compression or defaults["time_compression"]
-    folding = FLAGS.preprocessor == "time_folding"
-    # Compressed frames of a view: Time Folding stacks `fold` chunks of
-    # `size` frames; Frequency Tiling takes `size` frames.
-    view_frames = fold * height if folding else height
-    # CQT frames = 1 + samples // hop: the shortest clip with
-    # `view_frames * compression` of them.
-    samples = (view_frames * compression - 1) * HOP_LENGTH
+    frames = view_frames(FLAGS.preprocessor, fold, height)
+    samples = fitting_clip_samples(frames, compression, HOP_LENGTH)
     clip_seconds = FLAGS.clip_seconds or samples / SAMPLE_RATE
     if (1 + round(clip_seconds * SAMPLE_RATE) // HOP_LENGTH) < compression:
         raise ValueError(
@@ -264,7 +261,7 @@ def resolve_setup(has_gpu):
         size=height,
         time_compression=compression,
         fold=fold,
-        view_frames=view_frames,
+        view_frames=frames,
         clip_seconds=clip_seconds,
         epochs=FLAGS.epochs or defaults["epochs"],
         queue_size=FLAGS.queue_size or defaults["queue_size"],
@@ -276,27 +273,11 @@ def resolve_setup(has_gpu):
 def frontend(setup):
     """Raw audio -> CQT in dB, compressed in time, standardised per clip
     (so that masks, padding and shifted-in cells, all 0, are the mean)."""
-    return keras.Sequential(
-        [
-            CQT(
-                sample_rate=SAMPLE_RATE,
-                hop_length=HOP_LENGTH,
-                n_bins=N_BINS,
-                output_scale="db",
-                time_compression=setup.time_compression,
-            ),
-            keras.layers.LayerNormalization(
-                axis=(1, 2), center=False, scale=False, epsilon=1e-3
-            ),
-        ],
-        name="cqt_frontend",
-    )
+    return s3t_frontend(setup.time_compression, SAMPLE_RATE, HOP_LENGTH, N_BINS)
 
 
 def preprocessor(setup):
-    if FLAGS.preprocessor == "time_folding":
-        return TimeFolding(n=setup.fold, target_size=(setup.size,) * 2)
-    return FrequencyTiling(size=setup.size)
+    return s3t_square_layer(FLAGS.preprocessor, setup.fold, setup.size)
 
 
 def pretraining_views(directory, setup, batch_size):
@@ -345,11 +326,19 @@ def moco_model(setup, learning_rate):
 
 
 def audio_encoder(backbone, setup):
-    """The encoder a probe or a server uses: clip of audio -> embedding."""
-    samples = round(setup.clip_seconds * SAMPLE_RATE)
-    audio = keras.Input((samples,), name="audio")
-    x = preprocessor(setup)(frontend(setup)(audio))
-    return keras.Model(audio, backbone(x), name="s3t_encoder")
+    """The encoder a probe or a server uses: clip of audio -> embedding
+    (an `S3TBackbone` around `backbone`, sharing its weights)."""
+    return S3TBackbone(
+        swin=backbone,
+        transform=FLAGS.preprocessor,
+        fold=setup.fold,
+        time_compression=setup.time_compression,
+        clip_seconds=setup.clip_seconds,
+        sample_rate=SAMPLE_RATE,
+        hop_length=HOP_LENGTH,
+        n_bins=N_BINS,
+        name="s3t_encoder",
+    )
 
 
 def probe_scores(encoder, splits, task, setup, cache_dir):

@@ -10,6 +10,7 @@ from keras_music.models.pase import PASEBackbone
 from keras_music.models.pase import PASEPlusBackbone
 from keras_music.models.resnet import ResNet50Backbone
 from keras_music.models.resnet import ResNetBackbone
+from keras_music.models.s3t import S3TBackbone
 from keras_music.models.sample_cnn import SampleCNNBackbone
 from keras_music.models.swin import SwinBackbone
 from keras_music.models.tagger import Tagger

@@ -77,6 +77,29 @@ class Tagger(keras.Model):
             )
         return cls(**config)
 
+    def audio_model(self, features, name=None):
+        """`features` (a model on this tagger's input) on raw audio: the
+        preprocessor first, so the result maps mono audio `(batch,
+        samples)` at `preprocessor.sample_rate` to the features.
+
+        Raises a `ValueError` for a tagger without a preprocessor that
+        has a frontend (one that takes its input as the frontend gives
+        it)."""
+        preprocessor = self.preprocessor
+        if preprocessor is None or preprocessor.frontend is None:
+            raise ValueError(
+                f"`{self.name}` has no preprocessor with a frontend, so it "
+                "cannot take audio: pass `audio=False` (spectrogram input), "
+                "or build the tagger with `preprocessor=AudioPreprocessor("
+                "frontend, ...)`."
+            )
+        inputs = keras.Input(
+            shape=(preprocessor.segment_samples,), name="audio"
+        )
+        return keras.Model(
+            inputs, features(preprocessor(inputs)), name=name or features.name
+        )
+
     def default_optimizer(self):
         return keras.optimizers.Adam(1e-3)
 

@@ -29,6 +29,8 @@ class AudioEmbedder(keras.Model):
         token: optional str. MAEST token read: `"stack"`, `"cls"`,
             `"dist"`, `"avg"` or `"cls_dist"`; `None` or `"avg"` for other
             backbones. Defaults to `None`: `"stack"` for MAEST.
+        metadata: optional dict. As `Tagger`'s: dataset and metrics for
+            the model card of an export. Defaults to `None`.
         **kwargs: `name`, `trainable`.
 
     Example:
@@ -54,7 +56,13 @@ class AudioEmbedder(keras.Model):
     """
 
     def __init__(
-        self, backbone, preprocessor=None, block=None, token=None, **kwargs
+        self,
+        backbone,
+        preprocessor=None,
+        block=None,
+        token=None,
+        metadata=None,
+        **kwargs,
     ):
         is_maest = hasattr(backbone, "block_output")
         if not is_maest and block is not None:
@@ -98,6 +106,7 @@ class AudioEmbedder(keras.Model):
         self.preprocessor = preprocessor
         self.block = block
         self.token = token
+        self.metadata = metadata
 
     def get_config(self):
         preprocessor = self.preprocessor
@@ -110,6 +119,7 @@ class AudioEmbedder(keras.Model):
             "preprocessor": preprocessor,
             "block": self.block,
             "token": self.token,
+            "metadata": self.metadata,
         }
 
     @classmethod

@@ -57,6 +57,7 @@ def maest_with_precision(model, precision):
             activation=model.activation,
             preprocessor=model.preprocessor,
             vocabulary=model.vocabulary,
+            metadata=model.metadata,
             name=model.name,
         )
     copy.set_weights(model.get_weights())

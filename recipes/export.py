@@ -5,12 +5,15 @@ encoder (SavedModel) for serving.
         --name maest_30s_tagger --format saved_model,tflite
 
 reads the tag names, sample rate, segment length and frontend from the
-`results.json` that `recipes/maest.py` writes next to `model.keras`
-(`--labels FILE`, `--sample_rate`, `--segment` supply or override them)
-and writes
+model (a tagger saved with its `preprocessor` and `vocabulary` carries
+them in the `.keras` file; `--labels FILE`, `--sample_rate`, `--segment`
+override them) and writes, each model with its model card (Essentia's
+schema: sample rate, classes, the model's dataset and metrics)
 
-    saved_models/maest_30s_tagger/1/          TF Serving version folder
+    saved_models/maest_30s_tagger/1/          TF Serving version folder,
+                                              with model_card.json
     saved_models/maest_30s_tagger.tflite      one segment, float32
+    saved_models/maest_30s_tagger.json        its model card
     saved_models/maest_30s_tagger.labels.txt  tag names of the TFLite model
 
 printing, for a `maest_30s` tagger with 50 tags:
@@ -27,9 +30,13 @@ shared with other jobs: 103 s for the SavedModel, 165 s for the TFLite
 conversion, which peaked at 3.7 GB of memory; `--quantization float16`
 adds a 170.9 MB file in another 85 s).
 
-An encoder, such as the `encoder.keras` of `recipes/s3t.py` (raw audio
-segment in, embedding out), is recognised by its run's `results.json`
-naming it under `encoder` with no `vocabulary`:
+`--block N [--token stack]` exports a tagger's embeddings instead (the
+tokens of block N, `export_embedder`), as does a model saved as an
+`AudioEmbedder`. A model saved before models carried their metadata is
+read with the `results.json` of its run folder (deprecated; a warning
+says so): an encoder, such as the `encoder.keras` of `recipes/s3t.py`, is
+recognised by that `results.json` naming it under `encoder` with no
+`vocabulary`:
 
     python recipes/export.py --model runs/s3t_time_folding/encoder.keras \\
         --name s3t_encoder
@@ -44,7 +51,9 @@ segmenting and averaging itself; serve it with
 next version, which TF Serving picks up while running.
 """
 
+import os
 import time
+import warnings
 
 import flag_checks
 import keras
@@ -53,13 +62,17 @@ from absl import flags
 from absl import logging
 
 import keras_music  # noqa: F401  (sets the backend, registers the models)
-from keras_music.export.serving_export import FORMATS
-from keras_music.export.serving_export import check_tflite_free
+from keras_music.export.embedder import export_embedder
 from keras_music.export.serving_export import embedder_metadata
-from keras_music.export.serving_export import export_embedder_for_serving
-from keras_music.export.serving_export import export_for_serving
 from keras_music.export.serving_export import export_size
 from keras_music.export.serving_export import serving_metadata
+from keras_music.export.tagger import FORMATS
+from keras_music.export.tagger import export_tagger
+from keras_music.export.tagger import tagger_metadata
+from keras_music.export.tagger import tflite_path
+from keras_music.export.tflite import check_free
+from keras_music.models.embedder import AudioEmbedder
+from keras_music.models.tagger import Tagger
 
 QUANTIZATIONS = ("float32", "float16", "dynamic_range")
 
@@ -92,6 +105,15 @@ flags.DEFINE_enum(
 flags.DEFINE_bool(
     "overwrite", False, "Replace existing TFLite files of --name."
 )
+flags.DEFINE_integer(
+    "block", None, "Export the embeddings of this MAEST block (1-based)."
+)
+flags.DEFINE_enum(
+    "token",
+    None,
+    ["stack", "cls", "dist", "avg", "cls_dist"],
+    "MAEST token of --block. Default: stack.",
+)
 flags.mark_flags_as_required(["model", "name"])
 flag_checks.keras_file("model")
 flag_checks.positive("sample_rate", "segment", "version", "time_stride")
@@ -110,8 +132,9 @@ flags.register_validator(
 FLAGS = flags.FLAGS
 
 
-def export_embedder(metadata):
-    """An encoder (raw audio segment -> embedding): a SavedModel only."""
+def embedder_export(model, sample_rate=None, segment_seconds=None):
+    """Embeddings (an `AudioEmbedder`, a tagger's `--block`, or an encoder
+    with its rate): a SavedModel only."""
     if "tflite" in FLAGS.format:
         if FLAGS["format"].present:
             raise app.UsageError(
@@ -119,83 +142,43 @@ def export_embedder(metadata):
                 "saved_model only (pass --format=saved_model)."
             )
         print("An encoder: exporting the SavedModel only (no TFLite).")
-    model = keras.saving.load_model(FLAGS.model, compile=False)
-    started = time.time()
-    try:
-        paths = export_embedder_for_serving(
-            model,
-            FLAGS.name,
-            sample_rate=metadata["sample_rate"],
-            segment_seconds=metadata["segment_seconds"],
-            output_dir=FLAGS.output_dir,
-            version=FLAGS.version,
-        )
-    except ValueError as error:
-        raise app.UsageError(str(error)) from None
+    path = export_embedder(
+        model,
+        os.path.join(FLAGS.output_dir, FLAGS.name),
+        block=FLAGS.block,
+        token=FLAGS.token,
+        version=FLAGS.version,
+        sample_rate=sample_rate,
+        segment_seconds=segment_seconds,
+    )
+    rate = sample_rate or model.preprocessor.sample_rate
     print(
         f"{FLAGS.model}: {model.count_params():,} parameters, encoder of "
-        f"{model.output_shape[-1]}-d embeddings, {metadata['sample_rate']} "
-        f"Hz, {model.input_shape[-1] / metadata['sample_rate']:g} s segments"
+        f"{model.output_shape[-1]}-d embeddings, {rate} Hz, "
+        f"{model.input_shape[-1] / rate:g} s segments"
     )
-    return paths, time.time() - started
+    return {"saved_model": path}
 
 
-def main(_):
-    # === An encoder (results.json names it, no tag names) ===
-    embedder = None
-    if FLAGS.labels is None:
-        try:
-            embedder = embedder_metadata(
-                FLAGS.model,
-                sample_rate=FLAGS.sample_rate,
-                segment_seconds=FLAGS.segment,
-            )
-        except ValueError as error:
-            raise app.UsageError(str(error)) from None
-    if embedder is not None:
-        paths, seconds = export_embedder(embedder)
-        for kind, path in paths.items():
-            print(f"{kind}: {path} ({export_size(path) / 1e6:.1f} MB)")
-        print(f"exported in {seconds:.1f} s")
-        return
-
-    # === What the export needs ===
-    try:
-        metadata = serving_metadata(
-            FLAGS.model,
-            labels=FLAGS.labels,
-            sample_rate=FLAGS.sample_rate,
-            segment_seconds=FLAGS.segment,
-        )
-    except ValueError as error:
-        raise app.UsageError(str(error)) from None
+def tagger_export(model, overrides):
+    """A tagger: SavedModel and TFLite, from what the model carries."""
+    metadata = tagger_metadata(model, **overrides)
     quantizations = [None if q == "float32" else q for q in FLAGS.quantization]
+    base = os.path.join(FLAGS.output_dir, FLAGS.name)
     if "tflite" in FLAGS.format:
-        try:
-            check_tflite_free(
-                FLAGS.output_dir, FLAGS.name, quantizations, FLAGS.overwrite
-            )
-        except ValueError as error:
-            raise app.UsageError(str(error)) from None
-    model = keras.saving.load_model(FLAGS.model, compile=False)
+        for quantization in quantizations:
+            check_free(tflite_path(base, quantization), FLAGS.overwrite)
     print(
         f"{FLAGS.model}: {model.count_params():,} parameters, "
         f"{len(metadata['vocabulary'])} tags, {metadata['sample_rate']} Hz, "
         f"{metadata['segment_seconds']} s segments"
     )
-
-    # === Export ===
     freq_drop = None
     if FLAGS.freq_drop is not None:
         freq_drop = [int(row) for row in FLAGS.freq_drop]
-    started = time.time()
-    paths = export_for_serving(
+    return export_tagger(
         model,
-        FLAGS.name,
-        vocabulary=metadata["vocabulary"],
-        frontend=metadata["frontend"],
-        segment_seconds=metadata["segment_seconds"],
-        output_dir=FLAGS.output_dir,
+        base,
         formats=FLAGS.format,
         quantizations=quantizations,
         version=FLAGS.version,
@@ -203,7 +186,63 @@ def main(_):
         inference_freq_drop=freq_drop,
         precision=FLAGS.precision,
         overwrite=FLAGS.overwrite,
+        **overrides,
     )
+
+
+def legacy_overrides():
+    """For a model saved before models carried their metadata: what the
+    `results.json` of its run gives (deprecated), or `None` when that
+    names an encoder."""
+    encoder = None
+    if FLAGS.labels is None:
+        encoder = embedder_metadata(
+            FLAGS.model,
+            sample_rate=FLAGS.sample_rate,
+            segment_seconds=FLAGS.segment,
+        )
+    if encoder is not None:
+        return None, encoder
+    metadata = serving_metadata(
+        FLAGS.model,
+        labels=FLAGS.labels,
+        sample_rate=FLAGS.sample_rate,
+        segment_seconds=FLAGS.segment,
+    )
+    metadata.pop("sample_rate")
+    return metadata, None
+
+
+def main(_):
+    # === The model and what it carries ===
+    with warnings.catch_warnings():
+        # Serving does not need the optimizer's state; Keras warns that
+        # it skips it.
+        warnings.filterwarnings("ignore", "Skipping variable loading")
+        model = keras.saving.load_model(FLAGS.model, compile=False)
+    labels = FLAGS.labels
+    if labels is not None:
+        with open(labels) as stream:
+            labels = [line.strip() for line in stream if line.strip()]
+    overrides = {
+        "vocabulary": labels,
+        "sample_rate": FLAGS.sample_rate,
+        "segment_seconds": FLAGS.segment,
+    }
+    started = time.time()
+    try:
+        if isinstance(model, AudioEmbedder) or FLAGS.block is not None:
+            paths = embedder_export(model)
+        elif isinstance(model, Tagger) and model.preprocessor is not None:
+            paths = tagger_export(model, overrides)
+        else:
+            legacy, encoder = legacy_overrides()
+            if encoder is not None:
+                paths = embedder_export(model, **encoder)
+            else:
+                paths = tagger_export(model, legacy)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
     seconds = time.time() - started
     for kind, path in paths.items():
         print(f"{kind}: {path} ({export_size(path) / 1e6:.1f} MB)")

@@ -17,6 +17,11 @@ import threading
 
 import numpy as np
 import soundfile
+import soxr
+
+from keras_music.export.model_card import model_card
+from keras_music.export.model_card import tensor
+from keras_music.export.model_card import write_model_card
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TAGS = ["church organ", "nylon guitar", "cello", "bassoon", "harp", "flute"]
@@ -49,12 +54,22 @@ class _Serving(http.server.BaseHTTPRequestHandler):
 
 
 def test_python_client_names_the_tags_the_model_means(tmp_path):
-    assets = tmp_path / "saved_models" / "maest_30s_tagger" / "1" / "assets"
-    assets.mkdir(parents=True)
-    (assets / "labels.txt").write_text("\n".join(TAGS) + "\n")
-    stereo = np.random.default_rng(0).uniform(-0.5, 0.5, (1600, 2))
+    version = tmp_path / "saved_models" / "maest_30s_tagger" / "1"
+    version.mkdir(parents=True)
+    # The card an export writes (the same function), not a hand-made one.
+    card = model_card(
+        "maest_30s_tagger",
+        "multi-label classifier",
+        16000,
+        inputs=[tensor("audio", ["batch_size", "samples"])],
+        outputs=[tensor("probabilities", ["batch_size", 6], "predictions")],
+        classes=TAGS,
+    )
+    write_model_card(version / "model_card.json", card)
+    # At 32 kHz: the client resamples to the card's 16 kHz.
+    stereo = np.random.default_rng(0).uniform(-0.5, 0.5, (3200, 2))
     soundfile.write(
-        tmp_path / "track.wav", stereo.astype("float32"), 16000, "FLOAT"
+        tmp_path / "track.wav", stereo.astype("float32"), 32000, "FLOAT"
     )
 
     server = http.server.HTTPServer(("127.0.0.1", 0), _Serving)
@@ -79,6 +94,7 @@ def test_python_client_names_the_tags_the_model_means(tmp_path):
     assert path == "/v1/models/maest_30s_tagger:predict", path
     (instance,) = body["instances"]
     assert instance["lengths"] == len(instance["audio"]) == 1600
-    np.testing.assert_allclose(
-        instance["audio"], stereo.mean(axis=1), atol=1e-6
+    expected = soxr.resample(
+        stereo.mean(axis=1).astype("float32"), 32000, 16000
     )
+    np.testing.assert_allclose(instance["audio"], expected, atol=1e-6)

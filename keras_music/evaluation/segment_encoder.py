@@ -21,7 +21,7 @@ import keras
 
 from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
 from keras_music.models.maest.maest_backbone import MAESTBackbone
-from keras_music.models.maest.maest_layers import MAESTTokenPooling
+from keras_music.models.maest.maest_readout import maest_block_readout
 
 
 def maest_segment_encoder(backbone, block=None, token="stack", frontend=None):
@@ -53,21 +53,10 @@ def maest_segment_encoder(backbone, block=None, token="stack", frontend=None):
     Reference:
         Alonso-Jiménez et al., ISMIR 2023, Sections 3.3 and 4.1.
     """
-    if not hasattr(backbone, "block_output"):
-        raise ValueError(
-            "`backbone` must be a `MAESTBackbone`. "
-            f"Received: backbone={backbone!r}"
-        )
     if block is None:
-        block = backbone.num_layers
-    features = keras.Model(
-        backbone.input,
-        backbone.block_output(block),
-        name=f"{backbone.name}_to_block_{block}",
-    )
-    pooling = MAESTTokenPooling(
-        token, dtype=backbone.dtype_policy, name="token_pooling"
-    )
+        block = getattr(backbone, "num_layers", None)
+    # `maest_block_readout` checks the backbone, block and token.
+    readout = maest_block_readout(backbone, block, token)
     if frontend is None:
         inputs = keras.Input(
             shape=(backbone.num_mel_bins, None), name="log_mel_spectrogram"
@@ -76,9 +65,7 @@ def maest_segment_encoder(backbone, block=None, token="stack", frontend=None):
     else:
         inputs = keras.Input(shape=(None,), name="audio")
         spectrogram = frontend(inputs)
-    embedding = pooling(features(spectrogram))
-    if token == "stack":
-        embedding = keras.layers.Flatten(name="flatten_stack")(embedding)
+    embedding = readout(spectrogram)
     return keras.Model(
         inputs, embedding, name=f"maest_block_{block}_{token}_encoder"
     )

@@ -2,16 +2,28 @@
 audio encoder as a versioned SavedModel for TF Serving."""
 
 import os
-import shutil
-import tempfile
 
 import tensorflow as tf
 
 from keras_music.export.embedder_serving_graph import EmbedderServingGraph
+from keras_music.export.model_card import model_card
+from keras_music.export.model_card import tensor
+from keras_music.export.patchout import inference_patchout
 from keras_music.export.serving_graph import ServingGraph
+from keras_music.export.serving_layout import check_version
+from keras_music.export.serving_layout import existing_versions  # noqa: F401
+from keras_music.export.serving_layout import resolve_version
+from keras_music.export.serving_layout import save_version
 
 LABELS_FILE = "labels.txt"
-README_FILE = "README.md"
+TAGGER_SIGNATURES = (
+    "serving_default",
+    "embed",
+    "tag_wav",
+    "segment_tokens",
+    "serving_mel",
+    "metadata",
+)
 
 
 def export_saved_model(
@@ -45,7 +57,17 @@ def export_saved_model(
 
     - `serving_default(audio, lengths)` -> `probabilities`, `embedding`;
     - `embed(audio, lengths)` -> `block_<n>` for each of `embed_blocks`;
-    - `tag_wav(wav)` -> `probabilities`, `embedding` from WAV bytes.
+    - `tag_wav(wav)` -> `probabilities`, `embedding` from WAV bytes;
+    - `segment_tokens(audio)` -> `spectrogram` and `block_<n>_tokens`
+      (every block's tokens) of one segment per row;
+    - `serving_mel(mel)` -> `probabilities`, `embedding` from Essentia's
+      MAEST input, `(batch, frames, mel bands)` log-mel;
+    - `metadata()` -> `sample_rate`, `segment_samples`, … (the raw-audio
+      signatures do not resample: send audio at `sample_rate`).
+
+    `model_card.json` (Essentia's schema, `model_card`) beside
+    `saved_model.pb` states the same, the classes and the model's
+    `metadata` (dataset, metrics).
 
     Args:
         model: `MAESTTagger`. Maps a log-mel segment to tag probabilities.
@@ -77,14 +99,14 @@ def export_saved_model(
     >>> base = os.path.join(tempfile.mkdtemp(), "tiny_tagger")
     >>> path = export_saved_model(tagger, base, vocabulary=["piano", "voice"])
     >>> os.path.relpath(path, base), sorted(os.listdir(path))
-    ('1', ['README.md', 'assets', 'fingerprint.pb', 'saved_model.pb',
-           'variables'])
+    ('1', ['README.md', 'assets', 'fingerprint.pb', 'model_card.json',
+           'saved_model.pb', 'variables'])
     >>> serving = tf.saved_model.load(path).signatures["serving_default"]
     >>> audio = tf.zeros((1, 24000))
     >>> serving(audio=audio, lengths=tf.constant([24000]))["probabilities"]
     <tf.Tensor: shape=(1, 2), dtype=float32, ...>
     """
-    _check_version(version)
+    check_version(version)
     if vocabulary is None:
         vocabulary = [f"tag_{i}" for i in range(getattr(model, "num_tags", 0))]
     vocabulary = [str(tag) for tag in vocabulary]
@@ -100,14 +122,7 @@ def export_saved_model(
             f"Received: {bad[0]!r}"
         )
 
-    export_dir, version = _resolve_version(export_dir, version)
-    backbone = getattr(model, "backbone", None)
-    previous = None
-    if backbone is not None and hasattr(backbone, "set_inference_patchout"):
-        previous = (
-            backbone.inference_time_stride,
-            tuple(backbone.inference_freq_drop),
-        )
+    export_dir, version = resolve_version(export_dir, version)
 
     def stage_labels(graph, temporary):
         staging = os.path.join(temporary, "labels")
@@ -119,16 +134,7 @@ def export_saved_model(
         # loaded model as `labels_file`.
         graph.labels_file = tf.saved_model.Asset(labels_path)
 
-    try:
-        if inference_time_stride is not None or inference_freq_drop is not None:
-            if previous is None:
-                raise ValueError(
-                    "Inference patchout needs a `MAESTTagger`. Received: "
-                    f"model={model!r}"
-                )
-            model.set_inference_patchout(
-                inference_time_stride, inference_freq_drop
-            )
+    with inference_patchout(model, inference_time_stride, inference_freq_drop):
         graph = ServingGraph(
             model,
             frontend=frontend,
@@ -140,19 +146,15 @@ def export_saved_model(
             batch_size=batch_size,
             resample_wav=resample_wav,
         )
-        return _save_version(
+        return save_version(
             graph,
             export_dir,
             version,
-            ("serving_default", "embed", "tag_wav"),
+            TAGGER_SIGNATURES,
             signatures_readme(graph, vocabulary, version),
             stage=stage_labels,
+            card=tagger_card(graph, export_dir, vocabulary, version),
         )
-    finally:
-        if previous is not None and (
-            inference_time_stride is not None or inference_freq_drop is not None
-        ):
-            model.set_inference_patchout(*previous)
 
 
 def export_embedder_saved_model(
@@ -212,7 +214,7 @@ def export_embedder_saved_model(
     {'embedding': <tf.Tensor: shape=(1, 1), dtype=float32,
      numpy=array([[0.625]], dtype=float32)>}
     """
-    _check_version(version)
+    check_version(version)
     # Built first: a model that is not an encoder leaves no folder behind.
     graph = EmbedderServingGraph(
         model,
@@ -221,75 +223,14 @@ def export_embedder_saved_model(
         batch_size=batch_size,
         resample_wav=resample_wav,
     )
-    export_dir, version = _resolve_version(export_dir, version)
-    return _save_version(
+    export_dir, version = resolve_version(export_dir, version)
+    return save_version(
         graph,
         export_dir,
         version,
         ("serving_default", "embed", "embed_wav"),
         embedder_readme(graph, version),
-    )
-
-
-def _check_version(version):
-    if version is not None and (
-        isinstance(version, bool) or not isinstance(version, int) or version < 1
-    ):
-        raise ValueError(
-            "`version` must be a positive integer (TF Serving's version "
-            f"folders are numbers). Received: version={version!r}"
-        )
-
-
-def _resolve_version(export_dir, version):
-    """`export_dir` (created) and the version to write in it."""
-    export_dir = os.fspath(export_dir)
-    os.makedirs(export_dir, exist_ok=True)
-    existing = existing_versions(export_dir)
-    if version is None:
-        return export_dir, max(existing, default=0) + 1
-    if version in existing:
-        raise ValueError(
-            f"`version` {version} already exists in {export_dir}; versions "
-            f"are never overwritten. Existing versions: {sorted(existing)}. "
-            f"Received: version={version}"
-        )
-    return export_dir, version
-
-
-def _save_version(graph, export_dir, version, signatures, readme, stage=None):
-    """Saves `graph` with `signatures` (names of its functions) as
-    `export_dir/version`, written to a temporary folder beside it and
-    renamed into place; `stage(graph, temporary)` adds assets first."""
-    target = os.path.join(export_dir, str(version))
-    temporary = tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=export_dir)
-    try:
-        if stage is not None:
-            stage(graph, temporary)
-        written = os.path.join(temporary, "model")
-        tf.saved_model.save(
-            graph,
-            written,
-            signatures={name: getattr(graph, name) for name in signatures},
-        )
-        with open(os.path.join(written, README_FILE), "w") as stream:
-            stream.write(readme)
-        # Atomic on one file system; fails rather than replace a version
-        # another process wrote meanwhile.
-        os.rename(written, target)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
-    return target
-
-
-def existing_versions(export_dir):
-    """The integer version folders in `export_dir`."""
-    if not os.path.isdir(export_dir):
-        return []
-    return sorted(
-        int(entry)
-        for entry in os.listdir(export_dir)
-        if entry.isdigit() and os.path.isdir(os.path.join(export_dir, entry))
+        card=embedder_card(graph, export_dir, version),
     )
 
 
@@ -333,6 +274,20 @@ to one segment), tagged, and the outputs averaged per track.
 - `tag_wav`: input `wav` string `(batch,)`, WAV file bytes (16-bit PCM,
   channels averaged{wav_rate});
   outputs as `serving_default`
+- `segment_tokens`: input `audio` float32 `(batch, samples)`, at most one
+  segment per row (shorter rows zero-padded); outputs `spectrogram`
+  (the tagger's input) and `block_<n>_tokens` float32
+  `(batch, tokens, {backbone.hidden_dim})` for blocks 1 to
+  {backbone.num_layers}
+- `serving_mel`: input `mel` float32 `(batch, frames, {backbone.num_mel_bins})`,
+  Essentia's MAEST input (`log10(1 + 10000 x)` mel, time first, not
+  normalised; {backbone.num_frames} frames fill a segment); outputs as
+  `serving_default`, one segment per row
+- `metadata`: no inputs; `sample_rate`, `segment_samples`,
+  `segment_seconds`, `num_tags`, `num_mel_bins`, `num_frames`
+
+The audio signatures do not resample: audio must be at
+{graph.sample_rate} Hz (`metadata`, `model_card.json`).
 
 Bad requests (wrong rank, empty audio, lengths out of range, NaN or
 infinite samples, bytes that are not WAV) fail with INVALID_ARGUMENT and
@@ -373,3 +328,78 @@ Bad requests (wrong rank, empty audio, lengths out of range, NaN or
 infinite samples, bytes that are not WAV) fail with INVALID_ARGUMENT and
 a message naming the input.
 """
+
+
+def tagger_card(graph, export_dir, vocabulary, version):
+    """The model card of a tagger's SavedModel (`ServingGraph`)."""
+    backbone = graph.model.backbone
+    batch, samples = "batch_size", "samples"
+    audio = [
+        tensor("audio", [batch, samples], signature="serving_default"),
+        tensor("lengths", [batch], signature="serving_default", type="int"),
+    ]
+    mel = tensor(
+        "mel",
+        [batch, backbone.num_frames, backbone.num_mel_bins],
+        signature="serving_mel",
+    )
+    width = graph._tag_widths()["embedding"]
+    outputs = [
+        tensor(
+            "probabilities",
+            [batch, graph.num_tags],
+            "predictions",
+            "serving_default",
+        ),
+        tensor("embedding", [batch, width], "embeddings", "serving_default"),
+    ]
+    outputs += [
+        tensor(name, [batch, dim], "embeddings", "embed")
+        for name, dim in graph._embed_widths().items()
+    ]
+    return model_card(
+        os.path.basename(os.path.normpath(export_dir)),
+        "multi-label classifier",
+        graph.sample_rate,
+        inputs=audio + [mel],
+        outputs=outputs,
+        classes=vocabulary,
+        version=version,
+        metadata=getattr(graph.model, "metadata", None),
+        inference=_inference(graph),
+    )
+
+
+def embedder_card(graph, export_dir, version):
+    """The model card of an encoder's SavedModel (`EmbedderServingGraph`)."""
+    batch = "batch_size"
+    return model_card(
+        os.path.basename(os.path.normpath(export_dir)),
+        "embedding extractor",
+        graph.sample_rate,
+        inputs=[
+            tensor("audio", [batch, "samples"], signature="serving_default"),
+            tensor("lengths", [batch], signature="serving_default", type="int"),
+        ],
+        outputs=[
+            tensor(
+                "embedding",
+                [batch, graph.embedding_width],
+                "embeddings",
+                "serving_default",
+            )
+        ],
+        version=version,
+        metadata=getattr(graph.model, "metadata", None),
+        inference=_inference(graph),
+    )
+
+
+def _inference(graph):
+    return {
+        "segment_samples": graph.segment,
+        "segment_seconds": graph.segment_seconds,
+        "resamples": False,
+        "note": "audio signatures take mono float32 at sample_rate and do "
+        "not resample; the *_wav signatures decode and resample WAV bytes",
+    }

@@ -1,38 +1,45 @@
-"""`export_for_serving`: a trained tagger to every serving format at once;
-`export_embedder_for_serving`: a raw-audio encoder to TF Serving.
+"""Deprecated: the export functions that read a run's `results.json`.
 
-What `recipes/export.py` and the end of the training recipes call: reads
-what an export needs (tag names, sample rate, segment, frontend) from a
-run folder's `results.json` or from arguments, and writes
-`saved_models/NAME/VERSION/` (TF Serving) and, for taggers,
-`saved_models/NAME.tflite` (plus `NAME.float16.tflite` /
-`NAME.dynamic_range.tflite` when asked).
+`export_tagger` (`keras_music.export.tagger`) and `export_embedder`
+(`keras_music.export.embedder`) read what an export needs from the model
+itself; the functions here forward to them and warn
+(`DeprecationWarning`), for one release. `export_size`, `tflite_path`
+and `check_tflite_free` stay.
 """
 
 import json
 import os
+import warnings
 
 import keras
 
-from keras_music.export.saved_model import export_embedder_saved_model
-from keras_music.export.saved_model import export_saved_model
-from keras_music.export.tflite import QUANTIZATIONS
+from keras_music.export import tagger as tagger_export
+from keras_music.export.embedder import export_embedder
+from keras_music.export.tagger import FORMATS
+from keras_music.export.tagger import export_tagger
 from keras_music.export.tflite import check_free
-from keras_music.export.tflite import export_tflite
 from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
 from keras_music.layers.validation import check_positive
 from keras_music.layers.validation import check_positive_int
-from keras_music.models.maest.maest_embedder import PRECISIONS
-from keras_music.models.maest.maest_embedder import maest_with_precision
 
-FORMATS = ("saved_model", "tflite")
 RESULTS_FILE = "results.json"
+
+
+def _deprecated(old, new):
+    warnings.warn(
+        f"`{old}` is deprecated and will be removed in the next release: "
+        f"use `{new}`, which reads the sample rate, segment, frontend and "
+        "tag names from the model (no results.json).",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 def serving_metadata(
     model_path, labels=None, sample_rate=None, segment_seconds=None
 ):
-    """Tag names, sample rate, segment and frontend of a saved model.
+    """Deprecated (use `export_tagger`, which reads the model): tag names,
+    sample rate, segment and frontend of a saved model.
 
     Read from `results.json` next to `model_path` (what `recipes/maest.py`
     writes) when present; each argument given overrides it.
@@ -67,6 +74,7 @@ def serving_metadata(
     >>> serving_metadata(model_path, sample_rate=8000)["sample_rate"]
     8000
     """
+    _deprecated("serving_metadata", "tagger_metadata")
     results = {}
     results_path = os.path.join(
         os.path.dirname(os.path.abspath(model_path)), RESULTS_FILE
@@ -148,7 +156,9 @@ def export_for_serving(
     precision="float32",
     overwrite=False,
 ):
-    """Exports a tagger as a SavedModel for TF Serving and as TFLite.
+    """Deprecated: `export_tagger(model, output_dir/name, ...)`, which
+    reads the tag names, frontend and segment from the model; this
+    forwards to it with them given.
 
     Args:
         model: `MAESTTagger`.
@@ -193,67 +203,33 @@ def export_for_serving(
     >>> {key: os.path.basename(path) for key, path in paths.items()}
     {'tflite_float16': 'tiny_tagger.float16.tflite',
      'tflite_labels': 'tiny_tagger.labels.txt'}
+    >>> os.path.isfile(os.path.join(output_dir, "tiny_tagger.float16.json"))
+    True
     """
-    formats = list(formats)
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise ValueError(
-            f"`formats` must be a non-empty subset of {FORMATS}. "
-            f"Received: formats={formats!r}"
-        )
-    bad = [q for q in quantizations if q not in QUANTIZATIONS]
-    if bad or not quantizations:
-        raise ValueError(
-            f"`quantizations` must be a non-empty subset of {QUANTIZATIONS}. "
-            f"Received: quantizations={quantizations!r}"
-        )
-    if precision not in PRECISIONS:
-        raise ValueError(
-            f"`precision` must be one of {PRECISIONS}. "
-            f"Received: precision={precision!r}"
-        )
+    _deprecated("export_for_serving", "export_tagger")
     _check_name(name)
-    if "tflite" in formats:
-        check_tflite_free(output_dir, name, quantizations, overwrite)
-    patchout = {
-        "inference_time_stride": inference_time_stride,
-        "inference_freq_drop": inference_freq_drop,
-    }
-    paths = {}
-    if "saved_model" in formats:
-        paths["saved_model"] = export_saved_model(
-            maest_with_precision(model, precision),
-            os.path.join(output_dir, name),
-            version=version,
-            vocabulary=vocabulary,
-            frontend=frontend,
-            segment_seconds=segment_seconds,
-            **patchout,
-        )
-    if "tflite" in formats:
-        for quantization in quantizations:
-            key = f"tflite_{quantization}" if quantization else "tflite"
-            paths[key] = export_tflite(
-                model,
-                tflite_path(output_dir, name, quantization),
-                overwrite=overwrite,
-                frontend=frontend,
-                segment_seconds=segment_seconds,
-                quantization=quantization,
-                **patchout,
-            )
-        labels_path = os.path.join(output_dir, f"{name}.labels.txt")
-        with open(labels_path, "w") as stream:
-            stream.write("\n".join(vocabulary) + "\n")
-        paths["tflite_labels"] = labels_path
-    return paths
+    return export_tagger(
+        model,
+        os.path.join(output_dir, name),
+        formats=formats,
+        quantizations=quantizations,
+        version=version,
+        vocabulary=vocabulary,
+        frontend=frontend,
+        segment_seconds=segment_seconds,
+        inference_time_stride=inference_time_stride,
+        inference_freq_drop=inference_freq_drop,
+        precision=precision,
+        overwrite=overwrite,
+    )
 
 
 def tflite_path(output_dir, name, quantization=None):
-    """`output_dir/name[.quantization].tflite`, where `export_for_serving`
-    writes a TFLite variant."""
-    suffix = f".{quantization}" if quantization else ""
-    return os.path.join(output_dir, f"{name}{suffix}.tflite")
+    """`output_dir/name[.quantization].tflite`, where `export_tagger`
+    writes a TFLite variant of `output_dir/name`."""
+    return tagger_export.tflite_path(
+        os.path.join(output_dir, name), quantization
+    )
 
 
 def check_tflite_free(output_dir, name, quantizations=(None,), overwrite=False):
@@ -264,8 +240,9 @@ def check_tflite_free(output_dir, name, quantizations=(None,), overwrite=False):
 
 
 def embedder_metadata(model_path, sample_rate=None, segment_seconds=None):
-    """Sample rate and segment of a run's encoder, or `None` for a model
-    that is not one.
+    """Deprecated (use `export_embedder` on a model that carries its
+    preprocessor): sample rate and segment of a run's encoder, or `None`
+    for a model that is not one.
 
     The rule: a model is an encoder (raw audio segment -> embedding, to
     export with `export_embedder_for_serving`) when the `results.json`
@@ -296,6 +273,7 @@ def embedder_metadata(model_path, sample_rate=None, segment_seconds=None):
     >>> print(embedder_metadata(os.path.join(run, "tagger.keras")))
     None
     """
+    _deprecated("embedder_metadata", "export_embedder")
     results_path = os.path.join(
         os.path.dirname(os.path.abspath(model_path)), RESULTS_FILE
     )
@@ -330,7 +308,8 @@ def export_embedder_for_serving(
     output_dir="saved_models",
     version=None,
 ):
-    """Exports a raw-audio encoder as a SavedModel for TF Serving.
+    """Deprecated: `export_embedder(model, output_dir/name, ...)`, to
+    which this forwards.
 
     TFLite is left out: the segment encoder already is a Keras model of
     one segment, which `model.export(path, format="litert")` converts
@@ -373,9 +352,10 @@ def export_embedder_for_serving(
     >>> outputs["embedding"].numpy()
     array([[1.]], dtype=float32)
     """
+    _deprecated("export_embedder_for_serving", "export_embedder")
     _check_name(name)
     return {
-        "saved_model": export_embedder_saved_model(
+        "saved_model": export_embedder(
             model,
             os.path.join(output_dir, name),
             sample_rate=sample_rate,

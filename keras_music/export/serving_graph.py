@@ -1,15 +1,16 @@
 """`ServingGraph`: a MAEST tagger on raw audio, as SavedModel signatures."""
 
 import keras
-import numpy as np
 import tensorflow as tf
 from tensorflow.python.trackable.data_structures import NoDependency
 
 from keras_music.export.segmented_audio_graph import SegmentedAudioGraph
+from keras_music.layers.log_mel_spectrogram import MAEST_MEAN
+from keras_music.layers.log_mel_spectrogram import MAEST_STD
 from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
 from keras_music.layers.validation import check_positive
 from keras_music.models.maest.maest_layers import TOKEN_KINDS
-from keras_music.models.maest.maest_layers import MAESTTokenPooling
+from keras_music.models.maest.maest_readout import maest_block_readout
 from keras_music.models.maest.maest_tagger import MAESTTagger
 
 # The paper's best embedding: the stacked tokens after block 7 (Section
@@ -198,24 +199,29 @@ class ServingGraph(SegmentedAudioGraph):
         self.num_tags = model.num_tags
 
         # One pass through the backbone gives the tagger's tokens and the
-        # embedding blocks (`block_output` raises for a bad block number).
+        # embedding (`maest_block_readout`, the library's one read-out;
+        # it raises for a bad block number).
+        embedding = maest_block_readout(
+            backbone, embedding_block, embedding_token
+        )
         self._tag_features = _untracked_model(
             backbone.input,
-            {
-                "tokens": backbone.output,
-                "embedding": backbone.block_output(embedding_block),
-            },
+            {"tokens": backbone.output, "embedding": embedding.output},
             name="tag_features",
         )
-        self._embed_features = _untracked_model(
+        self._embed_features = NoDependency(
+            maest_block_readout(backbone, embed_blocks, embed_token)
+        )
+        # The raw tokens of every block, for `segment_tokens`.
+        self.token_blocks = list(range(1, backbone.num_layers + 1))
+        self._block_tokens = _untracked_model(
             backbone.input,
-            {f"block_{n}": backbone.block_output(n) for n in embed_blocks},
-            name="embed_features",
+            {
+                f"block_{n}_tokens": backbone.block_output(n)
+                for n in self.token_blocks
+            },
+            name="block_tokens",
         )
-        self._embedding_pooling = NoDependency(
-            MAESTTokenPooling(embedding_token)
-        )
-        self._embed_pooling = NoDependency(MAESTTokenPooling(embed_token))
         # The tagger's head (MAESTTagger names its layers).
         self._head = NoDependency(
             [
@@ -257,30 +263,106 @@ class ServingGraph(SegmentedAudioGraph):
     def tag_wav(self, wav):
         return self._tag(*self._wav_tracks(wav))
 
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, None], tf.float32, name="audio")]
+    )
+    def segment_tokens(self, audio):
+        """One segment per row, at `sample_rate` (not resampled; shorter
+        rows zero-padded to a segment): the input `spectrogram` and the
+        tokens `block_<n>_tokens` `(batch, 2 + patches, dim)` of every
+        block."""
+        length = tf.debugging.Assert(
+            tf.shape(audio)[1] <= self.segment,
+            [
+                f"audio must be at most one segment ({self.segment} "
+                "samples) per row; use serving_default or embed for longer "
+                "audio; received samples",
+                tf.shape(audio)[1],
+            ],
+        )
+        with tf.control_dependencies([length]):
+            audio = tf.pad(
+                audio, [[0, 0], [0, self.segment - tf.shape(audio)[1]]]
+            )
+        audio = tf.ensure_shape(audio, [None, self.segment])
+        spectrogram = self.frontend(audio)
+        tokens = self._block_tokens(spectrogram, training=False)
+        outputs = {k: keras.ops.cast(v, "float32") for k, v in tokens.items()}
+        outputs["spectrogram"] = keras.ops.cast(spectrogram, "float32")
+        return outputs
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, None, None], tf.float32, name="mel")
+        ]
+    )
+    def serving_mel(self, mel):
+        """Essentia's MAEST input: `(batch, frames, mel bands)` log-mel,
+        `log10(1 + 10000 x)` of the Slaney mel power spectrum, time first,
+        not normalised (the released models normalise inside); at most
+        `num_frames` frames (1876 for 30 s). Returns `probabilities` and
+        `embedding` of each row, one segment each."""
+        bands = tf.debugging.assert_equal(
+            tf.shape(mel)[2],
+            self.model.backbone.num_mel_bins,
+            message=f"mel must be (batch, frames, "
+            f"{self.model.backbone.num_mel_bins}) log-mel, time first",
+        )
+        frames = tf.debugging.assert_less_equal(
+            tf.shape(mel)[1],
+            self.model.backbone.num_frames,
+            message=f"mel must have at most {self.model.backbone.num_frames} "
+            "frames (one segment)",
+        )
+        with tf.control_dependencies([bands, frames]):
+            x = tf.transpose(mel, [0, 2, 1])
+        x = tf.ensure_shape(x, [None, self.model.backbone.num_mel_bins, None])
+        if self.frontend.normalize:
+            x = (x - MAEST_MEAN) / (2.0 * MAEST_STD)
+        return self.tag_spectrograms(x)
+
+    @tf.function(input_signature=[])
+    def metadata(self):
+        """What a client must know to send audio: `sample_rate` (Hz; the
+        raw-audio signatures do not resample), `segment_samples`,
+        `segment_seconds`, `num_tags`, `num_mel_bins`, `num_frames`."""
+        backbone = self.model.backbone
+        return {
+            "sample_rate": tf.constant(self.sample_rate, tf.int32),
+            "segment_samples": tf.constant(self.segment, tf.int32),
+            "segment_seconds": tf.constant(self.segment_seconds, tf.float32),
+            "num_tags": tf.constant(self.num_tags, tf.int32),
+            "num_mel_bins": tf.constant(backbone.num_mel_bins, tf.int32),
+            "num_frames": tf.constant(backbone.num_frames, tf.int32),
+        }
+
     # === Graph pieces ===
 
     def tag_segments(self, segments):
         """Per-segment `probabilities` and `embedding` of audio segments
         `(n, segment)`; tensors or symbolic Keras inputs."""
-        features = self._tag_features(self.frontend(segments), training=False)
+        return self.tag_spectrograms(self.frontend(segments))
+
+    def tag_spectrograms(self, spectrograms):
+        """`probabilities` and `embedding` of the tagger's input
+        spectrograms `(n, num_mel_bins, frames)`."""
+        features = self._tag_features(spectrograms, training=False)
         x = features["tokens"]
         for layer in self._head:
             x = layer(x, training=False)
         x = keras.ops.cast(x, "float32")
         if self.model.activation is None:
             x = keras.ops.sigmoid(x)
-        embedding = self._embedding_pooling(features["embedding"])
         return {
             "probabilities": x,
-            "embedding": _flatten(embedding),
+            "embedding": keras.ops.cast(features["embedding"], "float32"),
         }
 
     def embed_segments(self, segments):
         """Per-segment `block_<n>` embeddings of audio segments."""
         features = self._embed_features(self.frontend(segments), training=False)
         return {
-            name: _flatten(self._embed_pooling(tokens))
-            for name, tokens in features.items()
+            name: keras.ops.cast(x, "float32") for name, x in features.items()
         }
 
     def _tag(self, audio, lengths):
@@ -307,11 +389,3 @@ def _untracked_model(*args, **kwargs):
 
 def _token_width(token, hidden_dim):
     return 3 * hidden_dim if token == "stack" else hidden_dim
-
-
-def _flatten(x):
-    if len(x.shape) == 2:
-        return x
-    # keras.ops: also builds the symbolic segment model of the TFLite
-    # export.
-    return keras.ops.reshape(x, (-1, int(np.prod(x.shape[1:]))))

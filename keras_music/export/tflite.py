@@ -5,6 +5,11 @@ import os
 import keras
 import tensorflow as tf
 
+from keras_music.export.model_card import card_path
+from keras_music.export.model_card import model_card
+from keras_music.export.model_card import tensor
+from keras_music.export.model_card import write_model_card
+from keras_music.export.patchout import inference_patchout
 from keras_music.export.serving_graph import ServingGraph
 
 QUANTIZATIONS = (None, "float16", "dynamic_range")
@@ -21,14 +26,27 @@ def check_free(path, overwrite=False):
 
 
 def segment_model(graph):
-    """A functional Keras model of one segment: audio `(batch, segment)`
+    """A functional Keras model of one segment: audio `(batch, samples)`
     -> `{"probabilities", "embedding"}`, frontend included, from a
-    `ServingGraph`'s frontend, tagger and embedding read-out."""
-    inputs = keras.Input(shape=(graph.segment,), name="audio")
-    outputs = graph.tag_segments(inputs)
+    `ServingGraph`'s frontend, tagger and embedding read-out.
+
+    Audio shorter than a segment is zero-padded to one inside the model
+    (as the SavedModel pads a short track); audio longer than a segment
+    is cut to its first segment."""
+    inputs = keras.Input(shape=(None,), name="audio")
+    segment = keras.layers.Lambda(
+        lambda x: _one_segment(x, graph.segment), name="pad_to_segment"
+    )(inputs)
+    outputs = graph.tag_segments(segment)
     return keras.Model(
         inputs, outputs, name=f"{graph.model.name}_segment_tagger"
     )
+
+
+def _one_segment(audio, segment):
+    missing = keras.ops.maximum(segment - keras.ops.shape(audio)[1], 0)
+    audio = tf.pad(audio, [[0, 0], [0, missing]])
+    return keras.ops.reshape(audio[:, :segment], (-1, segment))
 
 
 def export_tflite(
@@ -42,6 +60,7 @@ def export_tflite(
     embedding_block=None,
     embedding_token="stack",
     overwrite=False,
+    vocabulary=None,
 ):
     """Exports a MAEST tagger on one segment of raw audio to TFLite.
 
@@ -71,6 +90,9 @@ def export_tflite(
         overwrite: bool. Replace an existing file at `path`; without
             it, an existing file is refused (a SavedModel export adds a
             version instead). Defaults to `False`.
+        vocabulary: optional list of str. Tag names for the model card
+            (`NAME.json` beside the file). Defaults to the model's
+            `vocabulary`, else `tag_0 …`.
 
     Returns:
         str: `path`.
@@ -99,26 +121,7 @@ def export_tflite(
             f"`path` must end in `.tflite`. Received: path={path!r}"
         )
     check_free(path, overwrite)
-    patchout = inference_time_stride is not None or (
-        inference_freq_drop is not None
-    )
-    backbone = getattr(model, "backbone", None)
-    previous = None
-    if patchout and backbone is not None:
-        previous = (
-            backbone.inference_time_stride,
-            tuple(backbone.inference_freq_drop),
-        )
-    try:
-        if patchout:
-            if previous is None:
-                raise ValueError(
-                    "Inference patchout needs a `MAESTTagger`. Received: "
-                    f"model={model!r}"
-                )
-            model.set_inference_patchout(
-                inference_time_stride, inference_freq_drop
-            )
+    with inference_patchout(model, inference_time_stride, inference_freq_drop):
         graph = ServingGraph(
             model,
             frontend=frontend,
@@ -144,7 +147,36 @@ def export_tflite(
         segment_model(graph).export(
             path, format="litert", verbose=False, **converter_options
         )
-    finally:
-        if previous is not None:
-            model.set_inference_patchout(*previous)
+        write_model_card(card_path(path), tflite_card(graph, path, vocabulary))
     return path
+
+
+def tflite_card(graph, path, vocabulary=None):
+    """The model card of a TFLite tagger, written as `NAME.json`."""
+    backbone = graph.model.backbone
+    width = graph._tag_widths()["embedding"]
+    return model_card(
+        os.path.splitext(os.path.basename(path))[0],
+        "multi-label classifier",
+        graph.sample_rate,
+        inputs=[tensor("audio", ["batch_size", "samples"])],
+        outputs=[
+            tensor(
+                "probabilities", ["batch_size", graph.num_tags], "predictions"
+            ),
+            tensor("embedding", ["batch_size", width], "embeddings"),
+        ],
+        classes=vocabulary
+        or getattr(graph.model, "vocabulary", None)
+        or [f"tag_{i}" for i in range(graph.num_tags)],
+        model_format="tflite",
+        metadata=getattr(graph.model, "metadata", None),
+        inference={
+            "segment_samples": graph.segment,
+            "segment_seconds": graph.segment_seconds,
+            "num_mel_bins": backbone.num_mel_bins,
+            "resamples": False,
+            "note": "one segment per call: shorter audio is zero-padded "
+            "inside the model, longer audio is cut to its first segment",
+        },
+    )

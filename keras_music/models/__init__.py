@@ -3,6 +3,7 @@
 from keras_music.models.audio_preprocessor import AudioPreprocessor
 from keras_music.models.backbone import Backbone
 from keras_music.models.efficientnet import EfficientNetTagger
+from keras_music.models.embedder import AudioEmbedder
 from keras_music.models.maest import MAESTBackbone
 from keras_music.models.maest import MAESTEmbedder
 from keras_music.models.maest import MAESTTagger

@@ -21,6 +21,12 @@ class Tagger(keras.Model):
             and frontend of the model's input. Defaults to `None`.
         vocabulary: optional list of str. One tag name per output.
             Defaults to `None`.
+        metadata: optional dict. What the model was trained and scored
+            on, carried to its exports' model cards: `dataset` (a name,
+            or a dict with `name`, `citation`, `size`), `metrics` (the
+            evaluation the training run measured) and optionally `link`,
+            `description`, `author`, `citation`. JSON values only.
+            Defaults to `None`.
         **kwargs: The functional model's arguments (`inputs`, `outputs`,
             `name`), passed on by the subclass.
 
@@ -42,7 +48,14 @@ class Tagger(keras.Model):
     ['loss', 'pr_auc', 'roc_auc']
     """
 
-    def __init__(self, *args, preprocessor=None, vocabulary=None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        preprocessor=None,
+        vocabulary=None,
+        metadata=None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         if vocabulary is not None:
             vocabulary = [str(tag) for tag in vocabulary]
@@ -56,6 +69,12 @@ class Tagger(keras.Model):
         # the config so that a `.keras` file reloads with it.
         self.preprocessor = preprocessor
         self.vocabulary = vocabulary
+        if metadata is not None and not isinstance(metadata, dict):
+            raise ValueError(
+                "`metadata` must be a dict (dataset, metrics, ...). "
+                f"Received: metadata={metadata!r}"
+            )
+        self.metadata = metadata
 
     def get_config(self):
         preprocessor = self.preprocessor
@@ -66,6 +85,7 @@ class Tagger(keras.Model):
             "trainable": self.trainable,
             "preprocessor": preprocessor,
             "vocabulary": self.vocabulary,
+            "metadata": self.metadata,
         }
 
     @classmethod
@@ -76,6 +96,29 @@ class Tagger(keras.Model):
                 config["preprocessor"]
             )
         return cls(**config)
+
+    def audio_model(self, features, name=None):
+        """`features` (a model on this tagger's input) on raw audio: the
+        preprocessor first, so the result maps mono audio `(batch,
+        samples)` at `preprocessor.sample_rate` to the features.
+
+        Raises a `ValueError` for a tagger without a preprocessor that
+        has a frontend (one that takes its input as the frontend gives
+        it)."""
+        preprocessor = self.preprocessor
+        if preprocessor is None or preprocessor.frontend is None:
+            raise ValueError(
+                f"`{self.name}` has no preprocessor with a frontend, so it "
+                "cannot take audio: pass `audio=False` (spectrogram input), "
+                "or build the tagger with `preprocessor=AudioPreprocessor("
+                "frontend, ...)`."
+            )
+        inputs = keras.Input(
+            shape=(preprocessor.segment_samples,), name="audio"
+        )
+        return keras.Model(
+            inputs, features(preprocessor(inputs)), name=name or features.name
+        )
 
     def default_optimizer(self):
         return keras.optimizers.Adam(1e-3)

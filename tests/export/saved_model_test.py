@@ -122,7 +122,14 @@ class SavedModelExportTest(TestCase):
             self.assertIn(f"`{name}`", readme)
         self.assertEqual(
             set(self.exported["loaded"].signatures),
-            {"serving_default", "embed", "tag_wav"},
+            {
+                "serving_default",
+                "embed",
+                "tag_wav",
+                "segment_tokens",
+                "serving_mel",
+                "metadata",
+            },
         )
         # The export's patchout did not stay on the model.
         self.assertEqual(self.exported["restored"], (1, ()))

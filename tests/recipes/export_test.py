@@ -94,7 +94,7 @@ class ExportRecipeTest(TestCase):
         self.assertEqual(os.listdir(os.path.join(output, "tiny")), ["1"])
         self.assertEqual(
             sorted(os.listdir(output)),
-            ["tiny", "tiny.labels.txt", "tiny.tflite"],
+            ["tiny", "tiny.json", "tiny.labels.txt", "tiny.tflite"],
         )
         with open(os.path.join(output, "tiny.labels.txt")) as stream:
             self.assertEqual(stream.read().split(), VOCABULARY)

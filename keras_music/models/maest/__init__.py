@@ -2,4 +2,5 @@
 
 from keras_music.models.maest.maest_backbone import MAESTBackbone
 from keras_music.models.maest.maest_embedder import MAESTEmbedder
+from keras_music.models.maest.maest_readout import maest_block_readout
 from keras_music.models.maest.maest_tagger import MAESTTagger

@@ -7,7 +7,7 @@ from keras_music.models.maest.maest_backbone import MAESTBackbone
 from keras_music.models.maest.maest_backbone import reset_compiled_functions
 from keras_music.models.maest.maest_layers import MAESTSegmentAverage
 from keras_music.models.maest.maest_layers import MAESTSegmenter
-from keras_music.models.maest.maest_layers import MAESTTokenPooling
+from keras_music.models.maest.maest_readout import maest_block_readout
 from keras_music.models.maest.maest_tagger import MAESTTagger
 
 PRECISIONS = ("float32", "bfloat16")
@@ -57,6 +57,7 @@ def maest_with_precision(model, precision):
             activation=model.activation,
             preprocessor=model.preprocessor,
             vocabulary=model.vocabulary,
+            metadata=model.metadata,
             name=model.name,
         )
     copy.set_weights(model.get_weights())
@@ -152,13 +153,10 @@ class MAESTEmbedder(keras.Model):
         backbone = maest_with_precision(backbone, precision)
 
         # === Layers ===
-        features = keras.Model(
-            backbone.input,
-            backbone.block_output(block),
-            name=f"{backbone.name}_to_block_{block}",
+        readout = maest_block_readout(
+            backbone, block, token, flatten=False, dtype=policy
         )
         segmenter = MAESTSegmenter(segment_frames, hop_frames, name="segmenter")
-        pooling = MAESTTokenPooling(token, dtype=policy, name="token_pooling")
         average = MAESTSegmentAverage(dtype=policy, name="segment_average")
 
         # === Functional model ===
@@ -172,8 +170,7 @@ class MAESTEmbedder(keras.Model):
             inputs = keras.Input(shape=(None,), name="audio")
             spectrogram = frontend(inputs)
         segments = segmenter(spectrogram)
-        tokens = features(segments)
-        embeddings = average([pooling(tokens), spectrogram])
+        embeddings = average([readout(segments), spectrogram])
         super().__init__(inputs=inputs, outputs=embeddings, **kwargs)
 
         # === Config ===

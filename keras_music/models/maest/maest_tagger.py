@@ -5,6 +5,7 @@ import keras
 from keras_music.layers.validation import check_positive_int
 from keras_music.models.maest.maest_backbone import reset_compiled_functions
 from keras_music.models.maest.maest_layers import MAESTTokenPooling
+from keras_music.models.maest.maest_readout import maest_block_readout
 from keras_music.models.tagger import Tagger
 
 
@@ -98,6 +99,41 @@ class MAESTTagger(Tagger):
         `MAESTBackbone.set_inference_patchout`."""
         self.backbone.set_inference_patchout(time_stride, freq_drop)
         reset_compiled_functions(self)
+
+    def embedding_model(self, block=None, token="stack", audio=None):
+        """The `token` embedding of block `block`, as a Keras model.
+
+        The read-out is `maest_block_readout`'s (the one used by the
+        evaluation encoders and the exports), on this tagger's weights.
+
+        Args:
+            block: int. Block read, 1-based (0 = the input of the first
+                block). Defaults to `None`: the last block.
+            token: str. `"stack"` (`3 * hidden_dim`), `"cls"`, `"dist"`,
+                `"avg"` or `"cls_dist"`. Defaults to `"stack"`.
+            audio: optional bool. Whether the model takes raw audio
+                (through `self.preprocessor`) or spectrograms. Defaults to
+                `None`: audio when the tagger has a preprocessor with a
+                frontend.
+
+        Returns:
+            `keras.Model`, `(batch, samples)` or `(batch, num_mel_bins,
+            frames)` -> `(batch, dim)`.
+
+        Example:
+
+        >>> backbone = MAESTBackbone.from_preset("maest_tiny", num_layers=2)
+        >>> tagger = MAESTTagger(backbone, num_tags=3)
+        >>> embed = tagger.embedding_model(block=1, token="cls")
+        >>> embed(np.zeros((2, 96, 66), "float32")).shape
+        TensorShape([2, 32])
+        """
+        readout = maest_block_readout(self.backbone, block, token)
+        if audio is None:
+            audio = getattr(self.preprocessor, "frontend", None) is not None
+        if not audio:
+            return readout
+        return self.audio_model(readout)
 
     def default_optimizer(self):
         # MAEST: AdamW, learning rate 1e-4, weight decay 1e-4.

@@ -103,7 +103,7 @@ def parser():
 
 
 def _notice(message, category, filename, lineno, file=None, line=None):
-    return f"notice: {message}\n"
+    print(f"notice: {message}", file=sys.stderr)
 
 
 def main(argv=None):
@@ -124,9 +124,12 @@ def main(argv=None):
         rest = argv[argv.index(command) + 1 :]
         return run_recipe(command, [w for w in rest if w != "--verbose"])
     args = parser().parse_args(argv)
-    warnings.formatwarning = _notice
     try:
-        return args.run(args)
+        with warnings.catch_warnings():
+            # Resampling notices, one line each, as they happen.
+            warnings.simplefilter("default")
+            warnings.showwarning = _notice
+            return args.run(args)
     except CommandError as error:
         print(f"keras-music {args.command}: error: {error}", file=sys.stderr)
         return 2

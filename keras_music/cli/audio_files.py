@@ -9,6 +9,7 @@ import soundfile
 import soxr
 
 from keras_music.data.audio import SUPPORTED_EXTENSIONS
+from keras_music.data.audio import _wav_promised_frames
 from keras_music.data.errors import AudioDecodeError
 
 # Frames read from the file at a time: about 4 s at 44.1 kHz.
@@ -133,11 +134,13 @@ def read_mono(path, sample_rate, read_frames=READ_FRAMES):
                 break
         if total == 0:
             raise AudioDecodeError(path, "the file contains no samples")
-        if stream.frames > 0 and total < stream.frames:
+        # libsndfile reads what is there without a word.
+        promised = _wav_promised_frames(path) if extension == ".wav" else None
+        if promised is not None and total < promised:
             raise AudioDecodeError(
                 path,
-                f"truncated: the header promises {stream.frames} frames, "
-                f"the file holds {total}",
+                f"truncated: the header promises {promised} frames, the "
+                f"file holds {total} ({total / promised:.1%})",
             )
 
 

@@ -113,3 +113,44 @@ def test_second_run_skips_finished_files_and_recomputes_others(
     with np.load(long_path) as saved:
         assert str(saved["config_hash"]) != first_hash
         assert not np.allclose(saved["embedding"], first)
+
+
+def test_speed_options_equal_the_library_settings(
+    tagger_file, loaded_tagger, folder, tmp_path
+):
+    from keras_music.models.maest.maest_embedder import maest_with_precision
+
+    directory, paths = folder
+    output = str(tmp_path / "fast")
+    main(
+        [
+            "embed",
+            tagger_file,
+            directory,
+            "--output",
+            output,
+            "--timestamps",
+            "--inference_time_stride",
+            "3",
+            "--precision",
+            "bfloat16",
+        ]
+    )
+    fast = maest_with_precision(loaded_tagger, "bfloat16")
+    fast.set_inference_patchout(3, None)
+    preprocessor = loaded_tagger.preprocessor
+    encoder = maest_segment_encoder(fast.backbone, frontend=preprocessor)
+    segments = preprocessor.segments(preprocessor.load_audio(paths["long"]))
+    expected = encoder.predict(segments, verbose=0)
+    plain, _ = reference(loaded_tagger, paths["long"], None, "stack")
+    with np.load(os.path.join(output, "long.wav.npz")) as saved:
+        got = saved["embedding"]
+        settings = json.loads(str(saved["config"]))
+    assert settings["precision"] == "bfloat16"
+    assert settings["inference_time_stride"] == 3
+    # The same bfloat16 model; only the batch composition differs, which
+    # oneDNN's bfloat16 kernels may round differently (one bfloat16 ulp
+    # of the activations, 2**-8 relative: atol 0.05 on values of ~1-3).
+    np.testing.assert_allclose(got, expected, atol=0.05, rtol=0)
+    # ... and not the float32 model without patchout.
+    assert np.max(np.abs(got - plain)) > 0.2

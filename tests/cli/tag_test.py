@@ -59,3 +59,49 @@ def test_table_names_multi_word_tags_whole(tagger_file, folder, capsys):
     # All five names, the two-word ones unsplit, each with a score.
     for name in ("church organ", "nylon guitar", "rock", "jazz", "folk"):
         assert f"{name} 0." in line
+
+
+def test_saved_model_export_tags_through_tag_wav(
+    loaded_tagger, folder, tmp_path, capsys
+):
+    import tensorflow as tf
+
+    from keras_music.data.audio import load_audio
+    from keras_music.export.saved_model import export_saved_model
+
+    directory, paths = folder
+    export = str(tmp_path / "saved_models" / "tiny_tagger")
+    version = export_saved_model(
+        loaded_tagger,
+        export,
+        vocabulary=loaded_tagger.vocabulary,
+        frontend=loaded_tagger.preprocessor.frontend,
+        segment_seconds=1.04,
+    )
+    json_path = str(tmp_path / "tags.json")
+    status = main(
+        ["tag", export, directory, "--format", "json", "--output", json_path]
+    )
+    assert status == 1  # the corrupt file
+    assert f"failed {paths['corrupt']}" in capsys.readouterr().err
+    with open(json_path) as stream:
+        results = {item["file"]: item["tags"] for item in json.load(stream)}
+    serving = tf.saved_model.load(version).signatures["serving_default"]
+    audio = load_audio(paths["long"], 16000)
+    scores = serving(
+        audio=tf.constant(audio[None]), lengths=tf.constant([len(audio)])
+    )["probabilities"].numpy()[0]
+    order = np.argsort(-scores)[:5]
+    tags = results[paths["long"]]
+    # Tag names in the export's label order, multi-word names whole.
+    assert [t["tag"] for t in tags] == [
+        loaded_tagger.vocabulary[i] for i in order
+    ]
+    # long.wav is 16-bit at 16 kHz: the WAV bytes sent hold the same
+    # samples; float32 rounding of the graph only.
+    np.testing.assert_allclose(
+        [t["score"] for t in tags], scores[order], atol=1e-5
+    )
+    assert sorted(results) == sorted(
+        paths[name] for name in ("long", "short", "stereo")
+    )

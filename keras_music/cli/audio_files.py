@@ -17,7 +17,19 @@ READ_FRAMES = 1 << 17
 
 
 class CommandError(ValueError):
-    """A bad argument: printed as one line, and the command exits with 2."""
+    """A bad argument: printed as one line, and the command exits with 2.
+
+    Args:
+        message: str. What is wrong, naming the argument or file.
+
+    Example:
+
+    >>> try:
+    ...     find_audio_files(["no_such_folder"])
+    ... except CommandError as error:
+    ...     print(error)
+    AUDIO 'no_such_folder': no such file or directory.
+    """
 
 
 def find_audio_files(paths, argument="AUDIO"):

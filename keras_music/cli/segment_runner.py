@@ -43,6 +43,22 @@ class SegmentRunner:
         segment_samples: int. Samples per segment.
         hop_samples: int. Samples between segment starts.
         batch_size: int. Segments per call of `predict`.
+
+    Example:
+
+    >>> import soundfile
+    >>> soundfile.write("a.wav", np.ones(2500, "float32"), 1000)
+    >>> soundfile.write("b.wav", np.zeros(500, "float32"), 1000)
+    >>> runner = SegmentRunner(
+    ...     lambda batch: batch.mean(axis=1, keepdims=True), 1000, 1000,
+    ...     1000, batch_size=4
+    ... )
+    >>> done = {}
+    >>> runner.run(["a.wav", "b.wav"], lambda i, out, spans: done.update(
+    ...     {i: (out.shape, spans[:, 0].tolist())}))
+    []
+    >>> sorted(done.items())
+    [(0, ((3, 1), [0, 1000, 1500])), (1, ((1, 1), [0]))]
     """
 
     def __init__(
@@ -127,7 +143,20 @@ class SegmentRunner:
 class Progress:
     """A progress bar on stderr: files, audio hours and the ETA (by audio
     duration, from the files' headers). Silent when stderr is not a
-    terminal, or when `enabled` is false."""
+    terminal, or when `enabled` is false.
+
+    Args:
+        files: list of str. The files to be processed.
+        enabled: bool. Whether to show the bar (on a terminal). Defaults
+            to `True`.
+
+    Example:
+
+    >>> progress = Progress([], enabled=False)
+    >>> progress.update("a.wav"); progress.close()
+    >>> progress.done_files
+    1
+    """
 
     def __init__(self, files, enabled=True):
         self.seconds = {path: audio_seconds(path) for path in files}

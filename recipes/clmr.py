@@ -45,6 +45,11 @@ The crops and augmentations run in the `tf.data` pipeline; the SimCLR
 model maps pairs of views to the contrastive loss.
 """
 
+# First: keras_music imports TensorFlow quietly (KERAS_MUSIC_VERBOSE=1
+# shows its logging).
+from keras_music import quiet as _quiet  # noqa: F401
+
+# isort: split
 import os
 import time
 

@@ -25,6 +25,11 @@ filesystem or the same copy). See `keras_music.data.data_service` for
 how the service splits the work among the workers.
 """
 
+# First: keras_music imports TensorFlow quietly (KERAS_MUSIC_VERBOSE=1
+# shows its logging).
+from keras_music import quiet as _quiet  # noqa: F401
+
+# isort: split
 import flag_checks
 from absl import app
 from absl import flags

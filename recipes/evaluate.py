@@ -29,6 +29,11 @@ any model mapping a batch of segments as the dataset yields them to
 `supervised` trains the encoder with the head (no cache).
 """
 
+# First: keras_music imports TensorFlow quietly (KERAS_MUSIC_VERBOSE=1
+# shows its logging).
+from keras_music import quiet as _quiet  # noqa: F401
+
+# isort: split
 import os
 import time
 

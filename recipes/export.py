@@ -51,6 +51,11 @@ segmenting and averaging itself; serve it with
 next version, which TF Serving picks up while running.
 """
 
+# First: keras_music imports TensorFlow quietly (KERAS_MUSIC_VERBOSE=1
+# shows its logging).
+from keras_music import quiet as _quiet  # noqa: F401
+
+# isort: split
 import os
 import time
 import warnings

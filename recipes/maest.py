@@ -38,6 +38,11 @@ The frontend, mixup and SpecAugment run in the `tf.data` pipeline, so the
 model itself maps log-mel spectrograms to tag probabilities.
 """
 
+# First: keras_music imports TensorFlow quietly (KERAS_MUSIC_VERBOSE=1
+# shows its logging).
+from keras_music import quiet as _quiet  # noqa: F401
+
+# isort: split
 import math
 import os
 import time

@@ -52,6 +52,11 @@ At this scale the pre-trained spectrogram encoder probes worse than its
 random initialisation; 24 test tracks make one track 4 points.
 """
 
+# First: keras_music imports TensorFlow quietly (KERAS_MUSIC_VERBOSE=1
+# shows its logging).
+from keras_music import quiet as _quiet  # noqa: F401
+
+# isort: split
 import os
 import time
 

@@ -42,6 +42,11 @@ probes are at chance):
     encoder in runs/pase_plus_reweighted/encoder.keras
 """
 
+# First: keras_music imports TensorFlow quietly (KERAS_MUSIC_VERBOSE=1
+# shows its logging).
+from keras_music import quiet as _quiet  # noqa: F401
+
+# isort: split
 import csv
 import json
 import os

@@ -60,6 +60,11 @@ The frontend and the augmentation run in the `tf.data` pipeline; the
 MoCo model maps pairs of square spectrograms to the contrastive loss.
 """
 
+# First: keras_music imports TensorFlow quietly (KERAS_MUSIC_VERBOSE=1
+# shows its logging).
+from keras_music import quiet as _quiet  # noqa: F401
+
+# isort: split
 import dataclasses
 import os
 import time

@@ -20,6 +20,11 @@ the training recipes use and prints, for example:
 build and only reads).
 """
 
+# First: keras_music imports TensorFlow quietly (KERAS_MUSIC_VERBOSE=1
+# shows its logging).
+from keras_music import quiet as _quiet  # noqa: F401
+
+# isort: split
 import os
 import time
 

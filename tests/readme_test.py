@@ -94,7 +94,25 @@ def _script(command):
     return None
 
 
-SCRIPT_COMMANDS = [c for c in COMMANDS if _script(c)]
+def _as_recipe(command):
+    """`keras-music evaluate|export ARGS` as the recipe it runs,
+    `python recipes/<name>.py ARGS`; other commands unchanged."""
+    words = shlex.split(command)
+    if words[:1] == ["keras-music"] and words[1:2] in (
+        ["evaluate"],
+        ["export"],
+    ):
+        return shlex.join(["python", f"recipes/{words[1]}.py", *words[2:]])
+    return command
+
+
+SCRIPT_COMMANDS = [c for c in map(_as_recipe, COMMANDS) if _script(c)]
+# `keras-music tag|embed`: parsed by the command's own argument parser.
+CLI_COMMANDS = [
+    c
+    for c in COMMANDS
+    if shlex.split(c)[:2] in (["keras-music", "tag"], ["keras-music", "embed"])
+]
 SCRIPTS = sorted({_script(c) for c in SCRIPT_COMMANDS})
 
 
@@ -518,8 +536,34 @@ def test_every_command_is_checked():
             or words[:3] == ["python", "-m", "pytest"]
             or words[0] in checked
             or words[0] == "curl"
+            or command in CLI_COMMANDS
+            or _script(_as_recipe(command))
         )
         assert known, f"No check in this file covers `{command}`."
+
+
+def test_keras_music_is_the_console_script_of_setup_cfg():
+    scripts = _setup_cfg()["options.entry_points"]["console_scripts"]
+    assert "keras-music = keras_music.cli.main:main" in scripts.splitlines()
+    assert CLI_COMMANDS and len(CLI_COMMANDS) + 2 <= len(
+        _words_of("keras-music")
+    )
+
+
+@pytest.mark.parametrize("command", CLI_COMMANDS, ids=CLI_COMMANDS)
+def test_keras_music_commands_parse_and_read_real_models(command):
+    from keras_music.cli.main import parser
+    from keras_music.models.maest.maest_backbone import MAESTBackbone
+
+    # argparse exits (status 2) on an unknown flag or a bad choice.
+    args = parser().parse_args(shlex.split(command)[1:])
+    if args.model.startswith("saved_models/"):
+        name = re.fullmatch(r"saved_models/(\w+)/\d+", args.model).group(1)
+        assert name in _export_names(), (args.model, _export_names())
+    elif args.model.startswith("runs/"):
+        assert _recipe_writes(args.model), args.model
+    else:
+        assert args.model in MAESTBackbone.presets, args.model
 
 
 # === The quick start, for real ===

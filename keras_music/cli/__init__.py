@@ -1,0 +1,1 @@
+"""The `keras-music` command line: `tag`, `embed`, `evaluate`, `export`."""

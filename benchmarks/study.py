@@ -155,6 +155,8 @@ STUDY_FLAGS = (
     "temperature",
     "moco_learning_rate",
     "moco_temperature",
+    "s3t_preprocessors",
+    "tiling_seeds",
     "bootstrap",
     "output",
     "results",
@@ -225,6 +227,16 @@ def define_flags():
         "moco_learning_rate", 1e-3, "S3T's peak AdamW learning rate."
     )
     flags.DEFINE_float("moco_temperature", 0.2, "S3T's InfoNCE temperature.")
+    flags.DEFINE_list(
+        "tiling_seeds",
+        None,
+        "S3T Frequency Tiling's pre-training seeds. Default: --seeds.",
+    )
+    flags.DEFINE_list(
+        "s3t_preprocessors",
+        list(S3T_PREPROCESSORS),
+        f"S3T's pre-processors, among {list(S3T_PREPROCESSORS)}.",
+    )
     flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples.")
     flags.DEFINE_string("output", "runs/study", "Encoders, caches, curves.")
     flags.DEFINE_string("results", "results", "STUDY.md, study.csv, plots.")
@@ -717,8 +729,13 @@ def s3t_runs(config, splits, derived, output, seeds):
 
     recipe = s3t_recipe()
     runs = {}
-    for variant in S3T_PREPROCESSORS:
+    # Time Folding first: its runs give the label-fraction rows.
+    variants = [v for v in S3T_PREPROCESSORS if v in FLAGS.s3t_preprocessors]
+    for variant in variants:
         setup = s3t_setup(recipe, variant, config)
+        if variant == "frequency_tiling" and FLAGS.tiling_seeds:
+            # Fewer Frequency Tiling runs where the budget is short.
+            seeds = [int(s) for s in FLAGS.tiling_seeds]
         for seed in seeds:
             keras.utils.set_random_seed(seed)
             folder = os.path.join(output, "s3t", f"{variant}_seed{seed}")
@@ -799,20 +816,20 @@ def majority_predictions(derived, task):
     return np.full(len(derived["test"]["labels"][task]), majority)
 
 
-def run_rows(method, runs, names, config, derived, seeds, protocol):
+def run_rows(method, runs, names, config, derived, protocol):
     """Probes the checkpoints of a method's runs; returns `(rows,
     curves)`.
 
     Args:
         method: str. The CSV's `method`.
-        runs: `{variant: {seed: {"curve", "features", "seconds"}}}`.
+        runs: `{variant: {seed: {"curve", "features", "seconds"}}}` (the
+            seeds may differ between variants).
         names: `{variant: (final init, random init or None)}`: the inits
             of a variant's last and first checkpoints (None: the first is
             another variant's, not probed twice); the first variant's are
             the label-fraction runs.
         config: the method's budget (`epochs`, `probe_epochs`).
         derived: `derive_tasks` output.
-        seeds: list of int.
         protocol: callable `(probe_epochs) -> ProbeProtocol`, the
             library's probe of the `_protocol` rows.
     """
@@ -830,6 +847,7 @@ def run_rows(method, runs, names, config, derived, seeds, protocol):
         return name if epoch == final else f"{name}_epoch{epoch}"
 
     for variant, by_seed in runs.items():
+        seeds = list(by_seed)
         name = names[variant][0]
         curves[name] = {"pretext": [by_seed[s]["curve"] for s in seeds]}
         for epoch in sorted(by_seed[seeds[0]]["features"]):
@@ -860,6 +878,7 @@ def run_rows(method, runs, names, config, derived, seeds, protocol):
         rows += pretext_rows(name, [by_seed[s]["curve"] for s in seeds], method)
     # The library's own probe protocol on the first and last checkpoints.
     for variant, by_seed in runs.items():
+        seeds = list(by_seed)
         for epoch in (0, final):
             init = init_name(variant, epoch)
             if init is None:
@@ -888,6 +907,7 @@ def run_rows(method, runs, names, config, derived, seeds, protocol):
     # Label fractions, logistic probe, the first variant's pre-trained
     # and random inits.
     first = next(iter(runs))
+    seeds = list(runs[first])
     for epoch in (final, 0):
         name = init_name(first, epoch)
         for task in TASKS:
@@ -951,9 +971,7 @@ def clmr_rows(config, splits, derived, output, seeds):
     started = time.time()
     runs = clmr_runs(config, splits, derived, output, seeds)
     names = {"all": ("pretrained", "random"), "crop_only": ("crop_only", None)}
-    rows, curves = run_rows(
-        "clmr", runs, names, config, derived, seeds, clmr_protocol
-    )
+    rows, curves = run_rows("clmr", runs, names, config, derived, clmr_protocol)
     return rows, curves, total_seconds(runs, started)
 
 
@@ -962,7 +980,7 @@ def s3t_rows(config, splits, derived, output, seeds):
     started = time.time()
     runs = s3t_runs(config, splits, derived, output, seeds)
     rows, curves = run_rows(
-        "s3t", runs, S3T_PREPROCESSORS, config, derived, seeds, s3t_protocol
+        "s3t", runs, S3T_PREPROCESSORS, config, derived, s3t_protocol
     )
     return rows, curves, total_seconds(runs, started)
 
@@ -1097,6 +1115,12 @@ def claims(rows, method):
     """The study's claims, each seen / not seen, from the rows alone."""
     lines = []
     for first, second, claim in CLAIMS.get(method, CLAIMS["clmr"][:1]):
+        if not any(
+            find(rows, method, task, first) and find(rows, method, task, second)
+            for task in TASKS
+        ):
+            lines.append(f"- {claim}: not run.")
+            continue
         better, worse = comparison(rows, method, first, second)
         seen = "seen" if better and not worse else "not seen"
         lines.append(
@@ -1329,7 +1353,8 @@ def method_setting(method, config, seeds):
             f"{FLAGS.moco_learning_rate} (weight decay "
             f"{FLAGS.weight_decay}, cosine decay after a 5% warm-up), batch "
             f"{config['batch_size']}, {config['epochs']} epochs of "
-            f"{config['steps_per_epoch']} steps; seeds {seeds}. Each "
+            f"{config['steps_per_epoch']} steps; seeds {seeds} (Frequency "
+            f"Tiling: {[int(x) for x in FLAGS.tiling_seeds or seeds]}). Each "
             "variant's random init is the same encoder before pre-training."
         )
     return (
@@ -1507,6 +1532,13 @@ def main(_):
         raise ValueError(
             f"`--methods` must be among {IMPLEMENTED} (the others are not "
             f"in the study yet). Received: --methods={FLAGS.methods}"
+        )
+    if not FLAGS.s3t_preprocessors or not set(FLAGS.s3t_preprocessors) <= set(
+        S3T_PREPROCESSORS
+    ):
+        raise ValueError(
+            f"`--s3t_preprocessors` must be among {list(S3T_PREPROCESSORS)}. "
+            f"Received: --s3t_preprocessors={FLAGS.s3t_preprocessors}"
         )
     config = method_config(FLAGS.methods[0])
     seeds = [int(s) for s in FLAGS.seeds]

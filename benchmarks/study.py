@@ -2,18 +2,30 @@
 
     python benchmarks/study.py --quick     # the whole pipeline, < 15 min
     python benchmarks/study.py             # the study (see results/STUDY.md)
+    python benchmarks/study.py --methods s3t --seeds 0,1,2   # one method
 
-For each method (this version: CLMR, SampleCNN + SimCLR on raw 22.05 kHz
-audio, with CLMR's whole augmentation chain and with crops only), the
-study pre-trains the encoder for a stated budget with the library's
-objective (`keras_music.pretraining.SimCLR`, built as `recipes/clmr.py`
-builds it), keeps checkpoints along the way, and probes the frozen
-embeddings of each checkpoint and of the same encoder at its random
-initialisation on five tasks of a larger evaluation corpus, against a
-log-mel-statistics baseline and the majority class. Every figure is a
-mean with a 95% confidence interval from a bootstrap over the test tunes
-(clusters: all clips of a tune are drawn together) and, with several
-`--seeds`, over the pre-training seeds too.
+For each method the study pre-trains the encoder for a stated budget with
+the library's objective, built as its recipe builds it, keeps checkpoints
+along the way, and probes the frozen embeddings of each checkpoint and of
+the same encoder at its random initialisation on five tasks of a larger
+evaluation corpus, against a log-mel-statistics baseline and the majority
+class. This version has two methods:
+
+- `s3t`: a Swin Transformer on CQT spectrograms, pre-trained with MoCo v2
+  (`keras_music.pretraining.MoCo`), built by `recipes/s3t.py`'s own
+  builders (`frontend`, `preprocessor`, `pretraining_views`, `moco_model`,
+  `audio_encoder`), with Time Folding (init `pretrained`) and with
+  Frequency Tiling (`freq_tiling`), each against its random init
+  (`random`, `freq_tiling_random`);
+- `clmr`: SampleCNN + SimCLR on raw 22.05 kHz audio
+  (`keras_music.pretraining.SimCLR`, built as `recipes/clmr.py` builds
+  it), with CLMR's whole augmentation chain and with crops only.
+
+`--methods` runs some of them: the rows and report sections of the others
+already in `--results` are kept as they are. Every figure is a mean with
+a 95% confidence interval from a bootstrap over the test tunes (clusters:
+all clips of a tune are drawn together) and, with several `--seeds`, over
+the pre-training seeds too.
 
 The evaluation corpus is the built-in one (`build_tune_corpus`) with many
 short clips: 3,000 clips of 6 s at 22.05 kHz, 70/10/20% of the tunes for
@@ -26,19 +38,22 @@ tonic after the clip's transposition, 12 classes) and `note_rate`
 
 Two probes: a well-trained closed-form-style logistic regression
 (scikit-learn, L-BFGS to convergence on standardised embeddings, its `C`
-chosen on the valid split) and the library's linear protocol
-(`keras_music.evaluation.train_probe` with the multi-format paper's
-protocol, as `recipes/clmr.py` runs it), on the final checkpoint.
+chosen on the valid split) and the library's probe protocol of the method
+(`keras_music.evaluation.train_probe`: the multi-format paper's linear
+protocol for CLMR as `recipes/clmr.py` runs it, the `s3t` protocol for
+S3T as `recipes/s3t.py` runs it), on the final checkpoint.
 
 Writes `--results` (default `results/`): `study.csv` (one row per
 figure: `method,task,init,metric,mean,ci_low,ci_high,n_test_tracks,
-seeds`), `STUDY.md` (the tables, the command, the commit, the machine,
-the time per method) and one PNG per method; and `--output` (default
+seeds`), `STUDY.md` (the tables, and per method the command, the commit,
+the machine and the time) and one PNG per method; and `--output` (default
 `runs/study/`, not committed): the encoders as `.keras` files, the
 embedding caches and the pre-training curves.
 """
 
+import contextlib
 import csv
+import importlib.util
 import inspect
 import json
 import os
@@ -73,7 +88,7 @@ CSV_COLUMNS = (
     "seeds",
 )
 METHODS = ("s3t", "clmr", "multiformat", "pase_plus", "maest")
-IMPLEMENTED = ("clmr",)
+IMPLEMENTED = ("s3t", "clmr")
 TASKS = ("dance", "metre", "key", "note_rate", "style")
 METRE_CLASSES = ("duple", "triple", "compound")
 NOTE_RATE_CLASSES = ("slow", "medium", "fast")
@@ -100,19 +115,128 @@ QUICK = {
     "batch_size": 16,
     "probe_epochs": 5,
 }
+# S3T's pre-training budget per run (one pre-processor, one seed): the
+# recipe's CPU preset `swin_mini` (168 x 168) on the CQT of the corpus's
+# 6 s clips, uncompressed (259 frames; the views are crops brought to the
+# 336 frames that Time Folding folds twice, or the 168 that Frequency
+# Tiling tiles twice). A queue of 64 batches, chance 1/2049 for MoCo's
+# top-1 accuracy once the queue holds real keys.
+S3T_FULL = {
+    "epochs": 10,
+    "checkpoints": (0, 5, 10),
+    "steps_per_epoch": 30,
+    "batch_size": 32,
+    "queue_size": 2048,
+    "probe_epochs": 50,
+}
+S3T_QUICK = {
+    "epochs": 2,
+    "checkpoints": (0, 1, 2),
+    "steps_per_epoch": 3,
+    "batch_size": 16,
+    "queue_size": 64,
+    "probe_epochs": 3,
+}
+S3T_PREPROCESSORS = {
+    # variant (the recipe's --preprocessor) -> (pre-trained, random) inits
+    "time_folding": ("pretrained", "random"),
+    "frequency_tiling": ("freq_tiling", "freq_tiling_random"),
+}
+# The study's flags that `recipes/s3t.py` defines too, with another
+# meaning or default: the study's own win (see `define_flags`).
+STUDY_FLAGS = (
+    "quick",
+    "methods",
+    "seeds",
+    "epochs",
+    "steps_per_epoch",
+    "batch_size",
+    "learning_rate",
+    "temperature",
+    "moco_learning_rate",
+    "moco_temperature",
+    "s3t_preprocessors",
+    "tiling_seeds",
+    "bootstrap",
+    "output",
+    "results",
+    "cache_dir",
+    "num_workers",
+)
+
+
+def s3t_recipe():
+    """`recipes/s3t.py` as a module (loaded from its file: the benchmark
+    `benchmarks/s3t.py` has the same module name). Importing it defines
+    its flags, once per process."""
+    name = "s3t_recipe"
+    if name not in sys.modules:
+        path = os.path.join(_ROOT, "recipes", "s3t.py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@contextlib.contextmanager
+def recipe_flags(*settings):
+    """Sets flags `(name, value)` in order for the recipe's builders
+    (which read `--preprocessor`, `--seed`, `--temperature`, ...), and
+    puts them back in reverse order on exit (so that multi-flag checks
+    such as "--fold only with time_folding" hold at every step)."""
+    previous = [(name, getattr(FLAGS, name)) for name, _ in settings]
+    try:
+        for name, value in settings:
+            setattr(FLAGS, name, value)
+        yield
+    finally:
+        for name, value in reversed(previous):
+            setattr(FLAGS, name, value)
 
 
 def define_flags():
     """Defines the command's flags (at run time only, so that importing
-    this module beside other scripts cannot clash on a flag name)."""
+    this module beside other scripts cannot clash on a flag name).
+
+    S3T is built by `recipes/s3t.py`'s own builders, which read that
+    recipe's flags: importing it defines them (`--preprocessor`,
+    `--queue_size`, `--momentum`, `--weight_decay`, `--seed`, ...). Those
+    the study defines too (`STUDY_FLAGS`) are removed first, so that
+    `--epochs`, `--temperature`, ... mean what they say below; the others
+    stay, and `--queue_size`, `--momentum` and `--weight_decay` set S3T's
+    MoCo (the recipe's other flags play no part in the study)."""
+    s3t_recipe()
+    for name in STUDY_FLAGS:
+        if name in FLAGS:
+            delattr(FLAGS, name)
     flags.DEFINE_bool("quick", False, "The whole pipeline at a tiny budget.")
-    flags.DEFINE_list("methods", ["clmr"], f"Methods, among {IMPLEMENTED}.")
+    flags.DEFINE_list(
+        "methods",
+        list(IMPLEMENTED),
+        f"Methods, among {IMPLEMENTED}. The rows of the others already in "
+        "--results are kept.",
+    )
     flags.DEFINE_list("seeds", ["0"], "Pre-training seeds.")
     flags.DEFINE_integer("epochs", None, "Pre-training epochs.")
     flags.DEFINE_integer("steps_per_epoch", None, "Pre-training batches/epoch.")
     flags.DEFINE_integer("batch_size", None, "Pre-training batch.")
     flags.DEFINE_float("learning_rate", 1e-3, "SimCLR AdamW learning rate.")
     flags.DEFINE_float("temperature", 0.5, "NT-Xent temperature.")
+    flags.DEFINE_float(
+        "moco_learning_rate", 1e-3, "S3T's peak AdamW learning rate."
+    )
+    flags.DEFINE_float("moco_temperature", 0.2, "S3T's InfoNCE temperature.")
+    flags.DEFINE_list(
+        "tiling_seeds",
+        None,
+        "S3T Frequency Tiling's pre-training seeds. Default: --seeds.",
+    )
+    flags.DEFINE_list(
+        "s3t_preprocessors",
+        list(S3T_PREPROCESSORS),
+        f"S3T's pre-processors, among {list(S3T_PREPROCESSORS)}.",
+    )
     flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples.")
     flags.DEFINE_string("output", "runs/study", "Encoders, caches, curves.")
     flags.DEFINE_string("results", "results", "STUDY.md, study.csv, plots.")
@@ -410,16 +534,13 @@ def logistic_predictions(features, derived, task, train_subset=None):
     return full
 
 
-def protocol_predictions(features, derived, task, probe_epochs, seed):
-    """Test predictions of the library's linear probe protocol (the one
-    `recipes/clmr.py` uses)."""
-    from contrastive_common import linear_protocol
-
+def protocol_predictions(features, derived, task, protocol, seed):
+    """Test predictions of a probe trained with the library's `protocol`
+    (`keras_music.evaluation.probe.train_probe`)."""
     from keras_music.evaluation.probe import train_probe
 
     x, y = labelled(features["train"], derived["train"], task)
     vx, vy = labelled(features["valid"], derived["valid"], task)
-    protocol = linear_protocol(probe_epochs, trials=1)
     model, _ = train_probe(
         x, y, vx, vy, num_classes(task), False, protocol, seed=seed
     )
@@ -464,10 +585,13 @@ def split_features(encoder, splits, segment_seconds, cache_dir, derived):
 # === Methods ===
 
 
-def checkpoint_curve(encoder, weights, epochs, curve, checkpoints):
-    """A callback that records `loss` and `accuracy` after each epoch into
-    `curve` and saves the encoder's weights after the listed `epochs`
-    (to `weights.format(epoch=...)`, listed in `checkpoints`)."""
+def checkpoint_curve(
+    encoder, weights, epochs, curve, checkpoints, accuracy="accuracy"
+):
+    """A callback that records `loss` and the `accuracy` log (as
+    `"accuracy"`) after each epoch into `curve` and saves the encoder's
+    weights after the listed `epochs` (to `weights.format(epoch=...)`,
+    listed in `checkpoints`)."""
     import keras
 
     class CheckpointCurve(keras.callbacks.Callback):
@@ -477,7 +601,7 @@ def checkpoint_curve(encoder, weights, epochs, curve, checkpoints):
         def on_epoch_end(self, epoch, logs=None):
             curve["epoch"].append(epoch + 1)
             curve["loss"].append(float(logs["loss"]))
-            curve["accuracy"].append(float(logs["accuracy"]))
+            curve["accuracy"].append(float(logs[accuracy]))
             curve["seconds"].append(round(time.time() - self.started, 1))
             if epoch + 1 in epochs:
                 path = weights.format(epoch=epoch + 1)
@@ -576,35 +700,160 @@ def clmr_runs(config, splits, derived, output, seeds):
     return runs
 
 
+def s3t_setup(recipe, preprocessor, config):
+    """The recipe's sizes (`resolve_setup` of a CPU run on the built-in
+    corpus) for the study's clips: the `swin_mini` preset, no time
+    compression, `fold` 2 for Time Folding, the clip length of the
+    corpus (the encoder's input)."""
+    folding = [("fold", 2)] if preprocessor == "time_folding" else []
+    with recipe_flags(
+        ("fold", None),
+        ("preprocessor", preprocessor),
+        *folding,
+        ("preset", "swin_mini"),
+        ("time_compression", 1),
+        ("clip_seconds", config["clip_seconds"]),
+        ("epochs", config["epochs"]),
+        ("queue_size", config["queue_size"]),
+        ("momentum", FLAGS.momentum or 0.99),
+    ):
+        return recipe.resolve_setup(has_gpu=False)
+
+
+def s3t_runs(config, splits, derived, output, seeds):
+    """Pre-trains S3T (Swin + MoCo v2) with Time Folding and with
+    Frequency Tiling per seed, with `recipes/s3t.py`'s builders; returns
+    `{variant: {seed: {"curve": ..., "features": {epoch: features},
+    "seconds": ...}}}`."""
+    import keras
+
+    recipe = s3t_recipe()
+    runs = {}
+    # Time Folding first: its runs give the label-fraction rows.
+    variants = [v for v in S3T_PREPROCESSORS if v in FLAGS.s3t_preprocessors]
+    for variant in variants:
+        setup = s3t_setup(recipe, variant, config)
+        if variant == "frequency_tiling" and FLAGS.tiling_seeds:
+            # Fewer Frequency Tiling runs where the budget is short.
+            seeds = [int(s) for s in FLAGS.tiling_seeds]
+        for seed in seeds:
+            keras.utils.set_random_seed(seed)
+            folder = os.path.join(output, "s3t", f"{variant}_seed{seed}")
+            os.makedirs(folder, exist_ok=True)
+            folding = (
+                [("fold", setup.fold)] if variant == "time_folding" else []
+            )
+            with recipe_flags(
+                ("fold", None),
+                ("preprocessor", variant),
+                *folding,
+                ("seed", seed),
+                ("temperature", FLAGS.moco_temperature),
+            ):
+                train = recipe.pretraining_views(
+                    splits["train"], setup, config["batch_size"]
+                )
+                # The recipe's schedule: cosine decay after a linear
+                # warm-up over the first 5% of the steps.
+                total = config["epochs"] * config["steps_per_epoch"]
+                warmup = round(recipe.WARMUP_FRACTION * total)
+                schedule = keras.optimizers.schedules.CosineDecay(
+                    0.0,
+                    decay_steps=max(1, total - warmup),
+                    warmup_target=FLAGS.moco_learning_rate,
+                    warmup_steps=warmup,
+                )
+                moco = recipe.moco_model(setup, schedule)
+                backbone = moco.encoder
+                encoder = recipe.audio_encoder(backbone, setup)
+            checkpoints = {}
+            curve = {"epoch": [], "loss": [], "accuracy": [], "seconds": []}
+            weights = os.path.join(folder, "epoch{epoch}.weights.h5")
+            backbone.save_weights(weights.format(epoch=0))
+            checkpoints[0] = weights.format(epoch=0)
+            moco.fit(
+                train,
+                epochs=config["epochs"],
+                steps_per_epoch=config["steps_per_epoch"],
+                callbacks=[
+                    checkpoint_curve(
+                        backbone,
+                        weights,
+                        config["checkpoints"],
+                        curve,
+                        checkpoints,
+                        accuracy="top1_accuracy",
+                    )
+                ],
+                verbose=2,
+            )
+            seconds = curve["seconds"][-1]
+            encoder.save(os.path.join(folder, "encoder.keras"))
+            features = {}
+            for epoch, path in sorted(checkpoints.items()):
+                backbone.load_weights(path)
+                features[epoch] = split_features(
+                    encoder,
+                    splits,
+                    setup.clip_seconds,
+                    os.path.join(output, "embeddings"),
+                    derived,
+                )
+            with open(os.path.join(folder, "curve.json"), "w") as stream:
+                json.dump(curve | {"train_seconds": seconds}, stream)
+            runs.setdefault(variant, {})[seed] = {
+                "curve": curve,
+                "features": features,
+                "seconds": seconds,
+                "setup": setup,
+            }
+    return runs
+
+
 def majority_predictions(derived, task):
     train = derived["train"]["labels"][task]
     majority = np.bincount(train[train >= 0]).argmax()
     return np.full(len(derived["test"]["labels"][task]), majority)
 
 
-def clmr_rows(config, splits, derived, output, seeds):
-    """Pre-trains and probes CLMR; returns `(rows, curves, seconds)`."""
+def run_rows(method, runs, names, config, derived, protocol):
+    """Probes the checkpoints of a method's runs; returns `(rows,
+    curves)`.
+
+    Args:
+        method: str. The CSV's `method`.
+        runs: `{variant: {seed: {"curve", "features", "seconds"}}}` (the
+            seeds may differ between variants).
+        names: `{variant: (final init, random init or None)}`: the inits
+            of a variant's last and first checkpoints (None: the first is
+            another variant's, not probed twice); the first variant's are
+            the label-fraction runs.
+        config: the method's budget (`epochs`, `probe_epochs`).
+        derived: `derive_tasks` output.
+        protocol: callable `(probe_epochs) -> ProbeProtocol`, the
+            library's probe of the `_protocol` rows.
+    """
     from keras_music.evaluation.label_fractions import label_fraction_indices
 
-    started = time.time()
-    runs = clmr_runs(config, splits, derived, output, seeds)
     num = FLAGS.bootstrap
     test = derived["test"]
     final = config["epochs"]
     rows, curves = [], {}
+
+    def init_name(variant, epoch):
+        name, random = names[variant]
+        if epoch == 0:
+            return random
+        return name if epoch == final else f"{name}_epoch{epoch}"
+
     for variant, by_seed in runs.items():
-        name = "pretrained" if variant == "all" else variant
+        seeds = list(by_seed)
+        name = names[variant][0]
         curves[name] = {"pretext": [by_seed[s]["curve"] for s in seeds]}
         for epoch in sorted(by_seed[seeds[0]]["features"]):
-            if epoch == 0 and variant != "all":
-                continue  # the same initial weights as the "all" runs
-            init = (
-                "random"
-                if epoch == 0
-                else name
-                if epoch == final
-                else f"{name}_epoch{epoch}"
-            )
+            init = init_name(variant, epoch)
+            if init is None:
+                continue  # the same initial weights as another variant's
             for task in TASKS:
                 predictions = [
                     logistic_predictions(
@@ -613,7 +862,7 @@ def clmr_rows(config, splits, derived, output, seeds):
                     for s in seeds
                 ]
                 scored = score_rows(
-                    "clmr", task, init, predictions, test, num, len(seeds)
+                    method, task, init, predictions, test, num, len(seeds)
                 )
                 rows += scored
                 curves.setdefault(init, {})[task] = scored[0]
@@ -621,35 +870,32 @@ def clmr_rows(config, splits, derived, output, seeds):
         for s in seeds:
             curve = by_seed[s]["curve"]
             print(
-                f"clmr {variant} seed {s}: loss {curve['loss'][0]:.3f} -> "
-                f"{curve['loss'][-1]:.3f}, contrastive accuracy "
+                f"{method} {variant} seed {s}: loss {curve['loss'][0]:.3f} "
+                f"-> {curve['loss'][-1]:.3f}, contrastive accuracy "
                 f"{curve['accuracy'][0]:.3f} -> {curve['accuracy'][-1]:.3f} "
                 f"in {by_seed[s]['seconds']:.0f} s"
             )
-        rows += pretext_rows(name, [by_seed[s]["curve"] for s in seeds])
-    # The library's own linear protocol on the final checkpoints.
+        rows += pretext_rows(name, [by_seed[s]["curve"] for s in seeds], method)
+    # The library's own probe protocol on the first and last checkpoints.
     for variant, by_seed in runs.items():
+        seeds = list(by_seed)
         for epoch in (0, final):
-            if epoch == 0 and variant != "all":
+            init = init_name(variant, epoch)
+            if init is None:
                 continue
-            init = (
-                "random"
-                if epoch == 0
-                else ("pretrained" if variant == "all" else variant)
-            )
             for task in TASKS:
                 predictions = [
                     protocol_predictions(
                         by_seed[s]["features"][epoch],
                         derived,
                         task,
-                        config["probe_epochs"],
+                        protocol(config["probe_epochs"]),
                         s,
                     )
                     for s in seeds
                 ]
                 rows += score_rows(
-                    "clmr",
+                    method,
                     task,
                     init,
                     predictions,
@@ -658,8 +904,12 @@ def clmr_rows(config, splits, derived, output, seeds):
                     len(seeds),
                     suffix="_protocol",
                 )
-    # Label fractions, logistic probe, pre-trained and random.
-    for epoch, name in ((final, "pretrained"), (0, "random")):
+    # Label fractions, logistic probe, the first variant's pre-trained
+    # and random inits.
+    first = next(iter(runs))
+    seeds = list(runs[first])
+    for epoch in (final, 0):
+        name = init_name(first, epoch)
         for task in TASKS:
             train_y = derived["train"]["labels"][task]
             subsets = label_fraction_indices(
@@ -668,7 +918,7 @@ def clmr_rows(config, splits, derived, output, seeds):
             for fraction, subset in subsets.items():
                 predictions = [
                     logistic_predictions(
-                        runs["all"][s]["features"][epoch],
+                        runs[first][s]["features"][epoch],
                         derived,
                         task,
                         train_subset=subset,
@@ -676,7 +926,7 @@ def clmr_rows(config, splits, derived, output, seeds):
                     for s in seeds
                 ]
                 rows += score_rows(
-                    "clmr",
+                    method,
                     task,
                     f"{name}_labels{fraction * 100:g}pct",
                     predictions,
@@ -684,16 +934,58 @@ def clmr_rows(config, splits, derived, output, seeds):
                     num,
                     len(seeds),
                 )
-    seconds = {
+    return rows, curves
+
+
+def clmr_protocol(probe_epochs):
+    """The linear protocol `recipes/clmr.py` probes with."""
+    from contrastive_common import linear_protocol
+
+    return linear_protocol(probe_epochs, trials=1)
+
+
+def s3t_protocol(probe_epochs):
+    """S3T's probe protocol as `recipes/s3t.py` runs it on the built-in
+    corpus (the paper's GTZAN batch, 64)."""
+    from keras_music.evaluation.probe_protocol import get_probe_protocol
+
+    return get_probe_protocol(
+        "s3t",
+        epochs=probe_epochs,
+        warmup_epochs=min(5, probe_epochs - 1),
+        batch_size=64,
+    )
+
+
+def total_seconds(runs, started):
+    return {
         "pre-training": sum(
             r["seconds"] for by_seed in runs.values() for r in by_seed.values()
         ),
         "all": time.time() - started,
     }
-    return rows, curves, seconds
 
 
-def pretext_rows(init, curves, method="clmr"):
+def clmr_rows(config, splits, derived, output, seeds):
+    """Pre-trains and probes CLMR; returns `(rows, curves, seconds)`."""
+    started = time.time()
+    runs = clmr_runs(config, splits, derived, output, seeds)
+    names = {"all": ("pretrained", "random"), "crop_only": ("crop_only", None)}
+    rows, curves = run_rows("clmr", runs, names, config, derived, clmr_protocol)
+    return rows, curves, total_seconds(runs, started)
+
+
+def s3t_rows(config, splits, derived, output, seeds):
+    """Pre-trains and probes S3T; returns `(rows, curves, seconds)`."""
+    started = time.time()
+    runs = s3t_runs(config, splits, derived, output, seeds)
+    rows, curves = run_rows(
+        "s3t", runs, S3T_PREPROCESSORS, config, derived, s3t_protocol
+    )
+    return rows, curves, total_seconds(runs, started)
+
+
+def pretext_rows(init, curves, method):
     """Final pre-training loss and contrastive accuracy; the interval is
     the range over seeds (a bootstrap over 1-3 seeds says little more)."""
     rows = []
@@ -770,37 +1062,70 @@ def figure(row):
     return f"{row['mean']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
 
 
+def comparison(rows, method, first, second):
+    """Tasks where `first` is significantly above / below `second`."""
+    better, worse = [], []
+    for task in TASKS:
+        a = find(rows, method, task, first)
+        b = find(rows, method, task, second)
+        if a and b:
+            sign = compare(a, b)
+            better += [task] if sign == ">" else []
+            worse += [task] if sign == "<" else []
+    return better, worse
+
+
+# The pairs each method's claims compare: (first, second, what the claim
+# says), the pre-trained > random one first.
+CLAIMS = {
+    "clmr": (
+        (
+            "pretrained",
+            "random",
+            "pre-trained > random init (logistic probe, accuracy, "
+            "non-overlapping 95% CIs) on at least one task and random "
+            "significantly better on none",
+        ),
+        ("pretrained", "crop_only", "all CLMR augmentations > crop only"),
+    ),
+    "s3t": (
+        (
+            "pretrained",
+            "random",
+            "pre-trained > random init (Time Folding; logistic probe, "
+            "accuracy, non-overlapping 95% CIs) on at least one task and "
+            "random significantly better on none",
+        ),
+        (
+            "freq_tiling",
+            "freq_tiling_random",
+            "the same with Frequency Tiling (freq_tiling > freq_tiling_random)",
+        ),
+        (
+            "pretrained",
+            "freq_tiling",
+            "Time Folding > Frequency Tiling, both pre-trained (the paper's "
+            "Table 4)",
+        ),
+    ),
+}
+
+
 def claims(rows, method):
     """The study's claims, each seen / not seen, from the rows alone."""
     lines = []
-    better, worse = [], []
-    for task in TASKS:
-        pre = find(rows, method, task, "pretrained")
-        rnd = find(rows, method, task, "random")
-        if pre and rnd:
-            sign = compare(pre, rnd)
-            better += [task] if sign == ">" else []
-            worse += [task] if sign == "<" else []
-    seen = "seen" if better and not worse else "not seen"
-    lines.append(
-        f"- pre-trained > random init (logistic probe, accuracy, "
-        f"non-overlapping 95% CIs) on at least one task and random "
-        f"significantly better on none: **{seen}** (better on "
-        f"{better or 'no task'}; worse on {worse or 'no task'})."
-    )
-    if method == "clmr":
-        wins, losses = [], []
-        for task in TASKS:
-            pre = find(rows, method, task, "pretrained")
-            crop = find(rows, method, task, "crop_only")
-            if pre and crop:
-                sign = compare(pre, crop)
-                wins += [task] if sign == ">" else []
-                losses += [task] if sign == "<" else []
-        seen = "seen" if wins and not losses else "not seen"
+    for first, second, claim in CLAIMS.get(method, CLAIMS["clmr"][:1]):
+        if not any(
+            find(rows, method, task, first) and find(rows, method, task, second)
+            for task in TASKS
+        ):
+            lines.append(f"- {claim}: not run.")
+            continue
+        better, worse = comparison(rows, method, first, second)
+        seen = "seen" if better and not worse else "not seen"
         lines.append(
-            f"- all CLMR augmentations > crop only: **{seen}** (better on "
-            f"{wins or 'no task'}; worse on {losses or 'no task'})."
+            f"- {claim}: **{seen}** (better on {better or 'no task'}; "
+            f"worse on {worse or 'no task'})."
         )
     ordered = []
     for task in TASKS:
@@ -832,6 +1157,18 @@ def table(rows, method, inits, metric="accuracy"):
     return lines
 
 
+# The curves of each method's plot: (final init, colour, its epoch-0 init).
+PLOTTED = {
+    "clmr": (("pretrained", "C0", "random"), ("crop_only", "C1", "random")),
+    "s3t": (
+        ("pretrained", "C0", "random"),
+        ("freq_tiling", "C1", "freq_tiling_random"),
+    ),
+}
+# What each method's pre-training loss is called.
+LOSS_NAMES = {"clmr": "NT-Xent", "s3t": "InfoNCE"}
+
+
 def plot(path, rows, curves, method, checkpoints):
     import matplotlib
 
@@ -839,14 +1176,14 @@ def plot(path, rows, curves, method, checkpoints):
     import matplotlib.pyplot as plt
 
     figure_, axes = plt.subplots(
-        1, len(TASKS) + 1, figsize=(4 * (len(TASKS) + 1), 3.4)
+        1, len(TASKS) + 2, figsize=(4 * (len(TASKS) + 2), 3.4)
     )
     for axis, task in zip(axes, TASKS):
-        for name, colour in (("pretrained", "C0"), ("crop_only", "C1")):
+        for name, colour, random in PLOTTED[method]:
             points = []
             for epoch in checkpoints:
                 init = (
-                    "random"
+                    random
                     if epoch == 0
                     else name
                     if epoch == checkpoints[-1]
@@ -876,15 +1213,21 @@ def plot(path, rows, curves, method, checkpoints):
         axis.set_xlabel("pre-training epoch")
         axis.set_ylabel("test accuracy (logistic probe)")
     axes[0].legend(fontsize=7)
-    pretext = axes[-1]
-    for name, colour in (("pretrained", "C0"), ("crop_only", "C1")):
-        for curve in curves.get(name, {}).get("pretext", []):
-            pretext.plot(
-                curve["epoch"], curve["accuracy"], color=colour, label=name
-            )
-    pretext.set_title("contrastive accuracy (train)")
-    pretext.set_xlabel("pre-training epoch")
-    pretext.legend(fontsize=7)
+    for axis, key, title in (
+        (axes[-2], "loss", f"{LOSS_NAMES[method]} loss (train)"),
+        (axes[-1], "accuracy", "contrastive top-1 accuracy (train)"),
+    ):
+        for name, colour, _ in PLOTTED[method]:
+            for i, curve in enumerate(curves.get(name, {}).get("pretext", [])):
+                axis.plot(
+                    curve["epoch"],
+                    curve[key],
+                    color=colour,
+                    label=name if i == 0 else None,
+                )
+        axis.set_title(title)
+        axis.set_xlabel("pre-training epoch")
+        axis.legend(fontsize=7)
     figure_.tight_layout()
     figure_.savefig(path, dpi=90)
     plt.close(figure_)
@@ -935,25 +1278,191 @@ def task_counts(derived):
     return lines
 
 
-def write_report(path, rows, config, derived, seconds, command, info, methods):
-    test_tunes = len(set(derived["test"]["groups"].tolist()))
+def report_sections(path):
+    """`(header run lines, {method: section lines})` of an earlier
+    STUDY.md, or `([], {})`. The header's run lines (`Command:`,
+    `Commit:`, `Machine:`, `Mode:`) are those of a report that had one
+    run for all its methods."""
+    if not os.path.isfile(path):
+        return [], {}
+    with open(path) as stream:
+        lines = stream.read().split("\n")
+    header, sections, current = [], {}, None
+    for line in lines:
+        if line.startswith("## "):
+            name = line[3:].strip()
+            current = name if name in METHODS else None
+            if current:
+                sections[current] = []
+        if current:
+            sections[current].append(line)
+        elif not sections and line.startswith(RUN_LINES):
+            header.append(line)
+    for section in sections.values():
+        while section and not section[-1].strip():
+            section.pop()
+        if header and not any(x.startswith("Command:") for x in section):
+            # One run line block per method: the old header's goes into
+            # its sections.
+            section[4:4] = [*header, ""]
+    return header, sections
+
+
+RUN_LINES = ("Command:", "Commit:", "Machine:", "Mode:")
+
+
+def pretext_lines(rows, method, config):
+    lines = []
+    for name, _, _ in PLOTTED[method]:
+        loss = find(rows, method, "pretext", name, "pretext_loss")
+        acc = find(rows, method, "pretext", name, "contrastive_accuracy")
+        if not (loss and acc):
+            continue
+        if method == "s3t":
+            chance = (
+                f"chance {1 / (config['queue_size'] + 1):.4f}: the positive "
+                f"among {config['queue_size']} queued negatives"
+            )
+        else:
+            chance = (
+                f"chance {1 / (2 * config['batch_size'] - 1):.3f} at batch "
+                f"{config['batch_size']}"
+            )
+        lines.append(
+            f"- {name}: {LOSS_NAMES[method]} loss {loss['mean']:.3f} "
+            f"[{loss['ci_low']:.3f}, {loss['ci_high']:.3f}], contrastive "
+            f"accuracy {acc['mean']:.3f} [{acc['ci_low']:.3f}, "
+            f"{acc['ci_high']:.3f}] ({chance})"
+        )
+    return lines
+
+
+def method_setting(method, config, seeds):
+    """What was pre-trained, in a sentence."""
+    if method == "s3t":
+        return (
+            f"S3T: the Swin preset `swin_mini` on the 84-bin CQT of the "
+            f"{config['clip_seconds']:g} s clips (hop 512, no time "
+            "compression, standardised per clip; `recipes/s3t.py`'s "
+            "`frontend`, `preprocessor`, `pretraining_views` with "
+            "`S3TAugment`, `moco_model` and `audio_encoder`), Time Folding "
+            "(`pretrained`, twice to 168 x 168) and Frequency Tiling "
+            "(`freq_tiling`), MoCo v2 with queue "
+            f"{config['queue_size']}, momentum {config['momentum']}, "
+            f"temperature {FLAGS.moco_temperature}, AdamW peak learning rate "
+            f"{FLAGS.moco_learning_rate} (weight decay "
+            f"{FLAGS.weight_decay}, cosine decay after a 5% warm-up), batch "
+            f"{config['batch_size']}, {config['epochs']} epochs of "
+            f"{config['steps_per_epoch']} steps; seeds {seeds} (Frequency "
+            f"Tiling: {[int(x) for x in FLAGS.tiling_seeds or seeds]}). Each "
+            "variant's random init is the same encoder before pre-training."
+        )
+    return (
+        "CLMR: SampleCNN at an eighth of its width, SimCLR (projection 64, "
+        f"temperature {FLAGS.temperature}, AdamW {FLAGS.learning_rate}), "
+        f"batch {config['batch_size']}, {config['epochs']} epochs of "
+        f"{config['steps_per_epoch']} steps, with all augmentations "
+        f"(`pretrained`) and crops only (`crop_only`); seeds {seeds}."
+    )
+
+
+PROTOCOL_NOTES = {
+    "clmr": "the library's linear protocol "
+    "(`recipes/contrastive_common.linear_protocol`, final checkpoint)",
+    "s3t": "the library's `s3t` protocol (linear head, AdamW 1e-3, cosine, "
+    "batch 64 as `recipes/s3t.py` runs it on the corpus, best valid epoch; "
+    "final checkpoint)",
+}
+
+
+def method_section(rows, method, config, seconds, command, info, seeds):
     mode = "full"
     if FLAGS.quick:
         mode = "quick (a check of the pipeline, not a result)"
-    lines = [
-        "# Reproduction study at CPU scale",
+    finals = [name for name, _, _ in PLOTTED[method]]
+    randoms = list(dict.fromkeys(random for _, _, random in PLOTTED[method]))
+    inits = ["majority", "baseline_logmel", *randoms, *finals]
+    return [
+        f"## {method}",
+        "",
+        f"![{method}]({method}.png)",
         "",
         f"Command: `{command}`  ",
         f"Commit: {info['commit']}  ",
         f"Machine: {info['machine']}  ",
-        f"Mode: {mode}; "
-        f"seeds {FLAGS.seeds}; {FLAGS.bootstrap} bootstrap resamples.",
+        f"Mode: {mode}; seeds {[str(s) for s in seeds]}; "
+        f"{FLAGS.bootstrap} bootstrap resamples.",
+        "",
+        method_setting(method, config, seeds),
+        "",
+        "Time on this machine: pre-training "
+        f"{seconds['pre-training']:.0f} s (all runs), "
+        f"pre-training and probing {seconds['all']:.0f} s.",
+        "",
+        "Pre-training (final epoch; range over seeds):",
+        "",
+        *pretext_lines(rows, method, config),
+        "",
+        "Test accuracy, logistic-regression probe (C chosen on valid):",
+        "",
+        *table(rows, method, inits),
+        "",
+        "Test macro F1, same probe:",
+        "",
+        *table(rows, method, inits, "macro_f1"),
+        "",
+        f"Test accuracy, {PROTOCOL_NOTES[method]}:",
+        "",
+        *table(rows, method, [*randoms, *finals], "accuracy_protocol"),
+        "",
+        "Label fractions (logistic probe, test accuracy):",
+        "",
+        *table(
+            rows,
+            method,
+            [
+                "random_labels1pct",
+                "random_labels10pct",
+                "random",
+                "pretrained_labels1pct",
+                "pretrained_labels10pct",
+                "pretrained",
+            ],
+        ),
+        "",
+        "Claims:",
+        "",
+        *claims(rows, method),
+    ]
+
+
+ENCODER_NOTES = {
+    "clmr": "`clmr`: mono float32 waveform of 59,049 samples at "
+    f"{SAMPLE_RATE} Hz, shape `(batch, 59049)` -> the SampleCNN "
+    "embedding `(batch, d)`; the probes used the mean of these embeddings "
+    "over half-overlapped 59,049-sample segments of each clip.",
+    "s3t": "`s3t` (`time_folding_seed<seed>`, `frequency_tiling_seed<seed>`):"
+    " mono float32 waveform of 6 s, 132,300 samples at "
+    f"{SAMPLE_RATE} Hz, shape `(batch, 132300)` -> CQT, standardisation, "
+    "Time Folding or Frequency Tiling and Swin (all inside the model) -> "
+    "the pooled Swin embedding `(batch, 64)`, the probes' input (one "
+    "segment per clip).",
+}
+
+
+def write_report(path, rows, config, derived, sections):
+    """STUDY.md: the corpus, then `sections` (method -> lines) in
+    `METHODS` order, then how to load the encoders."""
+    test_tunes = len(set(derived["test"]["groups"].tolist()))
+    lines = [
+        "# Reproduction study at CPU scale",
         "",
         "Every figure is the test mean with a 95% percentile-bootstrap "
         "interval: each resample draws the test tunes with replacement (the "
         "clips of a tune together) and, with several seeds, the "
         "pre-training seeds with replacement. `study.csv` holds every "
-        "figure, one row each.",
+        "figure, one row each. Each method's section says the command, "
+        "commit and machine of its run.",
         "",
         "## Evaluation corpus and tasks",
         "",
@@ -972,99 +1481,32 @@ def write_report(path, rows, config, derived, seconds, command, info, methods):
         "`derive_tasks` in `benchmarks/study.py`.",
         "",
     ]
+    methods = [m for m in METHODS if m in sections]
     for method in methods:
-        lines += [
-            f"## {method}",
-            "",
-            f"![{method}]({method}.png)",
-            "",
-            "Time on this machine: pre-training "
-            f"{seconds[method]['pre-training']:.0f} s (all runs), "
-            f"pre-training and probing {seconds[method]['all']:.0f} s.",
-            "",
-            "Pre-training (final epoch; range over seeds):",
-            "",
-        ]
-        for init in ("pretrained", "crop_only"):
-            loss = find(rows, method, "pretext", init, "pretext_loss")
-            acc = find(rows, method, "pretext", init, "contrastive_accuracy")
-            if loss and acc:
-                lines.append(
-                    f"- {init}: NT-Xent loss {loss['mean']:.3f}, contrastive "
-                    f"accuracy {acc['mean']:.3f} (chance "
-                    f"{1 / (2 * config['batch_size'] - 1):.3f} at batch "
-                    f"{config['batch_size']})"
-                )
-        inits = [
-            "majority",
-            "baseline_logmel",
-            "random",
-            "crop_only",
-            "pretrained",
-        ]
-        lines += [
-            "",
-            "Test accuracy, logistic-regression probe (C chosen on valid):",
-            "",
-            *table(rows, method, inits),
-            "",
-            "Test macro F1, same probe:",
-            "",
-            *table(rows, method, inits, "macro_f1"),
-            "",
-            "Test accuracy, the library's linear protocol "
-            "(`recipes/contrastive_common.linear_protocol`, final checkpoint):",
-            "",
-            *table(
-                rows,
-                method,
-                ["random", "crop_only", "pretrained"],
-                "accuracy_protocol",
-            ),
-            "",
-            "Label fractions (logistic probe, test accuracy):",
-            "",
-            *table(
-                rows,
-                method,
-                [
-                    "random_labels1pct",
-                    "random_labels10pct",
-                    "random",
-                    "pretrained_labels1pct",
-                    "pretrained_labels10pct",
-                    "pretrained",
-                ],
-            ),
-            "",
-            "Claims:",
-            "",
-            *claims(rows, method),
-            "",
-        ]
+        lines += [*sections[method], ""]
     lines += [
         "## The encoders",
         "",
         f"Each pre-trained encoder is kept as `{FLAGS.output}/<method>/"
         "<variant>_seed<seed>/encoder.keras` (not committed). Load it in a "
         "fresh process with `keras.saving.load_model(path)` after "
-        "`import keras_music`; input: mono float32 waveform of 59,049 "
-        f"samples at {SAMPLE_RATE} Hz, shape `(batch, 59049)`; output: the "
-        "embedding `(batch, d)`. The probes used the mean of these "
-        "embeddings over half-overlapped 59,049-sample segments of each clip.",
+        "`import keras_music`. Input and output:",
+        "",
+        *[f"- {ENCODER_NOTES[m]}" for m in methods],
         "",
     ]
     with open(path, "w") as stream:
         stream.write("\n".join(lines))
 
 
-def main(_):
-    import keras
-
-    import keras_music  # noqa: F401  (sets the Keras backend)
-    from keras_music.data.tune_corpus import build_tune_corpus
-
+def method_config(method):
+    """The corpus and `method`'s pre-training budget, with the flags'
+    overrides."""
     config = dict(QUICK if FLAGS.quick else FULL)
+    if method == "s3t":
+        config.update(S3T_QUICK if FLAGS.quick else S3T_FULL)
+        config["queue_size"] = FLAGS.queue_size or config["queue_size"]
+        config["momentum"] = FLAGS.momentum or 0.99
     for key in ("epochs", "steps_per_epoch", "batch_size"):
         if getattr(FLAGS, key):
             config[key] = getattr(FLAGS, key)
@@ -1073,18 +1515,50 @@ def main(_):
         config["checkpoints"] = tuple(
             sorted({0, config["epochs"] // 2, config["epochs"]})
         )
+    return config
+
+
+RUNNERS = {"clmr": clmr_rows, "s3t": s3t_rows}
+
+
+def main(_):
+    import keras
+
+    import keras_music  # noqa: F401  (sets the Keras backend)
+    from keras_music.data.tune_corpus import build_tune_corpus
+
     unknown = sorted(set(FLAGS.methods) - set(IMPLEMENTED))
     if unknown:
         raise ValueError(
             f"`--methods` must be among {IMPLEMENTED} (the others are not "
             f"in the study yet). Received: --methods={FLAGS.methods}"
         )
+    if not FLAGS.s3t_preprocessors or not set(FLAGS.s3t_preprocessors) <= set(
+        S3T_PREPROCESSORS
+    ):
+        raise ValueError(
+            f"`--s3t_preprocessors` must be among {list(S3T_PREPROCESSORS)}. "
+            f"Received: --s3t_preprocessors={FLAGS.s3t_preprocessors}"
+        )
+    config = method_config(FLAGS.methods[0])
     seeds = [int(s) for s in FLAGS.seeds]
     command = "python benchmarks/study.py " + " ".join(sys.argv[1:])
     os.makedirs(FLAGS.output, exist_ok=True)
     os.makedirs(FLAGS.results, exist_ok=True)
     info = machine()
     started = time.time()
+
+    # The rows and sections of the methods not run now are kept.
+    csv_path = os.path.join(FLAGS.results, "study.csv")
+    report_path = os.path.join(FLAGS.results, "STUDY.md")
+    kept = read_csv(csv_path) if os.path.isfile(csv_path) else []
+    kept = [r for r in kept if r["method"] not in FLAGS.methods]
+    _, sections = report_sections(report_path)
+    sections = {
+        m: lines for m, lines in sections.items() if m not in FLAGS.methods
+    }
+    kept_methods = {r["method"] for r in kept}
+    sections = {m: v for m, v in sections.items() if m in kept_methods}
 
     splits = build_tune_corpus(
         num_clips=config["corpus_clips"],
@@ -1105,9 +1579,10 @@ def main(_):
         os.path.join(FLAGS.output, "embeddings"),
         derived,
     )
-    rows, seconds = [], {}
+    rows = []
     for method in FLAGS.methods:
-        method_rows, curves, seconds[method] = clmr_rows(
+        config = method_config(method)
+        method_rows, curves, seconds = RUNNERS[method](
             config, splits, derived, FLAGS.output, seeds
         )
         rows += baseline_rows(method, baseline, derived) + method_rows
@@ -1118,20 +1593,16 @@ def main(_):
             method,
             config["checkpoints"],
         )
-        write_csv(os.path.join(FLAGS.results, "study.csv"), rows)
-    write_report(
-        os.path.join(FLAGS.results, "STUDY.md"),
-        rows,
-        config,
-        derived,
-        seconds,
-        command,
-        info,
-        FLAGS.methods,
-    )
-    print(
-        f"study done in {time.time() - started:.0f} s: {FLAGS.results}/STUDY.md"
-    )
+        sections[method] = method_section(
+            rows, method, config, seconds, command, info, seeds
+        )
+        order = {m: i for i, m in enumerate(METHODS)}
+        everything = sorted(
+            kept + rows, key=lambda r: order[r["method"]]
+        )  # stable: each method's rows in the order they were made
+        write_csv(csv_path, everything)
+        write_report(report_path, everything, config, derived, sections)
+    print(f"study done in {time.time() - started:.0f} s: {report_path}")
 
 
 if __name__ == "__main__":

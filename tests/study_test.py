@@ -18,6 +18,7 @@ from benchmarks.study import key_class
 from benchmarks.study import metre_class
 from benchmarks.study import note_rate
 from benchmarks.study import read_csv
+from benchmarks.study import report_sections
 from benchmarks.study import tercile_labels
 from benchmarks.study import write_csv
 from tests.test_case import TestCase
@@ -25,9 +26,9 @@ from tests.test_case import TestCase
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _row(task, init, mean, low, high, metric="accuracy"):
+def _row(task, init, mean, low, high, metric="accuracy", method="clmr"):
     return {
-        "method": "clmr",
+        "method": method,
         "task": task,
         "init": init,
         "metric": metric,
@@ -166,6 +167,49 @@ class TableTest(TestCase):
         rows.append(_row("key", "random", 0.30, 0.25, 0.35))
         self.assertIn("**not seen**", claims(rows, "clmr")[0])
 
+    def test_s3t_claims_compare_each_pre_processor_with_its_random_init(self):
+        rows = [
+            _row("key", "pretrained", 0.60, 0.55, 0.65, method="s3t"),
+            _row("key", "random", 0.40, 0.35, 0.45, method="s3t"),
+            _row("key", "freq_tiling", 0.50, 0.46, 0.54, method="s3t"),
+            _row("key", "freq_tiling_random", 0.47, 0.42, 0.52, method="s3t"),
+        ]
+        lines = claims(rows, "s3t")
+        self.assertIn("Time Folding", lines[0])
+        self.assertIn("**seen** (better on ['key']", lines[0])
+        self.assertIn("Frequency Tiling", lines[1])
+        self.assertIn("**not seen** (better on no task", lines[1])
+        self.assertIn("Time Folding > Frequency Tiling", lines[2])
+        self.assertIn("better on ['key']", lines[2])
+        self.assertIn("label fractions", lines[3])
+
+
+class ReportTest(TestCase):
+    def test_sections_of_an_earlier_report_keep_their_run_lines(self):
+        # A report with one header for one run: its run lines go into the
+        # method's section, which is kept whole.
+        path = os.path.join(self.get_temp_dir(), "STUDY.md")
+        with open(path, "w") as stream:
+            stream.write(
+                "# Study\n\nCommand: `python benchmarks/study.py`  \n"
+                "Commit: abc  \nMachine: m  \nMode: full.\n\n"
+                "## Evaluation corpus and tasks\n\ncorpus\n\n"
+                "## clmr\n\n![clmr](clmr.png)\n\nTime: 1 s.\n\n"
+                "## The encoders\n\nload it\n"
+            )
+        header, sections = report_sections(path)
+        self.assertEqual(len(header), 4)
+        self.assertEqual(list(sections), ["clmr"])
+        clmr = sections["clmr"]
+        self.assertEqual(clmr[:3], ["## clmr", "", "![clmr](clmr.png)"])
+        self.assertEqual(clmr[4:8], header)
+        self.assertEqual(clmr[-1], "Time: 1 s.")
+        self.assertNotIn("load it", clmr)
+
+    def test_no_earlier_report(self):
+        path = os.path.join(self.get_temp_dir(), "missing.md")
+        self.assertEqual(report_sections(path), ([], {}))
+
 
 @pytest.mark.large
 def test_quick_mode_writes_a_table_that_parses(tmp_path):
@@ -184,30 +228,54 @@ def test_quick_mode_writes_a_table_that_parses(tmp_path):
         timeout=1800,
     )
     rows = read_csv(results / "study.csv")
-    inits = {(r["task"], r["init"]) for r in rows if r["metric"] == "accuracy"}
-    for task in TASKS:
-        for init in ("pretrained", "random", "crop_only", "majority"):
-            assert (task, init) in inits
+    inits = {
+        (r["method"], r["task"], r["init"])
+        for r in rows
+        if r["metric"] == "accuracy"
+    }
+    expected = {
+        "clmr": ("pretrained", "random", "crop_only", "majority"),
+        "s3t": (
+            "pretrained",
+            "random",
+            "freq_tiling",
+            "freq_tiling_random",
+            "majority",
+            "baseline_logmel",
+        ),
+    }
+    for method, names in expected.items():
+        for task in TASKS:
+            for init in names:
+                assert (method, task, init) in inits
+        assert (results / f"{method}.png").stat().st_size > 0
     for row in rows:
         assert row["ci_low"] <= row["mean"] <= row["ci_high"], row
-    assert (results / "clmr.png").stat().st_size > 0
     report = (results / "STUDY.md").read_text()
     assert "python benchmarks/study.py --quick" in report
-    assert os.path.isfile(
-        tmp_path / "runs" / "clmr" / "all_seed0" / "encoder.keras"
-    )
-    # The kept encoder loads in a fresh process and embeds a waveform.
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys, numpy as np, keras, keras_music;"
-            "m = keras.saving.load_model(sys.argv[1]);"
-            "y = m(np.zeros((1, 59049), 'float32'));"
-            "assert y.shape[0] == 1 and len(y.shape) == 2",
-            str(tmp_path / "runs" / "clmr" / "all_seed0" / "encoder.keras"),
-        ],
-        check=True,
-        cwd=ROOT,
-        env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3"),
-    )
+    for method in ("## s3t", "## clmr", "MoCo v2 with queue"):
+        assert method in report
+    # The kept encoders load in a fresh process and embed a waveform of
+    # the documented length (CLMR: 59,049 samples; S3T: 6 s at 22.05 kHz).
+    for run, samples in (
+        ("clmr/all_seed0", 59049),
+        ("s3t/time_folding_seed0", 132300),
+        ("s3t/frequency_tiling_seed0", 132300),
+    ):
+        path = tmp_path / "runs" / run / "encoder.keras"
+        assert os.path.isfile(path), path
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys, numpy as np, keras, keras_music;"
+                "m = keras.saving.load_model(sys.argv[1]);"
+                "y = m(np.zeros((1, int(sys.argv[2])), 'float32'));"
+                "assert y.shape[0] == 1 and len(y.shape) == 2",
+                str(path),
+                str(samples),
+            ],
+            check=True,
+            cwd=ROOT,
+            env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3"),
+        )

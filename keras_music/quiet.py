@@ -19,7 +19,15 @@ VERBOSE_VARIABLE = "KERAS_MUSIC_VERBOSE"
 
 
 def is_verbose():
-    """Whether `KERAS_MUSIC_VERBOSE` asks for TensorFlow's logging."""
+    """Whether `KERAS_MUSIC_VERBOSE` asks for TensorFlow's logging.
+
+    Example:
+
+    >>> import os
+    >>> os.environ.pop("KERAS_MUSIC_VERBOSE", None) and None
+    >>> is_verbose()
+    False
+    """
     return os.environ.get(VERBOSE_VARIABLE, "") not in ("", "0")
 
 
@@ -32,6 +40,13 @@ def quiet_tensorflow():
     errors of the import still reach stderr (raised after stderr is
     back). Python-side, TensorFlow's and absl's loggers show warnings and
     errors only. Does nothing under `KERAS_MUSIC_VERBOSE=1`.
+
+    Example:
+
+    >>> quiet_tensorflow()  # TensorFlow is imported already: only the
+    >>> import logging      # Python loggers are turned down.
+    >>> logging.getLogger("tensorflow").level == logging.ERROR
+    True
     """
     if is_verbose():
         return

@@ -23,12 +23,14 @@ class ExportBenchmarkTest(TestCase):
         for label, seconds in figures["latency"].items():
             self.assertTrue(np.isfinite(seconds) and seconds > 0, label)
         # The exports written where asked: a SavedModel version folder
-        # and the two TFLite files.
+        # and the two TFLite files, each with its model card.
         self.assertEqual(
             sorted(os.listdir(output)),
             [
                 "maest_tiny_tagger",
+                "maest_tiny_tagger.float16.json",
                 "maest_tiny_tagger.float16.tflite",
+                "maest_tiny_tagger.json",
                 "maest_tiny_tagger.tflite",
             ],
         )

@@ -131,9 +131,14 @@ def export_embedder(
     >>> card["inference"]["sample_rate"], card["schema"]["outputs"][0]["shape"]
     (16000, ['batch_size', 32])
     """
-    if getattr(model, "preprocessor", None) is None and isinstance(
-        model, keras.Model
+    own_preprocessor = getattr(model, "preprocessor", None)
+    if isinstance(model, keras.Model) and (
+        own_preprocessor is None or getattr(model, "backbone", None) is None
     ):
+        # A raw-audio encoder, e.g. an `S3TBackbone`, whose frontend is
+        # inside it: exported as it is, at its preprocessor's rate if any.
+        if sample_rate is None and own_preprocessor is not None:
+            sample_rate = own_preprocessor.sample_rate
         if block is not None or token is not None:
             raise ValueError(
                 "`block` and `token` need a tagger or `AudioEmbedder`; a plain "

@@ -22,6 +22,7 @@ import pytest
 from tests.recipes.recipe_runner import finish_workers
 from tests.recipes.recipe_runner import h5_arrays
 from tests.recipes.recipe_runner import run_recipe
+from tests.recipes.recipe_runner import run_workers
 from tests.recipes.recipe_runner import start_workers
 
 # argv: output folder, epochs, seconds of pause after each step, and the
@@ -157,7 +158,7 @@ def two_worker_runs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("runs")
     single = _result(run_recipe(_command(str(folder / "single"), 3)).stdout)
     output = str(folder / "multi")
-    outputs = finish_workers(start_workers(_command(output, 3)), timeout=300)
+    outputs = run_workers(_command(output, 3), timeout=300)
     return single, [_result(stdout) for stdout, _ in outputs], output
 
 

@@ -14,12 +14,11 @@ import tensorflow as tf
 import keras_music  # noqa: F401  (registers the models for loading)
 from keras_music.data.tune_corpus import build_tune_corpus
 from tests.recipes.recipe_runner import ROOT
-from tests.recipes.recipe_runner import finish_workers
 from tests.recipes.recipe_runner import flag_errors
 from tests.recipes.recipe_runner import h5_arrays
 from tests.recipes.recipe_runner import kill_after_first_backup
 from tests.recipes.recipe_runner import run_recipe
-from tests.recipes.recipe_runner import start_workers
+from tests.recipes.recipe_runner import run_workers
 
 RECIPE = os.path.join(ROOT, "recipes", "s3t.py")
 # 4 s clips: 1 + 88200 // 512 = 173 CQT frames (compression 1); each
@@ -146,7 +145,7 @@ def test_two_workers_agree(corpus_cache, tmp_path):
         "--mixed_precision",
         "--jit_compile",
     )
-    outputs = finish_workers(start_workers(command), timeout=900)
+    outputs = run_workers(command, timeout=900)
     assert "(2 replicas)" in outputs[0][0]
     assert "Precision mixed_bfloat16, XLA on" in outputs[0][0]
     # XLA has no kernels for the cross-worker collectives: said, not hidden.

@@ -253,9 +253,9 @@ FLAGS = flags.FLAGS
 def metre_class(field):
     """Simple duple, simple triple or compound metre of an ABC `M:` field,
     or `None` (free, missing or another metre such as 5/4)."""
-    from keras_music.data.tune_corpus import _metre
+    from keras_music.data.tune_corpus import parse_metre
 
-    metre = _metre(field or "")
+    metre = parse_metre(field or "")
     if metre is None:
         return None
     numerator = metre[0]
@@ -276,11 +276,11 @@ def key_class(sharps, transpose):
 
 def note_rate(dance_or_style, tempo_factor):
     """Running notes per second a clip is played at (the corpus's tempo
-    rule, `tune_corpus._RUNNING_NOTES_PER_SECOND`, times the clip's tempo
+    rule, `tune_corpus.RUNNING_NOTES_PER_SECOND`, times the clip's tempo
     factor)."""
-    from keras_music.data.tune_corpus import _RUNNING_NOTES_PER_SECOND
+    from keras_music.data.tune_corpus import RUNNING_NOTES_PER_SECOND
 
-    return _RUNNING_NOTES_PER_SECOND[dance_or_style] * float(tempo_factor)
+    return RUNNING_NOTES_PER_SECOND[dance_or_style] * float(tempo_factor)
 
 
 def tercile_labels(values, edges):
@@ -309,11 +309,11 @@ def derive_tasks(splits, cache_dir=None):
     """
     from keras_music.data.tfrecord_format import read_manifest
     from keras_music.data.tune_corpus import STYLES
-    from keras_music.data.tune_corpus import _catalog
-    from keras_music.data.tune_corpus import _parsed
+    from keras_music.data.tune_corpus import catalog
+    from keras_music.data.tune_corpus import parsed_tune
     from keras_music.data.tune_corpus import tune_corpus_cache_dir
 
-    tunes = {t["tune_id"]: t for s in STYLES for t in _catalog(s)}
+    tunes = {t["tune_id"]: t for s in STYLES for t in catalog(s)}
     cache_dir = tune_corpus_cache_dir(cache_dir)
     raw = {}
     for split, directory in splits.items():
@@ -326,7 +326,7 @@ def derive_tasks(splits, cache_dir=None):
             tune = tunes[meta["tune_id"]]
             dance = entry["labels"].get("dance", [])
             style = styles[entry["labels"]["style"][0]]
-            parsed = _parsed(tune, cache_dir)
+            parsed = parsed_tune(tune, cache_dir)
             metre = metre_class(tune.get("metre", ""))
             rows.append(
                 {

@@ -10,14 +10,16 @@ import pytest
 import tensorflow as tf
 
 from keras_music.data import tfrecord_format
-from keras_music.data import tune_corpus
 from keras_music.data.midi_render import render_notes
 from keras_music.data.tune_corpus import DANCES
 from keras_music.data.tune_corpus import INSTRUMENT_PROGRAMS
 from keras_music.data.tune_corpus import STYLES
 from keras_music.data.tune_corpus import TUNE_CORPUS_TASKS
+from keras_music.data.tune_corpus import arrangement
 from keras_music.data.tune_corpus import build_tune_corpus
+from keras_music.data.tune_corpus import render
 from keras_music.data.tune_corpus import render_tune_clip
+from keras_music.data.tune_corpus import sources
 from keras_music.data.tune_corpus import tune_corpus_cache_dir
 from keras_music.data.tune_corpus import tune_corpus_items
 from tests.test_case import TestCase
@@ -274,10 +276,7 @@ class TuneCorpusTest(TestCase):
             "seed": [0, 1],
         }
         # `R:reel` in the source; a clog (`R:clog`) has no dance label.
-        catalog = {
-            t["path"]: t
-            for t in tune_corpus_items.__globals__["_catalog"]("ryans_mammoth")
-        }
+        catalog = {t["path"]: t for t in sources.catalog("ryans_mammoth")}
         acacia = catalog["ryansMammoth/AcaciaReel.abc"]
         self.assertEqual(acacia["dance"], "reel")
         self.assertNotIn("dance", catalog["ryansMammoth/BlueStockingClog.abc"])
@@ -415,7 +414,7 @@ class TuneCorpusArgumentsTest(TestCase):
 
 def _tune(path):
     """A tune of Ryan's Mammoth Collection from the library's catalog."""
-    for tune in tune_corpus._catalog("ryans_mammoth"):
+    for tune in sources.catalog("ryans_mammoth"):
         if tune["path"] == f"ryansMammoth/{path}":
             return tune
     raise KeyError(path)
@@ -429,12 +428,12 @@ class DancePerformanceTest(TestCase):
         self.cache = corpus_cache
 
     def test_metre_field(self):
-        self.assertEqual(tune_corpus._metre("6/8"), (6, 8))
-        self.assertEqual(tune_corpus._metre(" 9/8 "), (9, 8))
-        self.assertEqual(tune_corpus._metre("C"), (4, 4))
-        self.assertEqual(tune_corpus._metre("C|"), (2, 2))
+        self.assertEqual(arrangement.parse_metre("6/8"), (6, 8))
+        self.assertEqual(arrangement.parse_metre(" 9/8 "), (9, 8))
+        self.assertEqual(arrangement.parse_metre("C"), (4, 4))
+        self.assertEqual(arrangement.parse_metre("C|"), (2, 2))
         for text in ("none", "FREI4/4", "", "0/4"):
-            self.assertIsNone(tune_corpus._metre(text), msg=text)
+            self.assertIsNone(arrangement.parse_metre(text), msg=text)
 
     def test_running_note_counts_dotted_pairs_as_two_notes(self):
         def bars(lengths, repeats=8):
@@ -444,12 +443,12 @@ class DancePerformanceTest(TestCase):
         # Written values, quarter lengths: even eighths; dotted pairs
         # (hornpipe, strathspey); Scotch snaps; even sixteenths (a reel in
         # 2/4); jig rhythm (quarter + eighth, with eighths running).
-        self.assertEqual(tune_corpus._running_note(bars([0.5])), 0.5)
-        self.assertEqual(tune_corpus._running_note(bars([0.75, 0.25])), 0.5)
-        self.assertEqual(tune_corpus._running_note(bars([0.25, 0.75])), 0.5)
-        self.assertEqual(tune_corpus._running_note(bars([0.25])), 0.25)
+        self.assertEqual(arrangement._running_note(bars([0.5])), 0.5)
+        self.assertEqual(arrangement._running_note(bars([0.75, 0.25])), 0.5)
+        self.assertEqual(arrangement._running_note(bars([0.25, 0.75])), 0.5)
+        self.assertEqual(arrangement._running_note(bars([0.25])), 0.25)
         self.assertEqual(
-            tune_corpus._running_note(bars([1.0, 0.5, 0.5, 0.5, 0.5])), 0.5
+            arrangement._running_note(bars([1.0, 0.5, 0.5, 0.5, 0.5])), 0.5
         )
 
     def test_dance_tempo_matches_performance_practice(self):
@@ -488,14 +487,14 @@ class DancePerformanceTest(TestCase):
 
     def _accompaniment_of(self, path):
         tune = _tune(path)
-        parsed = tune_corpus._parsed(tune, self.cache)
-        running = tune_corpus._running_note(parsed["parts"])
-        bass, chords = tune_corpus._accompaniment(
+        parsed = sources.parsed_tune(tune, self.cache)
+        running = arrangement._running_note(parsed["parts"])
+        bass, chords = arrangement._accompaniment(
             parsed["parts"][0],
             parsed["measures"],
             16.0,
             parsed["sharps"],
-            metre=tune_corpus._metre(tune["metre"]),
+            metre=arrangement.parse_metre(tune["metre"]),
             running=running,
         )
         return parsed["measures"], np.asarray(bass), np.asarray(chords)
@@ -550,7 +549,7 @@ class DancePerformanceTest(TestCase):
         # bar's chord for the whole bar.
         melody = [[0.0, 0.5, 62], [0.5, 1.5, 67], [2.0, 1.5, 71]]
         melody += [[3.5, 3.0, 67]]
-        bass, chords = tune_corpus._accompaniment(
+        bass, chords = arrangement._accompaniment(
             melody, [0.0, 0.5, 3.5], 6.5, 1, metre=(6, 8), running=0.5
         )
         self.assertAllClose([b[0] for b in bass], [0.5, 2.0, 3.5, 5.0])
@@ -560,7 +559,7 @@ class DancePerformanceTest(TestCase):
         # G major (one sharp) over G-B-D: the tonic triad, bass on G2.
         self.assertEqual({b[2] % 12 for b in bass}, {7})
         self.assertEqual({c[2] % 12 for c in chords}, {7, 11, 2})
-        bass, chords = tune_corpus._accompaniment(
+        bass, chords = arrangement._accompaniment(
             melody, [0.0, 0.5, 3.5], 6.5, 1, metre=None, running=0.5
         )
         self.assertAllClose(
@@ -569,14 +568,14 @@ class DancePerformanceTest(TestCase):
 
     def test_swing_moves_the_off_beat_and_keeps_the_beats(self):
         times = np.arange(0.0, 2.01, 0.25)
-        swung = tune_corpus._swing(times, 0.25, 2.0)
+        swung = arrangement._swing(times, 0.25, 2.0)
         # Triplet swing: the second note of each pair of sixteenths
         # starts 2/3 into the pair (0.5 quarter long) instead of 1/2.
         expected = np.array([0, 1 / 3, 0.5, 5 / 6, 1, 4 / 3, 1.5, 11 / 6, 2])
         self.assertAllClose(swung, expected, atol=1e-12)
         # Dotted rhythm (3:1) from the same warp.
         self.assertAllClose(
-            tune_corpus._swing(np.array([0.25]), 0.25, 3.0), np.array([0.375])
+            arrangement._swing(np.array([0.25]), 0.25, 3.0), np.array([0.375])
         )
 
     def _notes_of(self, path, seconds=6.0):
@@ -588,7 +587,7 @@ class DancePerformanceTest(TestCase):
             "seed": [0, 7],
         }
         with mock.patch.object(
-            tune_corpus, "render_notes", wraps=render_notes
+            render, "render_notes", wraps=render_notes
         ) as spy:
             track = render_tune_clip(item, 8000, seconds, cache_dir=self.cache)
         notes, programs = spy.call_args.args

@@ -10,7 +10,8 @@ Two kinds of encoder:
   `(batch, dim)`. The timestamp embedding at time `t` is the encoder's
   embedding of the window of one segment centred on `t` (the sound
   zero-padded by half a window on each side). Timestamps run from 0 to
-  the end of the sound every `hop_seconds` (HEAR suggests at most 50 ms,
+  the end of the sound every `hop_seconds` (each window centred on the
+  sample nearest to its timestamp; HEAR suggests at most 50 ms,
   the onset tolerance of its transcription tasks; 50 ms is the default),
   each computed from its index so that rounding does not drift over long
   sounds. The scene embedding is the mean over the sound's consecutive
@@ -277,6 +278,11 @@ def timestamp_embeddings(audio, model):
             out = model.embed(windows.reshape(-1, window))
             parts.append(out.reshape(n, windows.shape[1], -1))
         embeddings = np.concatenate(parts, axis=1)
+        # The grid itself, `k * hop` (exact in float32 for a hop of whole
+        # milliseconds): each window is centred within half a sample of
+        # it, and the validator sees a regular hop of at most 50 ms where
+        # rounded sample centres would alternate 49.98 and 50.02 ms.
+        centres = np.arange(len(centres)) * model.hop_seconds * rate
     timestamps = np.tile(1000.0 * centres / rate, (n, 1))
     return (
         tf.convert_to_tensor(embeddings, tf.float32),

@@ -231,10 +231,11 @@ def _frame_outputs(audio, model):
     """Frame encoder: `(n, frames, dim)` and the centres in samples."""
     length = audio.shape[1]
     hop, context = model.frame_hop, model.context_samples
-    # Zero-padded to whole frames, so that the last frame centred within
-    # the sound is computed (it ends at most one hop before the end).
-    padded = _pad_to(audio, max(model.min_samples, -(-length // hop) * hop))
-    total = padded.shape[1]
+    # Zero-padded to whole frames (at least the encoder's minimum), so
+    # that the last frame centred within the sound is computed and every
+    # slice below is whole frames.
+    total = -(-max(length, model.min_samples) // hop) * hop
+    padded = _pad_to(audio, total)
     frames = total // hop
     # The shortest input the encoder takes, in whole frames.
     shortest = math.ceil(model.min_samples / hop) * hop

@@ -1,4 +1,5 @@
-import sys
+import importlib
+import inspect
 import types
 
 import keras
@@ -187,7 +188,16 @@ def test_frame_chunks_must_be_whole_frames():
         HEARModel(encoder, RATE, frame_hop=160, chunk_samples=1000)
 
 
-def test_no_torch_import():
-    # The HEAR modules are TensorFlow modules; importing torch in the same
-    # process crashes TensorFlow.
-    assert "torch" not in sys.modules
+@pytest.mark.parametrize("name", ["maest", "s3t", "clmr", "pase_plus"])
+def test_modules_have_the_hear_signatures(name):
+    # HEAR imports the module by name and calls these three functions
+    # with these arguments (hear-validator: `load_model()` or
+    # `load_model(path)`, then `f(audio, model)`).
+    module = importlib.import_module(f"keras_music.hear.{name}")
+    load = inspect.signature(module.load_model).parameters
+    first = next(iter(load.values()))
+    assert first.name == "model_file_path" and first.default == ""
+    assert all(p.default is not p.empty for p in load.values())
+    for function in ("get_scene_embeddings", "get_timestamp_embeddings"):
+        parameters = inspect.signature(getattr(module, function)).parameters
+        assert list(parameters) == ["audio", "model"]

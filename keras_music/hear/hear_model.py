@@ -27,7 +27,8 @@ Two kinds of encoder:
   embedding is the mean over the frames.
 
 The encoder is called on at most `batch_size` windows (or chunks) at a
-time, so that the memory does not grow with the length of the sounds.
+time, so that its working memory does not grow with the length of the
+sounds (only the audio and the embeddings themselves do).
 """
 
 import math

@@ -154,6 +154,15 @@ class HEARModel(tf.Module):
         self.source = str(source)
         # A fixed-length encoder (S3T, CLMR) needs whole segments.
         self.fixed_length = encoder.input_shape[-1] is not None
+        if self.fixed_length and segment_samples not in (
+            None,
+            encoder.input_shape[-1],
+        ):
+            raise ValueError(
+                "`segment_samples` must be the encoder's input length "
+                f"({encoder.input_shape[-1]}). "
+                f"Received: segment_samples={segment_samples}"
+            )
         size = int(encoder.output_shape[-1])
         self.scene_embedding_size = size
         self.timestamp_embedding_size = size

@@ -172,6 +172,7 @@ def test_other_model_raises():
         ({"frame_hop": 160}, r"exactly one of .*frame_hop=160"),
         ({"hop_seconds": 0}, r"`hop_seconds` must be a positive.*=0"),
         ({"batch_size": 0}, r"`batch_size` must be a positive.*=0"),
+        ({"segment_samples": 800}, r"input length \(400\).*=800"),
     ],
 )
 def test_bad_arguments_raise(kwargs, message):

@@ -24,6 +24,7 @@ from keras_music.models.audio_preprocessor import AudioPreprocessor
 from keras_music.models.embedder import AudioEmbedder
 from keras_music.models.maest.maest_backbone import MAESTBackbone
 from keras_music.models.maest.maest_tagger import MAESTTagger
+from keras_music.models.s3t.s3t_backbone import S3TBackbone
 from keras_music.models.sample_cnn.sample_cnn_backbone import SampleCNNBackbone
 from tests.test_case import TestCase
 
@@ -274,6 +275,34 @@ class ExportEmbedderTest(TestCase):
             export_embedder(embedder, os.path.join(self.get_temp_dir(), "b"), 1)
         with pytest.raises(ValueError, match="pass `sample_rate=`"):
             export_embedder(backbone, os.path.join(self.get_temp_dir(), "c"))
+
+    def test_s3t_stage_of_a_raw_audio_encoder(self):
+        keras.utils.set_random_seed(8)
+        backbone = S3TBackbone.from_preset("s3t_test_tiny")
+        samples = backbone.clip_samples
+        path = export_embedder(
+            backbone, os.path.join(self.get_temp_dir(), "s3t_stage_1"), 1
+        )
+        audio = np.random.default_rng(9).uniform(-0.5, 0.5, (1, samples))
+        audio = audio.astype("float32")
+        serving = tf.saved_model.load(path).signatures["serving_default"]
+        outputs = serving(
+            audio=tf.constant(audio), lengths=tf.constant([samples])
+        )
+        # One segment: the Keras read-out of stage 1 (float32, the same
+        # ops traced into the SavedModel): 1e-5.
+        self.assertAllClose(
+            outputs["embedding"],
+            AudioEmbedder(backbone, block=1)(audio),
+            atol=1e-5,
+        )
+        card = read_card(os.path.join(path, "model_card.json"))
+        self.assertEqual(card["inference"]["sample_rate"], 22050)
+        self.assertEqual(card["schema"]["outputs"][0]["shape"][1], 16)
+        with pytest.raises(ValueError, match=r"`stage` must be an integer"):
+            export_embedder(
+                backbone, os.path.join(self.get_temp_dir(), "bad"), block=3
+            )
 
 
 class DeprecatedAliasesTest(TestCase):

@@ -214,6 +214,22 @@ class SwinBackbone(Backbone):
         self.stage_outputs = stage_outputs
         self.output_dim = widths[-1]
 
+    def stage_output(self, n):
+        """The symbolic output of stage `n` (1-based), `(batch, height_n,
+        width_n, width)`: before its patch merging, and for the last stage
+        before the final LayerNorm."""
+        num_stages = len(self.depths)
+        if (
+            isinstance(n, bool)
+            or not isinstance(n, int)
+            or not (1 <= n <= num_stages)
+        ):
+            raise ValueError(
+                f"`stage` must be an integer in [1, {num_stages}] (1-based "
+                f"stage number). Received: stage={n!r}"
+            )
+        return self.stage_outputs[f"stage_{n}"]
+
     def get_config(self):
         return {
             **super().get_config(),

@@ -13,6 +13,7 @@ from keras_music.layers.validation import check_positive
 from keras_music.layers.validation import check_positive_int
 from keras_music.models.maest.maest_embedder import PRECISIONS
 from keras_music.models.maest.maest_embedder import maest_with_precision
+from keras_music.utils.atomic_write import write_text_atomic
 
 FORMATS = ("saved_model", "tflite")
 
@@ -236,8 +237,7 @@ def export_tagger(
                 **options,
             )
         labels_path = f"{path}.labels.txt"
-        with open(labels_path, "w") as stream:
-            stream.write("\n".join(metadata["vocabulary"]) + "\n")
+        write_text_atomic(labels_path, "\n".join(metadata["vocabulary"]) + "\n")
         paths["tflite_labels"] = labels_path
     return paths
 

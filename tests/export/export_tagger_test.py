@@ -67,6 +67,18 @@ def exported(tmp_path_factory):
     }
 
 
+def embed_one_segment(path, samples, seed, amplitude=0.5):
+    """A random segment of `samples` and the `serving_default` embedding
+    of the SavedModel at `path` for it."""
+    audio = np.random.default_rng(seed).uniform(
+        -amplitude, amplitude, (1, samples)
+    )
+    audio = audio.astype("float32")
+    serving = tf.saved_model.load(path).signatures["serving_default"]
+    outputs = serving(audio=tf.constant(audio), lengths=tf.constant([samples]))
+    return audio, outputs["embedding"]
+
+
 def read_card(path):
     with open(path) as stream:
         return json.load(stream)
@@ -226,14 +238,9 @@ class ExportEmbedderTest(TestCase):
         )
         base = os.path.join(self.get_temp_dir(), "tiny_block_1")
         path = export_embedder(tagger, base, block=1, token="cls")
-        audio = np.random.default_rng(5).uniform(-0.5, 0.5, (1, SEGMENT))
-        audio = audio.astype("float32")
-        serving = tf.saved_model.load(path).signatures["serving_default"]
-        outputs = serving(
-            audio=tf.constant(audio), lengths=tf.constant([SEGMENT])
-        )
+        audio, embedding = embed_one_segment(path, SEGMENT, seed=5)
         self.assertAllClose(
-            outputs["embedding"],
+            embedding,
             tagger.embedding_model(1, "cls")(audio),
             atol=1e-5,
         )
@@ -255,15 +262,10 @@ class ExportEmbedderTest(TestCase):
             ),
         )
         path = export_embedder(embedder, os.path.join(self.get_temp_dir(), "s"))
-        audio = np.random.default_rng(6).uniform(-1, 1, (1, samples))
-        audio = audio.astype("float32")
-        serving = tf.saved_model.load(path).signatures["serving_default"]
-        outputs = serving(
-            audio=tf.constant(audio), lengths=tf.constant([samples])
-        )
+        audio, embedding = embed_one_segment(path, samples, 6, amplitude=1)
         # One segment: the backbone's output (inference BatchNorm), 1e-5.
         self.assertAllClose(
-            outputs["embedding"], backbone(audio, training=False), atol=1e-5
+            embedding, backbone(audio, training=False), atol=1e-5
         )
         self.assertEqual(
             read_card(os.path.join(path, "model_card.json"))["inference"][
@@ -283,16 +285,11 @@ class ExportEmbedderTest(TestCase):
         path = export_embedder(
             backbone, os.path.join(self.get_temp_dir(), "s3t_stage_1"), 1
         )
-        audio = np.random.default_rng(9).uniform(-0.5, 0.5, (1, samples))
-        audio = audio.astype("float32")
-        serving = tf.saved_model.load(path).signatures["serving_default"]
-        outputs = serving(
-            audio=tf.constant(audio), lengths=tf.constant([samples])
-        )
+        audio, embedding = embed_one_segment(path, samples, seed=9)
         # One segment: the Keras read-out of stage 1 (float32, the same
         # ops traced into the SavedModel): 1e-5.
         self.assertAllClose(
-            outputs["embedding"],
+            embedding,
             AudioEmbedder(backbone, block=1)(audio),
             atol=1e-5,
         )

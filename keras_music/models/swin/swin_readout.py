@@ -33,10 +33,11 @@ def swin_stage_readout(backbone, stage=None, dtype=None, name=None):
 
     Example:
 
-    >>> backbone = SwinBackbone.from_preset("swin_test_tiny")
-    >>> readout = swin_stage_readout(backbone, stage=1)
-    >>> readout(np.zeros((2, 32, 40), "float32")).shape
-    TensorShape([2, 16])
+    Each stage of a two-stage Swin, 16 then 32 wide:
+
+    >>> swin = SwinBackbone.from_preset("swin_test_tiny")
+    >>> [swin_stage_readout(swin, n).output_shape for n in (1, 2)]
+    [(None, 16), (None, 32)]
 
     Reference:
         Zhao et al., "S3T", ICASSP 2022, Section 3.2 (linear evaluation of

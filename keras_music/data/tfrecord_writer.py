@@ -25,6 +25,8 @@ from keras_music.data import tfrecord_format as fmt
 from keras_music.data.errors import AudioDecodeError
 from keras_music.data.track import Track
 from keras_music.utils.atomic_write import atomic_path
+from keras_music.utils.atomic_write import finish_directory_swap
+from keras_music.utils.atomic_write import swap_directory
 from keras_music.utils.validation import check_float_audio
 from keras_music.utils.validation import check_positive_int
 
@@ -356,24 +358,21 @@ def _swap_in(aside, output_dir, manifest):
             # Another process writing the same data swapped it in first.
             shutil.rmtree(aside, ignore_errors=True)
             return
-        previous = _sibling(output_dir, ".previous")
-        os.rename(output_dir, previous)
-        # A kill here leaves no `output_dir`, not a mix: `_finish_swap`
-        # completes the swap on the next run.
-        os.rename(aside, output_dir)
-        shutil.rmtree(previous)
+        # A kill between its renames leaves no `output_dir`, not a mix:
+        # `_finish_swap` completes the swap on the next run.
+        swap_directory(aside, output_dir)
 
 
 def _finish_swap(output_dir):
-    """Completes a swap that a killed writer left half-done."""
-    previous = _sibling(output_dir, ".previous")
-    if not os.path.isdir(previous):
-        return
-    aside = _sibling(output_dir, ".rewrite")
-    if not os.path.isdir(output_dir):
-        finished = os.path.isfile(os.path.join(aside, fmt.MANIFEST_NAME))
-        os.rename(aside if finished else previous, output_dir)
-    shutil.rmtree(previous, ignore_errors=True)
+    """Completes a swap that a killed writer left half-done: to the
+    rewrite if it was whole (has its manifest), else back to the old."""
+    finish_directory_swap(
+        output_dir,
+        _sibling(output_dir, ".rewrite"),
+        is_complete=lambda aside: os.path.isfile(
+            os.path.join(aside, fmt.MANIFEST_NAME)
+        ),
+    )
 
 
 def _check_tasks(tasks):

@@ -132,27 +132,33 @@ def write_tfrecords(
     (3, {'genre': {'rock': 2, 'jazz': 1}})
     """
     items = list(items)
-    (
-        tasks,
-        sample_rate,
-        num_shards,
-        num_workers,
-        targets_fn,
-        targets_spec,
-        target_statistics,
-    ) = _check_arguments(
-        items,
-        load_fn,
-        output_dir,
-        tasks,
-        sample_rate,
-        num_shards,
-        audio_format,
-        frontend,
-        num_workers,
-        targets,
-        target_statistics_from,
-    )
+    if not callable(load_fn):
+        raise ValueError(
+            f"`load_fn` must be callable. Received: load_fn={load_fn!r}"
+        )
+    tasks = _check_tasks(tasks)
+    sample_rate = check_positive_int("sample_rate", sample_rate)
+    if num_shards is None:
+        num_shards = max(1, math.ceil(len(items) / DEFAULT_TRACKS_PER_SHARD))
+    num_shards = check_positive_int("num_shards", num_shards)
+    if audio_format not in fmt.AUDIO_FORMATS:
+        raise ValueError(
+            f"`audio_format` must be one of {fmt.AUDIO_FORMATS}. "
+            f"Received: audio_format={audio_format!r}"
+        )
+    if frontend is not None and not isinstance(frontend, keras.layers.Layer):
+        raise ValueError(
+            "`frontend` must be a Keras layer or None. "
+            f"Received: frontend={frontend!r}"
+        )
+    num_workers = check_positive_int("num_workers", num_workers)
+    targets_fn, targets_spec = _check_targets(targets, frontend, sample_rate)
+    target_statistics = _statistics_from(target_statistics_from, targets_spec)
+    if not items:
+        raise ValueError(
+            "`items` is empty: there is nothing to write to "
+            f"{os.fspath(output_dir)!r}. Received: items=[]"
+        )
     settings = _settings(sample_rate, tasks, audio_format, frontend)
     if targets_spec is not None:
         settings["targets"] = targets_spec
@@ -193,60 +199,6 @@ def write_tfrecords(
         }
     _commit(work_dir, output_dir, manifest, len(items))
     return manifest
-
-
-def _check_arguments(
-    items,
-    load_fn,
-    output_dir,
-    tasks,
-    sample_rate,
-    num_shards,
-    audio_format,
-    frontend,
-    num_workers,
-    targets,
-    target_statistics_from,
-):
-    """`write_tfrecords`' checks, in order: `(tasks, sample_rate,
-    num_shards, num_workers, targets_fn, targets_spec,
-    target_statistics)`, checked or resolved."""
-    if not callable(load_fn):
-        raise ValueError(
-            f"`load_fn` must be callable. Received: load_fn={load_fn!r}"
-        )
-    tasks = _check_tasks(tasks)
-    sample_rate = check_positive_int("sample_rate", sample_rate)
-    if num_shards is None:
-        num_shards = max(1, math.ceil(len(items) / DEFAULT_TRACKS_PER_SHARD))
-    num_shards = check_positive_int("num_shards", num_shards)
-    if audio_format not in fmt.AUDIO_FORMATS:
-        raise ValueError(
-            f"`audio_format` must be one of {fmt.AUDIO_FORMATS}. "
-            f"Received: audio_format={audio_format!r}"
-        )
-    if frontend is not None and not isinstance(frontend, keras.layers.Layer):
-        raise ValueError(
-            "`frontend` must be a Keras layer or None. "
-            f"Received: frontend={frontend!r}"
-        )
-    num_workers = check_positive_int("num_workers", num_workers)
-    targets_fn, targets_spec = _check_targets(targets, frontend, sample_rate)
-    target_statistics = _statistics_from(target_statistics_from, targets_spec)
-    if not items:
-        raise ValueError(
-            "`items` is empty: there is nothing to write to "
-            f"{os.fspath(output_dir)!r}. Received: items=[]"
-        )
-    return (
-        tasks,
-        sample_rate,
-        num_shards,
-        num_workers,
-        targets_fn,
-        targets_spec,
-        target_statistics,
-    )
 
 
 def _settings(sample_rate, tasks, audio_format, frontend):

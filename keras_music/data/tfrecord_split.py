@@ -29,19 +29,21 @@ class TFRecordSplit(collections.abc.Mapping):
 
     Example:
 
-    >>> import tempfile
-    >>> from keras_music.data.track import Track
-    >>> from keras_music.data.tfrecord_writer import write_tfrecords
-    >>> directory = tempfile.mkdtemp()
-    >>> track = Track("t0", np.zeros(8000, "float32"), 8000, {"genre": ["a"]})
-    >>> _ = write_tfrecords(
-    ...     [track], lambda t: t, directory, sample_rate=8000,
-    ...     tasks={"genre": {"vocabulary": ["a", "b"], "multi_label": False}},
-    ...     progress=False,
-    ... )
-    >>> split = TFRecordSplit.read(directory)
-    >>> split.sample_rate, split.num_examples, split.vocabulary("genre")
-    (8000, 1, ['a', 'b'])
+    The manifest of a one-shard audio folder (`TFRecordSplit.read(folder)`
+    reads a folder's own, as `read_manifest` does):
+
+    >>> manifest = {
+    ...     "sample_rate": 8000, "data_kind": "audio", "num_examples": 1,
+    ...     "tasks": {
+    ...         "genre": {"vocabulary": ["a", "b"], "multi_label": False}
+    ...     },
+    ...     "shards": [{"file": "shard-00000-of-00001.tfrecord"}],
+    ... }
+    >>> split = TFRecordSplit("records/train", manifest)
+    >>> split.segment_rate, split.time_axis, split.vocabulary("genre")
+    (8000, 0, ['a', 'b'])
+    >>> split.shard_path(split.shards[0])
+    'records/train/shard-00000-of-00001.tfrecord'
     >>> split["tasks"]["genre"]["multi_label"]
     False
     """

@@ -25,6 +25,8 @@ from keras_music.data import tfrecord_format as fmt
 from keras_music.data.errors import AudioDecodeError
 from keras_music.data.track import Track
 from keras_music.utils.atomic_write import atomic_path
+from keras_music.utils.atomic_write import finish_directory_swap
+from keras_music.utils.atomic_write import swap_directory
 from keras_music.utils.validation import check_float_audio
 from keras_music.utils.validation import check_positive_int
 
@@ -157,6 +159,51 @@ def write_tfrecords(
             "`items` is empty: there is nothing to write to "
             f"{os.fspath(output_dir)!r}. Received: items=[]"
         )
+    settings = _settings(sample_rate, tasks, audio_format, frontend)
+    if targets_spec is not None:
+        settings["targets"] = targets_spec
+    encoder = _Encoder(settings, frontend)
+    computer = None
+    if targets_fn is not None:
+        computer = _TargetComputer(targets_fn, targets_spec, sample_rate)
+
+    shard_items, names, fingerprints = _plan_shards(items, num_shards, settings)
+    if num_workers > 1:
+        _check_picklable(items=items, load_fn=load_fn, targets=targets_fn)
+    work_dir, indices = _working_folder(output_dir, names, fingerprints)
+    _write_missing_shards(
+        work_dir,
+        names,
+        fingerprints,
+        shard_items,
+        indices,
+        lambda shard, executor: _load_all(load_fn, computer, shard, executor),
+        encoder,
+        num_workers,
+        progress=progress,
+        description=f"Writing {output_dir}",
+    )
+
+    manifest = _manifest(work_dir, settings, names, indices)
+    if targets_spec is not None:
+        if target_statistics is None:
+            target_statistics = _statistics(targets_spec["names"], indices)
+        manifest["targets"] = {
+            **targets_spec,
+            "statistics": target_statistics,
+            "statistics_from": (
+                None
+                if target_statistics_from is None
+                else os.fspath(target_statistics_from)
+            ),
+        }
+    _commit(work_dir, output_dir, manifest, len(items))
+    return manifest
+
+
+def _settings(sample_rate, tasks, audio_format, frontend):
+    """What every record of the folder shares, as the manifest states it
+    (and shard fingerprints cover)."""
     settings = {
         "format_version": fmt.FORMAT_VERSION,
         "sample_rate": sample_rate,
@@ -173,13 +220,12 @@ def write_tfrecords(
             feature_shape=feature_shape,
             frame_rate=frame_rate,
         )
-    if targets_spec is not None:
-        settings["targets"] = targets_spec
-    encoder = _Encoder(settings, frontend)
-    computer = None
-    if targets_fn is not None:
-        computer = _TargetComputer(targets_fn, targets_spec, sample_rate)
+    return settings
 
+
+def _plan_shards(items, num_shards, settings):
+    """`(items of each shard, shard file names, fingerprints)`: contiguous
+    shards in the given order."""
     bounds = np.linspace(0, len(items), num_shards + 1).astype(int)
     shard_items = [items[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
     names = [fmt.shard_name(i, num_shards) for i in range(num_shards)]
@@ -187,15 +233,28 @@ def write_tfrecords(
         _fingerprint(settings, shard, name)
         for shard, name in zip(shard_items, names)
     ]
-    if num_workers > 1:
-        _check_picklable(items=items, load_fn=load_fn, targets=targets_fn)
-    work_dir, indices = _working_folder(output_dir, names, fingerprints)
+    return shard_items, names, fingerprints
 
+
+def _write_missing_shards(
+    work_dir,
+    names,
+    fingerprints,
+    shard_items,
+    indices,
+    load,
+    encoder,
+    num_workers,
+    progress,
+    description,
+):
+    """Writes the shards whose `indices` entry is `None`, filling it in;
+    `load(items, executor)` gives a shard's loaded tracks."""
     bar = tqdm(
-        total=len(items),
+        total=sum(len(s) for s in shard_items),
         initial=sum(len(s) for s, x in zip(shard_items, indices) if x),
         disable=not progress,
-        desc=f"Writing {output_dir}",
+        desc=description,
         unit="track",
     )
     executor = None
@@ -209,7 +268,7 @@ def write_tfrecords(
         for i, name in enumerate(names):
             if indices[i] is not None:
                 continue
-            loaded = _load_all(load_fn, computer, shard_items[i], executor)
+            loaded = load(shard_items[i], executor)
             indices[i] = _write_shard(
                 work_dir, name, fingerprints[i], loaded, encoder, bar
             )
@@ -218,19 +277,10 @@ def write_tfrecords(
         if executor is not None:
             _shutdown(executor)
 
-    manifest = _manifest(work_dir, settings, names, indices)
-    if targets_spec is not None:
-        if target_statistics is None:
-            target_statistics = _statistics(targets_spec["names"], indices)
-        manifest["targets"] = {
-            **targets_spec,
-            "statistics": target_statistics,
-            "statistics_from": (
-                None
-                if target_statistics_from is None
-                else os.fspath(target_statistics_from)
-            ),
-        }
+
+def _commit(work_dir, output_dir, manifest, num_items):
+    """Writes the manifest (last), swaps a rewrite in and reports the
+    skipped items."""
     manifest_path = os.path.join(work_dir, fmt.MANIFEST_NAME)
     if not _same_json(manifest_path, manifest):
         # A reused dataset keeps its file untouched (it may be read-only,
@@ -241,9 +291,8 @@ def write_tfrecords(
     if manifest["skipped"]:
         lines = [f"  {s['item']}: {s['reason']}" for s in manifest["skipped"]]
         print(
-            f"Skipped {len(lines)} of {len(items)} items:\n" + "\n".join(lines)
+            f"Skipped {len(lines)} of {num_items} items:\n" + "\n".join(lines)
         )
-    return manifest
 
 
 def _check_picklable(**values):
@@ -356,24 +405,21 @@ def _swap_in(aside, output_dir, manifest):
             # Another process writing the same data swapped it in first.
             shutil.rmtree(aside, ignore_errors=True)
             return
-        previous = _sibling(output_dir, ".previous")
-        os.rename(output_dir, previous)
-        # A kill here leaves no `output_dir`, not a mix: `_finish_swap`
-        # completes the swap on the next run.
-        os.rename(aside, output_dir)
-        shutil.rmtree(previous)
+        # A kill between its renames leaves no `output_dir`, not a mix:
+        # `_finish_swap` completes the swap on the next run.
+        swap_directory(aside, output_dir)
 
 
 def _finish_swap(output_dir):
-    """Completes a swap that a killed writer left half-done."""
-    previous = _sibling(output_dir, ".previous")
-    if not os.path.isdir(previous):
-        return
-    aside = _sibling(output_dir, ".rewrite")
-    if not os.path.isdir(output_dir):
-        finished = os.path.isfile(os.path.join(aside, fmt.MANIFEST_NAME))
-        os.rename(aside if finished else previous, output_dir)
-    shutil.rmtree(previous, ignore_errors=True)
+    """Completes a swap that a killed writer left half-done: to the
+    rewrite if it was whole (has its manifest), else back to the old."""
+    finish_directory_swap(
+        output_dir,
+        _sibling(output_dir, ".rewrite"),
+        is_complete=lambda aside: os.path.isfile(
+            os.path.join(aside, fmt.MANIFEST_NAME)
+        ),
+    )
 
 
 def _check_tasks(tasks):

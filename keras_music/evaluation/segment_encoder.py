@@ -22,6 +22,7 @@ import keras
 from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
 from keras_music.models.maest.maest_backbone import MAESTBackbone
 from keras_music.models.maest.maest_readout import maest_block_readout
+from keras_music.models.swin.swin_readout import swin_stage_readout
 
 
 def maest_segment_encoder(backbone, block=None, token="stack", frontend=None):
@@ -102,25 +103,8 @@ def swin_segment_encoder(backbone, stage=None, frontend=None):
             f"Received: backbone={backbone!r}"
         )
     num_stages = len(backbone.stage_outputs)
-    if stage is None:
-        features = backbone
-    else:
-        if (
-            isinstance(stage, bool)
-            or not isinstance(stage, int)
-            or not 1 <= stage <= num_stages
-        ):
-            raise ValueError(
-                f"`stage` must be an integer in [1, {num_stages}] (1-based). "
-                f"Received: stage={stage!r}"
-            )
-        stage_output = backbone.stage_outputs[f"stage_{stage}"]
-        pooled = keras.layers.GlobalAveragePooling2D(
-            dtype=backbone.dtype_policy, name=f"stage_{stage}_pool"
-        )(stage_output)
-        features = keras.Model(
-            backbone.input, pooled, name=f"{backbone.name}_stage_{stage}"
-        )
+    # `swin_stage_readout` checks `stage`.
+    features = swin_stage_readout(backbone, stage)
     inputs = keras.Input(shape=backbone.input_shape[1:], name="spectrogram")
     if frontend is not None:
         inputs = keras.Input(shape=(None,), name="audio")

@@ -70,6 +70,56 @@ def audio_embedder(model, block=None, token=None):
     )
 
 
+def raw_audio_embedder(model, block=None, token=None):
+    """A raw-audio encoder as it is, or read at `block` / `token`.
+
+    With neither given, `model`. Otherwise an `AudioEmbedder` on `model`
+    (or, for an `AudioEmbedder`, on its backbone) reading that block or
+    stage: an `S3TBackbone` is read at a stage of its Swin
+    (`swin_stage_readout`); other encoders have no read-outs, and the
+    `AudioEmbedder` says so.
+
+    Example:
+
+    >>> s3t = S3TBackbone.from_preset("s3t_test_tiny")
+    >>> raw_audio_embedder(s3t) is s3t
+    True
+    >>> raw_audio_embedder(s3t, block=1).output_shape
+    (None, 16)
+
+    Args:
+        model: `keras.Model`. Raw audio segment -> embedding.
+        block: optional int. The stage (block) read.
+        token: optional str. `None` or `"avg"` for a Swin stage.
+    """
+    if block is None and token is None:
+        return model
+    backbone = model
+    if isinstance(model, AudioEmbedder):
+        block = model.block if block is None else block
+        token = model.token if token is None else token
+        if (block, token) == (model.block, model.token):
+            return model
+        backbone = model.backbone
+    return AudioEmbedder(
+        backbone,
+        block=block,
+        token=token,
+        metadata=getattr(model, "metadata", None),
+        name=f"{backbone.name}_embedder",
+    )
+
+
+def carried_sample_rate(model):
+    """The sample rate a model's preprocessor (or its backbone's, for an
+    `AudioEmbedder` on an `S3TBackbone`) states, or `None`."""
+    for owner in (model, getattr(model, "backbone", None)):
+        preprocessor = getattr(owner, "preprocessor", None)
+        if preprocessor is not None:
+            return preprocessor.sample_rate
+    return None
+
+
 def export_embedder(
     model,
     path,
@@ -86,9 +136,11 @@ def export_embedder(
     `model` is a tagger (`MAESTTagger`) or an `AudioEmbedder`: the sample
     rate, segment and frontend come from its preprocessor, and `block` /
     `token` choose the read-out (`AudioEmbedder`; MAEST's block and
-    token). A plain raw-audio encoder (a Keras model `(batch,
+    token). A raw-audio encoder (a Keras model `(batch,
     segment_samples)` -> `(batch, dim)`, such as `recipes/s3t.py`'s
-    `encoder.keras`) carries no rate: pass `sample_rate`.
+    `encoder.keras`) is exported as it is, at its preprocessor's rate;
+    an `S3TBackbone` can be read at a stage of its Swin (`block`). One
+    that carries no rate needs `sample_rate`.
 
     Writes `path/VERSION/` with `saved_model.pb`, `variables/`,
     `README.md` and `model_card.json` (Essentia's schema; `embeddings`
@@ -98,13 +150,15 @@ def export_embedder(
     and average the embeddings of half-overlapped segments per track.
 
     Args:
-        model: `MAESTTagger`, `AudioEmbedder` or a raw-audio encoder.
+        model: `MAESTTagger`, `AudioEmbedder`, `S3TBackbone` or another
+            raw-audio encoder.
         path: str. The model's base folder, e.g.
             `"saved_models/maest_block_7"`.
-        block: optional int. MAEST block read, 1-based. Defaults to the
-            embedder's, or the last block of a tagger.
-        token: optional str. MAEST token read. Defaults to the
-            embedder's, or `"stack"`.
+        block: optional int. MAEST block read, 1-based, or the Swin stage
+            of an `S3TBackbone`. Defaults to the embedder's, the last
+            block of a tagger, or a raw-audio encoder's own output.
+        token: optional str. MAEST token read (`None` or `"avg"` for a
+            Swin stage). Defaults to the embedder's, or `"stack"`.
         version: optional int. Defaults to the next version.
         sample_rate: optional int. Required for a plain encoder; must
             match the preprocessor's otherwise.
@@ -136,21 +190,15 @@ def export_embedder(
         own_preprocessor is None or getattr(model, "backbone", None) is None
     ):
         # A raw-audio encoder, e.g. an `S3TBackbone`, whose frontend is
-        # inside it: exported as it is, at its preprocessor's rate if any.
-        if sample_rate is None and own_preprocessor is not None:
-            sample_rate = own_preprocessor.sample_rate
-        if block is not None or token is not None:
-            raise ValueError(
-                "`block` and `token` need a tagger or `AudioEmbedder`; a plain "
-                f"encoder is exported as it is. Received: block={block!r}, "
-                f"token={token!r}"
-            )
+        # inside it: exported as it is, or read at `block` / `token`.
+        encoder = raw_audio_embedder(model, block, token)
+        if sample_rate is None:
+            sample_rate = carried_sample_rate(encoder)
         if sample_rate is None:
             raise ValueError(
                 f"`model` {model.name!r} carries no sample rate (no "
                 "preprocessor): pass `sample_rate=` (Hz)."
             )
-        encoder = model
     else:
         encoder = audio_embedder(model, block, token)
         rate = encoder.preprocessor.sample_rate

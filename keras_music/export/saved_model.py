@@ -124,9 +124,7 @@ def export_saved_model(
 
     export_dir, version = resolve_version(export_dir, version)
 
-    def stage_labels(graph, temporary):
-        staging = os.path.join(temporary, "labels")
-        os.makedirs(staging)
+    def stage_labels(graph, staging):
         labels_path = os.path.join(staging, LABELS_FILE)
         with open(labels_path, "w") as stream:
             stream.write("\n".join(vocabulary) + "\n")

@@ -1,17 +1,22 @@
 """TF Serving's layout: `BASE/VERSION/` folders, numbered, written to a
 temporary folder and renamed into place, never overwritten.
 
-The one writer of that layout, used by every SavedModel export.
+The one writer of that layout, used by every SavedModel export. The
+temporary folder and its rename are `keras_music.utils.atomic_path`'s:
+`BASE/VERSION.incomplete-<pid>`, a name TF Serving does not take for a
+version, removed when the export fails and, when the exporting process
+was killed, by the next export into `BASE`.
 """
 
 import os
-import shutil
 import tempfile
 
 import tensorflow as tf
 
 from keras_music.export.model_card import MODEL_CARD_FILE
 from keras_music.export.model_card import write_model_card
+from keras_music.utils.atomic_write import atomic_path
+from keras_music.utils.atomic_write import remove_stale_temporaries
 
 README_FILE = "README.md"
 
@@ -31,6 +36,8 @@ def resolve_version(export_dir, version):
     """`export_dir` (created) and the version to write in it."""
     export_dir = os.fspath(export_dir)
     os.makedirs(export_dir, exist_ok=True)
+    # What exports killed midway left (their processes are gone).
+    remove_stale_temporaries(export_dir)
     existing = existing_versions(export_dir)
     if version is None:
         return export_dir, max(existing, default=0) + 1
@@ -48,28 +55,27 @@ def save_version(
 ):
     """Saves `graph` with `signatures` (names of its functions) as
     `export_dir/version`, written to a temporary folder beside it and
-    renamed into place; `stage(graph, temporary)` adds assets first, and
+    renamed into place; `stage(graph, folder)` adds assets first (in a
+    temporary folder of its own), and
     `card` (a dict) is written as `model_card.json` beside `saved_model.pb`."""
     target = os.path.join(export_dir, str(version))
-    temporary = tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=export_dir)
-    try:
+    # Assets are staged outside the version: the SavedModel copies them
+    # into its `assets/`.
+    with tempfile.TemporaryDirectory() as staging:
         if stage is not None:
-            stage(graph, temporary)
-        written = os.path.join(temporary, "model")
-        tf.saved_model.save(
-            graph,
-            written,
-            signatures={name: getattr(graph, name) for name in signatures},
-        )
-        with open(os.path.join(written, README_FILE), "w") as stream:
-            stream.write(readme)
-        if card is not None:
-            write_model_card(os.path.join(written, MODEL_CARD_FILE), card)
-        # Atomic on one file system; fails rather than replace a version
+            stage(graph, staging)
+        # The rename fails (`OSError`) rather than replace a version
         # another process wrote meanwhile.
-        os.rename(written, target)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
+        with atomic_path(target) as written:
+            tf.saved_model.save(
+                graph,
+                written,
+                signatures={name: getattr(graph, name) for name in signatures},
+            )
+            with open(os.path.join(written, README_FILE), "w") as stream:
+                stream.write(readme)
+            if card is not None:
+                write_model_card(os.path.join(written, MODEL_CARD_FILE), card)
     return target
 
 

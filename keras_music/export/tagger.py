@@ -13,6 +13,7 @@ from keras_music.layers.validation import check_positive
 from keras_music.layers.validation import check_positive_int
 from keras_music.models.maest.maest_embedder import PRECISIONS
 from keras_music.models.maest.maest_embedder import maest_with_precision
+from keras_music.utils.atomic_write import write_text_atomic
 
 FORMATS = ("saved_model", "tflite")
 
@@ -45,20 +46,24 @@ def tagger_metadata(
 
     Example:
 
+    A tagger that carries nothing (no preprocessor, no tag names) gets
+    them from the arguments; `export_tagger`'s example shows one that
+    carries its own:
+
     >>> backbone = MAESTBackbone.from_preset("maest_tiny", num_layers=1)
-    >>> preprocessor = AudioPreprocessor(
-    ...     LogMelSpectrogram(hop_length=256, normalize=True),
-    ...     segment_seconds=1.04,
-    ... )
-    >>> tagger = MAESTTagger(
-    ...     backbone, num_tags=2, preprocessor=preprocessor,
+    >>> tagger = MAESTTagger(backbone, num_tags=2)
+    >>> metadata = tagger_metadata(
+    ...     tagger,
     ...     vocabulary=["piano", "voice"],
+    ...     frontend=LogMelSpectrogram(hop_length=256, normalize=True),
+    ...     sample_rate=8000,
     ... )
-    >>> metadata = tagger_metadata(tagger)
-    >>> metadata["vocabulary"], metadata["sample_rate"]
-    (['piano', 'voice'], 16000)
-    >>> tagger_metadata(tagger, sample_rate=8000)["frontend"].sample_rate
-    8000
+    >>> metadata["frontend"].sample_rate, round(metadata["segment_seconds"], 2)
+    (8000, 2.08)
+    >>> tagger_metadata(tagger)
+    Traceback (most recent call last):
+    ...
+    ValueError: `model` ... has no `vocabulary` (tag names) and none was ...
     """
     preprocessor = getattr(model, "preprocessor", None)
     if vocabulary is None:
@@ -232,8 +237,7 @@ def export_tagger(
                 **options,
             )
         labels_path = f"{path}.labels.txt"
-        with open(labels_path, "w") as stream:
-            stream.write("\n".join(metadata["vocabulary"]) + "\n")
+        write_text_atomic(labels_path, "\n".join(metadata["vocabulary"]) + "\n")
         paths["tflite_labels"] = labels_path
     return paths
 

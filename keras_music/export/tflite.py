@@ -11,6 +11,7 @@ from keras_music.export.model_card import tensor
 from keras_music.export.model_card import write_model_card
 from keras_music.export.patchout import inference_patchout
 from keras_music.export.serving_graph import ServingGraph
+from keras_music.utils.atomic_write import atomic_path
 
 QUANTIZATIONS = (None, "float16", "dynamic_range")
 
@@ -144,9 +145,12 @@ def export_tflite(
         directory = os.path.dirname(path)
         if directory:
             os.makedirs(directory, exist_ok=True)
-        segment_model(graph).export(
-            path, format="litert", verbose=False, **converter_options
-        )
+        # Written whole or not at all: a failed conversion keeps the
+        # file an `overwrite` would have replaced.
+        with atomic_path(path, suffix=".tflite") as temporary:
+            segment_model(graph).export(
+                temporary, format="litert", verbose=False, **converter_options
+            )
         write_model_card(card_path(path), tflite_card(graph, path, vocabulary))
     return path
 

@@ -3,6 +3,10 @@
 import keras
 
 from keras_music.models.maest.maest_readout import maest_block_readout
+from keras_music.models.swin.swin_readout import swin_stage_readout
+from keras_music.models.tagger import check_metadata
+from keras_music.utils.serialization import deserialize_objects
+from keras_music.utils.serialization import serialize_objects
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
@@ -16,16 +20,21 @@ class AudioEmbedder(keras.Model):
     takes mono audio `(batch, samples)` at its rate; without one it takes
     the backbone's input.
 
-    The read-out: for a `MAESTBackbone`, the `token` of block `block`
-    (`maest_block_readout`, the one read-out used everywhere); for other
-    backbones, their output (`block` must be `None`), averaged over time
-    when it is a sequence (PASE's frames).
+    The read-out, chosen by `block` (how deep) and `token` (what is read
+    there): for a `MAESTBackbone`, the `token` of block `block`
+    (`maest_block_readout`); for a `SwinBackbone` or an `S3TBackbone`,
+    stage `block` averaged over its grid (`swin_stage_readout`; `token`
+    `None` or `"avg"`); for other backbones, and for a Swin with
+    `block=None`, the backbone's output, averaged over time when it is a
+    sequence (PASE's frames). These read-outs are the ones evaluation
+    and export use.
 
     Args:
         backbone: `Backbone`. The (trained) network.
         preprocessor: optional `AudioPreprocessor`. Defaults to `None`.
         block: optional int. MAEST block read, 1-based (0 = the input of
-            the first block). Defaults to `None`: the last block.
+            the first block), or Swin / S3T stage read, 1-based. Defaults
+            to `None`: MAEST's last block, a Swin's own output.
         token: optional str. MAEST token read: `"stack"`, `"cls"`,
             `"dist"`, `"avg"` or `"cls_dist"`; `None` or `"avg"` for other
             backbones. Defaults to `None`: `"stack"` for MAEST.
@@ -43,6 +52,12 @@ class AudioEmbedder(keras.Model):
     >>> embedder = AudioEmbedder(backbone, preprocessor, block=1)
     >>> embedder(np.zeros((2, 16640), "float32")).shape
     TensorShape([2, 96])
+
+    The first stage of an S3T encoder, on its raw audio:
+
+    >>> s3t = S3TBackbone.from_preset("s3t_test_tiny")
+    >>> AudioEmbedder(s3t, block=1).output_shape
+    (None, 16)
 
     Input shape:
         `(batch, segment_samples)` audio with a preprocessor, else the
@@ -65,10 +80,15 @@ class AudioEmbedder(keras.Model):
         **kwargs,
     ):
         is_maest = hasattr(backbone, "block_output")
-        if not is_maest and block is not None:
+        # An `S3TBackbone` reads the stages of the Swin it holds.
+        has_stages = hasattr(
+            getattr(backbone, "swin", backbone), "stage_output"
+        )
+        if not (is_maest or has_stages) and block is not None:
             raise ValueError(
-                "`block` is for MAEST backbones; other backbones are read at "
-                f"their output. Received: block={block!r} with backbone "
+                "`block` is for MAEST backbones (a block) and Swin or S3T "
+                "backbones (a stage); other backbones are read at their "
+                f"output. Received: block={block!r} with backbone "
                 f"{type(backbone).__name__}"
             )
         if not is_maest and token not in (None, "avg"):
@@ -76,6 +96,7 @@ class AudioEmbedder(keras.Model):
                 "`token` must be None or 'avg' for a backbone that is not "
                 f"MAEST. Received: token={token!r}"
             )
+        metadata = check_metadata(metadata)
         if is_maest:
             if block is None:
                 block = backbone.num_layers
@@ -84,6 +105,14 @@ class AudioEmbedder(keras.Model):
         # === Layers ===
         if is_maest:
             readout = maest_block_readout(backbone, block, token)
+        elif has_stages:
+            try:
+                readout = swin_stage_readout(backbone, block)
+            except ValueError as error:
+                raise ValueError(
+                    f"`block` is the stage read of {type(backbone).__name__}"
+                    f": {error}"
+                ) from None
         else:
             readout = backbone
 
@@ -109,14 +138,12 @@ class AudioEmbedder(keras.Model):
         self.metadata = metadata
 
     def get_config(self):
-        preprocessor = self.preprocessor
-        if preprocessor is not None:
-            preprocessor = keras.saving.serialize_keras_object(preprocessor)
         return {
             "name": self.name,
             "trainable": self.trainable,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "preprocessor": preprocessor,
+            **serialize_objects(
+                backbone=self.backbone, preprocessor=self.preprocessor
+            ),
             "block": self.block,
             "token": self.token,
             "metadata": self.metadata,
@@ -124,12 +151,4 @@ class AudioEmbedder(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(
-            config["backbone"]
-        )
-        if isinstance(config.get("preprocessor"), dict):
-            config["preprocessor"] = keras.saving.deserialize_keras_object(
-                config["preprocessor"]
-            )
-        return cls(**config)
+        return cls(**deserialize_objects(config, "backbone", "preprocessor"))

@@ -2,6 +2,19 @@
 
 import keras
 
+from keras_music.utils.serialization import deserialize_objects
+from keras_music.utils.serialization import serialize_objects
+
+
+def check_metadata(metadata):
+    """Refuses `metadata` that is neither `None` nor a dict."""
+    if metadata is not None and not isinstance(metadata, dict):
+        raise ValueError(
+            "`metadata` must be a dict (dataset, metrics, ...). "
+            f"Received: metadata={metadata!r}"
+        )
+    return metadata
+
 
 class Tagger(keras.Model):
     """Base class of multi-label taggers (sigmoid outputs).
@@ -69,33 +82,20 @@ class Tagger(keras.Model):
         # the config so that a `.keras` file reloads with it.
         self.preprocessor = preprocessor
         self.vocabulary = vocabulary
-        if metadata is not None and not isinstance(metadata, dict):
-            raise ValueError(
-                "`metadata` must be a dict (dataset, metrics, ...). "
-                f"Received: metadata={metadata!r}"
-            )
-        self.metadata = metadata
+        self.metadata = check_metadata(metadata)
 
     def get_config(self):
-        preprocessor = self.preprocessor
-        if preprocessor is not None:
-            preprocessor = keras.saving.serialize_keras_object(preprocessor)
         return {
             "name": self.name,
             "trainable": self.trainable,
-            "preprocessor": preprocessor,
+            **serialize_objects(preprocessor=self.preprocessor),
             "vocabulary": self.vocabulary,
             "metadata": self.metadata,
         }
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("preprocessor"), dict):
-            config["preprocessor"] = keras.saving.deserialize_keras_object(
-                config["preprocessor"]
-            )
-        return cls(**config)
+        return cls(**deserialize_objects(config, "preprocessor"))
 
     def audio_model(self, features, name=None):
         """`features` (a model on this tagger's input) on raw audio: the

@@ -54,8 +54,9 @@ def atomic_path(path, suffix="", replace_directory=False):
     A folder can replace a file or nothing in one atomic rename; an
     existing non-empty folder at `path` makes the rename fail
     (`OSError`) unless `replace_directory` is set, in which case the old
-    folder is moved aside, the new one renamed in and the old one deleted
-    (for a moment between the two renames `path` does not exist).
+    folder is swapped out by `swap_directory` (for a moment between its
+    two renames `path` does not exist; a process killed then is undone
+    by the next `atomic_path(path, replace_directory=True)`).
 
     Args:
         path: str. The target.
@@ -75,11 +76,15 @@ def atomic_path(path, suffix="", replace_directory=False):
     """
     temporary = temporary_path(path, suffix)
     _remove(temporary)
+    if replace_directory:
+        # The folder of a swap killed midway is back; its new one, of a
+        # process gone, is not known to be whole.
+        finish_directory_swap(path)
     try:
         yield temporary
         _fsync_tree(temporary)
         if replace_directory and os.path.isdir(path):
-            _swap_directory(temporary, path)
+            swap_directory(temporary, path)
         else:
             os.replace(temporary, path)
     except BaseException:
@@ -200,12 +205,83 @@ def _remove(path):
             pass
 
 
-def _swap_directory(source, target):
-    aside = temporary_path(target, ".previous")
-    _remove(aside)
-    os.replace(target, aside)
-    os.replace(source, target)
-    _remove(aside)
+def previous_path(target):
+    """Where `swap_directory` keeps the folder it replaces: a fixed name
+    `<target>.previous` (not a temporary one: a process killed midway
+    leaves it for `finish_directory_swap`, not for
+    `remove_stale_temporaries`)."""
+    return os.path.normpath(os.fspath(target)) + ".previous"
+
+
+def swap_directory(source, target):
+    """Replaces the folder `target` by the complete folder `source`.
+
+    `target` is renamed to `previous_path(target)`, `source` to `target`,
+    then the previous folder is deleted: readers see the old folder or
+    the new one, never a mix. If the second rename fails the old folder
+    is put back. A process killed between the renames leaves no
+    `target`; `finish_directory_swap` completes or undoes the swap.
+    Callers that may swap the same target concurrently hold a lock.
+
+    Args:
+        source: str. The new folder, on the file system of `target`.
+        target: str. The folder replaced.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> for name in ("data", "new"):
+    ...     os.makedirs(os.path.join(root, name, name))
+    >>> swap_directory(os.path.join(root, "new"), os.path.join(root, "data"))
+    >>> sorted(os.listdir(root)), os.listdir(os.path.join(root, "data"))
+    (['data'], ['new'])
+    """
+    previous = previous_path(target)
+    _remove(previous)
+    os.rename(target, previous)
+    try:
+        os.rename(source, target)
+    except BaseException:
+        os.rename(previous, target)
+        raise
+    _remove(previous)
+
+
+def finish_directory_swap(target, source=None, is_complete=os.path.isdir):
+    """Completes a `swap_directory` that a killed process left half-done.
+
+    With no `target` but its previous folder there, `target` becomes
+    `source` when `is_complete(source)` (the swap is completed), else
+    the previous folder (the swap is undone). A leftover previous folder
+    beside a `target` is deleted. Nothing to finish, nothing done.
+
+    Args:
+        target: str. The folder swapped.
+        source: optional str. The new folder of the swap, when it has a
+            known name. Defaults to `None`: the swap is undone.
+        is_complete: callable. Whether `source` was whole. Defaults to
+            `os.path.isdir`.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> # Killed after moving `data` aside, before moving `new` in.
+    >>> os.makedirs(os.path.join(root, "data.previous", "old"))
+    >>> os.makedirs(os.path.join(root, "new", "new"))
+    >>> data = os.path.join(root, "data")
+    >>> finish_directory_swap(data, os.path.join(root, "new"))
+    >>> sorted(os.listdir(root)), os.listdir(data)
+    (['data'], ['new'])
+    """
+    previous = previous_path(target)
+    if not os.path.isdir(previous):
+        return
+    if not os.path.isdir(target):
+        finished = source is not None and is_complete(source)
+        os.rename(source if finished else previous, target)
+    _remove(previous)
 
 
 def _fsync_tree(path):

@@ -24,6 +24,7 @@ from keras_music.models.audio_preprocessor import AudioPreprocessor
 from keras_music.models.embedder import AudioEmbedder
 from keras_music.models.maest.maest_backbone import MAESTBackbone
 from keras_music.models.maest.maest_tagger import MAESTTagger
+from keras_music.models.s3t.s3t_backbone import S3TBackbone
 from keras_music.models.sample_cnn.sample_cnn_backbone import SampleCNNBackbone
 from tests.test_case import TestCase
 
@@ -64,6 +65,18 @@ def exported(tmp_path_factory):
         "loaded": tf.saved_model.load(paths["saved_model"]),
         "audio": audio.astype("float32"),
     }
+
+
+def embed_one_segment(path, samples, seed, amplitude=0.5):
+    """A random segment of `samples` and the `serving_default` embedding
+    of the SavedModel at `path` for it."""
+    audio = np.random.default_rng(seed).uniform(
+        -amplitude, amplitude, (1, samples)
+    )
+    audio = audio.astype("float32")
+    serving = tf.saved_model.load(path).signatures["serving_default"]
+    outputs = serving(audio=tf.constant(audio), lengths=tf.constant([samples]))
+    return audio, outputs["embedding"]
 
 
 def read_card(path):
@@ -225,14 +238,9 @@ class ExportEmbedderTest(TestCase):
         )
         base = os.path.join(self.get_temp_dir(), "tiny_block_1")
         path = export_embedder(tagger, base, block=1, token="cls")
-        audio = np.random.default_rng(5).uniform(-0.5, 0.5, (1, SEGMENT))
-        audio = audio.astype("float32")
-        serving = tf.saved_model.load(path).signatures["serving_default"]
-        outputs = serving(
-            audio=tf.constant(audio), lengths=tf.constant([SEGMENT])
-        )
+        audio, embedding = embed_one_segment(path, SEGMENT, seed=5)
         self.assertAllClose(
-            outputs["embedding"],
+            embedding,
             tagger.embedding_model(1, "cls")(audio),
             atol=1e-5,
         )
@@ -254,15 +262,10 @@ class ExportEmbedderTest(TestCase):
             ),
         )
         path = export_embedder(embedder, os.path.join(self.get_temp_dir(), "s"))
-        audio = np.random.default_rng(6).uniform(-1, 1, (1, samples))
-        audio = audio.astype("float32")
-        serving = tf.saved_model.load(path).signatures["serving_default"]
-        outputs = serving(
-            audio=tf.constant(audio), lengths=tf.constant([samples])
-        )
+        audio, embedding = embed_one_segment(path, samples, 6, amplitude=1)
         # One segment: the backbone's output (inference BatchNorm), 1e-5.
         self.assertAllClose(
-            outputs["embedding"], backbone(audio, training=False), atol=1e-5
+            embedding, backbone(audio, training=False), atol=1e-5
         )
         self.assertEqual(
             read_card(os.path.join(path, "model_card.json"))["inference"][
@@ -274,6 +277,29 @@ class ExportEmbedderTest(TestCase):
             export_embedder(embedder, os.path.join(self.get_temp_dir(), "b"), 1)
         with pytest.raises(ValueError, match="pass `sample_rate=`"):
             export_embedder(backbone, os.path.join(self.get_temp_dir(), "c"))
+
+    def test_s3t_stage_of_a_raw_audio_encoder(self):
+        keras.utils.set_random_seed(8)
+        backbone = S3TBackbone.from_preset("s3t_test_tiny")
+        samples = backbone.clip_samples
+        path = export_embedder(
+            backbone, os.path.join(self.get_temp_dir(), "s3t_stage_1"), 1
+        )
+        audio, embedding = embed_one_segment(path, samples, seed=9)
+        # One segment: the Keras read-out of stage 1 (float32, the same
+        # ops traced into the SavedModel): 1e-5.
+        self.assertAllClose(
+            embedding,
+            AudioEmbedder(backbone, block=1)(audio),
+            atol=1e-5,
+        )
+        card = read_card(os.path.join(path, "model_card.json"))
+        self.assertEqual(card["inference"]["sample_rate"], 22050)
+        self.assertEqual(card["schema"]["outputs"][0]["shape"][1], 16)
+        with pytest.raises(ValueError, match=r"`stage` must be an integer"):
+            export_embedder(
+                backbone, os.path.join(self.get_temp_dir(), "bad"), block=3
+            )
 
 
 class DeprecatedAliasesTest(TestCase):

@@ -102,6 +102,25 @@ def test_an_existing_file_is_kept_unless_overwrite(tagged, tmp_path):
         assert stream.read() != b"an earlier model"
 
 
+def test_a_failed_overwrite_keeps_the_earlier_file(
+    tagged, tmp_path, monkeypatch
+):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(b"an earlier model")
+
+    def failing_export(model, filepath, **kwargs):
+        with open(filepath, "wb") as stream:
+            stream.write(b"half a flatbuffer")
+        raise RuntimeError("converter failed")
+
+    monkeypatch.setattr(keras.Model, "export", failing_export)
+    with pytest.raises(RuntimeError, match="converter failed"):
+        export_tflite(tagged["tagger"], str(path), overwrite=True)
+    # The earlier model, whole; no partial file, no card.
+    assert path.read_bytes() == b"an earlier model"
+    assert os.listdir(tmp_path) == ["m.tflite"]
+
+
 def test_serving_export_refuses_before_writing_anything(tagged, tmp_path):
     existing = tmp_path / "tagger.float16.tflite"
     existing.write_bytes(b"an earlier model")

@@ -6,7 +6,9 @@ from keras_music.models.audio_preprocessor import AudioPreprocessor
 from keras_music.models.embedder import AudioEmbedder
 from keras_music.models.maest.maest_backbone import MAESTBackbone
 from keras_music.models.maest.maest_tagger import MAESTTagger
+from keras_music.models.s3t.s3t_backbone import S3TBackbone
 from keras_music.models.sample_cnn.sample_cnn_backbone import SampleCNNBackbone
+from keras_music.models.swin.swin_backbone import SwinBackbone
 from tests.test_case import TestCase
 
 SEGMENT = 16640  # maest_tiny's 66 frames at hop 256
@@ -64,6 +66,50 @@ class AudioEmbedderTest(TestCase):
             embedder, audio, (3, backbone.output_dim), run_training_check=False
         )
 
+    def test_swin_stage_readout_equals_the_pooled_stage_outputs(self):
+        import keras
+
+        backbone = SwinBackbone.from_preset("swin_test_tiny")
+        x = np.random.default_rng(3).normal(size=(2, 32, 40))
+        x = x.astype("float32")
+        stages = keras.Model(backbone.input, backbone.stage_outputs)(x)
+        for stage in (1, 2):
+            embedder = AudioEmbedder(backbone, block=stage)
+            # The backbone's own stage output averaged over its grid with
+            # NumPy; float32 means summed in another order: 1e-5.
+            expected = np.asarray(stages[f"stage_{stage}"]).mean(axis=(1, 2))
+            self.assertEqual(expected.shape, (2, 16 * stage))
+            self.assertAllClose(embedder(x), expected, atol=1e-5)
+        # No stage: the backbone's output (final LayerNorm, pooled).
+        self.assertAllClose(AudioEmbedder(backbone)(x), backbone(x), atol=0)
+        revived = self.run_task_test(
+            AudioEmbedder(backbone, block=1, token="avg"),
+            x,
+            (2, 16),
+            run_training_check=False,
+        )
+        self.assertEqual((revived.block, revived.token), (1, "avg"))
+
+    def test_s3t_stage_readout_on_raw_audio(self):
+        import keras
+
+        backbone = S3TBackbone.from_preset("s3t_test_tiny")
+        audio = np.random.default_rng(4).uniform(-0.5, 0.5, (2, 32256))
+        audio = audio.astype("float32")
+        swin = backbone.swin
+        image = backbone.square(backbone.preprocessor(audio))
+        stages = keras.Model(swin.input, swin.stage_outputs)(image)
+        embedder = AudioEmbedder(backbone, block=1)
+        self.assertEqual(embedder.input_shape, (None, 32256))
+        # The Swin's stage 1 on the S3T's own CQT image, averaged with
+        # NumPy; float32 means summed in another order: 1e-5.
+        expected = np.asarray(stages["stage_1"]).mean(axis=(1, 2))
+        self.assertAllClose(embedder(audio), expected, atol=1e-5)
+        revived = self.run_task_test(
+            embedder, audio, (2, 16), run_training_check=False
+        )
+        self.assertEqual(revived.block, 1)
+
     def test_errors(self):
         sample_cnn = SampleCNNBackbone.from_preset("sample_cnn_test_tiny")
         with pytest.raises(ValueError, match="`block` is for MAEST"):
@@ -75,6 +121,18 @@ class AudioEmbedderTest(TestCase):
             AudioEmbedder(maest, block=3)
         with pytest.raises(ValueError, match="`token` must be one of"):
             AudioEmbedder(maest, token="mean")
+        swin = SwinBackbone.from_preset("swin_test_tiny")
+        for stage in (0, 3, 1.0, True):
+            with pytest.raises(
+                ValueError,
+                match=r"`block` is the stage read of SwinBackbone: `stage` "
+                r"must be an integer in \[1, 2\]",
+            ):
+                AudioEmbedder(swin, block=stage)
+        with pytest.raises(ValueError, match="`token` must be None or 'avg'"):
+            AudioEmbedder(swin, block=1, token="cls")
+        with pytest.raises(ValueError, match="`metadata` must be a dict"):
+            AudioEmbedder(sample_cnn, metadata=["gtzan"])
 
 
 class EmbeddingModelTest(TestCase):

@@ -6,8 +6,11 @@ import sys
 import pytest
 
 from keras_music.utils.atomic_write import atomic_path
+from keras_music.utils.atomic_write import finish_directory_swap
 from keras_music.utils.atomic_write import open_atomic
+from keras_music.utils.atomic_write import previous_path
 from keras_music.utils.atomic_write import remove_stale_temporaries
+from keras_music.utils.atomic_write import swap_directory
 from keras_music.utils.atomic_write import temporary_path
 from keras_music.utils.atomic_write import write_json_atomic
 from keras_music.utils.atomic_write import write_text_atomic
@@ -134,3 +137,82 @@ def test_a_failed_folder_write_leaves_nothing(tmp_path):
             open(os.path.join(temporary, "part.npy"), "w").close()
             raise ValueError("bad")
     assert os.listdir(tmp_path) == []
+
+
+def _tree(folder):
+    """Relative path -> text of every file under `folder`."""
+    found = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            found[os.path.relpath(path, folder)] = _read(path)
+    return found
+
+
+def _folder(path, **files):
+    os.makedirs(path)
+    for name, text in files.items():
+        with open(os.path.join(path, name), "w") as stream:
+            stream.write(text)
+    return path
+
+
+def test_a_failed_folder_replacement_keeps_the_old_folder(tmp_path):
+    path = _folder(str(tmp_path / "export"), model="old", card="old card")
+    with pytest.raises(RuntimeError, match="converter"):
+        with atomic_path(path, replace_directory=True) as temporary:
+            _folder(temporary, model="half")
+            raise RuntimeError("converter failed")
+    assert _tree(path) == {"model": "old", "card": "old card"}
+    assert os.listdir(tmp_path) == ["export"]
+
+
+def test_a_failed_second_rename_puts_the_old_folder_back(tmp_path, monkeypatch):
+    path = _folder(str(tmp_path / "data"), a="old")
+    source = _folder(str(tmp_path / "new"), a="new")
+    rename = os.rename
+
+    def rename_once(src, dst):
+        if src == source:
+            raise OSError("cross-device link")
+        rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename_once)
+    with pytest.raises(OSError, match="cross-device"):
+        swap_directory(source, path)
+    assert _tree(path) == {"a": "old"}
+    assert sorted(os.listdir(tmp_path)) == ["data", "new"]
+
+
+def test_a_swap_killed_between_its_renames_is_completed_or_undone(tmp_path):
+    path = str(tmp_path / "data")
+    # The state a kill between the two renames leaves: no `data`.
+    _folder(previous_path(path), a="old")
+    source = _folder(str(tmp_path / "new"), a="new")
+    finish_directory_swap(path, source)
+    assert _tree(path) == {"a": "new"}
+    assert os.listdir(tmp_path) == ["data"]
+    # An incomplete new folder (or none known): the old one comes back.
+    os.rename(path, previous_path(path))
+    source = _folder(str(tmp_path / "new"), a="half")
+    finish_directory_swap(path, source, is_complete=lambda folder: False)
+    assert _tree(path) == {"a": "new"}  # the one moved aside above
+    assert sorted(os.listdir(tmp_path)) == ["data", "new"]
+    # A kill after both renames leaves only the previous folder to delete.
+    _folder(previous_path(path), a="older")
+    finish_directory_swap(path)
+    assert _tree(path) == {"a": "new"}
+    assert sorted(os.listdir(tmp_path)) == ["data", "new"]
+
+
+def test_atomic_path_undoes_a_killed_swap_before_writing(tmp_path):
+    path = str(tmp_path / "cache")
+    _folder(previous_path(path), x="old")
+    # A process killed between the renames: its new folder, not known to
+    # be whole, is a stale temporary; the old folder is what is there.
+    with pytest.raises(ValueError, match="bad"):
+        with atomic_path(path, replace_directory=True):
+            assert _tree(path) == {"x": "old"}
+            raise ValueError("bad")
+    assert _tree(path) == {"x": "old"}
+    assert os.listdir(tmp_path) == ["cache"]

@@ -3,28 +3,13 @@ import numpy as np
 
 from keras_music.layers.validation import check_positive
 from keras_music.layers.validation import check_positive_int
+from keras_music.layers.validation import check_positive_int_tuple
 from keras_music.layers.validation import check_probability
 from keras_music.models.backbone import Backbone
 from keras_music.models.swin.swin_layers import SwinPatchEmbedding
 from keras_music.models.swin.swin_layers import SwinPatchMerging
 from keras_music.models.swin.swin_layers import SwinTransformerBlock
 from keras_music.models.swin.swin_presets import backbone_presets
-
-
-def _check_int_tuple(name, value):
-    try:
-        items = tuple(value)
-    except TypeError:
-        items = None
-    if not items or not all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
-        for v in items
-    ):
-        raise ValueError(
-            f"`{name}` must be a non-empty sequence of positive integers. "
-            f"Received: {name}={value!r}"
-        )
-    return tuple(int(v) for v in items)
 
 
 def stage_windows(grid_size, window_size):
@@ -115,7 +100,7 @@ class SwinBackbone(Backbone):
         dtype=None,
         **kwargs,
     ):
-        input_size = _check_int_tuple("input_size", input_size)
+        input_size = check_positive_int_tuple("input_size", input_size)
         if len(input_size) != 2:
             raise ValueError(
                 "`input_size` must be (height, width). "
@@ -123,8 +108,8 @@ class SwinBackbone(Backbone):
             )
         check_positive_int("patch_size", patch_size)
         check_positive_int("embed_dim", embed_dim)
-        depths = _check_int_tuple("depths", depths)
-        num_heads = _check_int_tuple("num_heads", num_heads)
+        depths = check_positive_int_tuple("depths", depths)
+        num_heads = check_positive_int_tuple("num_heads", num_heads)
         if len(num_heads) != len(depths):
             raise ValueError(
                 "`num_heads` must give one value per stage of `depths`. "
@@ -228,6 +213,22 @@ class SwinBackbone(Backbone):
         self.layer_norm_epsilon = layer_norm_epsilon
         self.stage_outputs = stage_outputs
         self.output_dim = widths[-1]
+
+    def stage_output(self, n):
+        """The symbolic output of stage `n` (1-based), `(batch, height_n,
+        width_n, width)`: before its patch merging, and for the last stage
+        before the final LayerNorm."""
+        num_stages = len(self.depths)
+        if (
+            isinstance(n, bool)
+            or not isinstance(n, int)
+            or not (1 <= n <= num_stages)
+        ):
+            raise ValueError(
+                f"`stage` must be an integer in [1, {num_stages}] (1-based "
+                f"stage number). Received: stage={n!r}"
+            )
+        return self.stage_outputs[f"stage_{n}"]
 
     def get_config(self):
         return {

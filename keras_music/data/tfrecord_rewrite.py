@@ -62,7 +62,7 @@ def rewrite_with_targets(source, output, targets, target_statistics_from=None):
     >>> from keras_music.data import build_tune_corpus, read_manifest
     >>> root = tempfile.mkdtemp()
     >>> splits = build_tune_corpus(
-    ...     num_clips=6, clip_seconds=1.0, cache_dir=root, progress=False
+    ...     num_clips=10, clip_seconds=1.0, cache_dir=root, progress=False
     ... )
     >>> copy = rewrite_with_targets(
     ...     splits["train"], root + "/with_mfcc", ["mfcc"]

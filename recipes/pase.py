@@ -183,7 +183,8 @@ class Config:
 
     encoder: str
     preset: str
-    demo_width: bool  # the CPU demo's narrowed encoder and decoder
+    demo: bool  # the CPU demo: its narrowed waveform decoder
+    demo_width: bool  # and its narrowed encoder (no --preset given)
     workers: tuple
     weighting: str
     epochs: int
@@ -233,6 +234,7 @@ def config(demo):
     return Config(
         encoder=FLAGS.encoder,
         preset=preset,
+        demo=demo,
         demo_width=demo and FLAGS.preset is None,
         workers=tuple(parse_workers(FLAGS.workers)),
         weighting=FLAGS.weighting,
@@ -323,7 +325,7 @@ def pretrainer_model(cfg, target_dims, weights=None):
         workers=cfg.workers,
         target_dims=target_dims,
         loss_weights=weights,
-        **({"decoder_filters": CPU_DEMO_DECODER} if cfg.demo_width else {}),
+        **({"decoder_filters": CPU_DEMO_DECODER} if cfg.demo else {}),
     )
     model.compile(
         optimizer=keras.optimizers.Adam(cfg.learning_rate),

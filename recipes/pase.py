@@ -47,14 +47,13 @@ probes are at chance):
 from keras_music import quiet as _quiet  # noqa: F401
 
 # isort: split
-import csv
+import dataclasses
 import json
 import os
 import time
 
 import flag_checks
 import keras
-import numpy as np
 import run_flags
 import tensorflow as tf
 from absl import app
@@ -68,17 +67,17 @@ from run_flags import training_input
 import keras_music  # noqa: F401  (sets the Keras backend)
 from keras_music.data import tfrecord_format as fmt
 from keras_music.data.tfrecord_dataset import tfrecord_dataset
-from keras_music.data.tfrecord_writer import write_tfrecords
-from keras_music.data.track import Track
+from keras_music.data.tfrecord_rewrite import rewrite_with_targets
 from keras_music.distribute import fit
 from keras_music.distribute import is_chief
-from keras_music.evaluation.embedding_cache import extract_embeddings
 from keras_music.evaluation.embedding_cache import labelled_tracks
 from keras_music.evaluation.embedding_cache import track_labels
 from keras_music.evaluation.finetune import evaluate_finetune
-from keras_music.evaluation.probe import evaluate_frozen
+from keras_music.evaluation.probe_encoder import probe_encoder
+from keras_music.evaluation.probe_encoder import summarize_trials
 from keras_music.evaluation.probe_protocol import get_probe_protocol
 from keras_music.features.pase_targets import TARGET_NAMES
+from keras_music.models.embedder import AudioEmbedder
 from keras_music.models.pase.pase_backbone import PASEBackbone
 from keras_music.models.pase.pase_plus_backbone import PASEPlusBackbone
 from keras_music.models.pase.pase_presets import pase_plus_presets
@@ -87,12 +86,15 @@ from keras_music.pretraining.multi_task_pretrainer import MultiTaskPretrainer
 from keras_music.pretraining.pase_workers import WORKER_CODES
 from keras_music.pretraining.pase_workers import parse_workers
 from keras_music.training.recipe_support import keep_initial_weights
+from keras_music.training.recipe_support import read_history
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
 from keras_music.training.recipe_support import resume_stream
 from keras_music.training.recipe_support import run_callbacks
 from keras_music.training.recipe_support import worker_done
 from keras_music.training.recipe_support import worker_folder
+
+# === Setup ===
 
 SAMPLE_RATE = 16000
 BACKBONES = {"pase": PASEBackbone, "pase_plus": PASEPlusBackbone}
@@ -174,60 +176,96 @@ flags.adopt_module_key_flags(run_flags)
 FLAGS = flags.FLAGS
 
 
-class _RecordReader:
-    """`load_fn` for `write_tfrecords` that reads the tracks of another
-    TFRecord folder, one shard at a time (items come in shard order)."""
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """What one run does: the paper's settings or the CPU demo's, with
+    the flags given on the command line over them (`config`)."""
 
-    def __init__(self, manifest):
-        self.manifest = manifest
-        self.path, self.records = None, []
+    encoder: str
+    preset: str
+    demo: bool  # the CPU demo: its narrowed waveform decoder
+    demo_width: bool  # and its narrowed encoder (no --preset given)
+    workers: tuple
+    weighting: str
+    epochs: int
+    reweight_epochs: int
+    steps_per_epoch: int | None
+    batch_size: int
+    chunk_seconds: float
+    segment_seconds: float
+    learning_rate: float
+    scenarios: tuple
+    trials: int
+    probe_epochs: int | None
+    finetune_epochs: int | None
+    corpus_clips: int
+    corpus_seconds: float
+    output: str
 
-    def __call__(self, item):
-        path, index, track_id = item
-        if path != self.path:
-            self.records = list(
-                tf.data.TFRecordDataset(path).as_numpy_iterator()
-            )
-            self.path = path
-        parsed = fmt.parse_example(self.records[index], self.manifest)
-        labels = {}
-        for task, spec in self.manifest["tasks"].items():
-            indices = parsed[fmt.label_key(task)].numpy().tolist()
-            labels[task] = [spec["vocabulary"][i] for i in indices]
-        audio = parsed["data"].numpy()
-        return Track(track_id, audio, self.manifest["sample_rate"], labels)
+    @property
+    def codes(self):
+        """The workers as their paper letters, e.g. `"W,L,P"`."""
+        return ",".join(c for c, n in WORKER_CODES.items() if n in self.workers)
 
 
-def with_targets(source, output, statistics_from=None):
-    """`source` re-written to `output` with every PASE target (once: a
-    finished copy is reused)."""
-    manifest = fmt.read_manifest(source)
-    items = []
-    for shard in manifest["shards"]:
-        with open(os.path.join(source, shard["index"])) as stream:
-            tracks = json.load(stream)["tracks"]
-        path = os.path.join(source, shard["file"])
-        items += [(path, i, t["track_id"]) for i, t in enumerate(tracks)]
-    write_tfrecords(
-        items,
-        _RecordReader(manifest),
-        output,
-        tasks=manifest["tasks"],
-        sample_rate=manifest["sample_rate"],
-        num_shards=len(manifest["shards"]),
-        targets=list(TARGET_NAMES),
-        target_statistics_from=statistics_from,
+def config(demo):
+    """The run's `Config`: the CPU demo's (`demo`) or the paper's
+    settings, overridden by the flags given."""
+    defaults = CPU_DEMO if demo else PAPER
+    value = {
+        name: default if getattr(FLAGS, name) is None else getattr(FLAGS, name)
+        for name, default in defaults.items()
+    }
+    preset = FLAGS.preset or FLAGS.encoder
+    if preset not in PRESETS[FLAGS.encoder]:
+        raise ValueError(
+            f"`--preset` must be one of {sorted(PRESETS[FLAGS.encoder])} "
+            f"(--encoder {FLAGS.encoder}). Received: --preset={preset!r}"
+        )
+    unknown = [s for s in FLAGS.scenarios if s not in SCENARIOS]
+    if unknown or not FLAGS.scenarios:
+        raise ValueError(
+            f"`--scenarios` must be a list of {', '.join(SCENARIOS)}. "
+            f"Received: --scenarios={','.join(FLAGS.scenarios)}"
+        )
+    reweight_epochs = FLAGS.reweight_epochs or min(10, value["epochs"])
+    if demo:
+        reweight_epochs = min(reweight_epochs, value["epochs"])
+    return Config(
+        encoder=FLAGS.encoder,
+        preset=preset,
+        demo=demo,
+        demo_width=demo and FLAGS.preset is None,
+        workers=tuple(parse_workers(FLAGS.workers)),
+        weighting=FLAGS.weighting,
+        reweight_epochs=reweight_epochs,
+        steps_per_epoch=FLAGS.steps_per_epoch,
+        chunk_seconds=FLAGS.chunk_seconds,
+        segment_seconds=FLAGS.segment_seconds or FLAGS.chunk_seconds,
+        learning_rate=FLAGS.learning_rate,
+        scenarios=tuple(FLAGS.scenarios),
+        probe_epochs=FLAGS.probe_epochs,
+        output=FLAGS.output
+        or os.path.join("runs", f"{preset}_{FLAGS.weighting}"),
+        **value,
     )
-    return output
+
+
+# === Data ===
 
 
 def pretraining_splits(splits, names):
-    """Train and valid folders holding the targets of `names`."""
+    """Train and valid folders holding the targets of `names`: on the
+    built-in corpus, a copy of its folders with every PASE target (made
+    once, beside it in the cache)."""
     if FLAGS.data is None:
         root = os.path.dirname(splits["train"]) + "_pase_targets"
-        train = with_targets(splits["train"], os.path.join(root, "train"))
-        valid = with_targets(
-            splits["valid"], os.path.join(root, "valid"), train
+        targets = list(TARGET_NAMES)
+        train = rewrite_with_targets(
+            splits["train"], os.path.join(root, "train"), targets
+        )
+        valid = rewrite_with_targets(
+            splits["valid"], os.path.join(root, "valid"), targets, train
         )
         return {"train": train, "valid": valid}
     for split in ("train", "valid"):
@@ -245,15 +283,16 @@ def pretraining_splits(splits, names):
     return {split: splits[split] for split in ("train", "valid")}
 
 
-def chunks(directory, names, batch_size, training, replicas):
+def chunks(cfg, directory, names, training, replicas):
     """Batches `(audio, {target: (batch, frames, dim)})` of 1 chunk/track."""
     tracks = fmt.read_manifest(directory)["num_examples"]
+    batch_size = cfg.batch_size
     if not training:
         # Replicas split a batch evenly; validation keeps whole batches.
         batch_size = min(batch_size, max(1, tracks // replicas) * replicas)
     dataset = tfrecord_dataset(
         directory,
-        segment_seconds=FLAGS.chunk_seconds,
+        segment_seconds=cfg.chunk_seconds,
         mode="random" if training else "center",
         batch_size=batch_size,
         seed=FLAGS.seed,
@@ -267,58 +306,47 @@ def chunks(directory, names, batch_size, training, replicas):
     return dataset.apply(cardinality)
 
 
-def build_encoder(preset, demo):
+# === Model ===
+
+
+def pretrainer_model(cfg, target_dims, weights=None):
+    """The multi-task pre-trainer of the run's workers on a fresh, seeded
+    encoder, with the workers' loss `weights` (`None`: equal), compiled
+    with Adam and the run's compile options. Build it in the strategy's
+    scope."""
     keras.utils.set_random_seed(FLAGS.seed)
     overrides = {}
-    if demo and FLAGS.preset is None:
+    if cfg.demo_width:
         overrides = dict(CPU_DEMO_WIDTHS)
-        if FLAGS.encoder == "pase_plus":
+        if cfg.encoder == "pase_plus":
             overrides["qrnn_units"] = CPU_DEMO_WIDTHS["emb_dim"]
-    return BACKBONES[FLAGS.encoder].from_preset(preset, **overrides)
-
-
-def read_history(path):
-    """Per-epoch logs of `history.csv`, the last row of each epoch (a
-    resumed run may have logged an epoch twice)."""
-    rows = {}
-    with open(path) as stream:
-        for row in csv.DictReader(stream):
-            rows[int(row["epoch"])] = {
-                k: float(v) for k, v in row.items() if k != "epoch"
-            }
-    return [rows[e] for e in sorted(rows)]
-
-
-def pretrainer_model(preset, demo, target_dims, weights=None):
-    """The multi-task pre-trainer of `--workers` on a fresh encoder of
-    `preset` (at the CPU demo size with `demo`), with the workers' loss
-    `weights` (`None`: equal), compiled with Adam at `--learning_rate`
-    and the run's compile options (`--jit_compile`). Build it in the
-    strategy's scope."""
     model = MultiTaskPretrainer(
-        build_encoder(preset, demo),
-        workers=FLAGS.workers,
+        BACKBONES[cfg.encoder].from_preset(cfg.preset, **overrides),
+        workers=cfg.workers,
         target_dims=target_dims,
         loss_weights=weights,
-        **({"decoder_filters": CPU_DEMO_DECODER} if demo else {}),
+        **({"decoder_filters": CPU_DEMO_DECODER} if cfg.demo else {}),
     )
     model.compile(
-        optimizer=keras.optimizers.Adam(FLAGS.learning_rate),
+        optimizer=keras.optimizers.Adam(cfg.learning_rate),
         **compile_options(),
     )
     return model
 
 
-def pretrain(phase, preset, demo, data, weights, epochs, steps, strategy):
+# === Train ===
+
+
+def pretrain(cfg, phase, data, weights, epochs, strategy):
     """One pre-training run in `<output>/<phase>`: its encoder, history
-    and, for the random-init baseline, the path of its initial weights."""
-    folder = os.path.join(FLAGS.output, phase)
+    and the path of its initial weights (the random-init baseline)."""
+    folder = os.path.join(cfg.output, phase)
     os.makedirs(folder, exist_ok=True)
-    train, valid, target_dims = data
+    train, valid, target_dims, steps = data
     # A resumed run goes on where the interrupted one's stream was.
     train, _ = resume_stream(train, folder, steps)
     with strategy.scope():
-        model = pretrainer_model(preset, demo, target_dims, weights)
+        model = pretrainer_model(cfg, target_dims, weights)
         encoder = model.encoder
     initial = keep_initial_weights(encoder, folder)
     # Every worker of a multi-worker run logs its own history (they are
@@ -345,97 +373,117 @@ def pretrain(phase, preset, demo, data, weights, epochs, steps, strategy):
     return encoder, read_history(history), initial
 
 
-def loss_scales(history, workers, epochs, weights=None):
-    """Mean validation loss of each worker over the first epochs, times
-    its weight (the contribution to the loss the paper's Fig. 4 plots)."""
-    return {
-        name: float(
-            np.mean([logs[f"val_{name}_loss"] for logs in history[:epochs]])
-            * (1.0 if weights is None else weights[name])
+def equal_phase(cfg, data, strategy):
+    """The re-weighted scheme's first phase (equal weights for
+    `reweight_epochs`), or the one a resumed run finished: its encoder,
+    the loss weights it gives and its loss scales."""
+    path = os.path.join(cfg.output, "loss_weights.json")
+    if os.path.exists(path):
+        with open(path) as stream:
+            weights = json.load(stream)
+        folder = os.path.join(cfg.output, "equal")
+        encoder = keras.saving.load_model(os.path.join(folder, "encoder.keras"))
+        history = read_history(os.path.join(folder, "history.csv"))
+    else:
+        encoder, history, _ = pretrain(
+            cfg, "equal", data, None, cfg.reweight_epochs, strategy
         )
-        for name in workers
-    }
-
-
-def mean_pooled(backbone):
-    """Audio segments `(batch, samples)` -> mean-pooled `(batch, emb)`."""
-    inputs = keras.Input(shape=(None,), name="segment")
-    pooled = keras.layers.GlobalAveragePooling1D(name="mean_pool")(
-        backbone(inputs)
-    )
-    return keras.Model(inputs, pooled, name=f"{backbone.name}_mean_pooled")
-
-
-def summary(trials):
-    return {
-        name: {
-            "mean": float(np.mean(values)),
-            "std": float(np.std(values)),
-            "trials": [float(v) for v in values],
-        }
-        for name, values in trials.items()
-    }
-
-
-def frozen_scores(backbone, splits, task, protocol, seconds):
-    caches = [
-        extract_embeddings(
-            mean_pooled(backbone),
-            splits[split],
-            seconds,
-            os.path.join(FLAGS.output, "embeddings"),
+        weights = MultiTaskPretrainer.reweighted_loss_weights(
+            history, cfg.reweight_epochs
         )
-        for split in ("train", "valid", "test")
-    ]
-    return summary(
-        evaluate_frozen(*caches, task, protocol, seed=FLAGS.seed)[1.0]
-    )
+        if is_chief(strategy):
+            fmt.write_json_atomic(path, weights)
+    scales = MultiTaskPretrainer.loss_scales(history, cfg.reweight_epochs)
+    return encoder, weights, scales
 
 
-def resolve_flags(demo):
-    defaults = CPU_DEMO if demo else PAPER
-    for name, value in defaults.items():
-        if getattr(FLAGS, name) is None:
-            setattr(FLAGS, name, value)
-    preset = FLAGS.preset or FLAGS.encoder
-    if preset not in PRESETS[FLAGS.encoder]:
-        raise ValueError(
-            f"`--preset` must be one of {sorted(PRESETS[FLAGS.encoder])} "
-            f"(--encoder {FLAGS.encoder}). Received: --preset={preset!r}"
+# === Evaluate ===
+
+
+def downstream_scores(cfg, encoder, initial, trained, phases, splits, task):
+    """The paper's scenarios on `task`: `{scenario: summary}`, the frozen
+    one also for each earlier phase and for the random initialisation."""
+    protocol = get_probe_protocol("pase", trials=cfg.trials)
+    if cfg.probe_epochs:
+        protocol = get_probe_protocol(
+            "pase", trials=cfg.trials, epochs=cfg.probe_epochs
         )
-    unknown = [s for s in FLAGS.scenarios if s not in SCENARIOS]
-    if unknown or not FLAGS.scenarios:
-        raise ValueError(
-            f"`--scenarios` must be a list of {', '.join(SCENARIOS)}. "
-            f"Received: --scenarios={','.join(FLAGS.scenarios)}"
+    end_to_end = protocol
+    if cfg.finetune_epochs:
+        end_to_end = get_probe_protocol(
+            "pase", trials=cfg.trials, epochs=cfg.finetune_epochs
         )
-    FLAGS.reweight_epochs = FLAGS.reweight_epochs or min(10, FLAGS.epochs)
-    if demo and FLAGS.reweight_epochs > FLAGS.epochs:
-        FLAGS.reweight_epochs = FLAGS.epochs
-    FLAGS.segment_seconds = FLAGS.segment_seconds or FLAGS.chunk_seconds
-    FLAGS.output = FLAGS.output or os.path.join(
-        "runs", f"{preset}_{FLAGS.weighting}"
-    )
-    return preset
+    cache_dir = os.path.join(cfg.output, "embeddings")
+
+    def frozen(backbone):
+        return probe_encoder(
+            AudioEmbedder(backbone),
+            splits,
+            task,
+            protocol,
+            cfg.segment_seconds,
+            cache_dir,
+            seed=FLAGS.seed,
+        ).summary()
+
+    scores = {}
+    if "frozen" in cfg.scenarios:
+        scores["frozen"] = frozen(encoder)
+        for phase, phase_encoder in phases.items():
+            scores[f"frozen_{phase}"] = frozen(phase_encoder)
+        encoder.load_weights(initial)
+        scores["frozen_random_init"] = frozen(encoder)
+        encoder.load_weights(trained)
+    for scenario in ("finetune", "supervised"):
+        if scenario in cfg.scenarios:
+            trials = evaluate_finetune(
+                AudioEmbedder(encoder),
+                splits,
+                task,
+                end_to_end,
+                cfg.segment_seconds,
+                scenario=scenario,
+                seed=FLAGS.seed,
+            )[1.0]
+            scores[scenario] = summarize_trials(trials)
+    return scores
+
+
+def describe(cfg, scores, metric):
+    """The scenarios' test scores, `mean ± std` over the trials."""
+
+    def score(name):
+        value = scores[name][metric]
+        return f"{value['mean']:.3f} ± {value['std']:.3f}"
+
+    parts = []
+    for scenario in cfg.scenarios:
+        if scenario != "frozen":
+            parts.append(f"{scenario} {score(scenario)}")
+            continue
+        equal = ""
+        if "frozen_equal" in scores:
+            equal = f", equal phase {score('frozen_equal')}"
+        parts.append(
+            f"frozen {score('frozen')} (random init "
+            f"{score('frozen_random_init')}{equal})"
+        )
+    return ", ".join(parts)
 
 
 def main(_):
     strategy = start_run()
-    has_gpu = bool(tf.config.list_physical_devices("GPU"))
-    demo = FLAGS.data is None and not has_gpu
-    preset = resolve_flags(demo)
-    workers = parse_workers(FLAGS.workers)
-    codes = ",".join(c for c, n in WORKER_CODES.items() if n in workers)
-    names = [n for n in workers if n != "waveform"]
-    prepare_output(FLAGS.output, strategy)
+    demo = FLAGS.data is None and not tf.config.list_physical_devices("GPU")
+    cfg = config(demo)
+    prepare_output(cfg.output, strategy)
     replicas = strategy.num_replicas_in_sync
 
     # === Data ===
     splits, source = resolve_splits(
         FLAGS.data,
         sample_rate=SAMPLE_RATE,
-        corpus_clips=FLAGS.corpus_clips,
-        corpus_seconds=FLAGS.corpus_seconds,
+        corpus_clips=cfg.corpus_clips,
+        corpus_seconds=cfg.corpus_seconds,
         seed=FLAGS.seed,
         cache_dir=FLAGS.cache_dir,
     )
@@ -445,25 +493,23 @@ def main(_):
         FLAGS.task,
         default="dance" if FLAGS.data is None else None,
     )
+    names = [n for n in cfg.workers if n != "waveform"]
     pretraining = pretraining_splits(splits, names)
-    train = chunks(pretraining["train"], names, FLAGS.batch_size, True, 1)
-    valid = chunks(
-        pretraining["valid"], names, FLAGS.batch_size, False, replicas
-    )
-    target_dims = MultiTaskPretrainer.target_dims_from(train.element_spec)
-    data = (train, valid, target_dims)
+    train = chunks(cfg, pretraining["train"], names, True, 1)
+    valid = chunks(cfg, pretraining["valid"], names, False, replicas)
     tracks = fmt.read_manifest(pretraining["train"])["num_examples"]
-    steps = FLAGS.steps_per_epoch or max(1, tracks // FLAGS.batch_size)
+    steps = cfg.steps_per_epoch or max(1, tracks // cfg.batch_size)
+    target_dims = MultiTaskPretrainer.target_dims_from(train.element_spec)
+    data = (train, valid, target_dims, steps)
     if demo:
         print(
             f"No GPU and no --data: a bounded demo on the built-in corpus, "
-            f"{preset} at the CPU demo width, {FLAGS.epochs} epochs, "
-            f"{FLAGS.trials} trials; pass --data (or run on a GPU) for the "
+            f"{cfg.preset} at the CPU demo width, {cfg.epochs} epochs, "
+            f"{cfg.trials} trials; pass --data (or run on a GPU) for the "
             "paper's size."
         )
-
     print(
-        f"{preset}: workers {codes}, {FLAGS.weighting} weighting, task "
+        f"{cfg.preset}: workers {cfg.codes}, {cfg.weighting} weighting, task "
         f"{task!r} from {source}; strategy {FLAGS.strategy} ({replicas} "
         "replicas)"
     )
@@ -471,136 +517,59 @@ def main(_):
     # === Pre-train ===
     started = time.time()
     weights, scales, phases = None, {}, {}
-    if FLAGS.weighting == "reweighted":
-        weights_path = os.path.join(FLAGS.output, "loss_weights.json")
-        if os.path.exists(weights_path):
-            with open(weights_path) as stream:
-                weights = json.load(stream)
-            phases["equal"] = keras.saving.load_model(
-                os.path.join(FLAGS.output, "equal", "encoder.keras")
-            )
-            history = read_history(
-                os.path.join(FLAGS.output, "equal", "history.csv")
-            )
-        else:
-            phases["equal"], history, _ = pretrain(
-                "equal",
-                preset,
-                demo,
-                data,
-                None,
-                FLAGS.reweight_epochs,
-                steps,
-                strategy,
-            )
-            weights = MultiTaskPretrainer.reweighted_loss_weights(
-                history, FLAGS.reweight_epochs
-            )
-            if is_chief(strategy):
-                fmt.write_json_atomic(weights_path, weights)
-        scales["equal"] = loss_scales(history, workers, FLAGS.reweight_epochs)
+    if cfg.weighting == "reweighted":
+        phases["equal"], weights, scales["equal"] = equal_phase(
+            cfg, data, strategy
+        )
     encoder, history, initial = pretrain(
-        "pretrain", preset, demo, data, weights, FLAGS.epochs, steps, strategy
+        cfg, "pretrain", data, weights, cfg.epochs, strategy
     )
     trained_seconds = time.time() - started
-    if worker_done(encoder, FLAGS.output, strategy):
+    if worker_done(encoder, cfg.output, strategy):
         return  # the chief evaluates and writes the run's files
-    encoder.save(os.path.join(FLAGS.output, "encoder.keras"))
-    trained = os.path.join(FLAGS.output, "pretrain", "trained.weights.h5")
+    encoder.save(os.path.join(cfg.output, "encoder.keras"))
+    trained = os.path.join(cfg.output, "pretrain", "trained.weights.h5")
     encoder.save_weights(trained)
-    epochs = min(FLAGS.reweight_epochs, FLAGS.epochs)
-    scales[FLAGS.weighting] = loss_scales(history, workers, epochs, weights)
+    scales[cfg.weighting] = MultiTaskPretrainer.loss_scales(
+        history, min(cfg.reweight_epochs, cfg.epochs), weights
+    )
 
-    # === Downstream ===
-    segment = FLAGS.segment_seconds
-    protocol = get_probe_protocol("pase", trials=FLAGS.trials)
-    if FLAGS.probe_epochs:
-        protocol = get_probe_protocol(
-            "pase", trials=FLAGS.trials, epochs=FLAGS.probe_epochs
-        )
-    end_to_end = protocol
-    if FLAGS.finetune_epochs:
-        end_to_end = get_probe_protocol(
-            "pase", trials=FLAGS.trials, epochs=FLAGS.finetune_epochs
-        )
-    scores = {}
-    if "frozen" in FLAGS.scenarios:
-        scores["frozen"] = frozen_scores(
-            encoder, splits, task, protocol, segment
-        )
-        for phase, phase_encoder in phases.items():
-            scores[f"frozen_{phase}"] = frozen_scores(
-                phase_encoder, splits, task, protocol, segment
-            )
-        encoder.load_weights(initial)
-        scores["frozen_random_init"] = frozen_scores(
-            encoder, splits, task, protocol, segment
-        )
-        encoder.load_weights(trained)
-    for scenario in ("finetune", "supervised"):
-        if scenario in FLAGS.scenarios:
-            scores[scenario] = summary(
-                evaluate_finetune(
-                    mean_pooled(encoder),
-                    splits,
-                    task,
-                    end_to_end,
-                    segment,
-                    scenario=scenario,
-                    seed=FLAGS.seed,
-                )[1.0]
-            )
-
-    ids, labels, tasks = track_labels(splits["test"])
+    # === Evaluate ===
+    scores = downstream_scores(
+        cfg, encoder, initial, trained, phases, splits, task
+    )
+    _, labels, tasks = track_labels(splits["test"])
     test_tracks = int(labelled_tracks(labels[task]).sum())
     metric = "roc_auc" if tasks[task]["multi_label"] else "f1"
     results = {
-        "encoder": FLAGS.encoder,
-        "preset": preset,
-        "demo_width": demo and FLAGS.preset is None,
+        "encoder": cfg.encoder,
+        "preset": cfg.preset,
+        "demo_width": cfg.demo_width,
         "parameters": encoder.count_params(),
-        "workers": codes,
-        "weighting": FLAGS.weighting,
+        "workers": cfg.codes,
+        "weighting": cfg.weighting,
         "loss_weights": weights,
         "loss_scales": scales,
-        "epochs": FLAGS.epochs,
-        "reweight_epochs": FLAGS.reweight_epochs,
-        "chunk_seconds": FLAGS.chunk_seconds,
-        "segment_seconds": segment,
+        "epochs": cfg.epochs,
+        "reweight_epochs": cfg.reweight_epochs,
+        "chunk_seconds": cfg.chunk_seconds,
+        "segment_seconds": cfg.segment_seconds,
         "train_seconds": round(trained_seconds, 1),
         "task": task,
         "source": source,
         "test_tracks": test_tracks,
-        "trials": FLAGS.trials,
+        "trials": cfg.trials,
         "metric": metric,
         "scores": scores,
     }
-    fmt.write_json_atomic(os.path.join(FLAGS.output, "results.json"), results)
-
-    def score(name):
-        value = scores[name][metric]
-        return f"{value['mean']:.3f} ± {value['std']:.3f}"
-
-    parts = []
-    for scenario in FLAGS.scenarios:
-        if scenario == "frozen":
-            parts.append(
-                f"frozen {score('frozen')} (random init "
-                f"{score('frozen_random_init')}"
-                + (
-                    f", equal phase {score('frozen_equal')})"
-                    if "frozen_equal" in scores
-                    else ")"
-                )
-            )
-        else:
-            parts.append(f"{scenario} {score(scenario)}")
+    fmt.write_json_atomic(os.path.join(cfg.output, "results.json"), results)
     label = {"f1": "macro F1", "roc_auc": "ROC-AUC"}[metric]
     print(
-        f"test ({test_tracks} tracks, {task}): {label} {', '.join(parts)}; "
-        f"{preset}{' (CPU demo width)' if results['demo_width'] else ''}, "
-        f"workers {codes}, {FLAGS.weighting}, pre-trained in "
-        f"{trained_seconds:.0f} s; encoder in {FLAGS.output}/encoder.keras"
+        f"test ({test_tracks} tracks, {task}): {label} "
+        f"{describe(cfg, scores, metric)}; {cfg.preset}"
+        f"{' (CPU demo width)' if cfg.demo_width else ''}, workers "
+        f"{cfg.codes}, {cfg.weighting}, pre-trained in {trained_seconds:.0f}"
+        f" s; encoder in {cfg.output}/encoder.keras"
     )
 
 

@@ -8,6 +8,7 @@ from keras_music.data.data_service import through_data_service
 from keras_music.data.errors import AudioDecodeError
 from keras_music.data.tfrecord_dataset import tfrecord_dataset
 from keras_music.data.tfrecord_format import read_manifest
+from keras_music.data.tfrecord_rewrite import rewrite_with_targets
 from keras_music.data.tfrecord_split import TFRecordSplit
 from keras_music.data.tfrecord_writer import write_tfrecords
 from keras_music.data.track import Track

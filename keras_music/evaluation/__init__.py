@@ -11,6 +11,9 @@ from keras_music.evaluation.metrics import roc_auc
 from keras_music.evaluation.metrics import top_k_accuracy
 from keras_music.evaluation.probe import evaluate_frozen
 from keras_music.evaluation.probe import train_probe
+from keras_music.evaluation.probe_encoder import ProbeResult
+from keras_music.evaluation.probe_encoder import probe_encoder
+from keras_music.evaluation.probe_encoder import summarize_trials
 from keras_music.evaluation.probe_heads import probe_head
 from keras_music.evaluation.probe_protocol import PROBE_PROTOCOLS
 from keras_music.evaluation.probe_protocol import ProbeProtocol

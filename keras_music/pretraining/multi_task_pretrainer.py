@@ -417,6 +417,49 @@ class MultiTaskPretrainer(keras.Model):
         >>> MultiTaskPretrainer.reweighted_loss_weights(history, epochs=1)
         {'lps': 0.5, 'chroma': 2.0}
         """
+        means = MultiTaskPretrainer._mean_losses(history, epochs, prefix)
+        return {name: 1.0 / mean for name, mean in means.items()}
+
+    @staticmethod
+    def loss_scales(history, epochs=10, loss_weights=None, prefix="val_"):
+        """Each worker's share of the loss: its mean loss over the first
+        `epochs` epochs times its weight (what the paper's Fig. 4 plots,
+        before and after re-weighting).
+
+        Args:
+            history: as `reweighted_loss_weights`'s.
+            epochs: int. Number of first epochs to average. Defaults to 10.
+            loss_weights: optional dict `{worker: weight}`; `None` is equal
+                weights. Defaults to `None`.
+            prefix: str. `"val_"` (validation) or `""` (training) losses.
+                Defaults to `"val_"`.
+
+        Returns:
+            dict `{worker name: scale}` for every worker in the history.
+
+        Example:
+
+        >>> history = {"val_lps_loss": [2.0, 6.0], "val_chroma_loss": [0.5]}
+        >>> MultiTaskPretrainer.loss_scales(
+        ...     history, epochs=1, loss_weights={"lps": 0.5, "chroma": 2.0}
+        ... )
+        {'lps': 1.0, 'chroma': 1.0}
+        """
+        means = MultiTaskPretrainer._mean_losses(history, epochs, prefix)
+        if loss_weights is None:
+            return means
+        missing = sorted(set(means) - set(loss_weights))
+        if missing:
+            raise ValueError(
+                f"`loss_weights` has no weight for the workers {missing} of "
+                f"the history. Received: loss_weights={loss_weights!r}"
+            )
+        return {name: mean * loss_weights[name] for name, mean in means.items()}
+
+    @staticmethod
+    def _mean_losses(history, epochs, prefix):
+        """dict worker -> mean `{prefix}{worker}_loss` over the first
+        `epochs` epochs, for every worker in `history`."""
         if isinstance(history, keras.callbacks.History):
             history = history.history
         if isinstance(history, (list, tuple)):
@@ -437,7 +480,7 @@ class MultiTaskPretrainer(keras.Model):
                 "`epochs` must be a positive integer. "
                 f"Received: epochs={epochs!r}"
             )
-        weights = {}
+        means = {}
         for name in WORKER_NAMES:
             key = f"{prefix}{name}_loss"
             if key not in history:
@@ -446,8 +489,8 @@ class MultiTaskPretrainer(keras.Model):
             if len(values) < epochs:
                 raise ValueError(
                     f"Worker {name!r} has {len(values)} epochs of "
-                    f"`{key}` but re-weighting averages the first "
-                    f"{epochs}. Received: epochs={epochs}"
+                    f"`{key}`, fewer than the {epochs} to average. "
+                    f"Received: epochs={epochs}"
                 )
             mean = float(np.mean(values[:epochs]))
             if not math.isfinite(mean) or mean <= 0.0:
@@ -456,14 +499,14 @@ class MultiTaskPretrainer(keras.Model):
                     "first epochs; re-weighting needs a positive finite "
                     "loss."
                 )
-            weights[name] = 1.0 / mean
-        if not weights:
+            means[name] = mean
+        if not means:
             raise ValueError(
                 f"`history` has no `{prefix}<worker>_loss` entries (did the "
                 "equal-weight run get `validation_data`?). Received keys: "
                 f"{sorted(history)}"
             )
-        return weights
+        return means
 
     # === Config ===
 

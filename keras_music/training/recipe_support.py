@@ -10,6 +10,7 @@ library. These functions are those shared steps, so the recipes differ
 only in their model and objective.
 """
 
+import csv
 import json
 import os
 import shutil
@@ -346,6 +347,23 @@ def keep_initial_weights(model, output):
     if not os.path.exists(path):
         save_weights_atomic(model, path)
     return path
+
+
+def read_history(path):
+    """The per-epoch logs of a `keras.callbacks.CSVLogger` file, one dict
+    per epoch in epoch order: the last row of each epoch (a resumed run
+    may have logged an epoch twice), `epoch` left out.
+
+    The list is what `MultiTaskPretrainer.reweighted_loss_weights` and
+    `loss_scales` read.
+    """
+    rows = {}
+    with open(path) as stream:
+        for row in csv.DictReader(stream):
+            rows[int(row["epoch"])] = {
+                k: float(v) for k, v in row.items() if k != "epoch"
+            }
+    return [rows[epoch] for epoch in sorted(rows)]
 
 
 def save_weights_atomic(model, path):

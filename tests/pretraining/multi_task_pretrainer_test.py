@@ -323,6 +323,24 @@ class MultiTaskPretrainerTest(TestCase):
         with pytest.raises(ValueError, match="history=3"):
             MultiTaskPretrainer.reweighted_loss_weights(3)
 
+    def test_loss_scales_before_and_after_reweighting(self):
+        logs = [
+            {"val_lps_loss": 4.0, "val_tempogram_loss": 0.01},
+            {"val_lps_loss": 2.0, "val_tempogram_loss": 0.03},
+            {"val_lps_loss": 100.0, "val_tempogram_loss": 100.0},
+        ]
+        # Equal weights: the mean of the first two epochs (float64).
+        before = MultiTaskPretrainer.loss_scales(logs, epochs=2)
+        self.assertAllClose(before, {"lps": 3.0, "tempogram": 0.02})
+        # Re-weighted by its own weights, every worker contributes 1.
+        weights = MultiTaskPretrainer.reweighted_loss_weights(logs, epochs=2)
+        after = MultiTaskPretrainer.loss_scales(logs, 2, weights)
+        self.assertAllClose(after, {"lps": 1.0, "tempogram": 1.0}, 1e-12)
+        with pytest.raises(ValueError, match=r"no weight for the workers \['t"):
+            MultiTaskPretrainer.loss_scales(logs, 2, {"lps": 1.0})
+        with pytest.raises(ValueError, match="Worker 'lps' has 3 epochs"):
+            MultiTaskPretrainer.loss_scales(logs, epochs=4)
+
     def test_data_errors(self):
         model = _model("W,L,M", target_dims={"lps": 6, "mfcc": 5})
         model.compile(optimizer=keras.optimizers.SGD(0.01), run_eagerly=True)

@@ -62,7 +62,6 @@ from absl import logging
 from contrastive_common import CPU_DEMO_WIDTH_DIVISOR
 from contrastive_common import SAMPLE_RATE
 from contrastive_common import describe
-from contrastive_common import embed_splits
 from contrastive_common import linear_protocol
 from contrastive_common import probe_scores
 from contrastive_common import sample_cnn
@@ -75,6 +74,7 @@ import keras_music  # noqa: F401  (sets the Keras backend)
 from keras_music.data.tfrecord_format import read_manifest
 from keras_music.data.tfrecord_format import write_json_atomic
 from keras_music.distribute import fit
+from keras_music.evaluation.probe_encoder import embed_splits
 from keras_music.layers.clmr_augment import CLMRAugment
 from keras_music.models.sample_cnn.sample_cnn_presets import backbone_presets
 from keras_music.training.recipe_support import keep_initial_weights

@@ -16,10 +16,9 @@ from run_flags import compile_options
 from run_flags import training_input
 
 from keras_music.data.tfrecord_dataset import tfrecord_dataset
-from keras_music.evaluation.embedding_cache import extract_embeddings
-from keras_music.evaluation.probe import evaluate_frozen
 from keras_music.evaluation.probe import task_split
 from keras_music.evaluation.probe import train_probe
+from keras_music.evaluation.probe_encoder import probe_caches
 from keras_music.evaluation.probe_protocol import get_probe_protocol
 from keras_music.evaluation.task_metrics import selection_score
 from keras_music.evaluation.task_metrics import task_metrics
@@ -108,14 +107,6 @@ def linear_protocol(probe_epochs=None, trials=3):
     return dataclasses.replace(protocol, name="multiformat_linear")
 
 
-def embed_splits(encoder, splits, segment_seconds, cache_dir):
-    """Cached track embeddings of train, valid and test."""
-    return [
-        extract_embeddings(encoder, splits[name], segment_seconds, cache_dir)
-        for name in ("train", "valid", "test")
-    ]
-
-
 def concatenated(caches_a, caches_b):
     """Per split, the two encoders' track embeddings side by side (the
     paper's 512 + 512 -> 1024-d late fusion)."""
@@ -137,11 +128,8 @@ def concatenated(caches_a, caches_b):
 
 def probe_scores(caches, task, protocol, seed):
     """Test scores of a linear probe on frozen embeddings, trial means."""
-    scores = evaluate_frozen(*caches, task, protocol, seed=seed)[1.0]
-    tracks = len(task_split(caches[2], task)[1])
-    return {"tracks": tracks} | {
-        name: float(np.mean(values)) for name, values in scores.items()
-    }
+    result = probe_caches(caches, task, protocol, seed=seed)
+    return {"tracks": result.test_tracks} | result.mean
 
 
 def weighted_fusion_scores(caches_a, caches_b, task, protocol, seed):

@@ -71,7 +71,6 @@ from contrastive_common import CPU_DEMO_WIDTH_DIVISOR
 from contrastive_common import SAMPLE_RATE
 from contrastive_common import concatenated
 from contrastive_common import describe
-from contrastive_common import embed_splits
 from contrastive_common import linear_protocol
 from contrastive_common import probe_scores
 from contrastive_common import sample_cnn
@@ -86,6 +85,7 @@ from keras_music.data.tfrecord_format import read_manifest
 from keras_music.data.tfrecord_format import write_json_atomic
 from keras_music.distribute import fit
 from keras_music.distribute import is_chief
+from keras_music.evaluation.probe_encoder import embed_splits
 from keras_music.layers.clmr_augment import CLMRAugment
 from keras_music.layers.frequency_masking import FrequencyMasking
 from keras_music.layers.gaussian_noise import GaussianNoise

@@ -1,7 +1,3 @@
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -9,8 +5,7 @@ import tensorflow as tf
 
 from keras_music.distribute import get_strategy
 from keras_music.distribute import is_chief
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.test_case import run_replica_script
 
 # Runs in a fresh process: logical devices must be set before TF starts.
 TWO_REPLICA_SCRIPT = textwrap.dedent(
@@ -68,23 +63,13 @@ TWO_REPLICA_SCRIPT = textwrap.dedent(
             "loss": [float(v) for v in history.history["loss"]],
             "kernel": np.asarray(model.dense.kernel).tolist(),
         }
-    print("RESULT" + json.dumps(results))
+    print(json.dumps(results))
     """
 )
 
 
 def test_mirrored_custom_train_step_matches_single_device():
-    env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run(
-        [sys.executable, "-c", TWO_REPLICA_SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")]
-    results = json.loads(line[-1][len("RESULT") :])
+    results = run_replica_script(TWO_REPLICA_SCRIPT)
     assert results["single"]["replicas"] == 1
     assert results["mirrored"]["replicas"] == 2
     # Same global batches, gradients of the same global mean: equal up to

@@ -380,3 +380,31 @@ class TestCase(unittest.TestCase):
                     json.dumps(original.get_config(), sort_keys=True),
                 )
         return revived
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_replica_script(script, timeout=300):
+    """Runs `script` (Python source that configures its logical devices,
+    e.g. `keras_music.distribute.split_cpu(2)`, before TensorFlow starts)
+    in a fresh interpreter from the repository root, asserts that it
+    succeeded, and returns the JSON its last line of stdout prints.
+
+    The two-replica tests compare a `MirroredStrategy` over two logical
+    CPUs with one device; logical devices can only be configured before
+    TensorFlow initialises them, which this test process has done.
+    """
+    import subprocess
+    import sys
+
+    process = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3"),
+        cwd=ROOT,
+        timeout=timeout,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    return json.loads(process.stdout.strip().splitlines()[-1])

@@ -1,7 +1,3 @@
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -11,8 +7,7 @@ import tensorflow as tf
 
 from keras_music.losses.ntxent import NTXent
 from tests.test_case import TestCase
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+from tests.test_case import run_replica_script
 
 
 def _projections(n, d=5, seed=0):
@@ -189,17 +184,7 @@ _DISTRIBUTED_SCRIPT = textwrap.dedent(
 
 class NTXentDistributedTest(TestCase):
     def test_two_replicas_match_one(self):
-        env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="3")
-        process = subprocess.run(
-            [sys.executable, "-c", _DISTRIBUTED_SCRIPT],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=REPO_ROOT,
-            timeout=300,
-        )
-        self.assertEqual(process.returncode, 0, process.stderr[-3000:])
-        result = json.loads(process.stdout.strip().splitlines()[-1])
+        result = run_replica_script(_DISTRIBUTED_SCRIPT)
         self.assertEqual(result["replicas"], 2)
         (loss,), (grad_w,), (grad_a,), (grad_b,) = (
             np.array(v) for v in result["single"]

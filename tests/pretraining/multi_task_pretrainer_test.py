@@ -1,7 +1,3 @@
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -13,8 +9,7 @@ from keras_music.pretraining.multi_task_pretrainer import MultiTaskPretrainer
 from tests.pretraining.pase_workers_test import numpy_workers
 from tests.pretraining.pase_workers_test import randomize_prelu
 from tests.test_case import TestCase
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+from tests.test_case import run_replica_script
 
 HOP = 20  # a tiny stand-in for the PASE encoder's 160
 DIMS = {"lps": 6, "prosody": 4, "mfcc": 5, "chroma": 12, "tempogram": 3}
@@ -509,17 +504,7 @@ _DISTRIBUTED_SCRIPT = textwrap.dedent(
 
 class MultiTaskPretrainerDistributedTest(TestCase):
     def test_two_replicas_match_one(self):
-        env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="3")
-        process = subprocess.run(
-            [sys.executable, "-c", _DISTRIBUTED_SCRIPT],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=REPO_ROOT,
-            timeout=300,
-        )
-        self.assertEqual(process.returncode, 0, process.stderr[-3000:])
-        result = json.loads(process.stdout.strip().splitlines()[-1])
+        result = run_replica_script(_DISTRIBUTED_SCRIPT)
         self.assertEqual(result["replicas"], 2)
         single, mirrored = result["single"], result["mirrored"]
         self.assertEqual(len(single["steps"]), 6)  # 3 batches x 2 epochs

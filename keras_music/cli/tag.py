@@ -5,6 +5,7 @@ import io
 import json
 import os
 import sys
+import warnings
 
 import keras
 import numpy as np
@@ -146,11 +147,24 @@ def tag_saved_model(loaded, files):
     with open(labels, encoding="utf-8") as stream:
         vocabulary = stream.read().splitlines()
     tag_wav = loaded.signatures["tag_wav"]
+    model_rate = None
+    if "metadata" in loaded.signatures:
+        model_rate = int(loaded.signatures["metadata"]()["sample_rate"])
     rows, failed = {}, []
     for index, path in enumerate(files):
         try:
-            rate = soundfile.info(path).samplerate
+            info = soundfile.info(path)
+            rate = info.samplerate
             audio = np.concatenate(list(read_mono(path, rate)))
+            if model_rate is not None and rate != model_rate:
+                # `tag_wav` resamples in the graph; say so, as for a
+                # `.keras` tagger.
+                warnings.warn(
+                    f"Resampled {path} from {rate} Hz ({info.channels} "
+                    f"channel(s)) to {model_rate} Hz mono, the model's "
+                    "rate (in the export's tag_wav).",
+                    stacklevel=2,
+                )
         except AudioDecodeError as error:
             failed.append((path, error.reason))
             continue

@@ -23,10 +23,16 @@ Everything lands in `--output`: TensorBoard logs, the best checkpoint by
 validation ROC-AUC, the state to resume an interrupted run (run the same
 command again), the final model (`model.keras`, with the averaged weights
 when SWA is on) and `results.json` with the test scores of the trained
-model next to those of the same model before training; the trained tagger
-is then exported for TF Serving to `saved_models/<preset>_tagger/<version>/`
-(`--export saved_model,tflite` adds TFLite, `--export=` skips it; see
-saved_models/README.md). For example:
+model next to those of the same model before training. Runs and exports
+are named after the model they hold: the preset, with the segment when it
+is not the preset's own (the CPU default writes `runs/maest_small/`, the
+GPU one `runs/maest_30s/`). `model.keras` carries its preprocessor (rate,
+segment, log-mel frontend), its tag names and the test scores, so that
+`keras-music tag runs/maest_small/model.keras clips/` tags audio with it;
+the trained tagger is then exported for TF Serving to
+`saved_models/<name>_tagger/<version>/`, with a model card stating the
+data and the test scores (`--export saved_model,tflite` adds TFLite,
+`--export=` skips it; see saved_models/README.md). For example:
 
     test (62 tracks, instrument): ROC-AUC 0.793 PR-AUC 0.512 (untrained:
     ROC-AUC 0.458 PR-AUC 0.229); trained in 274 s
@@ -72,13 +78,13 @@ from keras_music.evaluation.embedding_cache import segment_sums
 from keras_music.evaluation.embedding_cache import track_labels
 from keras_music.evaluation.metrics import pr_auc
 from keras_music.evaluation.metrics import roc_auc
-from keras_music.export.serving_export import FORMATS as EXPORT_FORMATS
 from keras_music.export.serving_export import check_tflite_free
-from keras_music.export.serving_export import export_for_serving
-from keras_music.export.serving_export import serving_metadata
+from keras_music.export.tagger import FORMATS as EXPORT_FORMATS
+from keras_music.export.tagger import export_tagger
 from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
 from keras_music.layers.mixup import Mixup
 from keras_music.layers.spec_augment import SpecAugment
+from keras_music.models.audio_preprocessor import AudioPreprocessor
 from keras_music.models.maest.maest_backbone import MAESTBackbone
 from keras_music.models.maest.maest_layers import patch_grid_size
 from keras_music.models.maest.maest_presets import backbone_presets
@@ -147,7 +153,13 @@ flags.DEFINE_float("mixup_alpha", 0.3, "mixup Beta(alpha, alpha); 0: off.")
 flags.DEFINE_bool("spec_augment", True, "SpecAugment masking.")
 flags.DEFINE_bool("balanced", True, "Balanced sampling of training tracks.")
 flags.DEFINE_bool("swa", True, "Stochastic weight averaging.")
-flags.DEFINE_string("output", None, "Run folder. Default: runs/maest_<n>s.")
+flags.DEFINE_string(
+    "output",
+    None,
+    "Run folder. Default: runs/<name>, named after the model it holds: the "
+    "preset, with the segment when it is not the preset's own "
+    "(runs/maest_small, runs/maest_30s, runs/maest_tiny_5s).",
+)
 flags.DEFINE_list(
     "export",
     ["saved_model"],
@@ -155,7 +167,9 @@ flags.DEFINE_list(
     "empty: no export), as recipes/export.py does.",
 )
 flags.DEFINE_string(
-    "export_dir", "saved_models", "Where exports go: <dir>/<preset>_tagger."
+    "export_dir",
+    "saved_models",
+    "Where exports go: <dir>/<name>_tagger, <name> as the run's.",
 )
 flags.DEFINE_integer(
     "corpus_clips", 600, "Clips of the built-in corpus (with no --data)."
@@ -189,6 +203,26 @@ FLAGS = flags.FLAGS
 def segment_frames(seconds):
     """Log-mel frames of a segment: centred frames, hop 256 at 16 kHz."""
     return seconds * SAMPLE_RATE // HOP_LENGTH + 1
+
+
+def run_name(preset):
+    """What the run folder and the export are named after: the model they
+    hold, the preset, with the segment when it is not the preset's own
+    (`maest_small` on 30 s is `maest_small`, `maest_tiny` on 5 s is
+    `maest_tiny_5s`)."""
+    segment = int(FLAGS.segment)
+    frames = backbone_presets[preset]["num_frames"]
+    if preset.endswith(f"_{segment}s") or frames == segment_frames(segment):
+        return preset
+    return f"{preset}_{segment}s"
+
+
+def frontend_layer():
+    """MAEST's log-mel frontend: 96 bands, hop 256 at 16 kHz, normalised
+    with the AudioSet statistics."""
+    return LogMelSpectrogram(
+        sample_rate=SAMPLE_RATE, hop_length=HOP_LENGTH, normalize=True
+    )
 
 
 def resolve_schedule(has_gpu):
@@ -290,9 +324,7 @@ def input_pipeline(directory, task, multi_label, training, replicas=1):
         batch_size = min(batch_size, max(1, tracks // replicas) * replicas)
 
         drop_remainder = True
-    frontend = LogMelSpectrogram(
-        sample_rate=SAMPLE_RATE, hop_length=HOP_LENGTH, normalize=True
-    )
+    frontend = frontend_layer()
     dataset = tfrecord_dataset(
         directory,
         segment_seconds=segment,
@@ -336,12 +368,25 @@ def input_pipeline(directory, task, multi_label, training, replicas=1):
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def tagger_model(preset, num_tags, learning_rate):
-    """A MAEST tagger on `preset` with `num_tags` outputs, initialised
-    from `--init`, compiled with AdamW at `learning_rate` (a float or a
-    schedule) and the run's compile options (`--jit_compile`). Build it
-    in the strategy's scope."""
-    tagger = MAESTTagger(build_backbone(preset), num_tags=num_tags)
+def tagger_model(preset, vocabulary, learning_rate):
+    """A MAEST tagger on `preset` with one output per tag of `vocabulary`,
+    initialised from `--init`, compiled with AdamW at `learning_rate` (a
+    float or a schedule) and the run's compile options (`--jit_compile`).
+    Build it in the strategy's scope.
+
+    The model maps log-mel spectrograms to tag probabilities (the
+    frontend runs in the input pipeline), and carries its preprocessor
+    (sample rate, segment, frontend) and tag names, so that its `.keras`
+    file tags audio by itself (`keras-music tag`, `export_tagger`)."""
+    preprocessor = AudioPreprocessor(
+        frontend_layer(), segment_seconds=int(FLAGS.segment)
+    )
+    tagger = MAESTTagger(
+        build_backbone(preset),
+        num_tags=len(vocabulary),
+        preprocessor=preprocessor,
+        vocabulary=vocabulary,
+    )
     if FLAGS.init != "random":
         report = load_maest_weights(
             tagger,
@@ -359,12 +404,24 @@ def tagger_model(preset, num_tags, learning_rate):
     return tagger
 
 
+def dataset_card(splits):
+    """The `dataset` of the model card: the data's name and size."""
+    if FLAGS.data is None:
+        name = "keras_music built-in tune corpus"
+    else:
+        name = os.path.basename(os.path.normpath(FLAGS.data))
+    sizes = {
+        split: read_manifest(folder)["num_examples"]
+        for split, folder in splits.items()
+    }
+    size = " / ".join(f"{count} {split}" for split, count in sizes.items())
+    return {"name": name, "size": f"{size} tracks"}
+
+
 def evaluate_tracks(model, directory, task, multi_label):
     """Exact ROC-AUC and PR-AUC per track: every half-overlapped segment
     is tagged and the probabilities averaged per track."""
-    frontend = LogMelSpectrogram(
-        sample_rate=SAMPLE_RATE, hop_length=HOP_LENGTH, normalize=True
-    )
+    frontend = frontend_layer()
     sums, counts = segment_sums(
         lambda audio, training: model(frontend(audio), training=training),
         directory,
@@ -391,12 +448,13 @@ def main(_):
     strategy = start_run()
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     preset, epochs, learning_rate, demo = resolve_schedule(has_gpu)
-    output = FLAGS.output or os.path.join("runs", f"maest_{FLAGS.segment}s")
+    name = run_name(preset)
+    output = FLAGS.output or os.path.join("runs", name)
     prepare_output(output, strategy)
     if "tflite" in FLAGS.export:
         # Refused now, not after training.
         check_tflite_free(
-            FLAGS.export_dir, f"{preset}_tagger", overwrite=FLAGS.overwrite
+            FLAGS.export_dir, f"{name}_tagger", overwrite=FLAGS.overwrite
         )
 
     # === Data ===
@@ -442,7 +500,7 @@ def main(_):
     # === Model ===
     with strategy.scope():
         schedule = paper_schedule(learning_rate, epochs, steps_per_epoch)
-        tagger = tagger_model(preset, num_tags, schedule)
+        tagger = tagger_model(preset, spec["vocabulary"], schedule)
         backbone = tagger.backbone
     print(
         f"{preset}: {tagger.count_params():,} parameters, "
@@ -480,6 +538,7 @@ def main(_):
 
     # === Final evaluation ===
     trained = evaluate_tracks(tagger, splits["test"], task, multi_label)
+    trained_weights = tagger.get_weights()
     with warnings.catch_warnings():
         # Saved before the optimizer was built: its state is not restored
         # (nor needed to score), which Keras warns about.
@@ -493,35 +552,46 @@ def main(_):
         "vocabulary": spec["vocabulary"],
         "sample_rate": SAMPLE_RATE,
         "segment_seconds": int(FLAGS.segment),
-        "frontend": keras.saving.serialize_keras_object(
-            LogMelSpectrogram(
-                sample_rate=SAMPLE_RATE, hop_length=HOP_LENGTH, normalize=True
-            )
-        ),
+        "frontend": keras.saving.serialize_keras_object(frontend_layer()),
         "epochs": epochs,
         "train_seconds": round(trained_seconds, 1),
         "test": trained,
         "test_untrained": untrained,
     }
+    # The trained tagger again, now with what it was scored on, which its
+    # exports' model cards state.
+    tagger.set_weights(trained_weights)
+    tagger.metadata = {
+        "dataset": dataset_card(splits),
+        "metrics": {
+            "task": task,
+            "split": "test",
+            "tracks": trained["tracks"],
+            "roc_auc": trained["roc_auc"],
+            "pr_auc": trained["pr_auc"],
+            "untrained": {
+                "roc_auc": untrained["roc_auc"],
+                "pr_auc": untrained["pr_auc"],
+            },
+        },
+    }
+    tagger.save(os.path.join(output, "model.keras"))
     write_json_atomic(os.path.join(output, "results.json"), results)
     if FLAGS.export:
-        # The trained model as saved (the tagger now holds the untrained
-        # weights), exported in float32 whatever the training policy.
+        # The trained model as saved, exported in float32 whatever the
+        # training policy.
         keras.mixed_precision.set_global_policy("float32")
         model_path = os.path.join(output, "model.keras")
-        metadata = serving_metadata(model_path)
         with warnings.catch_warnings():
             # The file holds the optimizer's state, which serving does
             # not need; Keras warns that it skips it.
             warnings.filterwarnings("ignore", "Skipping variable loading")
             trained_model = keras.saving.load_model(model_path, compile=False)
-        exports = export_for_serving(
+        # Tag names, rate, segment, frontend and model card: all from
+        # the model.
+        exports = export_tagger(
             trained_model,
-            f"{preset}_tagger",
-            vocabulary=metadata["vocabulary"],
-            frontend=metadata["frontend"],
-            segment_seconds=metadata["segment_seconds"],
-            output_dir=FLAGS.export_dir,
+            os.path.join(FLAGS.export_dir, f"{name}_tagger"),
             formats=FLAGS.export,
             overwrite=FLAGS.overwrite,
         )

@@ -91,8 +91,7 @@ from keras_music.evaluation.embedding_cache import extract_embeddings
 from keras_music.evaluation.probe import evaluate_frozen
 from keras_music.evaluation.probe import task_split
 from keras_music.evaluation.probe_protocol import get_probe_protocol
-from keras_music.export.serving_export import embedder_metadata
-from keras_music.export.serving_export import export_embedder_for_serving
+from keras_music.export.embedder import export_embedder
 from keras_music.layers.s3t_augment import S3TAugment
 from keras_music.models.s3t.s3t_backbone import S3TBackbone
 from keras_music.models.s3t.s3t_backbone import fitting_clip_samples
@@ -485,16 +484,13 @@ def main(_):
         # weights), exported in float32 whatever the training policy.
         keras.mixed_precision.set_global_policy("float32")
         encoder_path = os.path.join(output, "encoder.keras")
-        metadata = embedder_metadata(encoder_path)
-        exports = export_embedder_for_serving(
+        # The S3TBackbone carries its rate and clip length (its
+        # preprocessor): the export reads them from the model.
+        path = export_embedder(
             keras.saving.load_model(encoder_path, compile=False),
-            f"s3t_{FLAGS.preprocessor}_encoder",
-            sample_rate=metadata["sample_rate"],
-            segment_seconds=metadata["segment_seconds"],
-            output_dir=FLAGS.export_dir,
+            os.path.join(FLAGS.export_dir, f"s3t_{FLAGS.preprocessor}_encoder"),
         )
-        for kind, path in exports.items():
-            print(f"Exported {kind}: {path}")
+        print(f"Exported saved_model: {path}")
     print(
         f"test ({pretrained['tracks']} tracks, {task}): "
         f"{describe(pretrained)} (random init: {describe(random_init)}); "

@@ -590,7 +590,8 @@ def test_quick_start_trains_for_real(tmp_path):
     assert "Exported saved_model: saved_models/maest_small_tagger/1" in (
         proc.stdout
     ), proc.stdout[-3000:]
-    run = tmp_path / "runs" / "maest_30s"
+    # Named after the model it holds: the CPU path's maest_small.
+    run = tmp_path / "runs" / "maest_small"
     # backup/ is gone: it is removed once training has finished.
     for name in ("model.keras", "best.keras", "results.json", "logs"):
         assert (run / name).exists(), name
@@ -607,3 +608,274 @@ def test_quick_start_trains_for_real(tmp_path):
     assert results["test"]["roc_auc"] > results["test_untrained"]["roc_auc"], (
         results
     )
+    # The model card of the export states the data and the test scores.
+    card_path = tmp_path / "saved_models" / "maest_small_tagger" / "1"
+    with open(card_path / "model_card.json", encoding="utf-8") as f:
+        card = json.load(f)
+    assert card["dataset"]["name"] == "keras_music built-in tune corpus"
+    assert card["dataset"]["size"] == "478 train / 60 valid / 62 test tracks"
+    assert card["dataset"]["metrics"]["roc_auc"] == results["test"]["roc_auc"]
+
+
+# === The command line, for real ===
+
+CLI_SECTION = _commands(_section(README, "Command line"))
+
+
+@pytest.fixture(scope="module")
+def command_line_folder(tmp_path_factory):
+    """The folder the README's `keras-music` commands run in: the quick
+    start's `runs/maest_small/model.keras` (a `maest_tiny` tagger with
+    its preprocessor and tag names stands in, to keep the test short),
+    its export `saved_models/maest_small_tagger/1`, and `clips/`."""
+    import numpy as np
+    import soundfile
+
+    from keras_music.data.tune_corpus import render_tune_clip
+    from keras_music.data.tune_corpus import tune_corpus_items
+    from keras_music.export.tagger import export_tagger
+    from tests.cli.fixtures import tiny_tagger
+
+    root = tmp_path_factory.mktemp("command_line")
+    os.makedirs(root / "runs" / "maest_small")
+    tagger = tiny_tagger(str(root / "runs" / "maest_small" / "model.keras"))
+    export_tagger(
+        tagger,
+        str(root / "saved_models" / "maest_small_tagger"),
+        formats=("saved_model",),
+    )
+    clips = root / "clips"
+    os.makedirs(clips / "corpus")
+    rng = np.random.default_rng(0)
+    # Two clips of the built-in corpus, as a user's files.
+    items = tune_corpus_items(num_clips=8)["train"][:2]
+    for number, item in enumerate(items, 1):
+        track = render_tune_clip(item, clip_seconds=3.0)
+        path = clips / "corpus" / f"tune_{number}.wav"
+        soundfile.write(path, track.audio, 16000)
+    # Five minutes at 16 kHz: a tone with noise.
+    t = np.arange(300 * 16000) / 16000
+    long = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(
+        t.shape
+    )
+    soundfile.write(clips / "long.wav", long.astype("float32"), 16000)
+    short = rng.uniform(-0.5, 0.5, 8000).astype("float32")
+    soundfile.write(clips / "short.wav", short, 16000)  # 0.5 s
+    # Exactly one segment (1.04 s): the SavedModel and the .keras tagger
+    # then tag the same samples.
+    one = rng.uniform(-0.5, 0.5, 16640).astype("float32")
+    soundfile.write(clips / "one_segment.wav", one, 16000, subtype="FLOAT")
+    stereo = rng.uniform(-0.5, 0.5, (3 * 44100, 2)).astype("float32")
+    soundfile.write(clips / "stereo_44k.flac", stereo, 44100, subtype="PCM_24")
+    with open(clips / "corrupt.wav", "wb") as stream:
+        stream.write(b"RIFF\x24\x00\x00\x00WAVE" + rng.bytes(300))
+    with open(clips / "notes.txt", "w") as stream:
+        stream.write("not audio\n")
+    return root, tagger
+
+
+def _cli_command(start):
+    matches = [c for c in CLI_SECTION if c.startswith(start)]
+    assert len(matches) == 1, (start, CLI_SECTION)
+    return shlex.split(matches[0])
+
+
+def _run_cli(words, capsys):
+    from keras_music.cli.main import main
+
+    assert words[0] == "keras-music", words
+    status = main(words[1:])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+AUDIO = [
+    "clips/corpus/{}",
+    "clips/long.wav",
+    "clips/one_segment.wav",
+    "clips/short.wav",
+    "clips/stereo_44k.flac",
+]
+
+
+def _audio_files(root):
+    corpus = sorted(os.listdir(root / "clips" / "corpus"))
+    files = [f"clips/corpus/{name}" for name in corpus]
+    return files + [name for name in AUDIO[1:]]
+
+
+def _expected_scores(tagger, path):
+    """The documented way: load at the model's rate, cut into segments,
+    tag, average."""
+    preprocessor = tagger.preprocessor
+    segments = preprocessor.segments(preprocessor.load_audio(path))
+    return tagger.predict(preprocessor(segments), verbose=0).mean(axis=0)
+
+
+def _check_problems(errors):
+    lines = errors.strip().splitlines()
+    assert any(
+        line.startswith(
+            "notice: Resampled clips/stereo_44k.flac from 44100 "
+            "Hz (2 channel(s)) to 16000 Hz mono"
+        )
+        for line in lines
+    ), errors
+    # The files left out, at the end, each with its reason.
+    assert lines[-3].startswith(
+        "skipped clips/notes.txt: not an audio file (extension '.txt'"
+    ), lines[-3:]
+    assert lines[-2].startswith("failed clips/corrupt.wav: unreadable"), lines
+    assert lines[-1] == (
+        "1 file(s) could not be read (listed above); the others were processed."
+    )
+
+
+def test_command_line_tags_a_folder_as_table_json_and_csv(
+    command_line_folder, monkeypatch, capsys
+):
+    import csv
+
+    import numpy as np
+
+    root, tagger = command_line_folder
+    monkeypatch.chdir(root)
+    files = _audio_files(root)
+
+    words = _cli_command(
+        "keras-music tag runs/maest_small/model.keras clips/ --top_k"
+    )
+    status, out, errors = _run_cli(words, capsys)
+    assert status == 1, errors
+    _check_problems(errors)
+    k = int(_flag_value(words, "--top_k"))
+    table = {}
+    for line in out.strip().splitlines():
+        name, rest = line.split("  ", 1)
+        table[name] = rest
+    assert sorted(table) == files, out
+    for name in files:
+        scores = _expected_scores(tagger, name)
+        order = np.argsort(-scores)[:k]
+        # Tag names (with their spaces) and probabilities to 3 decimals.
+        expected = "  ".join(
+            f"{tagger.vocabulary[i]} {scores[i]:.3f}" for i in order
+        )
+        printed = [float(w) for w in table[name].split() if w[0].isdigit()]
+        np.testing.assert_allclose(printed, scores[order], atol=1.5e-3)
+        assert [w for w in table[name].split() if not w[0].isdigit()] == [
+            w for w in expected.split() if not w[0].isdigit()
+        ], (name, table[name], expected)
+
+    words = _cli_command(
+        "keras-music tag runs/maest_small/model.keras clips/ --format json"
+    )
+    status, out, errors = _run_cli(words, capsys)
+    assert status == 1
+    _check_problems(errors)
+    assert out.strip() == f"Wrote the tags of {len(files)} file(s) to tags.json"
+    with open(root / _flag_value(words, "--output")) as stream:
+        rows = {row["file"]: row["tags"] for row in json.load(stream)}
+    assert sorted(rows) == files
+    for name in files:
+        scores = _expected_scores(tagger, name)
+        order = np.argsort(-scores)[:5]
+        tags = rows[name]
+        assert [t["tag"] for t in tags] == [tagger.vocabulary[i] for i in order]
+        # Same model and samples; the stereo file is resampled in blocks
+        # here and in one call by `load_audio` (1e-4, tests/cli).
+        np.testing.assert_allclose(
+            [t["score"] for t in tags], scores[order], atol=1e-4
+        )
+
+    words = _cli_command("keras-music tag saved_models/maest_small_tagger/1")
+    status, out, errors = _run_cli(words, capsys)
+    assert status == 1
+    _check_problems(errors)
+    with open(root / _flag_value(words, "--output"), newline="") as stream:
+        served = list(csv.DictReader(stream))
+    assert {r["file"] for r in served} == set(files)
+    assert all(set(r) == {"file", "rank", "tag", "score"} for r in served)
+    assert all(r["tag"] in tagger.vocabulary for r in served)
+    assert all(0.0 <= float(r["score"]) <= 1.0 for r in served)
+    # A file of exactly one segment is one segment for both (longer ones
+    # are cut with half overlap by the export, without by the command):
+    # the same probabilities (float32 WAV, float32 model; 1e-5).
+    exact = "clips/one_segment.wav"
+    one = {r["tag"]: float(r["score"]) for r in served if r["file"] == exact}
+    assert len(one) == 5, served
+    scores = _expected_scores(tagger, exact)
+    for tag, score in one.items():
+        assert abs(score - scores[tagger.vocabulary.index(tag)]) < 1e-5, tag
+
+
+def test_command_line_embeds_a_folder(command_line_folder, monkeypatch, capsys):
+    import numpy as np
+
+    root, tagger = command_line_folder
+    monkeypatch.chdir(root)
+    words = _cli_command("keras-music embed")
+    status, out, errors = _run_cli(words, capsys)
+    assert status == 1, errors
+    lines = errors.strip().splitlines()
+    # The summary, then the files left out.
+    assert lines[-4].startswith("Embedded 6 file(s) into embeddings/ in "), (
+        lines
+    )
+    _check_problems(errors.replace(lines[-4] + "\n", ""))
+    output = root / _flag_value(words, "--output")
+    written = sorted(
+        os.path.relpath(os.path.join(folder, name), output)
+        for folder, _, names in os.walk(output)
+        for name in names
+    )
+    assert written == sorted(
+        f[len("clips/") :] + ".npz" for f in _audio_files(root)
+    )
+    block = int(_flag_value(words, "--block"))
+    size = tagger.preprocessor.segment_samples
+    with np.load(output / "long.wav.npz") as saved:
+        # --timestamps: one row per segment, the block's cls token (32).
+        # 300 s = 4,800,000 samples in 16,640-sample segments: 288 full
+        # ones and one ending with the file.
+        assert saved["embedding"].shape == (289, 32)
+        starts = [i * size for i in range(288)] + [4_800_000 - size]
+        np.testing.assert_allclose(
+            saved["timestamps"],
+            np.stack([starts, np.add(starts, size)], axis=1) / 16000,
+        )
+        assert json.loads(str(saved["config"]))["block"] == block
+    with np.load(output / "short.wav.npz") as saved:
+        # Shorter than a segment: one shorter segment.
+        assert saved["embedding"].shape == (1, 32)
+        np.testing.assert_allclose(saved["timestamps"], [[0.0, 0.5]])
+
+
+def test_command_line_exports_tflite_beside_the_saved_model(
+    command_line_folder, monkeypatch
+):
+    root, tagger = command_line_folder
+    words = _cli_command("keras-music export")
+    # As the user runs it: the console script's module, from the folder.
+    proc = subprocess.run(
+        [sys.executable, "-m", "keras_music.cli.main", *words[1:]],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=root,
+        env=ENV,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    name = _flag_value(words, "--name")
+    base = root / "saved_models" / name
+    for suffix in (".tflite", ".json", ".labels.txt"):
+        assert (root / "saved_models" / f"{name}{suffix}").is_file(), suffix
+    assert f"tflite: saved_models/{name}.tflite" in proc.stdout, proc.stdout
+    with open(root / "saved_models" / f"{name}.labels.txt") as stream:
+        assert stream.read().splitlines() == tagger.vocabulary
+    with open(root / "saved_models" / f"{name}.json") as stream:
+        card = json.load(stream)
+    assert card["classes"] == tagger.vocabulary
+    assert card["inference"]["sample_rate"] == 16000
+    # Beside the SavedModel of the same name, not a second model name.
+    assert sorted(os.listdir(base)) == ["1"]

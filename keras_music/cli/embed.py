@@ -20,8 +20,9 @@ from keras_music.cli.tag import check_speed_arguments
 from keras_music.cli.tag import report_problems
 from keras_music.data.tfrecord_format import remove_stale_temporaries
 from keras_music.evaluation.embedding_cache import encoder_fingerprint
-from keras_music.evaluation.segment_encoder import maest_preset_encoder
 from keras_music.evaluation.segment_encoder import maest_segment_encoder
+from keras_music.models.audio_preprocessor import AudioPreprocessor
+from keras_music.models.embedder import AudioEmbedder
 from keras_music.models.maest.maest_backbone import MAESTBackbone
 from keras_music.models.maest.maest_tagger import MAESTTagger
 
@@ -51,9 +52,14 @@ def add_arguments(parser):
     parser.add_argument(
         "--token",
         choices=TOKENS,
-        default="stack",
-        help="Read-out: cls, dist, avg or the stack of the three "
-        "(3x wide). Default: stack.",
+        help="Read-out of a MAEST block: cls, dist, avg or the stack of "
+        "the three (3x wide). Default: the embedder's own, else stack.",
+    )
+    parser.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="With a MAEST preset name as MODEL: the backbone's weights, "
+        f"{models.WEIGHTS_KINDS}; a tagging head is skipped.",
     )
     parser.add_argument(
         "--hop",
@@ -83,42 +89,101 @@ def add_arguments(parser):
 
 def segment_encoder(model, args):
     """The encoder `(batch, samples) -> (batch, dim)` for MODEL, its
-    sample rate and segment length in samples, and the model's name."""
+    sample rate and segment length in samples, and the model's name.
+
+    MAEST models (a preset, a tagger, an `AudioEmbedder` on a MAEST
+    backbone) are read at `--block` / `--token`; other models that take
+    raw audio and carry their preprocessor (an `S3TBackbone`, an
+    `AudioEmbedder` on another backbone) at their output."""
     if isinstance(model, MAESTBackbone):
-        # A preset name: randomly initialised, its own frontend.
-        print(
-            f"MODEL {args.model!r}: a preset at random initialisation "
-            "(for trying the command; pass a trained `.keras` tagger for "
-            "real embeddings).",
-            file=sys.stderr,
+        if args.weights is None:
+            print(
+                f"MODEL {args.model!r}: a preset at random initialisation "
+                "(for trying the command; pass --weights FILE, or a "
+                "trained `.keras` tagger, for real embeddings).",
+                file=sys.stderr,
+            )
+            preprocessor = models.preset_preprocessor(args.model, False)
+        else:
+            model, preprocessor = models.preset_backbone(
+                args.model, args.weights
+            )
+        return maest_encoder(model, preprocessor, None, None, args.model, args)
+    if isinstance(model, MAESTTagger):
+        models.check_tagger(model, args.model)
+        return maest_encoder(
+            model.backbone, model.preprocessor, None, None, model.name, args
         )
-        check_block(model, args.block)
-        encoder, seconds = maest_preset_encoder(
-            args.model, block=args.block, token=args.token
-        )
-        return encoder, 16000, int(round(seconds * 16000)), args.model
-    if not isinstance(model, MAESTTagger):
+    preprocessor = getattr(model, "preprocessor", None)
+    if isinstance(model, AudioEmbedder) and preprocessor is None:
         raise CommandError(
-            f"MODEL {args.model!r}: a {type(model).__name__}; `embed` reads "
-            f"MAEST taggers and presets ({models.MODEL_KINDS})."
+            f"MODEL {args.model!r}: an AudioEmbedder without a preprocessor "
+            "takes its backbone's input, not audio; save it with "
+            "`preprocessor=AudioPreprocessor(...)`."
         )
-    models.check_tagger(model, args.model)
-    check_block(model.backbone, args.block)
-    model = models.speed_settings(
+    if isinstance(model, AudioEmbedder) and isinstance(
+        model.backbone, MAESTBackbone
+    ):
+        return maest_encoder(
+            model.backbone,
+            preprocessor,
+            model.block,
+            model.token,
+            model.name,
+            args,
+        )
+    if not isinstance(preprocessor, AudioPreprocessor) or (
+        len(model.input_shape) != 2 or len(model.output_shape) != 2
+    ):
+        raise CommandError(
+            f"MODEL {args.model!r}: a {type(model).__name__} that does not "
+            "carry its preprocessor (sample rate, segment) or does not map "
+            "audio (batch, samples) to (batch, dim); `embed` reads MAEST "
+            "taggers and presets, AudioEmbedders and raw-audio encoders "
+            "such as the S3TBackbone of recipes/s3t.py."
+        )
+    if args.block is not None or args.token is not None:
+        raise CommandError(
+            "--block and --token read a MAEST block; MODEL "
+            f"{args.model!r} is a {type(model).__name__}, embedded at its "
+            f"output. Received: --block {args.block}, --token {args.token}"
+        )
+    models.speed_settings(
         model,
         args.precision,
         args.inference_time_stride,
         args.inference_freq_drop,
     )
-    preprocessor = model.preprocessor
+    size = model.input_shape[1] or preprocessor.segment_samples
+    if size is None:
+        raise CommandError(
+            f"MODEL {args.model!r}: neither its input nor its preprocessor "
+            "gives a segment length; save it with `segment_seconds=`."
+        )
+    return model, preprocessor.sample_rate, size, model.name
+
+
+def maest_encoder(backbone, preprocessor, block, token, name, args):
+    """A MAEST backbone on raw audio through `preprocessor`, read at
+    `--block` / `--token` (else `block` / `token`, else the last block's
+    stack), with the speed options applied."""
+    check_block(backbone, args.block)
+    block = args.block if args.block is not None else block
+    token = args.token or token or "stack"
+    backbone = models.speed_settings(
+        backbone,
+        args.precision,
+        args.inference_time_stride,
+        args.inference_freq_drop,
+    )
     encoder = maest_segment_encoder(
-        model.backbone, args.block, args.token, frontend=preprocessor
+        backbone, block, token, frontend=preprocessor
     )
     return (
         encoder,
         preprocessor.sample_rate,
         preprocessor.segment_samples,
-        model.name,
+        name,
     )
 
 
@@ -179,6 +244,14 @@ def run(args):
             "audio files)."
         )
     entries, skipped = find_audio_files([args.directory], argument="DIR")
+    if args.weights is not None and (
+        args.model not in MAESTBackbone.presets or os.path.exists(args.model)
+    ):
+        raise CommandError(
+            f"MODEL {args.model!r}: --weights needs a MAEST preset name "
+            f"({', '.join(sorted(MAESTBackbone.presets))}); a `.keras` "
+            "file carries its own weights."
+        )
     model = models.load_model(args.model)
     if not hasattr(model, "get_config"):
         raise CommandError(

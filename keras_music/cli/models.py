@@ -1,20 +1,38 @@
 """What the command line accepts as MODEL, and how it is read."""
 
 import os
+import warnings
 
 import keras
 import tensorflow as tf
 
 from keras_music.cli.audio_files import CommandError
+from keras_music.convert.maest import load_maest_weights
+from keras_music.convert.maest import maest_frontend
+from keras_music.convert.state_dict import load_state_dict
+from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
+from keras_music.models.audio_preprocessor import AudioPreprocessor
 from keras_music.models.maest.maest_backbone import MAESTBackbone
 from keras_music.models.maest.maest_embedder import maest_with_precision
+from keras_music.models.maest.maest_presets import backbone_presets
+from keras_music.models.maest.maest_presets import frontend_presets
 from keras_music.models.maest.maest_tagger import MAESTTagger
 from keras_music.models.tagger import Tagger
 
 MODEL_KINDS = (
     "a `.keras` tagger (e.g. runs/maest_small/model.keras), an exported "
     "SavedModel folder (saved_models/NAME or saved_models/NAME/VERSION) "
-    f"or a MAEST preset name ({', '.join(sorted(MAESTBackbone.presets))})"
+    f"or a MAEST preset name ({', '.join(sorted(MAESTBackbone.presets))}) "
+    "with --weights FILE"
+)
+# Reference checkpoints (palonso/MAEST, PaSST, DeiT: read without torch)
+# and Keras weights files (`model.save_weights`).
+REFERENCE_CHECKPOINTS = (".safetensors", ".npz", ".pt", ".pth", ".ckpt")
+KERAS_WEIGHTS = ".weights.h5"
+WEIGHTS_KINDS = (
+    f"a MAEST checkpoint ({', '.join(REFERENCE_CHECKPOINTS)}: the released "
+    f"MAEST weights, read without PyTorch) or a Keras `{KERAS_WEIGHTS}` "
+    "file (`tagger.save_weights`)"
 )
 
 # Measured in benchmarks/README.md (maest_30s on the built-in test split,
@@ -116,3 +134,152 @@ def check_tagger(model, path):
             "and `vocabulary=[...]` (see recipes/maest.py)."
         )
     return model
+
+
+def read_labels(path):
+    """Tag names of `--labels FILE`: one per line, in output order."""
+    if not os.path.isfile(path):
+        raise CommandError(
+            f"--labels {path!r}: no such file (expected a text file with "
+            "one tag name per line, in output order)."
+        )
+    with open(path, encoding="utf-8") as stream:
+        labels = [line.strip() for line in stream if line.strip()]
+    if not labels:
+        raise CommandError(f"--labels {path!r}: the file names no tags.")
+    return labels
+
+
+def preset_preprocessor(preset, reference):
+    """Rate, segment and frontend of a preset: the released MAEST sizes
+    with the official frontend when their weights are a reference
+    checkpoint (which was trained on it), else the frontend of
+    `recipes/maest.py` (96 bands, hop 256, normalised) on the segment
+    that fills the preset's grid."""
+    if reference and preset in frontend_presets:
+        seconds = int(preset[len("maest_") : -1])
+        return AudioPreprocessor(
+            maest_frontend(preset), segment_seconds=seconds
+        )
+    frames = backbone_presets[preset]["num_frames"]
+    frontend = LogMelSpectrogram(
+        sample_rate=16000, hop_length=256, normalize=True
+    )
+    return AudioPreprocessor(
+        frontend, segment_seconds=(frames - 1) * 256 / 16000
+    )
+
+
+def load_keras_weights(model, path):
+    """`model.load_weights(path)`, raising `ValueError` where Keras only
+    warns that it left variables unloaded (a file of another model)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.load_weights(path)
+    for warning in caught:
+        text = " ".join(str(warning.message).split())
+        if issubclass(warning.category, UserWarning) and "load" in text:
+            raise ValueError(text)
+
+
+def preset_tagger(preset, weights, labels=None):
+    """A `MAESTTagger` of `preset` with `weights` (`WEIGHTS_KINDS`), its
+    preprocessor (`preset_preprocessor`) and tag names: `labels` (a file),
+    required, since weights carry no names.
+
+    Raises:
+        CommandError: an unknown preset, a missing or unreadable weights
+            file, no labels, or weights that do not fit, naming which.
+    """
+    if preset not in MAESTBackbone.presets:
+        raise CommandError(
+            f"MODEL {preset!r}: --weights needs a MAEST preset name "
+            f"({', '.join(sorted(MAESTBackbone.presets))}); a `.keras` "
+            "file or an export carries its own weights."
+        )
+    reference = weights.lower().endswith(REFERENCE_CHECKPOINTS)
+    if not reference and not weights.endswith(KERAS_WEIGHTS):
+        raise CommandError(f"--weights {weights!r}: expected {WEIGHTS_KINDS}.")
+    if not os.path.isfile(weights):
+        raise CommandError(f"--weights {weights!r}: no such file.")
+    state = None
+    if reference:
+        try:
+            state = load_state_dict(weights)
+        except (ValueError, OSError, KeyError) as error:
+            raise CommandError(
+                f"--weights {weights!r}: cannot be read as a checkpoint "
+                f"({str(error)[:200]})."
+            ) from None
+        if "head.1.weight" not in state:
+            raise CommandError(
+                f"--weights {weights!r}: no tagging head (`head.1.weight`); "
+                "a backbone checkpoint gives embeddings (`keras-music "
+                "embed`), not tags."
+            )
+        num_tags = int(state["head.1.weight"].shape[0])
+    if labels is None:
+        count = f" ({num_tags} outputs)" if reference else ""
+        raise CommandError(
+            f"--weights {weights!r} carries no tag names: pass --labels "
+            f"FILE, one tag per line in output order{count}."
+        )
+    vocabulary = read_labels(labels)
+    if reference and len(vocabulary) != num_tags:
+        raise CommandError(
+            f"--labels {labels!r} names {len(vocabulary)} tags; --weights "
+            f"{weights!r} has {num_tags} outputs."
+        )
+    tagger = MAESTTagger(
+        MAESTBackbone.from_preset(preset),
+        num_tags=len(vocabulary),
+        preprocessor=preset_preprocessor(preset, reference),
+        vocabulary=vocabulary,
+        name=f"{preset}_tagger",
+    )
+    try:
+        if reference:
+            load_maest_weights(tagger, state)
+        else:
+            load_keras_weights(tagger, weights)
+    except (ValueError, OSError, KeyError) as error:
+        message = " ".join(str(error).split())[:300]
+        raise CommandError(
+            f"--weights {weights!r} does not fit a {preset} tagger with "
+            f"{len(vocabulary)} tags: {message}"
+        ) from None
+    return tagger
+
+
+def preset_backbone(preset, weights):
+    """A `MAESTBackbone` of `preset` with `weights` (`WEIGHTS_KINDS`; a
+    tagging head in a checkpoint is skipped, a Keras file must be a
+    backbone's) and its preprocessor (`preset_preprocessor`).
+
+    Raises:
+        CommandError: an unknown preset, a missing weights file, or
+            weights that do not fit, naming which.
+    """
+    if preset not in MAESTBackbone.presets:
+        raise CommandError(
+            f"MODEL {preset!r}: --weights needs a MAEST preset name "
+            f"({', '.join(sorted(MAESTBackbone.presets))}); a `.keras` "
+            "file carries its own weights."
+        )
+    reference = weights.lower().endswith(REFERENCE_CHECKPOINTS)
+    if not reference and not weights.endswith(KERAS_WEIGHTS):
+        raise CommandError(f"--weights {weights!r}: expected {WEIGHTS_KINDS}.")
+    if not os.path.isfile(weights):
+        raise CommandError(f"--weights {weights!r}: no such file.")
+    backbone = MAESTBackbone.from_preset(preset)
+    try:
+        if reference:
+            load_maest_weights(backbone, weights)
+        else:
+            load_keras_weights(backbone, weights)
+    except (ValueError, OSError, KeyError) as error:
+        message = " ".join(str(error).split())[:300]
+        raise CommandError(
+            f"--weights {weights!r} does not fit a {preset} backbone: {message}"
+        ) from None
+    return backbone, preset_preprocessor(preset, reference)

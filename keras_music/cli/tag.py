@@ -5,6 +5,7 @@ import io
 import json
 import os
 import sys
+import warnings
 
 import keras
 import numpy as np
@@ -19,6 +20,7 @@ from keras_music.cli.segment_runner import Progress
 from keras_music.cli.segment_runner import SegmentRunner
 from keras_music.cli.segment_runner import compiled
 from keras_music.data.errors import AudioDecodeError
+from keras_music.models.maest.maest_backbone import MAESTBackbone
 
 FORMATS = ("table", "csv", "json")
 
@@ -32,6 +34,18 @@ def add_arguments(parser):
         help="Audio files or folders (walked recursively): WAV, FLAC, Ogg, "
         "MP3, AU; any length, rate and channel count (resampled to the "
         "model's rate and downmixed, with a notice).",
+    )
+    parser.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="With a preset name as MODEL: its weights, "
+        f"{models.WEIGHTS_KINDS}.",
+    )
+    parser.add_argument(
+        "--labels",
+        metavar="FILE",
+        help="With --weights: the tag names, one per line in output order "
+        "(weights carry no names).",
     )
     parser.add_argument(
         "--top_k", type=int, default=5, help="Tags per file. Default: 5."
@@ -133,11 +147,24 @@ def tag_saved_model(loaded, files):
     with open(labels, encoding="utf-8") as stream:
         vocabulary = stream.read().splitlines()
     tag_wav = loaded.signatures["tag_wav"]
+    model_rate = None
+    if "metadata" in loaded.signatures:
+        model_rate = int(loaded.signatures["metadata"]()["sample_rate"])
     rows, failed = {}, []
     for index, path in enumerate(files):
         try:
-            rate = soundfile.info(path).samplerate
+            info = soundfile.info(path)
+            rate = info.samplerate
             audio = np.concatenate(list(read_mono(path, rate)))
+            if model_rate is not None and rate != model_rate:
+                # `tag_wav` resamples in the graph; say so, as for a
+                # `.keras` tagger.
+                warnings.warn(
+                    f"Resampled {path} from {rate} Hz ({info.channels} "
+                    f"channel(s)) to {model_rate} Hz mono, the model's "
+                    "rate (in the export's tag_wav).",
+                    stacklevel=2,
+                )
         except AudioDecodeError as error:
             failed.append((path, error.reason))
             continue
@@ -190,8 +217,22 @@ def run(args):
             f"--batch_size must be positive. Received: {args.batch_size}"
         )
     check_speed_arguments(args)
+    if args.labels is not None and args.weights is None:
+        raise CommandError(
+            "--labels goes with --weights (a preset's tag names); a `.keras` "
+            "tagger or an export carries its own."
+        )
     entries, skipped = find_audio_files(args.audio)
-    model = models.load_model(args.model)
+    if args.weights is not None:
+        model = models.preset_tagger(args.model, args.weights, args.labels)
+    elif args.model in MAESTBackbone.presets and not os.path.exists(args.model):
+        raise CommandError(
+            f"MODEL {args.model!r}: a preset name tags with trained weights "
+            f"only: pass --weights FILE ({models.WEIGHTS_KINDS}) and "
+            "--labels FILE."
+        )
+    else:
+        model = models.load_model(args.model)
     files = [path for path, _ in entries]
     if isinstance(model, keras.Model):
         model = models.check_tagger(model, args.model)

@@ -65,8 +65,22 @@ def test_block_out_of_range(tagger_file, folder, tmp_path, capsys):
     assert not os.path.exists(output)
 
 
-def test_preset_is_not_a_tagger(folder, capsys):
+def test_preset_without_weights_is_not_a_tagger(folder, capsys):
     _, paths = folder
     assert main(["tag", "maest_tiny", paths["long"]]) == 2
     line = error_line(capsys)
-    assert "MODEL 'maest_tiny': a MAESTBackbone, not a tagger" in line
+    assert (
+        "MODEL 'maest_tiny': a preset name tags with trained weights only: "
+        "pass --weights FILE"
+    ) in line
+
+
+def test_embed_model_of_the_wrong_kind(folder, tmp_path, capsys):
+    directory, paths = folder
+    output = str(tmp_path / "out")
+    for model in (paths["long"], directory, "maest_huge"):
+        assert main(["embed", model, directory, "--output", output]) == 2
+        line = error_line(capsys)
+        assert line.startswith(f"keras-music embed: error: MODEL {model!r}: ")
+        assert "expected a `.keras` tagger" in line
+    assert not os.path.exists(output)

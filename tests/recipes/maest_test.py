@@ -81,7 +81,8 @@ def test_trains_evaluates_and_saves(corpus_cache, tmp_path):
     # The trained tagger was exported for TF Serving: version 1, with the
     # vocabulary as an asset, and its signature tags raw audio like the
     # saved Keras model does on the same clip's log-mel.
-    served = os.path.join(exports, "maest_tiny_tagger", "1")
+    # Named after what it holds: maest_tiny on 5 s segments.
+    served = os.path.join(exports, "maest_tiny_5s_tagger", "1")
     assert f"Exported saved_model: {served}" in proc.stdout
     with open(os.path.join(served, "assets", "labels.txt")) as stream:
         assert len(stream.read().splitlines()) == 16
@@ -102,6 +103,61 @@ def test_trains_evaluates_and_saves(corpus_cache, tmp_path):
         outputs["probabilities"].numpy(),
         np.asarray(model(frontend(audio))),
         atol=1e-5,
+    )
+    # The .keras file carries what tagging audio needs (rate, segment,
+    # frontend, tag names) and what the run measured; the export's model
+    # card states the same scores and data.
+    assert model.vocabulary == results["vocabulary"]
+    assert model.preprocessor.sample_rate == 16000
+    assert model.preprocessor.segment_samples == 5 * 16000
+    frontend_config = model.preprocessor.frontend.get_config()
+    expected_config = keras.saving.deserialize_keras_object(
+        results["frontend"]
+    ).get_config()
+    for config in (frontend_config, expected_config):
+        config.pop("name")  # a layer name, unique per process
+    assert frontend_config == expected_config
+    metrics = model.metadata["metrics"]
+    assert metrics["roc_auc"] == results["test"]["roc_auc"]
+    assert metrics["pr_auc"] == results["test"]["pr_auc"]
+    assert (
+        metrics["untrained"]["roc_auc"]
+        == (results["test_untrained"]["roc_auc"])
+    )
+    assert (metrics["task"], metrics["tracks"]) == (
+        "instrument",
+        results["test"]["tracks"],
+    )
+    with open(os.path.join(served, "model_card.json")) as stream:
+        card = json.load(stream)
+    assert card["dataset"]["name"] == "keras_music built-in tune corpus"
+    # 32 clips split by tune, every clip in one split.
+    sizes = re.fullmatch(
+        r"(\d+) train / (\d+) valid / (\d+) test tracks",
+        card["dataset"]["size"],
+    )
+    assert sizes and sum(map(int, sizes.groups())) == 32, card["dataset"]
+    assert int(sizes.group(3)) == results["test"]["tracks"]
+    assert card["dataset"]["metrics"] == metrics
+    assert card["classes"] == results["vocabulary"]
+    # So `keras-music tag` reads the .keras file as it is: on one 5 s
+    # segment, the model's probabilities (float32 WAV, same ops; 1e-5).
+    import soundfile
+
+    from keras_music.cli.main import main
+
+    clip = str(tmp_path / "clip.wav")
+    soundfile.write(clip, audio[0], 16000, subtype="FLOAT")
+    tags = str(tmp_path / "tags.json")
+    model_path = os.path.join(output, "model.keras")
+    arguments = ["tag", model_path, clip, "--top_k", "16", "--format", "json"]
+    assert main([*arguments, "--output", tags]) == 0
+    with open(tags) as stream:
+        (row,) = json.load(stream)
+    scores = {tag["tag"]: tag["score"] for tag in row["tags"]}
+    expected = np.asarray(model(frontend(audio)))[0]
+    np.testing.assert_allclose(
+        [scores[tag] for tag in results["vocabulary"]], expected, atol=1e-5
     )
     # The averaged weights were kept and applied (from epoch 1 of 2).
     with np.load(os.path.join(output, "swa.npz")) as state:

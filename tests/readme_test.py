@@ -705,10 +705,14 @@ def _audio_files(root):
 
 
 def _expected_scores(tagger, path):
-    """The documented way: load at the model's rate, cut into segments,
-    tag, average."""
+    """The documented way: load at the model's rate, cut into segments
+    every half segment (a short file zero-padded to one), tag, average."""
     preprocessor = tagger.preprocessor
-    segments = preprocessor.segments(preprocessor.load_audio(path))
+    segments = preprocessor.segments(
+        preprocessor.load_audio(path),
+        hop=preprocessor.segment_samples // 2,
+        pad=True,
+    )
     return tagger.predict(preprocessor(segments), verbose=0).mean(axis=0)
 
 

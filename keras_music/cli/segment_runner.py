@@ -32,7 +32,8 @@ class SegmentRunner:
     Files are read block by block (`read_mono`), so memory holds the
     batch, one read block and one segment per file being read, whatever
     the files' length. A file shorter than one segment is one shorter
-    segment, run on its own. The last batch is zero-padded to
+    segment, run on its own, or with `pad_short` zero-padded to one
+    segment and batched like the others. The last batch is zero-padded to
     `batch_size` (its extra outputs dropped), so the function is traced
     for one shape.
 
@@ -43,6 +44,8 @@ class SegmentRunner:
         segment_samples: int. Samples per segment.
         hop_samples: int. Samples between segment starts.
         batch_size: int. Segments per call of `predict`.
+        pad_short: bool. Zero-pad a file shorter than one segment to one
+            segment (its span keeps its true length). Defaults to `False`.
 
     Example:
 
@@ -62,9 +65,16 @@ class SegmentRunner:
     """
 
     def __init__(
-        self, predict, sample_rate, segment_samples, hop_samples, batch_size
+        self,
+        predict,
+        sample_rate,
+        segment_samples,
+        hop_samples,
+        batch_size,
+        pad_short=False,
     ):
         self.predict = predict
+        self.pad_short = pad_short
         self.sample_rate = sample_rate
         self.segment_samples = segment_samples
         self.hop_samples = hop_samples
@@ -119,7 +129,13 @@ class SegmentRunner:
                     blocks, self.segment_samples, self.hop_samples
                 ):
                     starts[index].append((start, len(samples)))
-                    if len(samples) < self.segment_samples:
+                    short = len(samples) < self.segment_samples
+                    if short and self.pad_short:
+                        samples = np.pad(
+                            samples, (0, self.segment_samples - len(samples))
+                        )
+                        short = False
+                    if short:
                         # Shorter than one segment: its own batch of one.
                         results[index][count] = self.predict(samples[None])[0]
                     else:

@@ -108,8 +108,10 @@ def top_tags(scores, vocabulary, k):
 
 
 def tag_keras(model, files, args):
-    """Tags with a `.keras` tagger: segments of the model's length, batched
-    across files, probabilities averaged per file."""
+    """Tags with a `.keras` tagger: segments of the model's length every
+    half segment, a file shorter than one zero-padded to one (as the
+    evaluation and the exports cut a track, so that the scores are
+    theirs), batched across files, probabilities averaged per file."""
     preprocessor = model.preprocessor
     size = preprocessor.segment_samples
     inputs = keras.Input((None,), name="audio")
@@ -118,8 +120,9 @@ def tag_keras(model, files, args):
         compiled(segment_model),
         preprocessor.sample_rate,
         size,
-        size,
+        max(1, size // 2),
         args.batch_size,
+        pad_short=True,
     )
     rows = {}
 

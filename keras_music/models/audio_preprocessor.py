@@ -1,6 +1,5 @@
 """`AudioPreprocessor`: what a model expects of its audio, in one layer."""
 
-import math
 import warnings
 
 import keras
@@ -177,17 +176,36 @@ class AudioPreprocessor(keras.layers.Layer):
             )
         return audio
 
-    def segments(self, audio):
-        """Cuts mono audio `(samples,)` into `(segments, segment_samples)`:
-        consecutive segments, the last one aligned with the end of the
-        audio (it overlaps the one before). Audio shorter than a segment,
-        or with no `segment_seconds`, is one segment of its own length."""
+    def segments(self, audio, hop=None, pad=False):
+        """Cuts mono audio `(samples,)` into `(segments, segment_samples)`.
+
+        Segments start every `hop` samples (default: one segment, so they
+        are consecutive); the last one is aligned with the end of the
+        audio (it overlaps the one before). Audio shorter than a segment
+        is one segment of its own length, or, with `pad`, zero-padded to
+        one segment. With no `segment_seconds`, the audio is one segment.
+
+        `hop=segment_samples // 2, pad=True` is how the evaluation
+        (`tfrecord_dataset(mode="all")`) and the exports' `tag_wav` /
+        `serving_default` cut a track, and how `keras-music tag` does.
+        """
         audio = np.asarray(audio, dtype="float32")
         length, size = audio.shape[-1], self.segment_samples
-        if size is None or length <= size:
+        if size is None:
             return audio[None]
-        count = math.ceil(length / size)
-        starts = [min(i * size, length - size) for i in range(count)]
+        if length <= size:
+            if pad:
+                audio = np.pad(audio, (0, size - length))
+            return audio[None]
+        hop = size if hop is None else int(hop)
+        if hop < 1:
+            raise ValueError(
+                f"`hop` must be a positive integer. Received: {hop}"
+            )
+        last = length - size
+        starts = list(range(0, last + 1, hop))
+        if starts[-1] != last:
+            starts.append(last)
         return np.stack([audio[s : s + size] for s in starts])
 
     def get_config(self):

@@ -14,9 +14,11 @@ from benchmarks.study import accuracy
 from benchmarks.study import bootstrap_ci
 from benchmarks.study import claims
 from benchmarks.study import compare
+from benchmarks.study import embedding_statistics
 from benchmarks.study import key_class
 from benchmarks.study import metre_class
 from benchmarks.study import note_rate
+from benchmarks.study import random_projection
 from benchmarks.study import read_csv
 from benchmarks.study import report_sections
 from benchmarks.study import tercile_labels
@@ -181,7 +183,65 @@ class TableTest(TestCase):
         self.assertIn("**not seen** (better on no task", lines[1])
         self.assertIn("Time Folding > Frequency Tiling", lines[2])
         self.assertIn("better on ['key']", lines[2])
-        self.assertIn("label fractions", lines[3])
+        # No crop_only rows: that claim was not run.
+        self.assertIn("crops-only pre-training", lines[3])
+        self.assertIn("not run", lines[3])
+        self.assertIn("label fractions", lines[4])
+
+    def test_crop_only_claims_compare_with_random_init(self):
+        rows = [
+            _row("style", "random", 0.40, 0.35, 0.45, method="s3t"),
+            _row("style", "crop_only", 0.55, 0.50, 0.60, method="s3t"),
+            _row("key", "random", 0.40, 0.35, 0.45, method="s3t"),
+            _row("key", "crop_only", 0.30, 0.25, 0.34, method="s3t"),
+        ]
+        line = claims(rows, "s3t")[3]
+        self.assertIn(
+            "**not seen** (better on ['style']; worse on ['key']", line
+        )
+        clmr = [
+            _row("style", "random", 0.40, 0.35, 0.45),
+            _row("style", "crop_only", 0.55, 0.50, 0.60),
+        ]
+        self.assertIn("**seen** (better on ['style']", claims(clmr, "clmr")[2])
+
+
+class EmbeddingStatisticsTest(TestCase):
+    def test_effective_rank_counts_equal_directions(self):
+        # 3 orthogonal directions of equal variance in 8 dimensions, 5 of
+        # them constant: the singular-value shares are 1/3 each, so the
+        # entropy is log 3 and the effective rank exactly 3.
+        rng = np.random.default_rng(0)
+        basis = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+        signs = np.array(
+            [[a, b, c] for a in (-1, 1) for b in (-1, 1) for c in (-1, 1)]
+        )
+        features = np.concatenate(
+            [signs @ basis.T, np.full((8, 5), 2.0)], axis=1
+        )
+        stats = embedding_statistics(features)
+        self.assertEqual(stats["dim"], 8.0)
+        self.assertAlmostEqual(stats["effective_rank"], 3.0, places=6)
+        self.assertEqual(stats["dead_dims"], 5.0)
+
+    def test_one_dominant_direction_has_rank_near_one(self):
+        rng = np.random.default_rng(0)
+        features = rng.normal(size=(500, 16)) * np.r_[100.0, np.ones(15)]
+        # Shares about 1e4 : 1 x 15: entropy about 0.016, rank about 1.02.
+        rank = embedding_statistics(features)["effective_rank"]
+        self.assertLess(rank, 1.05)
+        self.assertGreater(rank, 1.0)
+
+    def test_random_projection_is_one_linear_map_for_all_splits(self):
+        rng = np.random.default_rng(1)
+        features = {"train": rng.normal(size=(6, 4)), "test": np.eye(4)}
+        projected = random_projection(features, 3, seed=2)
+        self.assertEqual(projected["train"].shape, (6, 3))
+        # The test rows are the identity: they read out the matrix, which
+        # maps the train rows too.
+        np.testing.assert_allclose(
+            projected["train"], features["train"] @ projected["test"]
+        )
 
 
 class ReportTest(TestCase):

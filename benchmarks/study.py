@@ -1043,10 +1043,15 @@ def s3t_rows(config, splits, derived, output, seeds):
     """Pre-trains and probes S3T; returns `(rows, curves, seconds)`."""
     started = time.time()
     runs = s3t_runs(config, splits, derived, output, seeds)
+    names = {v: names for v, (_, _, names) in S3T_VARIANTS.items()}
+    if "time_folding" not in runs:
+        # crop_only without time_folding: its own first checkpoint is the
+        # random init (the same weights, seed for seed).
+        names["crop_only"] = ("crop_only", "random")
     rows, curves = run_rows(
         "s3t",
         runs,
-        {v: names for v, (_, _, names) in S3T_VARIANTS.items()},
+        names,
         config,
         derived,
         s3t_protocol,
@@ -1670,14 +1675,6 @@ def main(_):
     ):
         raise ValueError(
             f"`--s3t_variants` must be among {list(S3T_VARIANTS)}. "
-            f"Received: --s3t_variants={FLAGS.s3t_variants}"
-        )
-    if "crop_only" in FLAGS.s3t_variants and (
-        "time_folding" not in FLAGS.s3t_variants
-    ):
-        raise ValueError(
-            "`--s3t_variants` with crop_only needs time_folding too (its "
-            "random init is time_folding's). "
             f"Received: --s3t_variants={FLAGS.s3t_variants}"
         )
     config = method_config(FLAGS.methods[0])

@@ -285,18 +285,17 @@ def preprocessor(setup):
     return s3t_square_layer(FLAGS.preprocessor, setup.fold, setup.size)
 
 
-def pretraining_views(directory, setup, batch_size, augmentation="paper"):
-    """Batches of two augmented, square views of random clips.
-
-    `augmentation` is `"paper"` (S3TAugment's chain: crops of 10-90% of
-    the clip stretched to the view, time warping, shifts, masks) or
-    `"crop_only"`: two crops of 50-90% of the clip each, padded to the
-    view as the encoder pads a whole clip at inference (no stretch, so
-    tempo and pitch stay as they are), nothing else."""
+def view_augmentation(setup, augmentation="paper"):
+    """The augmentation of the pre-training views: `"paper"` (S3TAugment's
+    chain: crops of 10-90% of the clip stretched to the view, time
+    warping, shifts, masks) or `"crop_only"`: two crops of 50-90% of the
+    clip each, padded to the view as the encoder pads a whole clip at
+    inference (no stretch, so tempo and pitch stay as they are), nothing
+    else."""
     if augmentation == "paper":
-        augment = S3TAugment(output_length=setup.view_frames, seed=FLAGS.seed)
-    elif augmentation == "crop_only":
-        augment = S3TAugment(
+        return S3TAugment(output_length=setup.view_frames, seed=FLAGS.seed)
+    if augmentation == "crop_only":
+        return S3TAugment(
             output_length=setup.view_frames,
             crop_ratio_range=(0.5, 0.9),
             crop_mode="pad",
@@ -306,11 +305,16 @@ def pretraining_views(directory, setup, batch_size, augmentation="paper"):
             time_mask_p=0.0,
             seed=FLAGS.seed,
         )
-    else:
-        raise ValueError(
-            "`augmentation` must be 'paper' or 'crop_only'. "
-            f"Received: augmentation={augmentation!r}"
-        )
+    raise ValueError(
+        "`augmentation` must be 'paper' or 'crop_only'. "
+        f"Received: augmentation={augmentation!r}"
+    )
+
+
+def pretraining_views(directory, setup, batch_size, augmentation="paper"):
+    """Batches of two augmented, square views of random clips
+    (`view_augmentation`)."""
+    augment = view_augmentation(setup, augmentation)
     cqt = frontend(setup)
     square = preprocessor(setup)
 

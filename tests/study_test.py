@@ -339,3 +339,65 @@ def test_quick_mode_writes_a_table_that_parses(tmp_path):
             cwd=ROOT,
             env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3"),
         )
+
+
+# In a subprocess: the recipe's builders read absl flags, process-wide.
+VIEWS_SCRIPT = """
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from benchmarks import study
+study.define_flags()
+study.FLAGS(["study"])
+recipe = study.s3t_recipe()
+config = {"clip_seconds": 6.0, "epochs": 1, "queue_size": 8}
+setup = study.s3t_setup(recipe, "time_folding", config)
+# A standardised CQT of a 6 s clip (84 bins, 259 frames), no cell 0.
+cqt = np.random.default_rng(0).uniform(1, 2, (16, 84, 259)).astype("f4")
+with study.recipe_flags(("seed", 0)):
+    views = recipe.view_augmentation(setup, "crop_only")(cqt, training=True)
+    np.save(sys.argv[2], np.stack([np.asarray(v) for v in views]))
+    try:
+        recipe.view_augmentation(setup, "strong")
+    except ValueError as error:
+        print(error)
+print(setup.view_frames)
+"""
+
+
+def test_s3t_crop_only_views_are_unstretched_padded_crops(tmp_path):
+    path = tmp_path / "views.npy"
+    done = subprocess.run(
+        [sys.executable, "-c", VIEWS_SCRIPT, ROOT, str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3"),
+        timeout=600,
+    )
+    lines = done.stdout.strip().split("\n")
+    assert "`augmentation` must be 'paper' or 'crop_only'" in lines[-2]
+    assert "Received: augmentation='strong'" in lines[-2]
+    frames = int(lines[-1])
+    assert frames == 336  # the 2 x 168 frames Time Folding folds
+    views = np.load(path)  # (2 views, 16 clips, 84 bins, 336 frames)
+    assert views.shape == (2, 16, 84, frames)
+    cqt = np.random.default_rng(0).uniform(1, 2, (16, 84, 259))
+    lengths = []
+    for view in views.reshape(-1, 84, frames):
+        clip = cqt[len(lengths) % 16]
+        # The crop's frames first, then zeros (the encoder pads a whole
+        # clip with zeros too): 50-90% of 259 frames, 129-234 of them.
+        length = int(np.sum(np.any(view != 0, axis=0)))
+        assert 129 <= length <= 234, length
+        np.testing.assert_array_equal(view[:, length:], 0.0)
+        # Not stretched: a window of the clip's own frames, as they were
+        # (float32 of the same values: equal to 1e-6).
+        start = int(np.argmin(np.abs(clip[0] - view[0, 0])))
+        np.testing.assert_allclose(
+            view[:, :length], clip[:, start : start + length], atol=1e-6
+        )
+        lengths.append(length)
+    # The two views of a clip are two crops, not one.
+    assert len(set(lengths)) > 4

@@ -288,17 +288,17 @@ def preprocessor(setup):
 def view_augmentation(setup, augmentation="paper"):
     """The augmentation of the pre-training views: `"paper"` (S3TAugment's
     chain: crops of 10-90% of the clip stretched to the view, time
-    warping, shifts, masks) or `"crop_only"`: two crops of 50-90% of the
-    clip each, padded to the view as the encoder pads a whole clip at
-    inference (no stretch, so tempo and pitch stay as they are), nothing
-    else."""
+    warping, shifts, masks), `"crop_only"` (two crops of 50-90% of the
+    clip each, stretched to the view as the paper's crops are, nothing
+    else) or `"crop_only_pad"` (the same crops padded with zeros, not
+    stretched, as the encoder pads a whole clip at inference)."""
     if augmentation == "paper":
         return S3TAugment(output_length=setup.view_frames, seed=FLAGS.seed)
-    if augmentation == "crop_only":
+    if augmentation in ("crop_only", "crop_only_pad"):
         return S3TAugment(
             output_length=setup.view_frames,
             crop_ratio_range=(0.5, 0.9),
-            crop_mode="pad",
+            crop_mode="pad" if augmentation == "crop_only_pad" else "resize",
             time_warp_p=0.0,
             shift_p=0.0,
             freq_mask_p=0.0,
@@ -306,7 +306,7 @@ def view_augmentation(setup, augmentation="paper"):
             seed=FLAGS.seed,
         )
     raise ValueError(
-        "`augmentation` must be 'paper' or 'crop_only'. "
+        "`augmentation` must be 'paper', 'crop_only' or 'crop_only_pad'. "
         f"Received: augmentation={augmentation!r}"
     )
 

@@ -355,8 +355,9 @@ setup = study.s3t_setup(recipe, "time_folding", config)
 # A standardised CQT of a 6 s clip (84 bins, 259 frames), no cell 0.
 cqt = np.random.default_rng(0).uniform(1, 2, (16, 84, 259)).astype("f4")
 with study.recipe_flags(("seed", 0)):
-    views = recipe.view_augmentation(setup, "crop_only")(cqt, training=True)
-    np.save(sys.argv[2], np.stack([np.asarray(v) for v in views]))
+    for name in ("crop_only_pad", "crop_only"):
+        views = recipe.view_augmentation(setup, name)(cqt, training=True)
+        np.save(f"{sys.argv[2]}_{name}.npy", np.stack(views))
     try:
         recipe.view_augmentation(setup, "strong")
     except ValueError as error:
@@ -365,8 +366,8 @@ print(setup.view_frames)
 """
 
 
-def test_s3t_crop_only_views_are_unstretched_padded_crops(tmp_path):
-    path = tmp_path / "views.npy"
+def test_s3t_crop_only_views(tmp_path):
+    path = tmp_path / "views"
     done = subprocess.run(
         [sys.executable, "-c", VIEWS_SCRIPT, ROOT, str(path)],
         check=True,
@@ -377,11 +378,12 @@ def test_s3t_crop_only_views_are_unstretched_padded_crops(tmp_path):
         timeout=600,
     )
     lines = done.stdout.strip().split("\n")
-    assert "`augmentation` must be 'paper' or 'crop_only'" in lines[-2]
+    assert "must be 'paper', 'crop_only' or 'crop_only_pad'" in lines[-2]
     assert "Received: augmentation='strong'" in lines[-2]
     frames = int(lines[-1])
     assert frames == 336  # the 2 x 168 frames Time Folding folds
-    views = np.load(path)  # (2 views, 16 clips, 84 bins, 336 frames)
+    # crop_only_pad: (2 views, 16 clips, 84 bins, 336 frames).
+    views = np.load(f"{path}_crop_only_pad.npy")
     assert views.shape == (2, 16, 84, frames)
     cqt = np.random.default_rng(0).uniform(1, 2, (16, 84, 259))
     lengths = []
@@ -401,3 +403,13 @@ def test_s3t_crop_only_views_are_unstretched_padded_crops(tmp_path):
         lengths.append(length)
     # The two views of a clip are two crops, not one.
     assert len(set(lengths)) > 4
+    # crop_only: the crops stretched over all 336 frames (linear
+    # interpolation of values in [1, 2]: no padding, nothing masked).
+    stretched = np.load(f"{path}_crop_only.npy")
+    assert stretched.shape == (2, 16, 84, frames)
+    assert stretched.min() >= 1.0 - 1e-6 and stretched.max() <= 2.0 + 1e-6
+    # Not the clip itself: consecutive frames of a view are interpolated
+    # between neighbouring input frames, so they differ less than
+    # independent frames (uniform on [1, 2]: mean |difference| 1/3).
+    step = np.abs(np.diff(stretched, axis=-1)).mean()
+    assert step < 0.25, step

@@ -298,6 +298,7 @@ def test_quick_mode_writes_a_table_that_parses(tmp_path):
         "s3t": (
             "pretrained",
             "random",
+            "crop_only",
             "freq_tiling",
             "freq_tiling_random",
             "majority",
@@ -320,6 +321,7 @@ def test_quick_mode_writes_a_table_that_parses(tmp_path):
     for run, samples in (
         ("clmr/all_seed0", 59049),
         ("s3t/time_folding_seed0", 132300),
+        ("s3t/crop_only_seed0", 132300),
         ("s3t/frequency_tiling_seed0", 132300),
     ):
         path = tmp_path / "runs" / run / "encoder.keras"

@@ -119,14 +119,16 @@ QUICK = {
 # recipe's CPU preset `swin_mini` (168 x 168) on the CQT of the corpus's
 # 6 s clips, uncompressed (259 frames; the views are crops brought to the
 # 336 frames that Time Folding folds twice, or the 168 that Frequency
-# Tiling tiles twice). A queue of 64 batches, chance 1/2049 for MoCo's
-# top-1 accuracy once the queue holds real keys.
+# Tiling tiles twice). A queue of 8 batches, 256 keys: with 2,102
+# training clips a queue of 2,048 would hold the positive's own clip
+# (a false negative) in most steps; chance 1/257 for MoCo's top-1
+# accuracy once the queue is full.
 S3T_FULL = {
     "epochs": 10,
     "checkpoints": (0, 5, 10),
     "steps_per_epoch": 30,
     "batch_size": 32,
-    "queue_size": 2048,
+    "queue_size": 256,
     "probe_epochs": 50,
 }
 S3T_QUICK = {
@@ -137,10 +139,17 @@ S3T_QUICK = {
     "queue_size": 64,
     "probe_epochs": 3,
 }
-S3T_PREPROCESSORS = {
-    # variant (the recipe's --preprocessor) -> (pre-trained, random) inits
-    "time_folding": ("pretrained", "random"),
-    "frequency_tiling": ("freq_tiling", "freq_tiling_random"),
+S3T_VARIANTS = {
+    # variant -> (the recipe's --preprocessor, the views' augmentation
+    # (`pretraining_views`), (pre-trained, random) inits; None: the
+    # random init is another variant's, the same weights)
+    "time_folding": ("time_folding", "paper", ("pretrained", "random")),
+    "crop_only": ("time_folding", "crop_only", ("crop_only", None)),
+    "frequency_tiling": (
+        "frequency_tiling",
+        "paper",
+        ("freq_tiling", "freq_tiling_random"),
+    ),
 }
 # The study's flags that `recipes/s3t.py` defines too, with another
 # meaning or default: the study's own win (see `define_flags`).
@@ -155,7 +164,7 @@ STUDY_FLAGS = (
     "temperature",
     "moco_learning_rate",
     "moco_temperature",
-    "s3t_preprocessors",
+    "s3t_variants",
     "tiling_seeds",
     "bootstrap",
     "output",
@@ -233,9 +242,10 @@ def define_flags():
         "S3T Frequency Tiling's pre-training seeds. Default: --seeds.",
     )
     flags.DEFINE_list(
-        "s3t_preprocessors",
-        list(S3T_PREPROCESSORS),
-        f"S3T's pre-processors, among {list(S3T_PREPROCESSORS)}.",
+        "s3t_variants",
+        list(S3T_VARIANTS),
+        f"S3T's variants, among {list(S3T_VARIANTS)}: Time Folding with "
+        "the paper's augmentations or with crops only, Frequency Tiling.",
     )
     flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples.")
     flags.DEFINE_string("output", "runs/study", "Encoders, caches, curves.")
@@ -730,9 +740,10 @@ def s3t_runs(config, splits, derived, output, seeds):
     recipe = s3t_recipe()
     runs = {}
     # Time Folding first: its runs give the label-fraction rows.
-    variants = [v for v in S3T_PREPROCESSORS if v in FLAGS.s3t_preprocessors]
+    variants = [v for v in S3T_VARIANTS if v in FLAGS.s3t_variants]
     for variant in variants:
-        setup = s3t_setup(recipe, variant, config)
+        transform, augmentation, _ = S3T_VARIANTS[variant]
+        setup = s3t_setup(recipe, transform, config)
         if variant == "frequency_tiling" and FLAGS.tiling_seeds:
             # Fewer Frequency Tiling runs where the budget is short.
             seeds = [int(s) for s in FLAGS.tiling_seeds]
@@ -741,17 +752,17 @@ def s3t_runs(config, splits, derived, output, seeds):
             folder = os.path.join(output, "s3t", f"{variant}_seed{seed}")
             os.makedirs(folder, exist_ok=True)
             folding = (
-                [("fold", setup.fold)] if variant == "time_folding" else []
+                [("fold", setup.fold)] if transform == "time_folding" else []
             )
             with recipe_flags(
                 ("fold", None),
-                ("preprocessor", variant),
+                ("preprocessor", transform),
                 *folding,
                 ("seed", seed),
                 ("temperature", FLAGS.moco_temperature),
             ):
                 train = recipe.pretraining_views(
-                    splits["train"], setup, config["batch_size"]
+                    splits["train"], setup, config["batch_size"], augmentation
                 )
                 # The recipe's schedule: cosine decay after a linear
                 # warm-up over the first 5% of the steps.
@@ -810,6 +821,53 @@ def s3t_runs(config, splits, derived, output, seeds):
     return runs
 
 
+def embedding_statistics(features):
+    """Width, effective rank (the exponential of the entropy of the
+    normalised singular-value spectrum of the centred embeddings: how
+    many directions carry the variance) and dead dimensions (standard
+    deviation below 1e-6) of train-split embeddings `(clips, dim)`."""
+    features = np.asarray(features, "float64")
+    spread = np.linalg.svd(features - features.mean(0), compute_uv=False)
+    share = spread**2 / max(float(np.sum(spread**2)), 1e-30)
+    share = share[share > 0]
+    return {
+        "dim": float(features.shape[1]),
+        "effective_rank": float(np.exp(-np.sum(share * np.log(share)))),
+        "dead_dims": float(np.sum(features.std(0) < 1e-6)),
+    }
+
+
+def embedding_rows(method, init, features):
+    """Rows (task `embedding`) of `embedding_statistics` of each seed's
+    train embeddings: the mean, the interval is the range over seeds."""
+    stats = [embedding_statistics(f) for f in features]
+    rows = []
+    for metric in stats[0]:
+        values = [s[metric] for s in stats]
+        rows.append(
+            {
+                "method": method,
+                "task": "embedding",
+                "init": init,
+                "metric": metric,
+                "mean": round(float(np.mean(values)), 4),
+                "ci_low": round(float(np.min(values)), 4),
+                "ci_high": round(float(np.max(values)), 4),
+                "n_test_tracks": 0,
+                "seeds": len(values),
+            }
+        )
+    return rows
+
+
+def random_projection(features, dim, seed=0):
+    """`features` (split -> `(clips, d)`) through one Gaussian random
+    matrix `(d, dim)`: a random-features baseline of the encoder's width."""
+    rng = np.random.default_rng(seed)
+    matrix = rng.normal(size=(features["train"].shape[1], int(dim)))
+    return {split: x @ matrix for split, x in features.items()}
+
+
 def majority_predictions(derived, task):
     train = derived["train"]["labels"][task]
     majority = np.bincount(train[train >= 0]).argmax()
@@ -854,6 +912,12 @@ def run_rows(method, runs, names, config, derived, protocol):
             init = init_name(variant, epoch)
             if init is None:
                 continue  # the same initial weights as another variant's
+            if epoch in (0, final):
+                rows += embedding_rows(
+                    method,
+                    init,
+                    [by_seed[s]["features"][epoch]["train"] for s in seeds],
+                )
             for task in TASKS:
                 predictions = [
                     logistic_predictions(
@@ -979,8 +1043,18 @@ def s3t_rows(config, splits, derived, output, seeds):
     """Pre-trains and probes S3T; returns `(rows, curves, seconds)`."""
     started = time.time()
     runs = s3t_runs(config, splits, derived, output, seeds)
+    names = {v: names for v, (_, _, names) in S3T_VARIANTS.items()}
+    if "time_folding" not in runs:
+        # crop_only without time_folding: its own first checkpoint is the
+        # random init (the same weights, seed for seed).
+        names["crop_only"] = ("crop_only", "random")
     rows, curves = run_rows(
-        "s3t", runs, S3T_PREPROCESSORS, config, derived, s3t_protocol
+        "s3t",
+        runs,
+        names,
+        config,
+        derived,
+        s3t_protocol,
     )
     return rows, curves, total_seconds(runs, started)
 
@@ -1010,9 +1084,23 @@ def pretext_rows(init, curves, method):
     return rows
 
 
-def baseline_rows(method, features, derived):
+def baseline_rows(method, features, derived, dim=None):
+    """Majority class, the log-mel statistics and, given the encoder's
+    width `dim`, a random projection of them to `dim` (init
+    `baseline_logmel_rp`)."""
     rows = []
+    projected = random_projection(features, dim) if dim else None
     for task in TASKS:
+        if projected is not None:
+            rows += score_rows(
+                method,
+                task,
+                "baseline_logmel_rp",
+                [logistic_predictions(projected, derived, task)],
+                derived["test"],
+                FLAGS.bootstrap,
+                1,
+            )
         rows += score_rows(
             method,
             task,
@@ -1087,6 +1175,12 @@ CLAIMS = {
             "significantly better on none",
         ),
         ("pretrained", "crop_only", "all CLMR augmentations > crop only"),
+        (
+            "crop_only",
+            "random",
+            "crop-only pre-training > random init on at least one task and "
+            "random significantly better on none",
+        ),
     ),
     "s3t": (
         (
@@ -1106,6 +1200,12 @@ CLAIMS = {
             "freq_tiling",
             "Time Folding > Frequency Tiling, both pre-trained (the paper's "
             "Table 4)",
+        ),
+        (
+            "crop_only",
+            "random",
+            "crops-only pre-training (Time Folding) > random init on at "
+            "least one task and random significantly better on none",
         ),
     ),
 }
@@ -1162,6 +1262,7 @@ PLOTTED = {
     "clmr": (("pretrained", "C0", "random"), ("crop_only", "C1", "random")),
     "s3t": (
         ("pretrained", "C0", "random"),
+        ("crop_only", "C4", "random"),
         ("freq_tiling", "C1", "freq_tiling_random"),
     ),
 }
@@ -1346,7 +1447,10 @@ def method_setting(method, config, seeds):
             "compression, standardised per clip; `recipes/s3t.py`'s "
             "`frontend`, `preprocessor`, `pretraining_views` with "
             "`S3TAugment`, `moco_model` and `audio_encoder`), Time Folding "
-            "(`pretrained`, twice to 168 x 168) and Frequency Tiling "
+            "(twice to 168 x 168) with the paper's augmentations "
+            "(`pretrained`) and with crops only (`crop_only`: two crops of "
+            "50-90% of the clip stretched to the view, no other "
+            "augmentation), and Frequency Tiling "
             "(`freq_tiling`), MoCo v2 with queue "
             f"{config['queue_size']}, momentum {config['momentum']}, "
             f"temperature {FLAGS.moco_temperature}, AdamW peak learning rate "
@@ -1381,7 +1485,13 @@ def method_section(rows, method, config, seconds, command, info, seeds):
         mode = "quick (a check of the pipeline, not a result)"
     finals = [name for name, _, _ in PLOTTED[method]]
     randoms = list(dict.fromkeys(random for _, _, random in PLOTTED[method]))
-    inits = ["majority", "baseline_logmel", *randoms, *finals]
+    inits = [
+        "majority",
+        "baseline_logmel",
+        "baseline_logmel_rp",
+        *randoms,
+        *finals,
+    ]
     return [
         f"## {method}",
         "",
@@ -1403,7 +1513,9 @@ def method_section(rows, method, config, seconds, command, info, seeds):
         "",
         *pretext_lines(rows, method, config),
         "",
-        "Test accuracy, logistic-regression probe (C chosen on valid):",
+        "Test accuracy, logistic-regression probe (C chosen on valid; "
+        "`baseline_logmel_rp`: the log-mel statistics through a random "
+        "Gaussian projection to the encoder's width):",
         "",
         *table(rows, method, inits),
         "",
@@ -1430,10 +1542,34 @@ def method_section(rows, method, config, seconds, command, info, seeds):
             ],
         ),
         "",
+        "The embeddings (train split; width, effective rank: the "
+        "exponential of the entropy of the singular-value spectrum, dead "
+        "dimensions: standard deviation < 1e-6; range over seeds):",
+        "",
+        *embedding_table(rows, method, [*randoms, *finals]),
+        "",
         "Claims:",
         "",
         *claims(rows, method),
     ]
+
+
+def embedding_table(rows, method, inits):
+    lines = ["| init | dim | effective rank | dead dims |", "|---|---|---|---|"]
+    for init in inits:
+        cells = []
+        for metric in ("dim", "effective_rank", "dead_dims"):
+            row = find(rows, method, "embedding", init, metric)
+            cells.append(
+                "–"
+                if row is None
+                else f"{row['mean']:.1f}"
+                if row["ci_low"] == row["ci_high"]
+                else f"{row['mean']:.1f} [{row['ci_low']:.1f}, "
+                f"{row['ci_high']:.1f}]"
+            )
+        lines.append(f"| {init} | " + " | ".join(cells) + " |")
+    return lines
 
 
 ENCODER_NOTES = {
@@ -1441,7 +1577,8 @@ ENCODER_NOTES = {
     f"{SAMPLE_RATE} Hz, shape `(batch, 59049)` -> the SampleCNN "
     "embedding `(batch, d)`; the probes used the mean of these embeddings "
     "over half-overlapped 59,049-sample segments of each clip.",
-    "s3t": "`s3t` (`time_folding_seed<seed>`, `frequency_tiling_seed<seed>`):"
+    "s3t": "`s3t` (`time_folding_seed<seed>`, `crop_only_seed<seed>`, "
+    "`frequency_tiling_seed<seed>`):"
     " mono float32 waveform of 6 s, 132,300 samples at "
     f"{SAMPLE_RATE} Hz, shape `(batch, 132300)` -> CQT, standardisation, "
     "Time Folding or Frequency Tiling and Swin (all inside the model) -> "
@@ -1533,12 +1670,12 @@ def main(_):
             f"`--methods` must be among {IMPLEMENTED} (the others are not "
             f"in the study yet). Received: --methods={FLAGS.methods}"
         )
-    if not FLAGS.s3t_preprocessors or not set(FLAGS.s3t_preprocessors) <= set(
-        S3T_PREPROCESSORS
+    if not FLAGS.s3t_variants or not set(FLAGS.s3t_variants) <= set(
+        S3T_VARIANTS
     ):
         raise ValueError(
-            f"`--s3t_preprocessors` must be among {list(S3T_PREPROCESSORS)}. "
-            f"Received: --s3t_preprocessors={FLAGS.s3t_preprocessors}"
+            f"`--s3t_variants` must be among {list(S3T_VARIANTS)}. "
+            f"Received: --s3t_variants={FLAGS.s3t_variants}"
         )
     config = method_config(FLAGS.methods[0])
     seeds = [int(s) for s in FLAGS.seeds]
@@ -1585,7 +1722,11 @@ def main(_):
         method_rows, curves, seconds = RUNNERS[method](
             config, splits, derived, FLAGS.output, seeds
         )
-        rows += baseline_rows(method, baseline, derived) + method_rows
+        width = find(method_rows, method, "embedding", "random", "dim")
+        rows += (
+            baseline_rows(method, baseline, derived, width and width["mean"])
+            + method_rows
+        )
         plot(
             os.path.join(FLAGS.results, f"{method}.png"),
             rows,

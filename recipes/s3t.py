@@ -284,12 +284,37 @@ def preprocessor(setup):
     return s3t_square_layer(FLAGS.preprocessor, setup.fold, setup.size)
 
 
-def pretraining_views(directory, setup, batch_size):
-    """Batches of two augmented, square views of random clips."""
-    cqt, augment = (
-        frontend(setup),
-        S3TAugment(output_length=setup.view_frames, seed=FLAGS.seed),
+def view_augmentation(setup, augmentation="paper"):
+    """The augmentation of the pre-training views: `"paper"` (S3TAugment's
+    chain: crops of 10-90% of the clip stretched to the view, time
+    warping, shifts, masks), `"crop_only"` (two crops of 50-90% of the
+    clip each, stretched to the view as the paper's crops are, nothing
+    else) or `"crop_only_pad"` (the same crops padded with zeros, not
+    stretched, as the encoder pads a whole clip at inference)."""
+    if augmentation == "paper":
+        return S3TAugment(output_length=setup.view_frames, seed=FLAGS.seed)
+    if augmentation in ("crop_only", "crop_only_pad"):
+        return S3TAugment(
+            output_length=setup.view_frames,
+            crop_ratio_range=(0.5, 0.9),
+            crop_mode="pad" if augmentation == "crop_only_pad" else "resize",
+            time_warp_p=0.0,
+            shift_p=0.0,
+            freq_mask_p=0.0,
+            time_mask_p=0.0,
+            seed=FLAGS.seed,
+        )
+    raise ValueError(
+        "`augmentation` must be 'paper', 'crop_only' or 'crop_only_pad'. "
+        f"Received: augmentation={augmentation!r}"
     )
+
+
+def pretraining_views(directory, setup, batch_size, augmentation="paper"):
+    """Batches of two augmented, square views of random clips
+    (`view_augmentation`)."""
+    augment = view_augmentation(setup, augmentation)
+    cqt = frontend(setup)
     square = preprocessor(setup)
 
     def views(audio):

@@ -14,9 +14,11 @@ from benchmarks.study import accuracy
 from benchmarks.study import bootstrap_ci
 from benchmarks.study import claims
 from benchmarks.study import compare
+from benchmarks.study import embedding_statistics
 from benchmarks.study import key_class
 from benchmarks.study import metre_class
 from benchmarks.study import note_rate
+from benchmarks.study import random_projection
 from benchmarks.study import read_csv
 from benchmarks.study import report_sections
 from benchmarks.study import tercile_labels
@@ -181,7 +183,65 @@ class TableTest(TestCase):
         self.assertIn("**not seen** (better on no task", lines[1])
         self.assertIn("Time Folding > Frequency Tiling", lines[2])
         self.assertIn("better on ['key']", lines[2])
-        self.assertIn("label fractions", lines[3])
+        # No crop_only rows: that claim was not run.
+        self.assertIn("crops-only pre-training", lines[3])
+        self.assertIn("not run", lines[3])
+        self.assertIn("label fractions", lines[4])
+
+    def test_crop_only_claims_compare_with_random_init(self):
+        rows = [
+            _row("style", "random", 0.40, 0.35, 0.45, method="s3t"),
+            _row("style", "crop_only", 0.55, 0.50, 0.60, method="s3t"),
+            _row("key", "random", 0.40, 0.35, 0.45, method="s3t"),
+            _row("key", "crop_only", 0.30, 0.25, 0.34, method="s3t"),
+        ]
+        line = claims(rows, "s3t")[3]
+        self.assertIn(
+            "**not seen** (better on ['style']; worse on ['key']", line
+        )
+        clmr = [
+            _row("style", "random", 0.40, 0.35, 0.45),
+            _row("style", "crop_only", 0.55, 0.50, 0.60),
+        ]
+        self.assertIn("**seen** (better on ['style']", claims(clmr, "clmr")[2])
+
+
+class EmbeddingStatisticsTest(TestCase):
+    def test_effective_rank_counts_equal_directions(self):
+        # 3 orthogonal directions of equal variance in 8 dimensions, 5 of
+        # them constant: the singular-value shares are 1/3 each, so the
+        # entropy is log 3 and the effective rank exactly 3.
+        rng = np.random.default_rng(0)
+        basis = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+        signs = np.array(
+            [[a, b, c] for a in (-1, 1) for b in (-1, 1) for c in (-1, 1)]
+        )
+        features = np.concatenate(
+            [signs @ basis.T, np.full((8, 5), 2.0)], axis=1
+        )
+        stats = embedding_statistics(features)
+        self.assertEqual(stats["dim"], 8.0)
+        self.assertAlmostEqual(stats["effective_rank"], 3.0, places=6)
+        self.assertEqual(stats["dead_dims"], 5.0)
+
+    def test_one_dominant_direction_has_rank_near_one(self):
+        rng = np.random.default_rng(0)
+        features = rng.normal(size=(500, 16)) * np.r_[100.0, np.ones(15)]
+        # Shares about 1e4 : 1 x 15: entropy about 0.016, rank about 1.02.
+        rank = embedding_statistics(features)["effective_rank"]
+        self.assertLess(rank, 1.05)
+        self.assertGreater(rank, 1.0)
+
+    def test_random_projection_is_one_linear_map_for_all_splits(self):
+        rng = np.random.default_rng(1)
+        features = {"train": rng.normal(size=(6, 4)), "test": np.eye(4)}
+        projected = random_projection(features, 3, seed=2)
+        self.assertEqual(projected["train"].shape, (6, 3))
+        # The test rows are the identity: they read out the matrix, which
+        # maps the train rows too.
+        np.testing.assert_allclose(
+            projected["train"], features["train"] @ projected["test"]
+        )
 
 
 class ReportTest(TestCase):
@@ -238,6 +298,7 @@ def test_quick_mode_writes_a_table_that_parses(tmp_path):
         "s3t": (
             "pretrained",
             "random",
+            "crop_only",
             "freq_tiling",
             "freq_tiling_random",
             "majority",
@@ -260,6 +321,7 @@ def test_quick_mode_writes_a_table_that_parses(tmp_path):
     for run, samples in (
         ("clmr/all_seed0", 59049),
         ("s3t/time_folding_seed0", 132300),
+        ("s3t/crop_only_seed0", 132300),
         ("s3t/frequency_tiling_seed0", 132300),
     ):
         path = tmp_path / "runs" / run / "encoder.keras"
@@ -279,3 +341,77 @@ def test_quick_mode_writes_a_table_that_parses(tmp_path):
             cwd=ROOT,
             env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3"),
         )
+
+
+# In a subprocess: the recipe's builders read absl flags, process-wide.
+VIEWS_SCRIPT = """
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from benchmarks import study
+study.define_flags()
+study.FLAGS(["study"])
+recipe = study.s3t_recipe()
+config = {"clip_seconds": 6.0, "epochs": 1, "queue_size": 8}
+setup = study.s3t_setup(recipe, "time_folding", config)
+# A standardised CQT of a 6 s clip (84 bins, 259 frames), no cell 0.
+cqt = np.random.default_rng(0).uniform(1, 2, (16, 84, 259)).astype("f4")
+with study.recipe_flags(("seed", 0)):
+    for name in ("crop_only_pad", "crop_only"):
+        views = recipe.view_augmentation(setup, name)(cqt, training=True)
+        np.save(f"{sys.argv[2]}_{name}.npy", np.stack(views))
+    try:
+        recipe.view_augmentation(setup, "strong")
+    except ValueError as error:
+        print(error)
+print(setup.view_frames)
+"""
+
+
+def test_s3t_crop_only_views(tmp_path):
+    path = tmp_path / "views"
+    done = subprocess.run(
+        [sys.executable, "-c", VIEWS_SCRIPT, ROOT, str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3"),
+        timeout=600,
+    )
+    lines = done.stdout.strip().split("\n")
+    assert "must be 'paper', 'crop_only' or 'crop_only_pad'" in lines[-2]
+    assert "Received: augmentation='strong'" in lines[-2]
+    frames = int(lines[-1])
+    assert frames == 336  # the 2 x 168 frames Time Folding folds
+    # crop_only_pad: (2 views, 16 clips, 84 bins, 336 frames).
+    views = np.load(f"{path}_crop_only_pad.npy")
+    assert views.shape == (2, 16, 84, frames)
+    cqt = np.random.default_rng(0).uniform(1, 2, (16, 84, 259))
+    lengths = []
+    for view in views.reshape(-1, 84, frames):
+        clip = cqt[len(lengths) % 16]
+        # The crop's frames first, then zeros (the encoder pads a whole
+        # clip with zeros too): 50-90% of 259 frames, 129-234 of them.
+        length = int(np.sum(np.any(view != 0, axis=0)))
+        assert 129 <= length <= 234, length
+        np.testing.assert_array_equal(view[:, length:], 0.0)
+        # Not stretched: a window of the clip's own frames, as they were
+        # (float32 of the same values: equal to 1e-6).
+        start = int(np.argmin(np.abs(clip[0] - view[0, 0])))
+        np.testing.assert_allclose(
+            view[:, :length], clip[:, start : start + length], atol=1e-6
+        )
+        lengths.append(length)
+    # The two views of a clip are two crops, not one.
+    assert len(set(lengths)) > 4
+    # crop_only: the crops stretched over all 336 frames (linear
+    # interpolation of values in [1, 2]: no padding, nothing masked).
+    stretched = np.load(f"{path}_crop_only.npy")
+    assert stretched.shape == (2, 16, 84, frames)
+    assert stretched.min() >= 1.0 - 1e-6 and stretched.max() <= 2.0 + 1e-6
+    # Not the clip itself: consecutive frames of a view are interpolated
+    # between neighbouring input frames, so they differ less than
+    # independent frames (uniform on [1, 2]: mean |difference| 1/3).
+    step = np.abs(np.diff(stretched, axis=-1)).mean()
+    assert step < 0.25, step

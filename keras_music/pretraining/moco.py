@@ -191,8 +191,12 @@ class MoCo(keras.Model):
 
     def _update_metrics(self, loss, logits):
         batch = ops.shape(logits)[0]
-        # Rank of the positive = how many negatives score above it.
-        rank = ops.sum(ops.cast(logits[:, 1:] > logits[:, :1], "int32"), axis=1)
+        # Rank of the positive = how many negatives score at least as high
+        # (a tie is a miss: a collapsed encoder, whose logits are all
+        # equal, scores 0, not 1).
+        rank = ops.sum(
+            ops.cast(logits[:, 1:] >= logits[:, :1], "int32"), axis=1
+        )
         self.loss_tracker.update_state(loss, sample_weight=batch)
         self.top1_tracker.update_state(ops.cast(rank < 1, "float32"))
         self.top5_tracker.update_state(ops.cast(rank < 5, "float32"))

@@ -87,7 +87,7 @@ class MoCoTest(TestCase):
             / 0.2
         )
         log_softmax = logits - np.log(np.sum(np.exp(logits), axis=1))[:, None]
-        rank = np.sum(logits[:, 1:] > logits[:, :1], axis=1)
+        rank = np.sum(logits[:, 1:] >= logits[:, :1], axis=1)
         # float32 forward pass vs float64 NumPy: ~1e-6 relative.
         self.assertAllClose(logs["loss"], -np.mean(log_softmax[:, 0]), 1e-5)
         self.assertAllClose(logs["top1_accuracy"], np.mean(rank < 1))
@@ -95,6 +95,27 @@ class MoCoTest(TestCase):
         # The keys were enqueued at the pointer (float32 rounding).
         self.assertAllClose(moco.queue, k, atol=1e-6)
         self.assertEqual(int(moco.queue_pointer.numpy()), 0)
+
+    def test_a_collapsed_encoder_scores_chance_not_full_accuracy(self):
+        # A constant encoder: every query, key and queued key is the same
+        # unit vector, so all 1 + 8 logits tie. The loss is log 9 and a
+        # tie is a miss: top-1 and top-5 accuracy 0 (the positive is not
+        # ranked above any negative), not 1.
+        encoder = _encoder()
+        kernel, bias = encoder.get_layer("dense").get_weights()
+        encoder.get_layer("dense").set_weights(
+            [np.zeros_like(kernel), np.ones_like(bias)]
+        )
+        moco = MoCo(encoder, projection_dim=4, queue_size=8)
+        moco.compile(optimizer=keras.optimizers.SGD(0.0))
+        moco.momentum = 1.0
+        views = _views(8)
+        moco.train_on_batch(views)  # fills the queue with the same key
+        moco.reset_metrics()
+        logs = moco.train_on_batch(views, return_dict=True)
+        self.assertAllClose(logs["loss"], np.log(9.0), 1e-5)
+        self.assertEqual(float(logs["top1_accuracy"]), 0.0)
+        self.assertEqual(float(logs["top5_accuracy"]), 0.0)
 
     def test_momentum_update_precedes_key_pass(self):
         moco = MoCo(_encoder(), projection_dim=4, queue_size=16, momentum=0.75)

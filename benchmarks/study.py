@@ -1679,7 +1679,16 @@ def main(_):
         )
     config = method_config(FLAGS.methods[0])
     seeds = [int(s) for s in FLAGS.seeds]
-    command = "python benchmarks/study.py " + " ".join(sys.argv[1:])
+    # Where the files went is not part of the run (nor a path of this
+    # machine to commit): the command is recorded without it.
+    kept, skip = [], False
+    for argument in sys.argv[1:]:
+        name = argument.split("=")[0]
+        if skip or name in ("--results", "--output"):
+            skip = not skip and "=" not in argument
+            continue
+        kept.append(argument)
+    command = "python benchmarks/study.py " + " ".join(kept)
     os.makedirs(FLAGS.output, exist_ok=True)
     os.makedirs(FLAGS.results, exist_ok=True)
     info = machine()

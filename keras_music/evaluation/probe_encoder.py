@@ -67,6 +67,9 @@ def summarize_trials(trials):
     (`{metric: [values]}`, as `evaluate_frozen` and `evaluate_finetune`
     give them), JSON-ready: the one summary every recipe reports.
 
+    Args:
+        trials: dict metric name -> sequence of per-trial scores.
+
     Example:
 
     >>> summarize_trials({"f1": [0.25, 0.75]})

@@ -19,10 +19,9 @@ that `recipes/clmr.py` saves.
 
 from keras_music.hear.hear_model import DEFAULT_HOP_SECONDS
 from keras_music.hear.hear_model import HEARModel
-from keras_music.hear.hear_model import load_keras_file
+from keras_music.hear.hear_model import keras_or_preset
 from keras_music.hear.hear_model import scene_embeddings
 from keras_music.hear.hear_model import timestamp_embeddings
-from keras_music.hear.hear_model import warn_random_init
 from keras_music.models.sample_cnn.sample_cnn_backbone import SampleCNNBackbone
 
 SAMPLE_RATE = 22050
@@ -37,11 +36,13 @@ def load_model(
     """A CLMR `HEARModel`: from `model_file_path` (`.keras`), or the
     `SampleCNNBackbone` preset `preset` at random initialisation;
     `hop_seconds`: the timestamp hop (default 50 ms)."""
-    if model_file_path:
-        model = load_keras_file(model_file_path, (SampleCNNBackbone,), "clmr")
-    else:
-        warn_random_init("clmr", preset)
-        model = SampleCNNBackbone.from_preset(preset)
+    model = keras_or_preset(
+        model_file_path,
+        (SampleCNNBackbone,),
+        "clmr",
+        preset,
+        SampleCNNBackbone.from_preset,
+    )
     return from_keras(model, hop_seconds, model_file_path or preset)
 
 

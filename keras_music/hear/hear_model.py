@@ -321,14 +321,21 @@ def scene_embeddings(audio, model):
     return tf.convert_to_tensor(sums, tf.float32)
 
 
-def warn_random_init(module, preset):
-    """Says that `load_model()` without a file gives untrained weights."""
+def keras_or_preset(model_file_path, kinds, module, preset, build):
+    """What every module's `load_model` starts from: the `.keras` model of
+    `model_file_path` (checked to be one of `kinds`, see
+    `load_keras_file`), or with no file `build(preset)` at random
+    initialisation, with a warning that its embeddings are untrained."""
+    if model_file_path:
+        return load_keras_file(model_file_path, kinds, module)
     warnings.warn(
         f"keras_music.hear.{module}: no `model_file_path`, so the "
         f"{preset!r} preset is built at random initialisation: its "
         "embeddings are untrained. Pass a `.keras` file to load weights.",
+        # The caller of the module's `load_model`.
         stacklevel=3,
     )
+    return build(preset)
 
 
 def load_keras_file(model_file_path, kinds, module):

@@ -24,10 +24,9 @@ frontend and a segment, gives both) or a `MAESTBackbone`.
 from keras_music.evaluation.segment_encoder import maest_segment_encoder
 from keras_music.hear.hear_model import DEFAULT_HOP_SECONDS
 from keras_music.hear.hear_model import HEARModel
-from keras_music.hear.hear_model import load_keras_file
+from keras_music.hear.hear_model import keras_or_preset
 from keras_music.hear.hear_model import scene_embeddings
 from keras_music.hear.hear_model import timestamp_embeddings
-from keras_music.hear.hear_model import warn_random_init
 from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
 from keras_music.models.audio_preprocessor import AudioPreprocessor
 from keras_music.models.maest.maest_backbone import MAESTBackbone
@@ -49,13 +48,13 @@ def load_model(
     `MAESTBackbone` preset `preset` at random initialisation. `block`,
     `token`: the read-out (`maest_segment_encoder`); `hop_seconds`: the
     timestamp hop (default 50 ms)."""
-    if model_file_path:
-        model = load_keras_file(
-            model_file_path, (MAESTTagger, MAESTBackbone), "maest"
-        )
-    else:
-        warn_random_init("maest", preset)
-        model = MAESTBackbone.from_preset(preset)
+    model = keras_or_preset(
+        model_file_path,
+        (MAESTTagger, MAESTBackbone),
+        "maest",
+        preset,
+        MAESTBackbone.from_preset,
+    )
     return from_keras(
         model, block, token, hop_seconds, model_file_path or preset
     )

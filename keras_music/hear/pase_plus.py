@@ -23,10 +23,9 @@ warning); `load_model("encoder.keras")` loads the `PASEPlusBackbone` (or
 """
 
 from keras_music.hear.hear_model import HEARModel
-from keras_music.hear.hear_model import load_keras_file
+from keras_music.hear.hear_model import keras_or_preset
 from keras_music.hear.hear_model import scene_embeddings
 from keras_music.hear.hear_model import timestamp_embeddings
-from keras_music.hear.hear_model import warn_random_init
 from keras_music.models.pase.pase_backbone import PASEBackbone
 from keras_music.models.pase.pase_plus_backbone import PASEPlusBackbone
 
@@ -39,11 +38,13 @@ CONTEXT_SECONDS = 2
 def load_model(model_file_path="", preset=PRESET):
     """A PASE+ `HEARModel`: from `model_file_path` (`.keras`), or the
     `PASEPlusBackbone` preset `preset` at random initialisation."""
-    if model_file_path:
-        model = load_keras_file(model_file_path, (PASEBackbone,), "pase_plus")
-    else:
-        warn_random_init("pase_plus", preset)
-        model = PASEPlusBackbone.from_preset(preset)
+    model = keras_or_preset(
+        model_file_path,
+        (PASEBackbone,),
+        "pase_plus",
+        preset,
+        PASEPlusBackbone.from_preset,
+    )
     return from_keras(model, model_file_path or preset)
 
 

@@ -20,10 +20,9 @@ warning); `load_model("encoder.keras")` loads the `S3TBackbone` that
 
 from keras_music.hear.hear_model import DEFAULT_HOP_SECONDS
 from keras_music.hear.hear_model import HEARModel
-from keras_music.hear.hear_model import load_keras_file
+from keras_music.hear.hear_model import keras_or_preset
 from keras_music.hear.hear_model import scene_embeddings
 from keras_music.hear.hear_model import timestamp_embeddings
-from keras_music.hear.hear_model import warn_random_init
 from keras_music.models.s3t.s3t_backbone import S3TBackbone
 
 PRESET = "s3t_swin_tiny"
@@ -35,11 +34,13 @@ def load_model(
     """An S3T `HEARModel`: from `model_file_path` (`.keras`), or the
     `S3TBackbone` preset `preset` at random initialisation;
     `hop_seconds`: the timestamp hop (default 50 ms)."""
-    if model_file_path:
-        model = load_keras_file(model_file_path, (S3TBackbone,), "s3t")
-    else:
-        warn_random_init("s3t", preset)
-        model = S3TBackbone.from_preset(preset)
+    model = keras_or_preset(
+        model_file_path,
+        (S3TBackbone,),
+        "s3t",
+        preset,
+        S3TBackbone.from_preset,
+    )
     return from_keras(model, hop_seconds, model_file_path or preset)
 
 

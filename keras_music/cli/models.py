@@ -182,6 +182,25 @@ def load_keras_weights(model, path):
             raise ValueError(text)
 
 
+def _checked_weights(preset, weights, carriers):
+    """Checks `preset` (a MAEST preset) and `weights` (an existing file of
+    `WEIGHTS_KINDS`); returns whether it is a reference checkpoint (else a
+    Keras `.weights.h5`). `carriers`: what carries its own weights instead
+    (`"file"`, `"file or an export"`), for the error."""
+    if preset not in MAESTBackbone.presets:
+        raise CommandError(
+            f"MODEL {preset!r}: --weights needs a MAEST preset name "
+            f"({', '.join(sorted(MAESTBackbone.presets))}); a `.keras` "
+            f"{carriers} carries its own weights."
+        )
+    reference = weights.lower().endswith(REFERENCE_CHECKPOINTS)
+    if not reference and not weights.endswith(KERAS_WEIGHTS):
+        raise CommandError(f"--weights {weights!r}: expected {WEIGHTS_KINDS}.")
+    if not os.path.isfile(weights):
+        raise CommandError(f"--weights {weights!r}: no such file.")
+    return reference
+
+
 def preset_tagger(preset, weights, labels=None):
     """A `MAESTTagger` of `preset` with `weights` (`WEIGHTS_KINDS`), its
     preprocessor (`preset_preprocessor`) and tag names: `labels` (a file),
@@ -191,17 +210,7 @@ def preset_tagger(preset, weights, labels=None):
         CommandError: an unknown preset, a missing or unreadable weights
             file, no labels, or weights that do not fit, naming which.
     """
-    if preset not in MAESTBackbone.presets:
-        raise CommandError(
-            f"MODEL {preset!r}: --weights needs a MAEST preset name "
-            f"({', '.join(sorted(MAESTBackbone.presets))}); a `.keras` "
-            "file or an export carries its own weights."
-        )
-    reference = weights.lower().endswith(REFERENCE_CHECKPOINTS)
-    if not reference and not weights.endswith(KERAS_WEIGHTS):
-        raise CommandError(f"--weights {weights!r}: expected {WEIGHTS_KINDS}.")
-    if not os.path.isfile(weights):
-        raise CommandError(f"--weights {weights!r}: no such file.")
+    reference = _checked_weights(preset, weights, "file or an export")
     state = None
     if reference:
         try:
@@ -260,17 +269,7 @@ def preset_backbone(preset, weights):
         CommandError: an unknown preset, a missing weights file, or
             weights that do not fit, naming which.
     """
-    if preset not in MAESTBackbone.presets:
-        raise CommandError(
-            f"MODEL {preset!r}: --weights needs a MAEST preset name "
-            f"({', '.join(sorted(MAESTBackbone.presets))}); a `.keras` "
-            "file carries its own weights."
-        )
-    reference = weights.lower().endswith(REFERENCE_CHECKPOINTS)
-    if not reference and not weights.endswith(KERAS_WEIGHTS):
-        raise CommandError(f"--weights {weights!r}: expected {WEIGHTS_KINDS}.")
-    if not os.path.isfile(weights):
-        raise CommandError(f"--weights {weights!r}: no such file.")
+    reference = _checked_weights(preset, weights, "file")
     backbone = MAESTBackbone.from_preset(preset)
     try:
         if reference:

@@ -117,8 +117,8 @@ def recipe_cases(recipe):
         return resolve_splits(
             FLAGS.data,
             sample_rate=recipe.SAMPLE_RATE,
-            corpus_clips=FLAGS.corpus_clips,
-            corpus_seconds=seconds or FLAGS.corpus_seconds,
+            corpus_clips=FLAGS.corpus_clips or 600,
+            corpus_seconds=seconds or FLAGS.corpus_seconds or 30.0,
             seed=FLAGS.seed,
             cache_dir=FLAGS.cache_dir,
         )[0]

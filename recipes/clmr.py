@@ -68,18 +68,16 @@ from contrastive_common import sample_cnn
 from contrastive_common import simclr_model
 from contrastive_common import view_pairs
 from run_flags import prepare_output
+from run_flags import recipe_data
 from run_flags import start_run
 
 import keras_music  # noqa: F401  (sets the Keras backend)
-from keras_music.data.tfrecord_format import read_manifest
 from keras_music.data.tfrecord_format import write_json_atomic
 from keras_music.distribute import fit
 from keras_music.evaluation.probe_encoder import embed_splits
 from keras_music.layers.clmr_augment import CLMRAugment
 from keras_music.models.sample_cnn.sample_cnn_presets import backbone_presets
 from keras_music.training.recipe_support import keep_initial_weights
-from keras_music.training.recipe_support import resolve_splits
-from keras_music.training.recipe_support import resolve_task
 from keras_music.training.recipe_support import resume_stream
 from keras_music.training.recipe_support import run_callbacks
 from keras_music.training.recipe_support import worker_done
@@ -97,13 +95,6 @@ CROP_ONLY = {
     "reverb_p": 0.0,
 }
 
-flags.DEFINE_string(
-    "data",
-    None,
-    "Folder with train/, valid/ and test/ TFRecord folders (22.05 kHz). "
-    "Default: the built-in tune corpus.",
-)
-flags.DEFINE_string("task", None, "Probe task. Default: dance (corpus).")
 flags.DEFINE_string("preset", "sample_cnn_clmr", "SampleCNNBackbone preset.")
 flags.DEFINE_enum(
     "augment",
@@ -135,11 +126,6 @@ flags.DEFINE_string(
     "Embedding cache root; runs sharing it reuse the random-init "
     "embeddings. Default: <output>/embeddings.",
 )
-flags.DEFINE_integer(
-    "corpus_clips", 600, "Clips of the built-in corpus (with no --data)."
-)
-flags.DEFINE_float("corpus_seconds", 30.0, "Corpus clip length.")
-flags.DEFINE_string("cache_dir", None, "Cache root of the built-in corpus.")
 flag_checks.positive(
     "crop_samples",
     "span_seconds",
@@ -151,8 +137,6 @@ flag_checks.positive(
     "projection_dim",
     "probe_epochs",
     "probe_trials",
-    "corpus_clips",
-    "corpus_seconds",
 )
 flag_checks.non_negative("weight_decay")
 # --help lists the shared flags (recipes/run_flags.py) with these.
@@ -202,20 +186,8 @@ def main(_):
     prepare_output(output, strategy)
 
     # === Data ===
-    splits, source = resolve_splits(
-        FLAGS.data,
-        sample_rate=SAMPLE_RATE,
-        corpus_clips=FLAGS.corpus_clips,
-        corpus_seconds=FLAGS.corpus_seconds,
-        seed=FLAGS.seed,
-        cache_dir=FLAGS.cache_dir,
-    )
-    manifest = read_manifest(splits["train"])
-    task = resolve_task(
-        manifest,
-        splits["train"],
-        FLAGS.task,
-        default="dance" if FLAGS.data is None else None,
+    splits, source, manifest, task = recipe_data(
+        SAMPLE_RATE, corpus_task="dance"
     )
     steps_per_epoch = FLAGS.steps_per_epoch or max(
         1, manifest["num_examples"] // batch_size

@@ -64,6 +64,7 @@ from absl import flags
 from absl import logging
 from run_flags import compile_options
 from run_flags import prepare_output
+from run_flags import recipe_data
 from run_flags import start_run
 from run_flags import training_input
 
@@ -90,8 +91,6 @@ from keras_music.models.maest.maest_layers import patch_grid_size
 from keras_music.models.maest.maest_presets import backbone_presets
 from keras_music.models.maest.maest_tagger import MAESTTagger
 from keras_music.training.recipe_support import keep_initial_weights
-from keras_music.training.recipe_support import resolve_splits
-from keras_music.training.recipe_support import resolve_task
 from keras_music.training.recipe_support import resume_stream
 from keras_music.training.recipe_support import run_callbacks
 from keras_music.training.recipe_support import worker_done
@@ -112,15 +111,6 @@ CPU_DEMO = {"preset": "maest_small", "epochs": 6, "learning_rate": 5e-4}
 
 flags.DEFINE_enum(
     "segment", "30", ["5", "10", "20", "30"], "Segment length in seconds."
-)
-flags.DEFINE_string(
-    "data",
-    None,
-    "Folder with train/, valid/ and test/ TFRecord folders. Default: the "
-    "built-in tune corpus.",
-)
-flags.DEFINE_string(
-    "task", None, "Label task to train on. Default: the only multi-label one."
 )
 flags.DEFINE_string(
     "preset",
@@ -171,13 +161,6 @@ flags.DEFINE_string(
     "saved_models",
     "Where exports go: <dir>/<name>_tagger, <name> as the run's.",
 )
-flags.DEFINE_integer(
-    "corpus_clips", 600, "Clips of the built-in corpus (with no --data)."
-)
-flags.DEFINE_float(
-    "corpus_seconds", 30.0, "Clip length of the built-in corpus."
-)
-flags.DEFINE_string("cache_dir", None, "Cache root of the built-in corpus.")
 flags.register_validator(
     "export",
     lambda formats: set(formats) <= set(EXPORT_FORMATS),
@@ -189,8 +172,6 @@ flag_checks.positive(
     "samples_per_epoch",
     "batch_size",
     "learning_rate",
-    "corpus_clips",
-    "corpus_seconds",
 )
 flag_checks.non_negative(
     "weight_decay", "mixup_alpha", "patchout_time", "patchout_freq"
@@ -458,21 +439,8 @@ def main(_):
         )
 
     # === Data ===
-    splits, source = resolve_splits(
-        FLAGS.data,
-        sample_rate=SAMPLE_RATE,
-        corpus_clips=FLAGS.corpus_clips,
-        corpus_seconds=FLAGS.corpus_seconds,
-        seed=FLAGS.seed,
-        cache_dir=FLAGS.cache_dir,
-    )
-    manifest = read_manifest(splits["train"])
-    task = resolve_task(
-        manifest,
-        splits["train"],
-        FLAGS.task,
-        default="instrument" if FLAGS.data is None else None,
-        multi=True,
+    splits, source, manifest, task = recipe_data(
+        SAMPLE_RATE, corpus_task="instrument", multi=True
     )
     spec = manifest["tasks"][task]
     multi_label = spec["multi_label"]

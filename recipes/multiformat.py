@@ -78,10 +78,10 @@ from contrastive_common import simclr_model
 from contrastive_common import view_pairs
 from contrastive_common import weighted_fusion_scores
 from run_flags import prepare_output
+from run_flags import recipe_data
 from run_flags import start_run
 
 import keras_music  # noqa: F401  (sets the Keras backend)
-from keras_music.data.tfrecord_format import read_manifest
 from keras_music.data.tfrecord_format import write_json_atomic
 from keras_music.distribute import fit
 from keras_music.distribute import is_chief
@@ -100,8 +100,6 @@ from keras_music.models.sample_cnn.sample_cnn_presets import (
     backbone_presets as sample_cnn_presets,
 )
 from keras_music.training.recipe_support import keep_initial_weights
-from keras_music.training.recipe_support import resolve_splits
-from keras_music.training.recipe_support import resolve_task
 from keras_music.training.recipe_support import resume_stream
 from keras_music.training.recipe_support import run_callbacks
 from keras_music.training.recipe_support import save_weights_atomic
@@ -114,13 +112,6 @@ RESNET_DEMO_WIDTH_DIVISOR = 4
 N_FFT, HOP_LENGTH = 2048, 512
 BRANCHES = ("waveform", "spectrogram")
 
-flags.DEFINE_string(
-    "data",
-    None,
-    "Folder with train/, valid/ and test/ TFRecord folders (22.05 kHz). "
-    "Default: the built-in tune corpus.",
-)
-flags.DEFINE_string("task", None, "Probe task. Default: dance (corpus).")
 flags.DEFINE_enum(
     "fusion",
     "concat",
@@ -158,11 +149,6 @@ flags.DEFINE_integer("probe_trials", 3, "Linear probe seeds (mean).")
 flags.DEFINE_string(
     "output", None, "Run folder. Default: runs/multiformat_<aug>."
 )
-flags.DEFINE_integer(
-    "corpus_clips", 600, "Clips of the built-in corpus (with no --data)."
-)
-flags.DEFINE_float("corpus_seconds", 30.0, "Corpus clip length.")
-flags.DEFINE_string("cache_dir", None, "Cache root of the built-in corpus.")
 flag_checks.positive(
     "clip_samples",
     "n_mels",
@@ -175,8 +161,6 @@ flag_checks.positive(
     "projection_dim",
     "probe_epochs",
     "probe_trials",
-    "corpus_clips",
-    "corpus_seconds",
 )
 flag_checks.non_negative("weight_decay")
 # --help lists the shared flags (recipes/run_flags.py) with these.
@@ -362,20 +346,8 @@ def main(_):
         )
 
     # === Data ===
-    splits, source = resolve_splits(
-        FLAGS.data,
-        sample_rate=SAMPLE_RATE,
-        corpus_clips=FLAGS.corpus_clips,
-        corpus_seconds=FLAGS.corpus_seconds,
-        seed=FLAGS.seed,
-        cache_dir=FLAGS.cache_dir,
-    )
-    manifest = read_manifest(splits["train"])
-    task = resolve_task(
-        manifest,
-        splits["train"],
-        FLAGS.task,
-        default="dance" if FLAGS.data is None else None,
+    splits, source, manifest, task = recipe_data(
+        SAMPLE_RATE, corpus_task="dance"
     )
     setup["steps_per_epoch"] = FLAGS.steps_per_epoch or max(
         1, manifest["num_examples"] // setup["batch_size"]

@@ -61,6 +61,7 @@ from absl import flags
 from absl import logging
 from run_flags import compile_options
 from run_flags import prepare_output
+from run_flags import recipe_data
 from run_flags import start_run
 from run_flags import training_input
 
@@ -87,8 +88,6 @@ from keras_music.pretraining.pase_workers import WORKER_CODES
 from keras_music.pretraining.pase_workers import parse_workers
 from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import read_history
-from keras_music.training.recipe_support import resolve_splits
-from keras_music.training.recipe_support import resolve_task
 from keras_music.training.recipe_support import resume_stream
 from keras_music.training.recipe_support import run_callbacks
 from keras_music.training.recipe_support import worker_done
@@ -116,13 +115,6 @@ CPU_DEMO_WIDTHS = {
 }
 CPU_DEMO_DECODER = (64, 64, 32, 32, 16)
 
-flags.DEFINE_string(
-    "data",
-    None,
-    "Folder with train/, valid/ and test/ TFRecord folders written with "
-    "--features pase. Default: the built-in tune corpus.",
-)
-flags.DEFINE_string("task", None, "Downstream task. Default: dance (corpus).")
 flags.DEFINE_enum("encoder", "pase_plus", list(BACKBONES), "Encoder family.")
 flags.DEFINE_string(
     "preset",
@@ -154,9 +146,6 @@ flags.DEFINE_float(
 flags.DEFINE_string(
     "output", None, "Run folder. Default: runs/<preset>_<weighting>."
 )
-flags.DEFINE_integer("corpus_clips", None, "Built-in corpus clips (600).")
-flags.DEFINE_float("corpus_seconds", None, "Built-in corpus clip length (30).")
-flags.DEFINE_string("cache_dir", None, "Cache root of the built-in corpus.")
 flag_checks.positive(
     "reweight_epochs",
     "epochs",
@@ -168,8 +157,6 @@ flag_checks.positive(
     "probe_epochs",
     "finetune_epochs",
     "segment_seconds",
-    "corpus_clips",
-    "corpus_seconds",
 )
 # --help lists the shared flags (recipes/run_flags.py) with these.
 flags.adopt_module_key_flags(run_flags)
@@ -479,19 +466,8 @@ def main(_):
     replicas = strategy.num_replicas_in_sync
 
     # === Data ===
-    splits, source = resolve_splits(
-        FLAGS.data,
-        sample_rate=SAMPLE_RATE,
-        corpus_clips=cfg.corpus_clips,
-        corpus_seconds=cfg.corpus_seconds,
-        seed=FLAGS.seed,
-        cache_dir=FLAGS.cache_dir,
-    )
-    task = resolve_task(
-        fmt.read_manifest(splits["train"]),
-        splits["train"],
-        FLAGS.task,
-        default="dance" if FLAGS.data is None else None,
+    splits, source, _, task = recipe_data(
+        SAMPLE_RATE, cfg.corpus_clips, cfg.corpus_seconds, corpus_task="dance"
     )
     names = [n for n in cfg.workers if n != "waveform"]
     pretraining = pretraining_splits(splits, names)

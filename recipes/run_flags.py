@@ -1,7 +1,9 @@
-"""The flags every training recipe shares: where and how it runs.
+"""The flags every training recipe shares: where and how it runs, and the
+data it reads.
 
 Importing this module defines them (and checks them when the command
-line is parsed); `start_run()` acts on them. A recipe then makes its
+line is parsed); `start_run()` acts on them and `recipe_data()` finds the
+splits and the task. A recipe then makes its
 `--output` the folder of this run with `prepare_output()` (resumed with
 the same flags, refused with others, cleared with `--overwrite`), builds
 its model under the strategy it returns, compiles with
@@ -9,15 +11,20 @@ its model under the strategy it returns, compiles with
 `training_input()` and trains with `keras_music.distribute.fit`.
 """
 
+import collections
+
 import flag_checks
 import keras
 from absl import flags
 
 from keras_music.data.data_service import through_data_service
+from keras_music.data.tfrecord_format import read_manifest
 from keras_music.distribute import STRATEGIES
 from keras_music.distribute import is_chief
 from keras_music.training.recipe_support import configure_run
 from keras_music.training.recipe_support import prepare_run_folder
+from keras_music.training.recipe_support import resolve_splits
+from keras_music.training.recipe_support import resolve_task
 
 flags.DEFINE_enum(
     "strategy",
@@ -64,7 +71,28 @@ flags.DEFINE_bool(
     "when the flags are the run's, and refused when they are not or the "
     "run has finished.",
 )
-flag_checks.positive("cpu_replicas")
+flags.DEFINE_string(
+    "data",
+    None,
+    "Folder with train/, valid/ and test/ TFRecord folders "
+    "(tfrecords/make_tfrecords.py) at the recipe's sample rate. Default: "
+    "the built-in tune corpus.",
+)
+flags.DEFINE_string(
+    "task", None, "Label task of the data. Default: the recipe's (--help)."
+)
+flags.DEFINE_integer(
+    "corpus_clips",
+    None,
+    "Clips of the built-in corpus (with no --data). Default: the recipe's.",
+)
+flags.DEFINE_float(
+    "corpus_seconds",
+    None,
+    "Clip length of the built-in corpus. Default: the recipe's.",
+)
+flags.DEFINE_string("cache_dir", None, "Cache root of the built-in corpus.")
+flag_checks.positive("cpu_replicas", "corpus_clips", "corpus_seconds")
 # The other strategies take the devices they find (or TF_CONFIG's).
 flag_checks.only_with("cpu_replicas", "strategy", ["mirrored"])
 flag_checks.choices("verbose", (0, 1, 2))
@@ -139,3 +167,52 @@ def training_input(dataset):
     if FLAGS.data_service_address is None:
         return dataset
     return through_data_service(dataset, FLAGS.data_service_address)
+
+
+RecipeData = collections.namedtuple(
+    "RecipeData", ["splits", "source", "manifest", "task"]
+)
+RecipeData.__doc__ = """What `recipe_data` found: the split folders by name,
+where they come from (for the log), the training split's manifest and the
+label task."""
+
+
+def recipe_data(
+    sample_rate,
+    corpus_clips=600,
+    corpus_seconds=30.0,
+    corpus_task=None,
+    multi=None,
+):
+    """The data of the run: `--data`'s splits, or the built-in corpus.
+
+    Args:
+        sample_rate: int. Rate the recipe's model takes (the corpus is
+            rendered at it; `--data` must hold it).
+        corpus_clips: int. The recipe's `--corpus_clips` default.
+        corpus_seconds: float. The recipe's `--corpus_seconds` default.
+        corpus_task: str or `None`. The task without `--task` on the
+            built-in corpus (e.g. `"dance"`).
+        multi: bool or `None`. Without `--task` on other data, take its
+            only multi-label (`True`) or single-label (`False`) task.
+
+    Returns:
+        A `RecipeData`.
+    """
+    splits, source = resolve_splits(
+        FLAGS.data,
+        sample_rate=sample_rate,
+        corpus_clips=FLAGS.corpus_clips or corpus_clips,
+        corpus_seconds=FLAGS.corpus_seconds or corpus_seconds,
+        seed=FLAGS.seed,
+        cache_dir=FLAGS.cache_dir,
+    )
+    manifest = read_manifest(splits["train"])
+    task = resolve_task(
+        manifest,
+        splits["train"],
+        FLAGS.task,
+        default=corpus_task if FLAGS.data is None else None,
+        multi=multi,
+    )
+    return RecipeData(splits, source, manifest, task)

@@ -79,12 +79,12 @@ from absl import flags
 from absl import logging
 from run_flags import compile_options
 from run_flags import prepare_output
+from run_flags import recipe_data
 from run_flags import start_run
 from run_flags import training_input
 
 import keras_music  # noqa: F401  (sets the Keras backend)
 from keras_music.data.tfrecord_dataset import tfrecord_dataset
-from keras_music.data.tfrecord_format import read_manifest
 from keras_music.data.tfrecord_format import write_json_atomic
 from keras_music.distribute import fit
 from keras_music.evaluation.embedding_cache import extract_embeddings
@@ -102,8 +102,6 @@ from keras_music.models.swin.swin_backbone import SwinBackbone
 from keras_music.models.swin.swin_presets import backbone_presets
 from keras_music.pretraining.moco import MoCo
 from keras_music.training.recipe_support import keep_initial_weights
-from keras_music.training.recipe_support import resolve_splits
-from keras_music.training.recipe_support import resolve_task
 from keras_music.training.recipe_support import resume_stream
 from keras_music.training.recipe_support import run_callbacks
 from keras_music.training.recipe_support import worker_done
@@ -133,13 +131,6 @@ CPU_DEMO = {
 }
 WARMUP_FRACTION = 20 / 400
 
-flags.DEFINE_string(
-    "data",
-    None,
-    "Folder with train/, valid/ and test/ TFRecord folders (22.05 kHz). "
-    "Default: the built-in tune corpus.",
-)
-flags.DEFINE_string("task", None, "Probe task. Default: dance (corpus).")
 flags.DEFINE_enum(
     "preprocessor",
     "time_folding",
@@ -182,13 +173,6 @@ flags.DEFINE_string(
     "saved_models",
     "Where exports go: <dir>/s3t_<preprocessor>_encoder.",
 )
-flags.DEFINE_integer(
-    "corpus_clips", 600, "Clips of the built-in corpus (with no --data)."
-)
-flags.DEFINE_float(
-    "corpus_seconds", None, "Corpus clip length. Default: max(30, clip)."
-)
-flags.DEFINE_string("cache_dir", None, "Cache root of the built-in corpus.")
 flags.register_validator(
     "export",
     lambda formats: set(formats) <= {"saved_model"},
@@ -205,8 +189,6 @@ flag_checks.positive(
     "temperature",
     "learning_rate",
     "probe_epochs",
-    "corpus_clips",
-    "corpus_seconds",
 )
 flag_checks.non_negative("weight_decay")
 flag_checks.below_one("momentum")
@@ -413,21 +395,10 @@ def main(_):
     )
 
     # === Data ===
-    splits, source = resolve_splits(
-        FLAGS.data,
-        sample_rate=SAMPLE_RATE,
-        corpus_clips=FLAGS.corpus_clips,
-        corpus_seconds=FLAGS.corpus_seconds
-        or max(30.0, float(np.ceil(setup.clip_seconds))),
-        seed=FLAGS.seed,
-        cache_dir=FLAGS.cache_dir,
-    )
-    manifest = read_manifest(splits["train"])
-    task = resolve_task(
-        manifest,
-        splits["train"],
-        FLAGS.task,
-        default="dance" if FLAGS.data is None else None,
+    splits, source, manifest, task = recipe_data(
+        SAMPLE_RATE,
+        corpus_seconds=max(30.0, float(np.ceil(setup.clip_seconds))),
+        corpus_task="dance",
     )
     steps_per_epoch = FLAGS.steps_per_epoch or max(
         1, manifest["num_examples"] // batch_size

@@ -77,7 +77,7 @@ from keras_music.evaluation.finetune import evaluate_finetune
 from keras_music.evaluation.probe_encoder import probe_encoder
 from keras_music.evaluation.probe_encoder import summarize_trials
 from keras_music.evaluation.probe_protocol import get_probe_protocol
-from keras_music.features.pase_targets import TARGET_NAMES
+from keras_music.features.pase_targets import frame_targets
 from keras_music.models.embedder import AudioEmbedder
 from keras_music.models.pase.pase_backbone import PASEBackbone
 from keras_music.models.pase.pase_plus_backbone import PASEPlusBackbone
@@ -247,7 +247,7 @@ def pretraining_splits(splits, names):
     once, beside it in the cache)."""
     if FLAGS.data is None:
         root = os.path.dirname(splits["train"]) + "_pase_targets"
-        targets = list(TARGET_NAMES)
+        targets = frame_targets()
         train = rewrite_with_targets(
             splits["train"], os.path.join(root, "train"), targets
         )

@@ -149,9 +149,9 @@ def make_frontend(name, sample_rate):
 def make_targets(name):
     """The frame targets `--features` asks to store, or None."""
     if name == "pase":
-        from keras_music.features.pase_targets import TARGET_NAMES
+        from keras_music.features.pase_targets import frame_targets
 
-        return list(TARGET_NAMES)
+        return frame_targets()
     return None
 
 

@@ -46,9 +46,9 @@ def rewrite_with_targets(source, output, targets, target_statistics_from=None):
     Args:
         source: str. A TFRecord folder of audio.
         output: str. The folder to write.
-        targets: list of str or callable. As `write_tfrecords`'s
-            `targets`, e.g. `list(keras_music.features.pase_targets.
-            TARGET_NAMES)`.
+        targets: `FrameTargets` or callable. As `write_tfrecords`'s
+            `targets`, e.g. `keras_music.features.pase_targets.
+            frame_targets()`.
         target_statistics_from: optional str. A folder written with the
             same targets whose statistics normalise these (the training
             split's, for the validation copy). Defaults to `None`.
@@ -64,8 +64,9 @@ def rewrite_with_targets(source, output, targets, target_statistics_from=None):
     >>> splits = build_tune_corpus(
     ...     num_clips=10, clip_seconds=1.0, cache_dir=root, progress=False
     ... )
+    >>> from keras_music.features.pase_targets import frame_targets
     >>> copy = rewrite_with_targets(
-    ...     splits["train"], root + "/with_mfcc", ["mfcc"]
+    ...     splits["train"], root + "/with_mfcc", frame_targets(["mfcc"])
     ... )
     >>> read_manifest(copy)["targets"]["names"]
     ['mfcc']

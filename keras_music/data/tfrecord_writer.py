@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from keras_music.data import tfrecord_format as fmt
 from keras_music.data.errors import AudioDecodeError
+from keras_music.data.frame_targets import FrameTargets
 from keras_music.data.track import Track
 from keras_music.utils.atomic_write import atomic_path
 from keras_music.utils.atomic_write import finish_directory_swap
@@ -90,17 +91,18 @@ def write_tfrecords(
         progress: bool. Shows a tqdm progress bar. Defaults to `True`.
         num_workers: int. Processes running `load_fn` (and `targets`).
             Defaults to 1 (in this process).
-        targets: `None`, a list of PASE target names (`"lps"`, `"mfcc"`,
-            `"chroma"`, `"tempogram"`, `"prosody"`; computed by
-            `keras_music.features.pase_targets.pase_targets`, needs
-            `sample_rate=16000`), or a callable `audio (samples,) float32
-            -> {name: array (samples // hop, dim)}` at `sample_rate`
-            (picklable when `num_workers > 1`; its hop and dims are found
-            by calling it on 1 s and 2 s of noise). Frame-level targets
+        targets: `None`, a `keras_music.data.frame_targets.FrameTargets`
+            (e.g. PASE's workers' targets,
+            `keras_music.features.pase_targets.frame_targets()`, at 16
+            kHz), or a callable `audio (samples,) float32 -> {name: array
+            (samples // hop, dim)}` at `sample_rate` (its hop and dims are
+            found by calling it on 1 s and 2 s of noise). The function must
+            be picklable when `num_workers > 1`. Frame-level targets
             stored with each record as float16, beside the audio (not with
             `frontend`). The manifest gets their dims, frame rate and
             per-dimension mean/std (see `target_statistics_from`).
-            Tracks shorter than one target frame are skipped.
+            Tracks shorter than one target frame are skipped. A list of
+            PASE target names still works (deprecated).
         target_statistics_from: str or `None`. The TRAINING split's folder,
             already written with the same targets: its statistics are
             copied into this manifest, so that a validation or test split
@@ -464,95 +466,29 @@ def _check_targets(targets, frontend, sample_rate):
             f"Received: targets={targets!r}, frontend={frontend!r}"
         )
     if isinstance(targets, (list, tuple)):
+        warnings.warn(
+            "`targets` as a list of PASE target names is deprecated: pass "
+            "`keras_music.features.pase_targets.frame_targets(names)`.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
         # Imported here: librosa is only needed by writers of targets.
-        from keras_music.features import pase_targets as pase
+        from keras_music.features.pase_targets import frame_targets
 
-        names = pase.check_target_names(targets)
-        if sample_rate != pase.SAMPLE_RATE:
-            raise ValueError(
-                f"PASE `targets` {names} are defined at "
-                f"{pase.SAMPLE_RATE} Hz. Received: sample_rate={sample_rate}"
-            )
-        spec = {
-            "names": list(names),
-            "dims": {name: pase.TARGET_DIMS[name] for name in names},
-            "hop_length": pase.HOP_LENGTH,
-            "frame_rate": pase.FRAME_RATE,
-            "storage": "float16",
-            "function": (
-                f"{_describe(pase.pase_targets)} version {pase.TARGETS_VERSION}"
-            ),
-        }
-        return functools.partial(pase.pase_targets, names=names), spec
-    if not callable(targets):
+        targets = frame_targets(targets)
+    elif callable(targets):
+        targets = FrameTargets.from_function(targets, sample_rate)
+    elif not isinstance(targets, FrameTargets):
         raise ValueError(
-            "`targets` must be None, a list of target names or a callable. "
+            "`targets` must be None, a `FrameTargets` or a callable. "
             f"Received: targets={targets!r}"
         )
-    return targets, _probe_targets(targets, sample_rate)
-
-
-def _probe_targets(targets, sample_rate):
-    lengths = (sample_rate, 2 * sample_rate)
-    noise = np.random.default_rng(0).uniform(-0.5, 0.5, lengths[1])
-    outputs = [targets(noise[:n].astype(np.float32)) for n in lengths]
-    shapes = [
-        {k: np.shape(v) for k, v in o.items()} if isinstance(o, dict) else o
-        for o in outputs
-    ]
-    hop = _probed_hop(shapes, lengths)
-    if hop is None:
+    if targets.sample_rate not in (None, sample_rate):
         raise ValueError(
-            "`targets` must return a dict of names (no '/') to arrays "
-            "`(samples // hop, dim)`, the same names for any audio, for one "
-            f"integer hop. Received shapes {shapes[0]} for {lengths[0]} "
-            f"samples and {shapes[1]} for {lengths[1]} from "
-            f"targets={targets!r}"
+            f"`targets` {targets.names} are defined at "
+            f"{targets.sample_rate} Hz. Received: sample_rate={sample_rate}"
         )
-    names = sorted(shapes[0])
-    return {
-        "names": names,
-        "dims": {n: int(shapes[0][n][1]) for n in names},
-        "hop_length": hop,
-        "frame_rate": sample_rate / hop,
-        "storage": "float16",
-        "function": _describe(targets),
-    }
-
-
-def _probed_hop(shapes, lengths):
-    """The hop the probed target shapes imply, or None if inconsistent."""
-    if not all(isinstance(s, dict) and s for s in shapes):
-        return None
-    names = sorted(shapes[0])
-    if set(shapes[1]) != set(names) or not all(
-        isinstance(n, str) and "/" not in n for n in names
-    ):
-        return None
-    if not all(len(s[n]) == 2 for s in shapes for n in names):
-        return None
-    added = shapes[1][names[0]][0] - shapes[0][names[0]][0]
-    if added <= 0 or lengths[0] % added:
-        return None
-    hop = lengths[0] // added
-    for n in names:
-        if shapes[0][n][1] != shapes[1][n][1]:
-            return None
-        if any(s[n][0] != length // hop for s, length in zip(shapes, lengths)):
-            return None
-    return hop
-
-
-def _describe(function):
-    """A text naming `function` that is the same in every process."""
-    if isinstance(function, functools.partial):
-        arguments = [repr(a) for a in function.args] + [
-            f"{k}={v!r}" for k, v in sorted(function.keywords.items())
-        ]
-        return f"{_describe(function.func)}({', '.join(arguments)})"
-    name = getattr(function, "__qualname__", type(function).__qualname__)
-    module = getattr(function, "__module__", type(function).__module__)
-    return f"{module}.{name}"
+    return targets.function, targets.spec(sample_rate)
 
 
 def _statistics_from(directory, targets_spec):

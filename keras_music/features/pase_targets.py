@@ -51,10 +51,13 @@ Reference:
     classification", ICASSP 2021, Section 2.2.
 """
 
+import functools
 import warnings
 
 import numpy as np
 
+from keras_music.data.frame_targets import FrameTargets
+from keras_music.data.frame_targets import describe
 from keras_music.layers import validation
 
 # Bump when what `pase_targets` computes changes: it is part of the
@@ -177,6 +180,26 @@ def pase_targets(audio, names=TARGET_NAMES):
         name: np.ascontiguousarray(targets[name][..., :frames].T, np.float32)
         for name in names
     }
+
+
+def frame_targets(names=TARGET_NAMES):
+    """The targets `names` for `write_tfrecords(..., targets=...)`.
+
+    Args:
+        names: list or tuple of str, from `TARGET_NAMES`. Defaults to all.
+
+    Returns:
+        A `keras_music.data.frame_targets.FrameTargets` at 16 kHz, hop 160.
+    """
+    names = check_target_names(names)
+    function = functools.partial(pase_targets, names=names)
+    return FrameTargets(
+        function,
+        {name: TARGET_DIMS[name] for name in names},
+        HOP_LENGTH,
+        SAMPLE_RATE,
+        f"{describe(pase_targets)} version {TARGETS_VERSION}",
+    )
 
 
 def check_target_names(names):

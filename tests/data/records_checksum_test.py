@@ -16,6 +16,7 @@ from keras_music.data.tfrecord_writer import write_tfrecords
 from keras_music.data.track import Track
 from keras_music.data.tune_corpus import render_tune_clip
 from keras_music.data.tune_corpus import tune_corpus_items
+from keras_music.features.pase_targets import frame_targets
 from tests.data import tfrecord_writer_test as writer_test
 
 WRITTEN = {
@@ -51,7 +52,7 @@ def test_written_records_are_unchanged(kind, tmp_path):
             directory,
             tasks={},
             sample_rate=16000,
-            targets=["lps", "prosody"],
+            targets=frame_targets(["lps", "prosody"]),
             progress=False,
         )
     elif kind == "ramp":

@@ -14,6 +14,7 @@ import tensorflow as tf
 from keras_music.data.errors import AudioDecodeError
 from keras_music.data.tfrecord_writer import write_tfrecords
 from keras_music.data.track import Track
+from keras_music.features.pase_targets import frame_targets
 from tests.test_case import TestCase
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -577,7 +578,7 @@ class WriteTargetsTest(TestCase):
             output_dir,
             tasks={},
             sample_rate=16000,
-            targets=["lps", "prosody"],
+            targets=frame_targets(["lps", "prosody"]),
             progress=False,
         )
         spec = manifest["targets"]
@@ -599,7 +600,7 @@ class WriteTargetsTest(TestCase):
                     targets[name], expected[name].astype("float16")
                 )
         with pytest.raises(ValueError, match="sample_rate=8000"):
-            write(self.get_temp_dir(), targets=["lps"])
+            write(self.get_temp_dir(), targets=frame_targets(["lps"]))
 
     def test_interrupted_write_with_targets_resumes(self):
         clean = write(self.get_temp_dir(), targets=ramp_targets)
@@ -675,7 +676,9 @@ class WriteTargetsTest(TestCase):
                 frontend=keras.layers.Identity(),
             )
         with pytest.raises(ValueError, match="waveform"):
-            write(output_dir, targets=["waveform"])
+            write(output_dir, targets=frame_targets(["waveform"]))
+        with pytest.raises(ValueError, match="a `FrameTargets` or a callable"):
+            write(output_dir, targets={"lps": 1025})
         with pytest.raises(ValueError, match="for one integer hop"):
             write(output_dir, targets=lambda audio: {"x": np.zeros((3, 2))})
         with pytest.raises(ValueError, match="for one integer hop"):

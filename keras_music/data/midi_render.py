@@ -39,6 +39,7 @@ _SOUNDFONT_BYTES = {}
 # Channel 9 is the General-MIDI drum channel; melodic parts avoid it.
 _DRUM_CHANNEL = 9
 _MAX_CHANNELS = 15
+_MIDI_CHANNELS = [c if c < _DRUM_CHANNEL else c + 1 for c in range(15)]
 
 
 def available_soundfonts():
@@ -144,6 +145,33 @@ def render_notes(
     peak = check_positive("peak", peak)
     if peak > 1:
         raise ValueError(f"`peak` must be in (0, 1]. Received: peak={peak!r}")
+    programs = _checked_programs(programs)
+    notes = _checked_notes(notes, programs)
+    if soundfont is None:
+        soundfont = available_soundfonts()["timgm6mb"]
+    if not os.path.isfile(soundfont):
+        raise ValueError(
+            f"`soundfont` must be a soundfont file. Received: "
+            f"soundfont={soundfont!r}"
+        )
+
+    synth, sfid = _synth(soundfont, sample_rate)
+    for channel, program in enumerate(programs):
+        synth.program_select(_MIDI_CHANNELS[channel], sfid, 0, program)
+    num_samples = int(round(duration * sample_rate))
+    events = _schedule(notes, sample_rate, num_samples)
+    audio = _play(synth, events, num_samples).mean(axis=1)
+    level = float(np.max(np.abs(audio)))
+    if not np.isfinite(level) or level == 0.0:
+        raise ValueError(
+            "The rendered audio is silent or not finite: no note sounded "
+            f"within the first {duration} s (programs={programs}, "
+            f"soundfont={soundfont!r})."
+        )
+    return (audio * (peak / level)).astype(np.float32)
+
+
+def _checked_programs(programs):
     programs = [int(p) for p in programs]
     if not 1 <= len(programs) <= _MAX_CHANNELS:
         raise ValueError(
@@ -155,6 +183,10 @@ def render_notes(
             "`programs` must be General-MIDI program numbers in [0, 127]. "
             f"Received: programs={programs!r}"
         )
+    return programs
+
+
+def _checked_notes(notes, programs):
     notes = np.asarray(notes, dtype=np.float64)
     if notes.size == 0:
         notes = notes.reshape(0, 5)
@@ -179,25 +211,16 @@ def render_notes(
             f"be in [0, {len(programs) - 1}]. Received channels: "
             f"{sorted(set(channel_ids.tolist()))}"
         )
-    if soundfont is None:
-        soundfont = available_soundfonts()["timgm6mb"]
-    if not os.path.isfile(soundfont):
-        raise ValueError(
-            f"`soundfont` must be a soundfont file. Received: "
-            f"soundfont={soundfont!r}"
-        )
+    return notes
 
-    synth, sfid = _synth(soundfont, sample_rate)
-    midi_channels = [c if c < _DRUM_CHANNEL else c + 1 for c in range(15)]
-    for channel, program in enumerate(programs):
-        synth.program_select(midi_channels[channel], sfid, 0, program)
 
-    num_samples = int(round(duration * sample_rate))
+def _schedule(notes, sample_rate, num_samples):
+    """Sorted `(sample, is_on, channel, key, velocity)` MIDI events."""
     events = []
     for start, end, pitch, velocity, channel in notes:
         key = int(np.clip(round(pitch), 0, 127))
         vel = int(np.clip(round(velocity), 1, 127))
-        chan = midi_channels[int(channel)]
+        chan = _MIDI_CHANNELS[int(channel)]
         # Sample positions, not seconds, so the schedule is exact.
         on = int(round(start * sample_rate))
         off = max(int(round(end * sample_rate)), on + 1)
@@ -208,7 +231,11 @@ def render_notes(
         events.append((off, 0, chan, key, 0))
         events.append((on, 1, chan, key, vel))
     events.sort()
+    return events
 
+
+def _play(synth, events, num_samples):
+    """`synth`'s stereo output `(num_samples, 2)` playing `events`."""
     stereo = np.zeros((num_samples, 2), dtype=np.float32)
     position = 0
     for time, is_on, chan, key, vel in events:
@@ -228,13 +255,4 @@ def render_notes(
         stereo[position:] = np.frombuffer(block, dtype=np.float32).reshape(
             -1, 2
         )
-
-    audio = stereo.mean(axis=1)
-    level = float(np.max(np.abs(audio)))
-    if not np.isfinite(level) or level == 0.0:
-        raise ValueError(
-            "The rendered audio is silent or not finite: no note sounded "
-            f"within the first {duration} s (programs={programs}, "
-            f"soundfont={soundfont!r})."
-        )
-    return (audio * (peak / level)).astype(np.float32)
+    return stereo

@@ -268,7 +268,19 @@ def _frame_outputs(audio, model):
 
 
 def timestamp_embeddings(audio, model):
-    """HEAR's `get_timestamp_embeddings` for a `HEARModel`."""
+    """HEAR's `get_timestamp_embeddings` for a `HEARModel`.
+
+    Args:
+        audio: float32 `(n_sounds, n_samples)` at `model.sample_rate`,
+            the sounds of a batch zero-padded to one length (as HEAR
+            does).
+        model: a `HEARModel` (the module's `load_model()`).
+
+    Returns:
+        `(embeddings, timestamps)`: float32 tensors `(n_sounds,
+        n_timestamps, model.timestamp_embedding_size)` and `(n_sounds,
+        n_timestamps)`, the centre of each embedding's window in ms.
+    """
     audio = as_audio(audio, model)
     n, length = audio.shape
     rate = model.sample_rate
@@ -302,7 +314,15 @@ def timestamp_embeddings(audio, model):
 
 
 def scene_embeddings(audio, model):
-    """HEAR's `get_scene_embeddings` for a `HEARModel`."""
+    """HEAR's `get_scene_embeddings` for a `HEARModel`.
+
+    Args:
+        audio: float32 `(n_sounds, n_samples)` at `model.sample_rate`.
+        model: a `HEARModel` (the module's `load_model()`).
+
+    Returns:
+        float32 tensor `(n_sounds, model.scene_embedding_size)`.
+    """
     audio = as_audio(audio, model)
     if model.frame_hop is not None:
         embeddings = _frame_outputs(audio, model)[0].mean(axis=1)

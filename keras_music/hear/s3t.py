@@ -62,12 +62,6 @@ def from_keras(model, hop_seconds=DEFAULT_HOP_SECONDS, source=""):
     )
 
 
-def get_scene_embeddings(audio, model):
-    """`(n_sounds, n_samples)` at 22.05 kHz -> `(n_sounds, size)` float32."""
-    return scene_embeddings(audio, model)
-
-
-def get_timestamp_embeddings(audio, model):
-    """`(n_sounds, n_samples)` -> embeddings `(n_sounds, n_timestamps,
-    size)` and the window centres `(n_sounds, n_timestamps)` in ms."""
-    return timestamp_embeddings(audio, model)
+# HEAR takes these two from each module by name.
+get_scene_embeddings = scene_embeddings
+get_timestamp_embeddings = timestamp_embeddings

@@ -151,16 +151,23 @@ class PASEBackbone(Backbone):
 
     def _embedding(self, waveform, blocks, emb_dim, dtype):
         """The embedding before the output BatchNorm: the convolutional
-        stack `blocks` applied to `waveform`, then a 1×1 convolution to
-        `emb_dim`. Called once, symbolically, by the constructor, which
-        creates the layers it needs; `PASEPlusBackbone` overrides it."""
+        stack `blocks` applied to `waveform`, then `_head` on the blocks'
+        outputs. Called once, symbolically, by the constructor."""
+        x = waveform
+        block_outputs = []
+        for block in blocks:
+            x = pase_layers.apply_block(block, x)
+            block_outputs.append(x)
+        return self._head(block_outputs, emb_dim, dtype)
+
+    def _head(self, block_outputs, emb_dim, dtype):
+        """From the outputs of the eight blocks to the embedding: here a
+        1×1 convolution of the last to `emb_dim`. `PASEPlusBackbone`
+        overrides it; each creates the layers it needs."""
         projection = keras.layers.Conv1D(
             emb_dim, 1, dtype=dtype, name="projection"
         )
-        x = waveform
-        for block in blocks:
-            x = pase_layers.apply_block(block, x)
-        return projection(x)
+        return projection(block_outputs[-1])
 
     def get_config(self):
         return {

@@ -27,15 +27,8 @@ class PASEPlusBackbone(PASEBackbone):
     that `MultiTaskPretrainer`'s workers pre-train. A subclass of
     `PASEBackbone` (same stack, checks and frames) with its own presets.
 
-    Frames: every convolution reflect-pads its input (see
-    `pase_layers.block_padding`) so that a block of stride `s` gives
-    `floor(length / s)` frames. Nothing is cropped or zero-padded: an input
-    of `samples` gives exactly `samples // 160` frames (100 per second at
-    16 kHz), frame `t` centred near sample `160 t + 80`; the last
-    `samples % 160` samples only reach the frames through the filters'
-    context. Inputs need at least `min_samples` samples (480 with the
-    paper's kernels), so that each reflection is shorter than what it
-    mirrors.
+    Frames and input length are `PASEBackbone`'s: `samples // 160`
+    frames, from at least `min_samples` samples.
 
     With `emb_dim=512` and `qrnn_units=512` (preset `pase_plus`) the model
     has 8,329,536 parameters, 8,324,672 trainable: PASE's plus the QRNN
@@ -43,18 +36,9 @@ class PASEPlusBackbone(PASEBackbone):
     720,896); the paper's "~8 M" (REFERENCE.md §3: ≈8.3 M).
 
     Args:
-        sinc_filters: int. Band-pass filters of the first block.
-            Defaults to 64.
-        sinc_kernel_size: int. Odd length of the sinc filters. Defaults
-            to 251.
-        conv_filters: list of 7 ints. Widths of blocks 2-8 (kernels 20,
-            11, 11, 11, 11, 11, 11; strides 10, 2, 1, 2, 1, 2, 2). Defaults
-            to `[64, 128, 128, 256, 256, 512, 512]`.
-        emb_dim: int. Size of the output embedding. Defaults to 512.
+        sinc_filters, sinc_kernel_size, conv_filters, emb_dim,
+            sample_rate: as in `PASEBackbone`, with the same defaults.
         qrnn_units: int. Width of the QRNN. Defaults to 512.
-        sample_rate: int. Sample rate of the input in Hz (sets the sinc
-            filters' frequencies; the frame hop stays 160 samples).
-            Defaults to 16000.
         official_padding: bool. Pad as santi-pdp/pase does (see
             `PASEBackbone`); set by
             `keras_music.convert.load_pase_plus_weights`. The official
@@ -131,7 +115,7 @@ class PASEPlusBackbone(PASEBackbone):
             )
         return super().call(inputs, training=training, mask=mask)
 
-    def _embedding(self, waveform, blocks, emb_dim, dtype):
+    def _head(self, block_outputs, emb_dim, dtype):
         # === Layers ===
         qrnn = QRNN(self.qrnn_units, window_size=2, dtype=dtype, name="qrnn")
         # Blocks 1-7, at 1, 10, 20, 20, 40, 40 and 80 samples per frame.
@@ -163,13 +147,13 @@ class PASEPlusBackbone(PASEBackbone):
         )
 
         # === Functional model ===
-        x = waveform
-        skips = []
-        for n, block in enumerate(blocks):
-            x = pase_layers.apply_block(block, x)
-            if n < 7:
-                skips.append(skip_projections[n](skip_pools[n](x)))
-        x = projection(qrnn(x))
+        skips = [
+            project(pool(x))
+            for pool, project, x in zip(
+                skip_pools, skip_projections, block_outputs[:7]
+            )
+        ]
+        x = projection(qrnn(block_outputs[-1]))
         return skip_sum([x, *skips])
 
     def get_config(self):

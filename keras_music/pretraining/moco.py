@@ -8,6 +8,8 @@ from keras_music.layers.validation import check_probability
 from keras_music.pretraining.contrastive_utils import encoder_output_width
 from keras_music.pretraining.contrastive_utils import projection_head
 from keras_music.pretraining.contrastive_utils import unpack_views
+from keras_music.utils.serialization import deserialize_objects
+from keras_music.utils.serialization import serialize_objects
 
 
 def _random_unit_rows(shape, dtype=None):
@@ -189,6 +191,17 @@ class MoCo(keras.Model):
         )
         return ops.concatenate([positive, negative], axis=1) / self.temperature
 
+    def _loss_and_logits(self, queries, keys):
+        # InfoNCE: the positive key is class 0 of each row of logits.
+        logits = self._logits(queries, keys)
+        labels = ops.zeros((ops.shape(logits)[0],), dtype="int32")
+        loss = ops.mean(
+            keras.losses.sparse_categorical_crossentropy(
+                labels, logits, from_logits=True
+            )
+        )
+        return loss, logits
+
     def _update_metrics(self, loss, logits):
         batch = ops.shape(logits)[0]
         # Rank of the positive = how many negatives score at least as high
@@ -252,13 +265,7 @@ class MoCo(keras.Model):
         variables = self.trainable_variables
         with tf.GradientTape() as tape:
             queries = self.call(view_1, training=True)
-            logits = self._logits(queries, keys)
-            labels = ops.zeros((ops.shape(logits)[0],), dtype="int32")
-            loss = ops.mean(
-                keras.losses.sparse_categorical_crossentropy(
-                    labels, logits, from_logits=True
-                )
-            )
+            loss, logits = self._loss_and_logits(queries, keys)
             total = loss
             if self.losses:
                 total = total + ops.sum(self.losses)
@@ -275,20 +282,14 @@ class MoCo(keras.Model):
         view_1, view_2 = unpack_views(data, "MoCo")
         keys = self._keys(view_2, training=False)
         queries = self.call(view_1, training=False)
-        logits = self._logits(queries, keys)
-        labels = ops.zeros((ops.shape(logits)[0],), dtype="int32")
-        loss = ops.mean(
-            keras.losses.sparse_categorical_crossentropy(
-                labels, logits, from_logits=True
-            )
-        )
+        loss, logits = self._loss_and_logits(queries, keys)
         return self._update_metrics(loss, logits)
 
     def get_config(self):
         config = super().get_config()
         config.update(
             {
-                "encoder": keras.saving.serialize_keras_object(self.encoder),
+                **serialize_objects(encoder=self.encoder),
                 "projection_dim": self.projection_dim,
                 "queue_size": self.queue_size,
                 "momentum": self.momentum,
@@ -300,8 +301,4 @@ class MoCo(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(
-            config["encoder"]
-        )
-        return cls(**config)
+        return cls(**deserialize_objects(config, "encoder"))

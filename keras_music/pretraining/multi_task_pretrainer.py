@@ -6,11 +6,13 @@ import tensorflow as tf
 from keras import ops
 
 from keras_music.distribute import replica_scaled
-from keras_music.pretraining.pase_workers import WORKER_CODES
 from keras_music.pretraining.pase_workers import WORKER_LOSSES
 from keras_music.pretraining.pase_workers import WORKER_NAMES
 from keras_music.pretraining.pase_workers import PASEWorkers
 from keras_music.pretraining.pase_workers import parse_workers
+from keras_music.pretraining.pase_workers import worker_name
+from keras_music.utils.serialization import deserialize_objects
+from keras_music.utils.serialization import serialize_objects
 
 _PROBE_SAMPLES = 3200
 
@@ -514,7 +516,7 @@ class MultiTaskPretrainer(keras.Model):
         config = super().get_config()
         config.update(
             {
-                "encoder": keras.saving.serialize_keras_object(self.encoder),
+                **serialize_objects(encoder=self.encoder),
                 "workers": list(self.workers),
                 "target_dims": dict(self.target_dims),
                 "loss_weights": self.loss_weights,
@@ -527,11 +529,7 @@ class MultiTaskPretrainer(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(
-            config["encoder"]
-        )
-        return cls(**config)
+        return cls(**deserialize_objects(config, "encoder"))
 
 
 def _check_loss_weights(workers, loss_weights):
@@ -544,9 +542,7 @@ def _check_loss_weights(workers, loss_weights):
         )
     weights = {}
     for key, value in loss_weights.items():
-        name = key
-        if isinstance(key, str):
-            name = WORKER_CODES.get(key.upper(), key.lower())
+        name = worker_name(key)
         if name not in workers:
             raise ValueError(
                 f"`loss_weights` has a weight for {key!r}, which is not "

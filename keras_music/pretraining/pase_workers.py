@@ -24,6 +24,15 @@ WORKER_LOSSES = {
 }
 
 
+def worker_name(key):
+    """The worker name that a code or name stands for, in any case
+    (`"L"`, `"lps"`, `"LPS"` -> `"lps"`); anything else comes back as it
+    is, for the caller to refuse with its own message."""
+    if isinstance(key, str):
+        return WORKER_CODES.get(key.upper(), key.lower())
+    return key
+
+
 def parse_workers(workers):
     """Worker names from codes or names: `"W,L"`, `("waveform", "L")`.
 
@@ -55,10 +64,7 @@ def parse_workers(workers):
         )
     names = []
     for worker in workers:
-        key = worker.strip() if isinstance(worker, str) else worker
-        name = None
-        if isinstance(key, str):
-            name = WORKER_CODES.get(key.upper(), key.lower())
+        name = worker_name(worker.strip() if isinstance(worker, str) else None)
         if name not in WORKER_NAMES:
             raise ValueError(
                 f"Unknown worker {worker!r}: `workers` takes the names "
@@ -283,9 +289,7 @@ def _check_target_dims(workers, target_dims):
         )
     dims = {}
     for key, value in target_dims.items():
-        name = key
-        if isinstance(key, str):
-            name = WORKER_CODES.get(key.upper(), key.lower())
+        name = worker_name(key)
         if name not in WORKER_NAMES:
             raise ValueError(
                 f"`target_dims` has an unknown worker {key!r}; workers are "

@@ -8,6 +8,8 @@ from keras_music.losses.ntxent import NTXent
 from keras_music.pretraining.contrastive_utils import encoder_output_width
 from keras_music.pretraining.contrastive_utils import projection_head
 from keras_music.pretraining.contrastive_utils import unpack_views
+from keras_music.utils.serialization import deserialize_objects
+from keras_music.utils.serialization import serialize_objects
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
@@ -168,7 +170,7 @@ class SimCLR(keras.Model):
         config = super().get_config()
         config.update(
             {
-                "encoder": keras.saving.serialize_keras_object(self.encoder),
+                **serialize_objects(encoder=self.encoder),
                 "projection_dim": self.projection_dim,
                 "hidden_dim": self.hidden_dim,
                 "temperature": self.temperature,
@@ -178,8 +180,4 @@ class SimCLR(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(
-            config["encoder"]
-        )
-        return cls(**config)
+        return cls(**deserialize_objects(config, "encoder"))

@@ -22,18 +22,14 @@ outputs, to float32 rounding.
 
 import numpy as np
 
-from keras_music.convert.state_dict import check_fits
 from keras_music.convert.state_dict import load_state_dict
+from keras_music.convert.torch_targets import assign_targets
+from keras_music.convert.torch_targets import batch_norm
+from keras_music.convert.torch_targets import conv1d
+from keras_music.convert.torch_targets import same
 from keras_music.models.pase import pase_layers
 from keras_music.models.pase.pase_backbone import PASEBackbone
 from keras_music.models.pase.pase_plus_backbone import PASEPlusBackbone
-
-_BATCH_NORM = {
-    "weight": "gamma",
-    "bias": "beta",
-    "running_mean": "moving_mean",
-    "running_var": "moving_variance",
-}
 
 
 def load_pase_weights(backbone, state_dict, prefix=None):
@@ -124,7 +120,7 @@ def load_pase_plus_weights(backbone, state_dict, prefix=None):
     targets = _targets(backbone)
     for n in range(1, 8):
         kernel = backbone.get_layer(f"skip_{n}_projection").kernel
-        targets[f"denseskips.{n - 1}.weight"] = _conv(kernel)
+        targets[f"denseskips.{n - 1}.weight"] = conv1d(kernel)
     qrnn = backbone.get_layer("qrnn")
     window, features, gates = qrnn.kernel.shape
     targets["rnn.layers.0.linear.weight"] = (
@@ -152,36 +148,9 @@ def _load(backbone, state_dict, prefix, targets):
     skipped = sorted(k for k in source if k.endswith("num_batches_tracked"))
     for key in skipped:
         del source[key]
-    mismatched, updates = [], []
-    for key, (variable, shape, convert) in targets.items():
-        if key not in source:
-            continue
-        if tuple(source[key].shape) != tuple(shape):
-            mismatched.append(
-                f"{key}: checkpoint {source[key].shape}, expected "
-                f"{tuple(shape)}"
-            )
-            continue
-        updates.append((variable, convert(source[key])))
-    check_fits(
-        type(backbone).__name__,
-        set(source) - set(targets),
-        set(targets) - set(source),
-        mismatched,
-    )
-    for variable, value in updates:
-        variable.assign(np.asarray(value).astype(variable.dtype))
+    assign_targets(type(backbone).__name__, source, targets)
     pase_layers.use_official_padding(backbone)
     return skipped
-
-
-def _same(variable):
-    return (variable, tuple(variable.shape), lambda value: value)
-
-
-def _conv(kernel):
-    # (out, in, k) → (k, in, out)
-    return (kernel, tuple(kernel.shape)[::-1], lambda w: w.transpose(2, 1, 0))
 
 
 def _targets(backbone):
@@ -195,13 +164,10 @@ def _targets(backbone):
         prefix = f"blocks.{n - 1}"
         if n > 1:
             conv = backbone.get_layer(f"block_{n}_conv")
-            targets[f"{prefix}.conv.weight"] = _conv(conv.kernel)
-            targets[f"{prefix}.conv.bias"] = _same(conv.bias)
+            targets[f"{prefix}.conv.weight"] = conv1d(conv.kernel)
+            targets[f"{prefix}.conv.bias"] = same(conv.bias)
         norm = backbone.get_layer(f"block_{n}_bn")
-        for torch_name, keras_name in _BATCH_NORM.items():
-            targets[f"{prefix}.norm.{torch_name}"] = _same(
-                getattr(norm, keras_name)
-            )
+        targets.update(batch_norm(f"{prefix}.norm", norm))
         # PReLU(C) weight (C,); ours (1, C), shared over time.
         alpha = backbone.get_layer(f"block_{n}_prelu").alpha
         targets[f"{prefix}.act.weight"] = (
@@ -210,11 +176,11 @@ def _targets(backbone):
             lambda a, shape=tuple(alpha.shape): a.reshape(shape),
         )
     projection = backbone.get_layer("projection")
-    targets["W.weight"] = _conv(projection.kernel)
-    targets["W.bias"] = _same(projection.bias)
+    targets["W.weight"] = conv1d(projection.kernel)
+    targets["W.bias"] = same(projection.bias)
     norm = backbone.get_layer("output_norm")
-    targets["norm_out.running_mean"] = _same(norm.moving_mean)
-    targets["norm_out.running_var"] = _same(norm.moving_variance)
+    targets["norm_out.running_mean"] = same(norm.moving_mean)
+    targets["norm_out.running_var"] = same(norm.moving_variance)
     return targets
 
 

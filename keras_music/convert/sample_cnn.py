@@ -21,16 +21,12 @@ contrastive module prefixes the encoder with `model.encoder.`: pass
 
 import numpy as np
 
-from keras_music.convert.state_dict import check_fits
 from keras_music.convert.state_dict import load_state_dict
+from keras_music.convert.torch_targets import assign_targets
+from keras_music.convert.torch_targets import batch_norm
+from keras_music.convert.torch_targets import conv1d
+from keras_music.convert.torch_targets import same
 from keras_music.models.sample_cnn.sample_cnn_backbone import SampleCNNBackbone
-
-_BATCH_NORM = {
-    "weight": "gamma",
-    "bias": "beta",
-    "running_mean": "moving_mean",
-    "running_var": "moving_variance",
-}
 
 
 def load_sample_cnn_weights(backbone, state_dict, prefix=None):
@@ -86,29 +82,7 @@ def load_sample_cnn_weights(backbone, state_dict, prefix=None):
     )
     for key in skipped:
         del source[key]
-    targets = _targets(backbone)
-    mismatched, updates = [], []
-    for key, variable in targets.items():
-        if key not in source:
-            continue
-        value = source[key]
-        if value.ndim == 3:
-            value = value.transpose(2, 1, 0)  # (out, in, k) → (k, in, out)
-        if tuple(value.shape) != tuple(variable.shape):
-            mismatched.append(
-                f"{key}: checkpoint {source[key].shape}, model "
-                f"{tuple(variable.shape)}"
-            )
-            continue
-        updates.append((variable, value))
-    check_fits(
-        "SampleCNNBackbone",
-        set(source) - set(targets),
-        set(targets) - set(source),
-        mismatched,
-    )
-    for variable, value in updates:
-        variable.assign(value.astype(variable.dtype))
+    assign_targets("SampleCNNBackbone", source, _targets(backbone))
     return skipped
 
 
@@ -121,10 +95,7 @@ def _targets(backbone):
     for index, name in enumerate(names):
         conv = backbone.get_layer(f"{name}_conv")
         norm = backbone.get_layer(f"{name}_bn")
-        targets[f"sequential.{index}.0.weight"] = conv.kernel
-        targets[f"sequential.{index}.0.bias"] = conv.bias
-        for torch_name, keras_name in _BATCH_NORM.items():
-            targets[f"sequential.{index}.1.{torch_name}"] = getattr(
-                norm, keras_name
-            )
+        targets[f"sequential.{index}.0.weight"] = conv1d(conv.kernel)
+        targets[f"sequential.{index}.0.bias"] = same(conv.bias)
+        targets.update(batch_norm(f"sequential.{index}.1", norm))
     return targets

@@ -232,6 +232,40 @@ def export_embedder_saved_model(
     )
 
 
+def _readme_intro(graph, version, what, verb, averaged, outputs):
+    """The lines every export's README opens with: the audio it takes,
+    how tracks are segmented, and `serving_default`'s inputs."""
+    return f"""# {graph.model.name}, version {version}
+
+{what} exported by keras_music for TF Serving. Audio is mono
+float32 at {graph.sample_rate} Hz, any length; each track is split into
+{graph.segment_seconds:g} s segments ({graph.segment} samples) overlapping
+by half (the last one ends with the track; a shorter track is zero-padded
+to one segment), {verb}, and the {averaged} averaged per track.
+
+## Signatures
+
+- `serving_default`
+  - inputs: `audio` float32 `(batch, samples)` (a padded batch when the
+    tracks differ in length), `lengths` int32 `(batch,)` (samples of
+    each track; padding past it is ignored)
+  - outputs: {outputs}
+"""
+
+
+_BAD_REQUESTS = """\
+Bad requests (wrong rank, empty audio, lengths out of range, NaN or
+infinite samples, bytes that are not WAV) fail with INVALID_ARGUMENT and
+a message naming the input.
+"""
+
+
+def _wav_rate(graph):
+    if graph.resample_wav:
+        return ", resampled to the model's rate"
+    return ", at the model's rate"
+
+
 def signatures_readme(graph, vocabulary, version):
     """The short description of an export's signatures."""
     backbone = graph.model.backbone
@@ -242,35 +276,26 @@ def signatures_readme(graph, vocabulary, version):
         3 if graph.embed_token == "stack" else 1
     )
     blocks = ", ".join(f"`block_{n}`" for n in graph.embed_blocks)
-    wav_rate = (
-        ", resampled to the model's rate"
-        if graph.resample_wav
-        else ", at the model's rate"
-    )
     tags = ", ".join(vocabulary[:10]) + (" …" if len(vocabulary) > 10 else "")
-    return f"""# {graph.model.name}, version {version}
-
-A MAEST tagger exported by keras_music for TF Serving. Audio is mono
-float32 at {graph.sample_rate} Hz, any length; each track is split into
-{graph.segment_seconds:g} s segments ({graph.segment} samples) overlapping
-by half (the last one ends with the track; a shorter track is zero-padded
-to one segment), tagged, and the outputs averaged per track.
-
-## Signatures
-
-- `serving_default`
-  - inputs: `audio` float32 `(batch, samples)` (a padded batch when the
-    tracks differ in length), `lengths` int32 `(batch,)` (samples of
-    each track; padding past it is ignored)
-  - outputs: `probabilities` float32 `(batch, {graph.num_tags})`, tag
+    intro = _readme_intro(
+        graph,
+        version,
+        "A MAEST tagger",
+        "tagged",
+        "outputs",
+        f"""`probabilities` float32 `(batch, {graph.num_tags})`, tag
     probabilities in the order of `assets/{LABELS_FILE}`; `embedding`
     float32 `(batch, {token_width})`, the `{graph.embedding_token}`
-    token(s) after block {graph.embedding_block}
+    token(s) after block {graph.embedding_block}""",
+    )
+    return (
+        intro
+        + f"""\
 - `embed`: inputs as `serving_default`; outputs {blocks}, float32
   `(batch, {embed_width})`: the `{graph.embed_token}` token(s) after
   each block
 - `tag_wav`: input `wav` string `(batch,)`, WAV file bytes (16-bit PCM,
-  channels averaged{wav_rate});
+  channels averaged{_wav_rate(graph)});
   outputs as `serving_default`
 - `segment_tokens`: input `audio` float32 `(batch, samples)`, at most one
   segment per row (shorter rows zero-padded); outputs `spectrogram`
@@ -287,55 +312,38 @@ to one segment), tagged, and the outputs averaged per track.
 The audio signatures do not resample: audio must be at
 {graph.sample_rate} Hz (`metadata`, `model_card.json`).
 
-Bad requests (wrong rank, empty audio, lengths out of range, NaN or
-infinite samples, bytes that are not WAV) fail with INVALID_ARGUMENT and
-a message naming the input.
-
+{_BAD_REQUESTS}
 Tags ({len(vocabulary)}): {tags}
 """
+    )
 
 
 def embedder_readme(graph, version):
     """The short description of an encoder export's signatures."""
-    wav_rate = (
-        ", resampled to the model's rate"
-        if graph.resample_wav
-        else ", at the model's rate"
+    intro = _readme_intro(
+        graph,
+        version,
+        "An audio encoder",
+        "encoded",
+        "embeddings",
+        f"""`embedding` float32 `(batch, {graph.embedding_width})`, the
+    track's embedding""",
     )
-    return f"""# {graph.model.name}, version {version}
-
-An audio encoder exported by keras_music for TF Serving. Audio is mono
-float32 at {graph.sample_rate} Hz, any length; each track is split into
-{graph.segment_seconds:g} s segments ({graph.segment} samples) overlapping
-by half (the last one ends with the track; a shorter track is zero-padded
-to one segment), encoded, and the embeddings averaged per track.
-
-## Signatures
-
-- `serving_default`
-  - inputs: `audio` float32 `(batch, samples)` (a padded batch when the
-    tracks differ in length), `lengths` int32 `(batch,)` (samples of
-    each track; padding past it is ignored)
-  - outputs: `embedding` float32 `(batch, {graph.embedding_width})`, the
-    track's embedding
+    return (
+        intro
+        + f"""\
 - `embed`: the same as `serving_default`
 - `embed_wav`: input `wav` string `(batch,)`, WAV file bytes (16-bit
-  PCM, channels averaged{wav_rate}); outputs as `serving_default`
+  PCM, channels averaged{_wav_rate(graph)}); outputs as `serving_default`
 
-Bad requests (wrong rank, empty audio, lengths out of range, NaN or
-infinite samples, bytes that are not WAV) fail with INVALID_ARGUMENT and
-a message naming the input.
-"""
+{_BAD_REQUESTS}"""
+    )
 
 
 def tagger_card(graph, export_dir, vocabulary, version):
     """The model card of a tagger's SavedModel (`ServingGraph`)."""
     backbone = graph.model.backbone
-    batch, samples = "batch_size", "samples"
-    audio = [
-        tensor("audio", [batch, samples], signature="serving_default"),
-        tensor("lengths", [batch], signature="serving_default", type="int"),
-    ]
+    batch = "batch_size"
     mel = tensor(
         "mel",
         [batch, backbone.num_frames, backbone.num_mel_bins],
@@ -359,7 +367,7 @@ def tagger_card(graph, export_dir, vocabulary, version):
         os.path.basename(os.path.normpath(export_dir)),
         "multi-label classifier",
         graph.sample_rate,
-        inputs=audio + [mel],
+        inputs=[*_audio_inputs(batch), mel],
         outputs=outputs,
         classes=vocabulary,
         version=version,
@@ -375,10 +383,7 @@ def embedder_card(graph, export_dir, version):
         os.path.basename(os.path.normpath(export_dir)),
         "embedding extractor",
         graph.sample_rate,
-        inputs=[
-            tensor("audio", [batch, "samples"], signature="serving_default"),
-            tensor("lengths", [batch], signature="serving_default", type="int"),
-        ],
+        inputs=_audio_inputs(batch),
         outputs=[
             tensor(
                 "embedding",
@@ -391,6 +396,14 @@ def embedder_card(graph, export_dir, version):
         metadata=getattr(graph.model, "metadata", None),
         inference=_inference(graph),
     )
+
+
+def _audio_inputs(batch):
+    """`serving_default`'s inputs in a model card: audio and lengths."""
+    return [
+        tensor("audio", [batch, "samples"], signature="serving_default"),
+        tensor("lengths", [batch], signature="serving_default", type="int"),
+    ]
 
 
 def _inference(graph):

@@ -184,6 +184,12 @@ def extract_embeddings(
     ... )
     >>> train["embeddings"].shape, train["labels"]["genre"]
     ((4, 8), array([0, 1, 0, 1], dtype=int32))
+
+    `load_embeddings` reads the cache back as it was returned:
+
+    >>> cache = load_embeddings(train["path"])
+    >>> np.array_equal(cache["embeddings"], train["embeddings"])
+    True
     """
     check_positive("segment_seconds", segment_seconds)
     check_positive_int("batch_size", batch_size)
@@ -273,29 +279,14 @@ def load_embeddings(path):
 
     Example:
 
+    `extract_embeddings`'s example reads its cache back; a folder that
+    is not a cache is refused:
+
     >>> import tempfile
-    >>> from keras_music.data.track import Track
-    >>> from keras_music.data.tfrecord_writer import write_tfrecords
-    >>> data_dir = tempfile.mkdtemp()
-    >>> tracks = [
-    ...     Track(f"t{i}", np.full(8000, i / 10, "float32"), 8000,
-    ...           {"genre": [g]})
-    ...     for i, g in enumerate(["rock", "jazz", "rock", "jazz"])
-    ... ]
-    >>> _ = write_tfrecords(
-    ...     tracks, lambda t: t, data_dir, sample_rate=8000,
-    ...     tasks={"genre": {"vocabulary": ["rock", "jazz"],
-    ...                      "multi_label": False}},
-    ...     progress=False,
-    ... )
-    >>> encoder = keras.Sequential(
-    ...     [keras.Input((4000,)), keras.layers.Dense(8)]
-    ... )
-    >>> cache = extract_embeddings(
-    ...     encoder, data_dir, 0.5, cache_dir=tempfile.mkdtemp()
-    ... )
-    >>> load_embeddings(cache["path"])["embeddings"].shape
-    (4, 8)
+    >>> load_embeddings(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    ValueError: `path` must be an embedding cache folder with a ...
     """
     manifest_path = os.path.join(os.fspath(path), MANIFEST_NAME)
     if not os.path.isfile(manifest_path):

@@ -40,23 +40,14 @@ class DatasetLayout(abc.ABC):
 
     Example:
 
-    `FolderCSV`, the generic layout, writing a two-file dataset:
+    `FolderCSV`'s example writes a dataset with the generic layout. Every
+    layout checks its root when constructed:
 
-    >>> import soundfile, tempfile
     >>> from keras_music.data.datasets.folder_csv import FolderCSV
-    >>> root = tempfile.mkdtemp()
-    >>> for name in ("a.wav", "b.wav"):
-    ...     soundfile.write(os.path.join(root, name), np.zeros(800), 8000)
-    >>> csv = "path,label,split\\na.wav,rock,train\\nb.wav,jazz,test\\n"
-    >>> with open(os.path.join(root, "labels.csv"), "w") as f:
-    ...     _ = f.write(csv)
-    >>> layout = FolderCSV(root, os.path.join(root, "labels.csv"))
-    >>> folders = layout.write_tfrecords(
-    ...     tempfile.mkdtemp(), sample_rate=8000, splits=("train", "test"),
-    ...     progress=False,
-    ... )
-    >>> sorted(folders)
-    ['test', 'train']
+    >>> FolderCSV("no/such/folder", "labels.csv")
+    Traceback (most recent call last):
+    ...
+    ValueError: `root` must be an existing folder. Received: ...
     """
 
     def __init__(self, root):
@@ -175,6 +166,25 @@ def require_file(root, relative_path, what):
 
 def malformed(path, line, reason):
     return ValueError(f"Malformed row in {path}, line {line}: {reason}")
+
+
+def check_fields(path, line, row, header):
+    """Raises `malformed` for a CSV row without one field per column."""
+    if len(row) != len(header):
+        raise malformed(
+            path, line, f"{len(row)} fields, the header has {len(header)}"
+        )
+
+
+def first_existing(path, *alternatives):
+    """`path`, or the first of `alternatives` that exists when `path`
+    does not (another encoding of the same track); `path` if none does,
+    for the writer to report as missing."""
+    if not os.path.exists(path):
+        for alternative in alternatives:
+            if os.path.exists(alternative):
+                return alternative
+    return path
 
 
 def read_lines(path):

@@ -6,6 +6,7 @@ import os
 from keras_music.data.datasets.dataset_item import DatasetItem
 from keras_music.data.datasets.dataset_layout import SPLITS
 from keras_music.data.datasets.dataset_layout import DatasetLayout
+from keras_music.data.datasets.dataset_layout import check_fields
 from keras_music.data.datasets.dataset_layout import check_split
 from keras_music.data.datasets.dataset_layout import malformed
 from keras_music.data.datasets.dataset_layout import require_file
@@ -133,12 +134,7 @@ def _read_tracks_csv(path):
             # The row under the header that names the index column.
             if row and row[0] == "track_id" and not any(row[1:]):
                 continue
-            if len(row) != len(header):
-                raise malformed(
-                    path,
-                    reader.line_num,
-                    f"{len(row)} fields, the header has {len(header)}",
-                )
+            check_fields(path, reader.line_num, row, header)
             if not row[0].isdigit():
                 raise malformed(
                     path, reader.line_num, f"track_id {row[0]!r} is no number"

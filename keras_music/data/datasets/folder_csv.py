@@ -45,6 +45,12 @@ class FolderCSV(DatasetLayout):
     True
     >>> [item.track_id for item in layout.list_items("train")]
     ['a.wav']
+    >>> folders = layout.write_tfrecords(
+    ...     tempfile.mkdtemp(), sample_rate=8000, splits=("train", "test"),
+    ...     progress=False,
+    ... )
+    >>> sorted(folders)
+    ['test', 'train']
     """
 
     def __init__(self, root, labels):

@@ -8,6 +8,7 @@ from keras_music.data.datasets.dataset_layout import SHIPPED_SPLITS_DIR
 from keras_music.data.datasets.dataset_layout import DatasetLayout
 from keras_music.data.datasets.dataset_layout import check_readable
 from keras_music.data.datasets.dataset_layout import check_split
+from keras_music.data.datasets.dataset_layout import first_existing
 from keras_music.data.datasets.dataset_layout import malformed
 from keras_music.data.datasets.dataset_layout import read_lines
 
@@ -134,9 +135,7 @@ class GTZAN(DatasetLayout):
         items = []
         for relative, genre in self._entries[check_split(split)]:
             path = os.path.join(self.genre_dir, relative)
-            original = os.path.splitext(path)[0] + ".au"
-            if not os.path.exists(path) and os.path.exists(original):
-                path = original
+            path = first_existing(path, os.path.splitext(path)[0] + ".au")
             items.append(
                 DatasetItem(
                     track_id=os.path.splitext(os.path.basename(relative))[0],

@@ -6,6 +6,7 @@ import os
 from keras_music.data.datasets.dataset_item import DatasetItem
 from keras_music.data.datasets.dataset_layout import SHIPPED_SPLITS_DIR
 from keras_music.data.datasets.dataset_layout import DatasetLayout
+from keras_music.data.datasets.dataset_layout import check_fields
 from keras_music.data.datasets.dataset_layout import check_split
 from keras_music.data.datasets.dataset_layout import malformed
 from keras_music.data.datasets.dataset_layout import read_lines
@@ -170,12 +171,7 @@ def _read_annotations(path):
         for row in reader:
             if not row:
                 continue
-            if len(row) != len(header):
-                raise malformed(
-                    path,
-                    reader.line_num,
-                    f"{len(row)} fields, the header has {len(header)}",
-                )
+            check_fields(path, reader.line_num, row, header)
             values = [row[i] for _, i in columns]
             if not row[0].isdigit() or not set(values) <= {"0", "1"}:
                 raise malformed(

@@ -6,6 +6,7 @@ import re
 from keras_music.data.datasets.dataset_item import DatasetItem
 from keras_music.data.datasets.dataset_layout import DatasetLayout
 from keras_music.data.datasets.dataset_layout import check_split
+from keras_music.data.datasets.dataset_layout import first_existing
 from keras_music.data.datasets.dataset_layout import malformed
 from keras_music.data.datasets.dataset_layout import read_lines
 
@@ -128,8 +129,7 @@ class MTGJamendo(DatasetLayout):
         ]:
             path = os.path.join(self.root, relative)
             low_quality = os.path.splitext(path)[0] + ".low.mp3"
-            if not os.path.exists(path) and os.path.exists(low_quality):
-                path = low_quality
+            path = first_existing(path, low_quality)
             items.append(
                 DatasetItem(
                     track_id=track_id,

@@ -5,13 +5,13 @@ from keras_music.layers.delay import Delay
 from keras_music.layers.gaussian_noise import GaussianNoise
 from keras_music.layers.pitch_shift import PitchShift
 from keras_music.layers.polarity_inversion import PolarityInversion
+from keras_music.layers.random_augmentation import check_seed
 from keras_music.layers.random_crop import RandomCrop
 from keras_music.layers.random_filter import RandomFilter
 from keras_music.layers.random_gain import RandomGain
 from keras_music.layers.reverb import Reverb
 from keras_music.layers.validation import check_positive
 from keras_music.layers.validation import check_positive_int
-from keras_music.layers.waveform_ops import check_seed
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
@@ -106,49 +106,25 @@ class CLMRAugment(keras.layers.Layer):
         # The stages check their own arguments (`p`, ranges) and keep
         # float32 so that mixed precision does not round between stages.
         self.crop = RandomCrop(crop_length, seed=stage_seed(0), dtype="float32")
+        # CLMR's order; stage `i` is seeded with `seed + i`.
+        rate = {"sample_rate": sample_rate}
+        semitones = {"semitone_range": semitone_range}
+        chain = (
+            ("polarity_p", PolarityInversion, polarity_p, {}),
+            ("noise_p", GaussianNoise, noise_p, {}),
+            ("gain_p", RandomGain, gain_p, {"gain_range": gain_range}),
+            ("filter_p", RandomFilter, filter_p, rate),
+            ("delay_p", Delay, delay_p, rate),
+            ("pitch_p", PitchShift, pitch_p, semitones),
+            ("reverb_p", Reverb, reverb_p, rate),
+        )
         self.stages = [
-            PolarityInversion(
-                p=polarity_p, seed=stage_seed(1), dtype="float32"
-            ),
-            GaussianNoise(p=noise_p, seed=stage_seed(2), dtype="float32"),
-            RandomGain(
-                gain_range=gain_range,
-                p=gain_p,
-                seed=stage_seed(3),
-                dtype="float32",
-            ),
-            RandomFilter(
-                sample_rate=sample_rate,
-                p=filter_p,
-                seed=stage_seed(4),
-                dtype="float32",
-            ),
-            Delay(
-                sample_rate=sample_rate,
-                p=delay_p,
-                seed=stage_seed(5),
-                dtype="float32",
-            ),
-            PitchShift(
-                semitone_range=semitone_range,
-                p=pitch_p,
-                seed=stage_seed(6),
-                dtype="float32",
-            ),
-            Reverb(
-                sample_rate=sample_rate,
-                p=reverb_p,
-                seed=stage_seed(7),
-                dtype="float32",
-            ),
+            stage_class(p=p, seed=stage_seed(i), dtype="float32", **options)
+            for i, (_, stage_class, p, options) in enumerate(chain, 1)
         ]
-        self.polarity_p = self.stages[0].p
-        self.noise_p = self.stages[1].p
-        self.gain_p = self.stages[2].p
-        self.filter_p = self.stages[3].p
-        self.delay_p = self.stages[4].p
-        self.pitch_p = self.stages[5].p
-        self.reverb_p = self.stages[6].p
+        # The checked probabilities, under the arguments' names.
+        for (p_name, *_), stage in zip(chain, self.stages):
+            setattr(self, p_name, stage.p)
         self.gain_range = self.stages[2].gain_range
         self.semitone_range = self.stages[5].semitone_range
 

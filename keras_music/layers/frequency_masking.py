@@ -1,18 +1,15 @@
 import keras
 
+from keras_music.layers.random_augmentation import SpectrogramAugmentation
 from keras_music.layers.spectrogram_ops import apply_mask
-from keras_music.layers.spectrogram_ops import bernoulli
 from keras_music.layers.spectrogram_ops import check_int_range
 from keras_music.layers.spectrogram_ops import dim
-from keras_music.layers.spectrogram_ops import from_4d
 from keras_music.layers.spectrogram_ops import random_segment_mask
-from keras_music.layers.spectrogram_ops import to_4d
 from keras_music.layers.validation import check_positive_int
-from keras_music.layers.validation import check_probability
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
-class FrequencyMasking(keras.layers.Layer):
+class FrequencyMasking(SpectrogramAugmentation):
     """Masks random bands of frequency bins, per example, in training.
 
     S3T's random frequency masking: with probability `p`, an example gets
@@ -70,8 +67,7 @@ class FrequencyMasking(keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.p = check_probability("p", p)
+        super().__init__(p=p, seed=seed, **kwargs)
         self.num_masks_range = check_int_range(
             "num_masks_range", num_masks_range
         )
@@ -84,13 +80,8 @@ class FrequencyMasking(keras.layers.Layer):
             )
         self.max_total_bins = max_total_bins
         self.mask_value = float(mask_value)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, inputs, training=None):
-        x, squeeze = to_4d(inputs, "FrequencyMasking input")
-        if not training:
-            return from_4d(x, squeeze, self.compute_dtype)
+    def augment(self, x):
         batch = dim(x, 0)
         mask = random_segment_mask(
             batch,
@@ -100,23 +91,17 @@ class FrequencyMasking(keras.layers.Layer):
             self.seed_generator,
             max_total=self.max_total_bins,
         )
-        mask = mask & bernoulli(batch, self.p, self.seed_generator)[:, None]
-        x = apply_mask(x, mask, 1, self.mask_value)
-        return from_4d(x, squeeze, self.compute_dtype)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
+        mask = mask & self.fires(batch)[:, None]
+        return apply_mask(x, mask, 1, self.mask_value)
 
     def get_config(self):
         config = super().get_config()
         config.update(
             {
-                "p": self.p,
                 "num_masks_range": self.num_masks_range,
                 "mask_width_range": self.mask_width_range,
                 "max_total_bins": self.max_total_bins,
                 "mask_value": self.mask_value,
-                "seed": self.seed,
             }
         )
         return config

@@ -1,15 +1,13 @@
 import keras
 from keras import ops
 
+from keras_music.layers.random_augmentation import SpectrogramAugmentation
 from keras_music.layers.spectrogram_ops import bernoulli
 from keras_music.layers.spectrogram_ops import check_int_range
 from keras_music.layers.spectrogram_ops import dim
-from keras_music.layers.spectrogram_ops import from_4d
 from keras_music.layers.spectrogram_ops import gather_bins
 from keras_music.layers.spectrogram_ops import gather_frames
-from keras_music.layers.spectrogram_ops import to_4d
 from keras_music.layers.spectrogram_ops import uniform_int
-from keras_music.layers.validation import check_probability
 
 AXES = ("both", "frequency", "time")
 
@@ -22,7 +20,7 @@ def _shifted_indices(length, shift):
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
-class RandomShift(keras.layers.Layer):
+class RandomShift(SpectrogramAugmentation):
     """Shifts spectrograms in pitch or time, per example, in training.
 
     S3T's random shifting: with probability `p`, an example is shifted
@@ -77,8 +75,7 @@ class RandomShift(keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.p = check_probability("p", p)
+        super().__init__(p=p, seed=seed, **kwargs)
         self.shift_range = check_int_range("shift_range", shift_range)
         if axis not in AXES:
             raise ValueError(
@@ -86,18 +83,13 @@ class RandomShift(keras.layers.Layer):
             )
         self.axis = axis
         self.fill_value = float(fill_value)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, inputs, training=None):
-        x, squeeze = to_4d(inputs, "RandomShift input")
-        if not training:
-            return from_4d(x, squeeze, self.compute_dtype)
+    def augment(self, x):
         batch, bins, frames = dim(x, 0), dim(x, 1), dim(x, 2)
         seed = self.seed_generator
         size = uniform_int((batch,), *self.shift_range, seed)
         sign = ops.where(bernoulli(batch, 0.5, seed), 1, -1)
-        apply = bernoulli(batch, self.p, seed)
+        apply = self.fires(batch)
         shift = ops.where(apply, sign * size, 0)
         if self.axis == "both":
             on_frequency = bernoulli(batch, 0.5, seed)
@@ -110,21 +102,15 @@ class RandomShift(keras.layers.Layer):
         frame_index, frame_valid = _shifted_indices(frames, time_shift)
         x = gather_frames(gather_bins(x, bin_index), frame_index)
         valid = bin_valid[:, :, None, None] & frame_valid[:, None, :, None]
-        x = ops.where(valid, x, self.fill_value)
-        return from_4d(x, squeeze, self.compute_dtype)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
+        return ops.where(valid, x, self.fill_value)
 
     def get_config(self):
         config = super().get_config()
         config.update(
             {
-                "p": self.p,
                 "shift_range": self.shift_range,
                 "axis": self.axis,
                 "fill_value": self.fill_value,
-                "seed": self.seed,
             }
         )
         return config

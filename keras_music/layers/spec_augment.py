@@ -1,13 +1,10 @@
 import keras
 
+from keras_music.layers.random_augmentation import SpectrogramAugmentation
 from keras_music.layers.spectrogram_ops import apply_mask
-from keras_music.layers.spectrogram_ops import bernoulli
 from keras_music.layers.spectrogram_ops import dim
-from keras_music.layers.spectrogram_ops import from_4d
 from keras_music.layers.spectrogram_ops import random_segment_mask
-from keras_music.layers.spectrogram_ops import to_4d
 from keras_music.layers.validation import check_positive_int
-from keras_music.layers.validation import check_probability
 
 
 def _check_count(name, value):
@@ -20,7 +17,7 @@ def _check_count(name, value):
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
-class SpecAugment(keras.layers.Layer):
+class SpecAugment(SpectrogramAugmentation):
     """SpecAugment masking as used to train MAEST, per example.
 
     MAEST masks "up to 20 groups of 8 timestamps and up to 5 groups of 8
@@ -78,7 +75,7 @@ class SpecAugment(keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(p=p, seed=seed, **kwargs)
         self.max_time_masks = _check_count("max_time_masks", max_time_masks)
         self.time_mask_width = check_positive_int(
             "time_mask_width", time_mask_width
@@ -87,17 +84,11 @@ class SpecAugment(keras.layers.Layer):
         self.freq_mask_width = check_positive_int(
             "freq_mask_width", freq_mask_width
         )
-        self.p = check_probability("p", p)
         self.mask_value = float(mask_value)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, inputs, training=None):
-        x, squeeze = to_4d(inputs, "SpecAugment input")
-        if not training:
-            return from_4d(x, squeeze, self.compute_dtype)
+    def augment(self, x):
         batch = dim(x, 0)
-        apply = bernoulli(batch, self.p, self.seed_generator)[:, None]
+        apply = self.fires(batch)[:, None]
         for axis, max_masks, width in (
             (1, self.max_freq_masks, self.freq_mask_width),
             (2, self.max_time_masks, self.time_mask_width),
@@ -112,10 +103,7 @@ class SpecAugment(keras.layers.Layer):
                 self.seed_generator,
             )
             x = apply_mask(x, mask & apply, axis, self.mask_value)
-        return from_4d(x, squeeze, self.compute_dtype)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
+        return x
 
     def get_config(self):
         config = super().get_config()
@@ -125,9 +113,7 @@ class SpecAugment(keras.layers.Layer):
                 "time_mask_width": self.time_mask_width,
                 "max_freq_masks": self.max_freq_masks,
                 "freq_mask_width": self.freq_mask_width,
-                "p": self.p,
                 "mask_value": self.mask_value,
-                "seed": self.seed,
             }
         )
         return config

@@ -50,30 +50,31 @@ def periodic_hann(length):
     return 0.5 - 0.5 * np.cos(2.0 * np.pi * n / length)
 
 
+# Slaney's Auditory Toolbox mel scale: 200 / 3 Hz per mel below 1 kHz,
+# log-spaced above (a factor 6.4 every 27 mels).
+_F_SP = 200.0 / 3
+_MIN_LOG_HZ = 1000.0
+_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
+_LOGSTEP = np.log(6.4) / 27.0
+
+
 def hz_to_mel_slaney(hz):
     """Slaney's Auditory Toolbox mel scale: linear below 1 kHz, log above."""
     hz = np.asarray(hz, dtype="float64")
-    f_sp = 200.0 / 3
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
     return np.where(
-        hz >= min_log_hz,
-        min_log_mel + np.log(np.maximum(hz, min_log_hz) / min_log_hz) / logstep,
-        hz / f_sp,
+        hz >= _MIN_LOG_HZ,
+        _MIN_LOG_MEL
+        + np.log(np.maximum(hz, _MIN_LOG_HZ) / _MIN_LOG_HZ) / _LOGSTEP,
+        hz / _F_SP,
     )
 
 
 def mel_to_hz_slaney(mel):
     mel = np.asarray(mel, dtype="float64")
-    f_sp = 200.0 / 3
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
     return np.where(
-        mel >= min_log_mel,
-        min_log_hz * np.exp(logstep * (mel - min_log_mel)),
-        f_sp * mel,
+        mel >= _MIN_LOG_MEL,
+        _MIN_LOG_HZ * np.exp(_LOGSTEP * (mel - _MIN_LOG_MEL)),
+        _F_SP * mel,
     )
 
 

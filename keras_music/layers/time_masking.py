@@ -1,19 +1,17 @@
 import keras
 from keras import ops
 
+from keras_music.layers.random_augmentation import SpectrogramAugmentation
 from keras_music.layers.spectrogram_ops import apply_mask
-from keras_music.layers.spectrogram_ops import bernoulli
 from keras_music.layers.spectrogram_ops import check_int_range
 from keras_music.layers.spectrogram_ops import dim
-from keras_music.layers.spectrogram_ops import from_4d
 from keras_music.layers.spectrogram_ops import random_segment_mask
-from keras_music.layers.spectrogram_ops import to_4d
 from keras_music.layers.validation import check_probability
 from keras_music.layers.validation import check_range
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
-class TimeMasking(keras.layers.Layer):
+class TimeMasking(SpectrogramAugmentation):
     """Masks random runs of frames, per example, in training.
 
     S3T's random time masking: with probability `p`, an example of `T`
@@ -73,8 +71,7 @@ class TimeMasking(keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.p = check_probability("p", p)
+        super().__init__(p=p, seed=seed, **kwargs)
         self.num_masks_range = check_int_range(
             "num_masks_range", num_masks_range
         )
@@ -87,13 +84,8 @@ class TimeMasking(keras.layers.Layer):
             )
         self.max_total_ratio = max_total_ratio
         self.mask_value = float(mask_value)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, inputs, training=None):
-        x, squeeze = to_4d(inputs, "TimeMasking input")
-        if not training:
-            return from_4d(x, squeeze, self.compute_dtype)
+    def augment(self, x):
         batch, frames = dim(x, 0), dim(x, 2)
         max_total = None
         if self.max_total_ratio is not None:
@@ -110,23 +102,17 @@ class TimeMasking(keras.layers.Layer):
             width_as_ratio=True,
             max_total=max_total,
         )
-        mask = mask & bernoulli(batch, self.p, self.seed_generator)[:, None]
-        x = apply_mask(x, mask, 2, self.mask_value)
-        return from_4d(x, squeeze, self.compute_dtype)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
+        mask = mask & self.fires(batch)[:, None]
+        return apply_mask(x, mask, 2, self.mask_value)
 
     def get_config(self):
         config = super().get_config()
         config.update(
             {
-                "p": self.p,
                 "num_masks_range": self.num_masks_range,
                 "mask_ratio_range": self.mask_ratio_range,
                 "max_total_ratio": self.max_total_ratio,
                 "mask_value": self.mask_value,
-                "seed": self.seed,
             }
         )
         return config

@@ -1,17 +1,14 @@
 import keras
 from keras import ops
 
-from keras_music.layers.spectrogram_ops import bernoulli
+from keras_music.layers.random_augmentation import SpectrogramAugmentation
 from keras_music.layers.spectrogram_ops import dim
-from keras_music.layers.spectrogram_ops import from_4d
 from keras_music.layers.spectrogram_ops import interpolate_frames
-from keras_music.layers.spectrogram_ops import to_4d
 from keras_music.layers.validation import check_positive
-from keras_music.layers.validation import check_probability
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
-class TimeWarping(keras.layers.Layer):
+class TimeWarping(SpectrogramAugmentation):
     """SpecAugment time warping, per example, in training.
 
     With probability `p`, a spectrogram of `T` frames is warped along
@@ -59,16 +56,10 @@ class TimeWarping(keras.layers.Layer):
     """
 
     def __init__(self, p=0.4, max_warp=10.0, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.p = check_probability("p", p)
+        super().__init__(p=p, seed=seed, **kwargs)
         self.max_warp = float(check_positive("max_warp", max_warp))
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, inputs, training=None):
-        x, squeeze = to_4d(inputs, "TimeWarping input")
-        if not training:
-            return from_4d(x, squeeze, self.compute_dtype)
+    def augment(self, x):
         batch = dim(x, 0)
         last = ops.cast(dim(x, 2) - 1, "float32")
         warp = ops.minimum(self.max_warp, last / 2.0)
@@ -80,7 +71,7 @@ class TimeWarping(keras.layers.Layer):
             (batch,), minval=-1.0, maxval=1.0, seed=self.seed_generator
         )
         distance = distance * warp
-        apply = bernoulli(batch, self.p, self.seed_generator)
+        apply = self.fires(batch)
 
         target = (anchor + distance)[:, None]
         anchor = anchor[:, None]
@@ -92,17 +83,11 @@ class TimeWarping(keras.layers.Layer):
         )
         positions = ops.where(t < target, left, right)
         # Examples left alone are passed through, not re-interpolated.
-        x = ops.where(
+        return ops.where(
             apply[:, None, None, None], interpolate_frames(x, positions), x
         )
-        return from_4d(x, squeeze, self.compute_dtype)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {"p": self.p, "max_warp": self.max_warp, "seed": self.seed}
-        )
+        config.update({"max_warp": self.max_warp})
         return config

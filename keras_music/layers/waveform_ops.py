@@ -1,9 +1,10 @@
 """Private helpers shared by the waveform augmentation layers.
 
-`WaveformAugmentation` holds what every random waveform augmentation does
-the same way: argument checks for `p` and `seed`, input checks, the
-per-example coin flip that decides which examples of a batch change, the
-identity at inference and the cast to the compute dtype. A subclass only
+`WaveformAugmentation` adds to the random augmentations' base
+(`random_augmentation.RandomAugmentation`: `p`, `seed`, the identity at
+inference) what every random waveform augmentation does the same way:
+input checks, the per-example coin flip that decides which examples of a
+batch change, and the cast to the compute dtype. A subclass only
 writes `augment(audio)`, which transforms every example of a float32
 `(batch, samples)` batch and draws its random parameters for the examples
 it is given: only the examples whose coin fires are passed to it (any
@@ -16,18 +17,9 @@ import keras
 import tensorflow as tf
 from tensorflow.python.ops import control_flow_util
 
+from keras_music.layers.random_augmentation import RandomAugmentation
+from keras_music.layers.random_augmentation import check_seed  # noqa: F401
 from keras_music.layers.validation import check_audio
-from keras_music.layers.validation import check_probability
-
-
-def check_seed(seed):
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, int)
-    ):
-        raise ValueError(
-            f"`seed` must be an integer or None. Received: seed={seed!r}"
-        )
-    return seed
 
 
 def prepare_audio(inputs, name, min_length=1):
@@ -88,7 +80,7 @@ def db_to_amplitude(db):
     return tf.pow(10.0, db / 20.0)
 
 
-class WaveformAugmentation(keras.layers.Layer):
+class WaveformAugmentation(RandomAugmentation):
     """Base of the random waveform augmentations (not exported).
 
     Args:
@@ -126,30 +118,24 @@ class WaveformAugmentation(keras.layers.Layer):
         Same as the input.
     """
 
-    def __init__(self, p, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.p = check_probability("p", p)
-        self.seed = check_seed(seed)
-        self.seed_generator = keras.random.SeedGenerator(seed)
+    def to_batch(self, inputs):
+        return prepare_audio(inputs, f"{self.name} input")
 
-    def call(self, inputs, training=None):
-        audio, unbatched = prepare_audio(inputs, f"{self.name} input")
-        if training and self.p >= 1.0:
-            audio = self.augment(audio)
-        elif training and self.p > 0.0:
-            audio = self._augment_some(audio)
+    def from_batch(self, audio, unbatched):
         return finish_audio(audio, unbatched, self.compute_dtype)
+
+    def augment_batch(self, audio):
+        if self.p >= 1.0:
+            return self.augment(audio)
+        if self.p > 0.0:
+            return self._augment_some(audio)
+        return audio
 
     def _augment_some(self, audio):
         # The coin is drawn first so that only the examples that fire are
         # augmented: the transforms cost up to hundreds of ms per batch
         # and CLMR fires most stages on 30% to 80% of the examples.
-        fire = (
-            keras.random.uniform(
-                (tf.shape(audio)[0],), seed=self.seed_generator
-            )
-            < self.p
-        )
+        fire = self.fires(tf.shape(audio)[0])
         if control_flow_util.GraphOrParentsInXlaContext(
             tf.compat.v1.get_default_graph()
         ):
@@ -166,11 +152,3 @@ class WaveformAugmentation(keras.layers.Layer):
         some = some[: tf.maximum(count, 1)]
         augmented = self.augment(tf.gather_nd(audio, some))[:count]
         return tf.tensor_scatter_nd_update(audio, indices, augmented)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"p": self.p, "seed": self.seed})
-        return config

@@ -23,9 +23,10 @@ within 2.3e-5 of the exact sine (-0.0002 dB) up to 0.90 of the lower
 Nyquist frequency; stopband attenuation at least 90.8 dB from 1.0 of it
 to the input's Nyquist frequency (aliases of 44.1 kHz content above 8 kHz
 in a 16 kHz output are >= 90.8 dB down; the worst is just above 1.0,
-most of the band is below -97 dB); the transition between 0.90 and 1.0. It equals `scipy.signal.resample_poly` with this filter to
-1.3e-6 (float32), and agrees with soxr's very-high-quality resampler to
-1.4e-4 on a chirp of amplitude 0.5 to 0.8 of the Nyquist frequency.
+most of the band is below -97 dB); the transition between 0.90 and 1.0.
+It equals `scipy.signal.resample_poly` with this filter to 1.3e-6
+(float32), and agrees with soxr's very-high-quality resampler to 1.4e-4
+on a chirp of amplitude 0.5 to 0.8 of the Nyquist frequency.
 
 The computation per block of output samples is a gather of overlapping
 input frames and one batched matrix product with the filter bank (no

@@ -6,11 +6,11 @@ import warnings
 
 import numpy as np
 import soundfile
-import soxr
 
 from keras_music.data.audio import SUPPORTED_EXTENSIONS
 from keras_music.data.audio import _wav_promised_frames
 from keras_music.data.errors import AudioDecodeError
+from keras_music.layers.resample import ResampleStream
 
 # Frames read from the file at a time: about 4 s at 44.1 kHz.
 READ_FRAMES = 1 << 17
@@ -92,9 +92,10 @@ def read_mono(path, sample_rate, read_frames=READ_FRAMES):
     """Yields the file as float32 mono blocks at `sample_rate`.
 
     Channels are averaged (as `keras_music.data.load_audio` does) and a
-    file at another rate is resampled by soxr's streaming resampler (its
-    high-quality setting, as `load_audio`), with a `UserWarning`. Only one
-    block of the file is in memory at a time.
+    file at another rate is resampled, with a `UserWarning`, by the
+    library's resampler (`keras_music.layers.resample.ResampleStream`:
+    the samples of `AudioPreprocessor.load_audio` and of the exports'
+    WAV signatures). Only one block of the file is in memory at a time.
 
     Raises:
         AudioDecodeError: the file cannot be decoded, holds no samples,
@@ -120,9 +121,7 @@ def read_mono(path, sample_rate, read_frames=READ_FRAMES):
                 "the model's rate.",
                 stacklevel=2,
             )
-            resampler = soxr.ResampleStream(
-                stream.samplerate, sample_rate, 1, "float32", quality="HQ"
-            )
+            resampler = ResampleStream(stream.samplerate, sample_rate)
         total = 0
         while True:
             try:
@@ -137,11 +136,11 @@ def read_mono(path, sample_rate, read_frames=READ_FRAMES):
                     path, "the file contains NaN or infinite samples"
                 )
             total += len(block)
-            mono = block.mean(axis=1, keepdims=True)
+            mono = block.mean(axis=1)
             if resampler is not None:
                 mono = resampler.resample_chunk(mono, last=last)
             if len(mono):
-                yield np.ascontiguousarray(mono[:, 0], dtype="float32")
+                yield np.ascontiguousarray(mono, dtype="float32")
             if last:
                 break
         if total == 0:

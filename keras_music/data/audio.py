@@ -4,9 +4,9 @@ import os
 
 import numpy as np
 import soundfile
-import soxr
 
 from keras_music.data.errors import AudioDecodeError
+from keras_music.layers.resample import resample
 from keras_music.utils.validation import check_positive_int
 
 # What libsndfile decodes for us; anything else is refused by name before
@@ -19,9 +19,10 @@ def load_audio(path, sample_rate, mono=True):
     """Decodes an audio file and resamples it to `sample_rate`.
 
     Decoding uses soundfile (libsndfile: WAV, FLAC, Ogg Vorbis/Opus, MP3),
-    resampling uses soxr's high-quality setting. Every way a file can be
-    unusable raises `AudioDecodeError` naming the file and the reason, so
-    that dataset writers can skip and report it.
+    resampling the library's one resampler (`keras_music.layers.resample`,
+    also that of the command line and of the exports' WAV signatures).
+    Every way a file can be unusable raises `AudioDecodeError` naming the
+    file and the reason, so that dataset writers can skip and report it.
 
     Args:
         path: str or path-like. The audio file.
@@ -92,7 +93,9 @@ def load_audio(path, sample_rate, mono=True):
     if mono:
         audio = audio.mean(axis=1, keepdims=True)
     if source_rate != sample_rate:
-        audio = soxr.resample(audio, source_rate, sample_rate, quality="HQ")
+        audio = np.stack(
+            [resample(c, source_rate, sample_rate) for c in audio.T], axis=1
+        )
     audio = np.ascontiguousarray(audio.T, dtype=np.float32)
     return audio[0] if mono else audio
 

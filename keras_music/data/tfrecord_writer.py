@@ -17,7 +17,6 @@ import warnings
 
 import keras
 import numpy as np
-import soxr
 import tensorflow as tf
 from tqdm import tqdm
 
@@ -25,6 +24,7 @@ from keras_music.data import tfrecord_format as fmt
 from keras_music.data.errors import AudioDecodeError
 from keras_music.data.frame_targets import FrameTargets
 from keras_music.data.track import Track
+from keras_music.layers.resample import resample
 from keras_music.utils.atomic_write import atomic_path
 from keras_music.utils.atomic_write import finish_directory_swap
 from keras_music.utils.atomic_write import swap_directory
@@ -80,7 +80,7 @@ def write_tfrecords(
         tasks: dict mapping a task name to `{"vocabulary": [names],
             "multi_label": bool}`. Tracks' labels are looked up there.
         sample_rate: int. Hz of the stored audio; tracks at another rate
-            are resampled (soxr, high quality).
+            are resampled (`keras_music.layers.resample`).
         num_shards: int or `None`. Defaults to one shard per 256 items.
         audio_format: `"int16"` or `"float16"`: how raw audio is stored.
             Ignored when `frontend` is given. Defaults to `"int16"`.
@@ -626,9 +626,7 @@ def _checked_audio(track, sample_rate):
         )
     check_float_audio(f"Track {track.track_id!r}: `audio`", audio)
     if track.sample_rate != sample_rate:
-        audio = soxr.resample(
-            audio, track.sample_rate, sample_rate, quality="HQ"
-        ).astype(np.float32)
+        audio = resample(audio, track.sample_rate, sample_rate).numpy()
     return audio
 
 

@@ -1,8 +1,11 @@
 """`SegmentedAudioGraph`: raw audio of any length, checked, cut into
 half-overlapped segments and averaged per track, in a TensorFlow graph."""
 
+import warnings
+
 import tensorflow as tf
 
+from keras_music.layers.resample import resample
 from keras_music.layers.validation import check_positive
 from keras_music.layers.validation import check_positive_int
 
@@ -20,8 +23,10 @@ class SegmentedAudioGraph(tf.Module):
     segment), the segments of all tracks go through the segment function
     `batch_size` at a time, and the outputs are averaged per track. WAV
     bytes are decoded (16-bit PCM, channels averaged to mono) and
-    resampled to `sample_rate` by Fourier resampling in the graph. Only
-    core TensorFlow ops are used (no `py_function`).
+    resampled to `sample_rate` in the graph by the library's resampler
+    (`keras_music.layers.resample.resample`, the one `keras-music tag`
+    and `AudioPreprocessor.load_audio` use). Only core TensorFlow ops are
+    used (no `py_function`).
 
     Bad requests fail with an `InvalidArgumentError` naming the input and
     what was expected: wrong rank, empty batch or track, lengths out of
@@ -228,12 +233,17 @@ class SegmentedAudioGraph(tf.Module):
         return tf.cond(
             tf.equal(rate, self.sample_rate),
             lambda: mono,
-            lambda: fourier_resample(mono, rate, self.sample_rate),
+            lambda: resample(mono, rate, self.sample_rate),
         )
 
 
 def fourier_resample(x, rate, target_rate):
-    """Resamples `x` from `rate` to `target_rate` Hz in the Fourier domain.
+    """Deprecated: resamples `x` in the Fourier domain (whole signal).
+
+    The export graphs now resample with `keras_music.layers.resample`,
+    the resampler of the rest of the library; use `resample(x, rate,
+    target_rate)` instead. Kept, with a `DeprecationWarning`, for code
+    that calls it.
 
     The spectrum of the whole signal is truncated (down) or zero-padded
     (up) to `round(n * target_rate / rate)` samples, as
@@ -250,6 +260,13 @@ def fourier_resample(x, rate, target_rate):
     Returns:
         float32 tensor `(round(samples * target_rate / rate),)`.
     """
+    warnings.warn(
+        "`fourier_resample` is deprecated: use "
+        "`keras_music.layers.resample.resample`, the library's one "
+        "resampler.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     rate = tf.cast(rate, tf.int64)
     n_in = tf.size(x, out_type=tf.int64)
     n_out = tf.maximum((n_in * target_rate + rate // 2) // rate, 1)

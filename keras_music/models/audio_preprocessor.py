@@ -160,7 +160,9 @@ class AudioPreprocessor(keras.layers.Layer):
 
         Any rate and channel count `keras_music.data.load_audio` reads is
         accepted: channels are averaged, and a file at another rate is
-        resampled (soxr, high quality) with a `UserWarning` saying so, as
+        resampled by the library's resampler
+        (`keras_music.layers.resample`, also that of `keras-music tag` and
+        of the exports' WAV signatures) with a `UserWarning` saying so, as
         a model hears resampled audio differently from native audio.
         Errors are `load_audio`'s (`AudioDecodeError` naming the file).
         """

@@ -92,9 +92,9 @@ def test_s3t_backbone(small_folder, tmp_path, capsys):
             model, model.preprocessor, os.path.join(small_folder, name), size
         )
         # Same samples and weights; only the batch composition differs
-        # (float32 rounding, 1e-5). b.wav is resampled by soxr in blocks
-        # here and in one call by `load_audio`: HQ filters agree to ~1e-6
-        # of full scale, through the CQT and a per-clip standardisation:
+        # (float32 rounding, 1e-5). b.wav is resampled in blocks here and
+        # in one call by `load_audio`, by the same resampler (float32
+        # rounding), through the CQT and a per-clip standardisation:
         # 1e-4.
         atol = 1e-5 if name == "a.wav" else 1e-4
         stamps[name] = check_npz(output, name, want, atol)

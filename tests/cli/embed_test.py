@@ -64,8 +64,8 @@ def test_embed_equals_the_segment_encoder(
         with np.load(os.path.join(output, relative + ".npz")) as saved:
             # Same samples, same model: float32 rounding of a different
             # batch composition only (1e-5). The 44.1 kHz file is
-            # resampled by soxr in blocks here, in one call by
-            # `load_audio`: HQ filters agree to ~1e-6 of full scale.
+            # resampled in blocks here, in one call by `load_audio`, by
+            # the same resampler (float32 rounding).
             np.testing.assert_allclose(
                 saved["embedding"], expected, atol=tolerance, rtol=0
             )

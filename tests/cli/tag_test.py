@@ -112,16 +112,16 @@ def test_saved_model_export_tags_through_tag_wav(
     )
     # The `.keras` model tags a file as its export does: the same
     # segments (every half segment, a short file zero-padded), the same
-    # average (float32 rounding: 1e-5). Not the 44.1 kHz stereo file: the
-    # export resamples it in its graph (an FFT resampler), the command
-    # with its streaming one, and this random model's probabilities move
-    # by up to 3.5e-3 between the two.
+    # average (float32 rounding: 1e-5). The 44.1 kHz stereo file too: the
+    # export resamples it in its graph, the command block by block, with
+    # the same resampler (`keras_music.layers.resample`); what is left is
+    # the 16-bit WAV the command sends the export and float32 rounding.
     keras_json = str(tmp_path / "keras_tags.json")
     base = ["tag", tagger_file, directory, "--top_k", "5", "--format", "json"]
     assert main([*base, "--output", keras_json]) == 1
     with open(keras_json) as stream:
         from_keras = {i["file"]: i["tags"] for i in json.load(stream)}
-    for name in ("long", "short"):
+    for name in ("long", "short", "stereo"):
         exported = {t["tag"]: t["score"] for t in results[paths[name]]}
         kept = {t["tag"]: t["score"] for t in from_keras[paths[name]]}
         assert sorted(kept) == sorted(exported), name

@@ -44,3 +44,10 @@ class SegmentedAudioGraphTest(TestCase):
             SegmentedAudioGraph(sample_rate=16000, segment_seconds=0.0)
         with pytest.raises(ValueError, match="`batch_size` must be"):
             SegmentedAudioGraph(16000, 1.0, batch_size=0)
+
+
+def test_fourier_resample_is_deprecated():
+    x = tf.constant(np.ones(441, "float32"))
+    with pytest.warns(DeprecationWarning, match="layers.resample"):
+        y = fourier_resample(x, tf.constant(44100), 16000)
+    assert y.shape == (160,)

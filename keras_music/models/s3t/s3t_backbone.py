@@ -9,6 +9,8 @@ from keras_music.models.audio_preprocessor import AudioPreprocessor
 from keras_music.models.backbone import Backbone
 from keras_music.models.s3t.s3t_presets import backbone_presets
 from keras_music.models.swin.swin_backbone import SwinBackbone
+from keras_music.utils.serialization import deserialize_objects
+from keras_music.utils.serialization import serialize_objects
 
 TRANSFORMS = ("time_folding", "frequency_tiling")
 
@@ -216,7 +218,7 @@ class S3TBackbone(Backbone):
     def get_config(self):
         return {
             **super().get_config(),
-            "swin": keras.saving.serialize_keras_object(self.swin),
+            **serialize_objects(swin=self.swin),
             "transform": self.transform,
             "fold": self.fold,
             "time_compression": self.time_compression,
@@ -228,8 +230,6 @@ class S3TBackbone(Backbone):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        swin = config.get("swin")
-        if isinstance(swin, dict) and "class_name" in swin:
-            config["swin"] = keras.saving.deserialize_keras_object(swin)
-        return super().from_config(config)
+        # A dict of the Swin's arguments (as in a preset) passes through
+        # as it is; a serialised Swin is rebuilt.
+        return super().from_config(deserialize_objects(config, "swin"))

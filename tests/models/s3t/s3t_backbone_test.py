@@ -68,6 +68,20 @@ class S3TBackboneTest(TestCase):
         self.assertEqual(revived.get_config()["dtype"], policy)
         self.assertMixedPrecision(policy, revived, revived(_audio(32256)))
 
+    def test_from_config_takes_a_serialised_swin_or_its_arguments(self):
+        backbone = S3TBackbone(**TINY, swin=TINY_SWIN)
+        config = backbone.get_config()
+        # The Swin is stored as a serialised Keras object and rebuilt.
+        self.assertEqual(config["swin"]["class_name"], "SwinBackbone")
+        revived = S3TBackbone.from_config(config)
+        self.assertIsInstance(revived.swin, SwinBackbone)
+        self.assertIsNot(revived.swin, backbone.swin)
+        self.assertEqual(revived.swin.get_config(), backbone.swin.get_config())
+        # A dict of the Swin's arguments (a preset's form) is built as one.
+        from_arguments = S3TBackbone.from_config({**config, "swin": TINY_SWIN})
+        self.assertEqual(from_arguments.swin.input_size, (32, 32))
+        self.assertEqual(from_arguments.count_params(), backbone.count_params())
+
     def test_equals_composed_encoder(self):
         for transform, square in (
             ("time_folding", TimeFolding(n=2, target_size=(32, 32))),

@@ -6,6 +6,7 @@ from keras_music.layers.cqt import CQT
 from keras_music.layers.frequency_tiling import FrequencyTiling
 from keras_music.layers.time_folding import TimeFolding
 from keras_music.models.s3t.s3t_backbone import S3TBackbone
+from keras_music.models.s3t.s3t_backbone import s3t_clip
 from keras_music.models.swin.swin_backbone import SwinBackbone
 from keras_music.models.swin.swin_presets import backbone_presets as swin
 from tests.test_case import TestCase
@@ -142,3 +143,18 @@ class S3TBackboneTest(TestCase):
             )
         with self.assertRaisesRegex(ValueError, "Unknown S3T preset"):
             S3TBackbone.from_preset("s3t_huge")
+
+
+def test_s3t_clip():
+    # The paper's input: 768 frames compressed 10x, a centred CQT of
+    # 1 + samples // 512 frames: (7680 - 1) x 512 samples, 178.3 s.
+    samples, seconds = s3t_clip(768, 10)
+    assert samples == 3_931_648 and 1 + samples // 512 == 7680
+    assert seconds == pytest.approx(178.306, abs=1e-3)
+    # A clip asked for is kept, however many frames it has.
+    assert s3t_clip(768, 10, clip_seconds=30.0) == (661_500, 30.0)
+    # 0.1 s: 1 + 2205 // 512 = 5 CQT frames, fewer than 10 compressed.
+    with pytest.raises(ValueError, match="Received: --clip_seconds=0.1"):
+        s3t_clip(768, 10, clip_seconds=0.1, name="--clip_seconds")
+    with pytest.raises(ValueError, match="`clip_seconds` must be a positive number"):
+        s3t_clip(768, 10, clip_seconds=-1.0)

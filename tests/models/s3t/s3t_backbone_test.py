@@ -156,5 +156,6 @@ def test_s3t_clip():
     # 0.1 s: 1 + 2205 // 512 = 5 CQT frames, fewer than 10 compressed.
     with pytest.raises(ValueError, match="Received: --clip_seconds=0.1"):
         s3t_clip(768, 10, clip_seconds=0.1, name="--clip_seconds")
-    with pytest.raises(ValueError, match="`clip_seconds` must be a positive number"):
+    positive = "`clip_seconds` must be a positive number"
+    with pytest.raises(ValueError, match=positive):
         s3t_clip(768, 10, clip_seconds=-1.0)

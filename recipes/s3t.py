@@ -11,22 +11,14 @@ MoCo v2 (AdamW, lr 5e-4, cosine decay after 20 warm-up epochs of 400,
 queue 65,536, momentum 0.999, temperature 0.2), then a linear probe on the
 frozen encoder (the evaluation library's `s3t` protocol).
 
-The input arithmetic. The paper's numbers do not fit together literally:
-hop 512 at 22.05 kHz is 43.07 frames/s, so "compressed 100x" leaves 0.43
-frames/s and a 3-5 minute track 78-130 frames, not the 768 that Time
-Folding needs for a 256x256 image. The compression and the clip length
-are therefore flags, and the default clip is the one that fills the
-input exactly. With `--time_compression 10` (the default):
-
-    84 bins x 768 frames   <- 768 x 10 = 7680 CQT frames, i.e.
-                              (7680 - 1) x 512 samples = 178.3 s (3 min)
-    fold 3  -> 252 x 256   (three chunks of 256 frames stacked)
-    pad 4 bins -> 256 x 256 (Swin-T's input, no resizing)
-
-Frequency Tiling takes 256 frames (59.4 s) and repeats the 84 bins 4
-times, cut to 256 x 256. A `--clip_seconds` of another length is cropped
-and resized by the augmentation in training and cropped or padded to the
-input at evaluation.
+The paper's input sizes do not fit together literally, so the time
+compression and the clip length are flags, and the default clip is the
+one that fills the Swin's input exactly: with `--time_compression 10`
+(the default), 84 bins x 768 frames of a 178.3 s clip, folded in 3 to
+252 x 256 and padded to 256 x 256 (Frequency Tiling: 256 frames, 59.4 s);
+`keras_music/models/s3t/s3t_presets.py` has the arithmetic. A
+`--clip_seconds` of another length is cropped and resized by the
+augmentation in training and cropped or padded at evaluation.
 
 With `--data DIR` (train/, valid/ and test/ TFRecord folders written at
 22.05 kHz by `tfrecords/make_tfrecords.py`) or on a GPU it trains
@@ -56,8 +48,9 @@ reproduction: the contrastive top-1 accuracy reaches a few percent
 (chance 0.1 %) and the probe does not yet separate the pre-trained
 encoder from the random one on the corpus's 24 labelled test tracks.
 
-The frontend and the augmentation run in the `tf.data` pipeline; the
-MoCo model maps pairs of square spectrograms to the contrastive loss.
+The frontend and the augmentation run in the `tf.data` pipeline
+(`keras_music.data.s3t_views`); the MoCo model maps pairs of square
+spectrograms to the contrastive loss.
 """
 
 # First: keras_music imports TensorFlow quietly (KERAS_MUSIC_VERBOSE=1
@@ -84,17 +77,16 @@ from run_flags import start_run
 from run_flags import training_input
 
 import keras_music  # noqa: F401  (sets the Keras backend)
-from keras_music.data.tfrecord_dataset import tfrecord_dataset
+from keras_music.data.s3t_views import s3t_augmentation
+from keras_music.data.s3t_views import s3t_view_pairs
 from keras_music.data.tfrecord_format import write_json_atomic
 from keras_music.distribute import fit
-from keras_music.evaluation.embedding_cache import extract_embeddings
-from keras_music.evaluation.probe import evaluate_frozen
-from keras_music.evaluation.probe import task_split
+from keras_music.evaluation.probe_encoder import METRIC_NAMES
+from keras_music.evaluation.probe_encoder import probe_encoder
 from keras_music.evaluation.probe_protocol import get_probe_protocol
 from keras_music.export.embedder import export_embedder
-from keras_music.layers.s3t_augment import S3TAugment
 from keras_music.models.s3t.s3t_backbone import S3TBackbone
-from keras_music.models.s3t.s3t_backbone import fitting_clip_samples
+from keras_music.models.s3t.s3t_backbone import s3t_clip
 from keras_music.models.s3t.s3t_backbone import s3t_frontend
 from keras_music.models.s3t.s3t_backbone import s3t_square_layer
 from keras_music.models.s3t.s3t_backbone import view_frames
@@ -105,6 +97,8 @@ from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resume_stream
 from keras_music.training.recipe_support import run_callbacks
 from keras_music.training.recipe_support import worker_done
+
+# === Setup ===
 
 SAMPLE_RATE = 22050
 HOP_LENGTH = 512
@@ -130,6 +124,9 @@ CPU_DEMO = {
     "batch_size": 32,
 }
 WARMUP_FRACTION = 20 / 400
+# The input's sizes, as `results.json` records them (under "input").
+INPUT_FIELDS = ("preset", "size", "time_compression", "fold", "view_frames")
+INPUT_FIELDS += ("clip_seconds", "epochs", "queue_size", "momentum", "demo")
 
 flags.DEFINE_enum(
     "preprocessor",
@@ -199,26 +196,46 @@ flags.adopt_module_key_flags(run_flags)
 FLAGS = flags.FLAGS
 
 
-@dataclasses.dataclass
-class Setup:
-    """The resolved sizes of a run (flags over the paper's or demo's)."""
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """What one run does: the paper's settings or the CPU demo's, with
+    the flags given on the command line over them (`config`)."""
 
+    preprocessor: str
     preset: str
-    size: int
+    size: int  # the Swin's square input, size x size
     time_compression: int
     fold: int
-    view_frames: int
+    view_frames: int  # compressed CQT frames that fill the input
     clip_seconds: float
     epochs: int
     queue_size: int
     momentum: float
     demo: bool
+    steps_per_epoch: int | None  # None: one pass over the tracks
+    batch_size: int
+    learning_rate: float
+    probe_epochs: int | None
+    output: str
+    export: tuple
+    export_dir: str
+
+    def input(self):
+        """The input's sizes by name (`INPUT_FIELDS`)."""
+        return {name: getattr(self, name) for name in INPUT_FIELDS}
 
 
-def resolve_setup(has_gpu):
-    demo = FLAGS.data is None and not has_gpu
+def config(demo, replicas=1):
+    """The run's `Config`: the CPU demo's (`demo`) or the paper's
+    settings, overridden by the flags given; the paper's batch is per
+    replica, of `replicas`."""
     defaults = CPU_DEMO if demo else PAPER
-    preset = FLAGS.preset or defaults["preset"]
+
+    def flag_or_default(name):
+        value = getattr(FLAGS, name)
+        return defaults[name] if value is None else value
+
+    preset = flag_or_default("preset")
     if preset not in backbone_presets:
         raise ValueError(
             f"`--preset` must be one of {sorted(backbone_presets)}. "
@@ -231,29 +248,52 @@ def resolve_setup(has_gpu):
             f"make one); {preset} takes {height}x{width}. "
             f"Received: --preset={preset!r}"
         )
-    fold = FLAGS.fold or defaults["fold"]
-    compression = FLAGS.time_compression or defaults["time_compression"]
+    fold = flag_or_default("fold")
+    compression = flag_or_default("time_compression")
     frames = view_frames(FLAGS.preprocessor, fold, height)
-    samples = fitting_clip_samples(frames, compression, HOP_LENGTH)
-    clip_seconds = FLAGS.clip_seconds or samples / SAMPLE_RATE
-    if (1 + round(clip_seconds * SAMPLE_RATE) // HOP_LENGTH) < compression:
-        raise ValueError(
-            f"`--clip_seconds` must hold at least one compressed frame "
-            f"({compression} CQT frames). "
-            f"Received: --clip_seconds={clip_seconds}"
-        )
-    return Setup(
+    _, clip_seconds = s3t_clip(
+        frames,
+        compression,
+        FLAGS.clip_seconds,
+        SAMPLE_RATE,
+        HOP_LENGTH,
+        name="--clip_seconds",
+    )
+    batch_size = FLAGS.batch_size or (
+        CPU_DEMO["batch_size"]
+        if demo
+        else PAPER["batch_per_replica"] * replicas
+    )
+    return Config(
+        preprocessor=FLAGS.preprocessor,
         preset=preset,
         size=height,
         time_compression=compression,
         fold=fold,
         view_frames=frames,
         clip_seconds=clip_seconds,
-        epochs=FLAGS.epochs or defaults["epochs"],
-        queue_size=FLAGS.queue_size or defaults["queue_size"],
-        momentum=FLAGS.momentum or defaults["momentum"],
+        epochs=flag_or_default("epochs"),
+        queue_size=flag_or_default("queue_size"),
+        momentum=flag_or_default("momentum"),
         demo=demo,
+        steps_per_epoch=FLAGS.steps_per_epoch,
+        batch_size=batch_size,
+        learning_rate=FLAGS.learning_rate,
+        probe_epochs=FLAGS.probe_epochs,
+        output=FLAGS.output
+        or os.path.join("runs", f"s3t_{FLAGS.preprocessor}"),
+        export=tuple(FLAGS.export),
+        export_dir=FLAGS.export_dir,
     )
+
+
+def resolve_setup(has_gpu):
+    """The `Config` of a run on a machine with a GPU or without one, as
+    `main` resolves it (the benchmarks build S3T from it)."""
+    return config(FLAGS.data is None and not has_gpu)
+
+
+# === Data ===
 
 
 def frontend(setup):
@@ -263,58 +303,44 @@ def frontend(setup):
 
 
 def preprocessor(setup):
-    return s3t_square_layer(FLAGS.preprocessor, setup.fold, setup.size)
+    """The CQT -> the Swin's square image (`--preprocessor`)."""
+    return s3t_square_layer(setup.preprocessor, setup.fold, setup.size)
 
 
 def view_augmentation(setup, augmentation="paper"):
-    """The augmentation of the pre-training views: `"paper"` (S3TAugment's
-    chain: crops of 10-90% of the clip stretched to the view, time
-    warping, shifts, masks), `"crop_only"` (two crops of 50-90% of the
-    clip each, stretched to the view as the paper's crops are, nothing
-    else) or `"crop_only_pad"` (the same crops padded with zeros, not
-    stretched, as the encoder pads a whole clip at inference)."""
-    if augmentation == "paper":
-        return S3TAugment(output_length=setup.view_frames, seed=FLAGS.seed)
-    if augmentation in ("crop_only", "crop_only_pad"):
-        return S3TAugment(
-            output_length=setup.view_frames,
-            crop_ratio_range=(0.5, 0.9),
-            crop_mode="pad" if augmentation == "crop_only_pad" else "resize",
-            time_warp_p=0.0,
-            shift_p=0.0,
-            freq_mask_p=0.0,
-            time_mask_p=0.0,
-            seed=FLAGS.seed,
-        )
-    raise ValueError(
-        "`augmentation` must be 'paper', 'crop_only' or 'crop_only_pad'. "
-        f"Received: augmentation={augmentation!r}"
-    )
+    """The views' augmentation (`s3t_augmentation`), seeded by `--seed`."""
+    return s3t_augmentation(setup.view_frames, augmentation, seed=FLAGS.seed)
 
 
 def pretraining_views(directory, setup, batch_size, augmentation="paper"):
     """Batches of two augmented, square views of random clips
-    (`view_augmentation`)."""
-    augment = view_augmentation(setup, augmentation)
-    cqt = frontend(setup)
-    square = preprocessor(setup)
-
-    def views(audio):
-        view_1, view_2 = augment(cqt(audio), training=True)
-        return square(view_1), square(view_2)
-
-    dataset = tfrecord_dataset(
+    (`view_augmentation`), on the tf.data service when one is given."""
+    dataset = s3t_view_pairs(
         directory,
-        segment_seconds=setup.clip_seconds,
-        mode="random",
-        batch_size=batch_size,
+        view_augmentation(setup, augmentation),
+        frontend(setup),
+        preprocessor(setup),
+        setup.clip_seconds,
+        batch_size,
         seed=FLAGS.seed,
-        # MoCo's queue takes whole global batches.
-        drop_remainder=True,
-        repeat=True,
     )
-    dataset = dataset.map(views, num_parallel_calls=tf.data.AUTOTUNE)
     return training_input(dataset).prefetch(tf.data.AUTOTUNE)
+
+
+# === Model ===
+
+
+def learning_rate_schedule(cfg, steps_per_epoch):
+    """Cosine decay to 0 after a linear warm-up over the first 5% of the
+    steps (20 of the paper's 400 epochs) to `--learning_rate`."""
+    total = cfg.epochs * steps_per_epoch
+    warmup = round(WARMUP_FRACTION * total)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0,
+        decay_steps=max(1, total - warmup),
+        warmup_target=cfg.learning_rate,
+        warmup_steps=warmup,
+    )
 
 
 def moco_model(setup, learning_rate):
@@ -341,7 +367,7 @@ def audio_encoder(backbone, setup):
     (an `S3TBackbone` around `backbone`, sharing its weights)."""
     return S3TBackbone(
         swin=backbone,
-        transform=FLAGS.preprocessor,
+        transform=setup.preprocessor,
         fold=setup.fold,
         time_compression=setup.time_compression,
         clip_seconds=setup.clip_seconds,
@@ -352,146 +378,151 @@ def audio_encoder(backbone, setup):
     )
 
 
+# === Evaluate ===
+
+
 def probe_scores(encoder, splits, task, setup, cache_dir):
-    """Linear probe (S3T's protocol) on the frozen encoder's embeddings."""
-    caches = [
-        extract_embeddings(encoder, splits[name], setup.clip_seconds, cache_dir)
-        for name in ("train", "valid", "test")
-    ]
+    """Linear probe (S3T's protocol) on the frozen encoder's embeddings:
+    the test tracks and the score of each metric."""
     overrides = {}
-    if FLAGS.probe_epochs:
-        overrides["epochs"] = FLAGS.probe_epochs
-        overrides["warmup_epochs"] = min(5, FLAGS.probe_epochs - 1)
+    if setup.probe_epochs:
+        overrides["epochs"] = setup.probe_epochs
+        overrides["warmup_epochs"] = min(5, setup.probe_epochs - 1)
     if FLAGS.data is None:
         # The corpus is GTZAN-sized: the paper's GTZAN batch.
         overrides["batch_size"] = 64
     protocol = get_probe_protocol("s3t", **overrides)
-    scores = evaluate_frozen(*caches, task, protocol, seed=FLAGS.seed)[1.0]
-    tracks = len(task_split(caches[2], task)[1])
-    return {"tracks": tracks} | {k: float(v[0]) for k, v in scores.items()}
+    result = probe_encoder(
+        encoder,
+        splits,
+        task,
+        protocol,
+        setup.clip_seconds,
+        cache_dir,
+        seed=FLAGS.seed,
+    )
+    scores = {name: trials[0] for name, trials in result.trials.items()}
+    return {"tracks": result.test_tracks} | scores
 
 
 def describe(scores):
-    names = {"top1": "accuracy", "f1": "macro F1", "roc_auc": "ROC-AUC"}
-    names["pr_auc"] = "PR-AUC"
+    """`"accuracy 0.167 macro F1 0.154"`: the scores `probe_scores` gives."""
     return " ".join(
-        f"{label} {scores[key]:.3f}"
-        for key, label in names.items()
-        if key in scores
+        f"{METRIC_NAMES[name]} {scores[name]:.3f}"
+        for name in ("top1", "f1", "roc_auc", "pr_auc")
+        if name in scores
     )
+
+
+# === Export ===
+
+
+def export_encoder(cfg):
+    """The trained encoder as saved (`encoder.keras`: it carries its rate
+    and clip length), exported for TF Serving in float32 whatever the
+    training policy."""
+    keras.mixed_precision.set_global_policy("float32")
+    encoder = keras.saving.load_model(
+        os.path.join(cfg.output, "encoder.keras"), compile=False
+    )
+    path = export_embedder(
+        encoder,
+        os.path.join(cfg.export_dir, f"s3t_{cfg.preprocessor}_encoder"),
+    )
+    print(f"Exported saved_model: {path}")
 
 
 def main(_):
     strategy = start_run()
-    has_gpu = bool(tf.config.list_physical_devices("GPU"))
-    setup = resolve_setup(has_gpu)
-    output = FLAGS.output or os.path.join("runs", f"s3t_{FLAGS.preprocessor}")
-    prepare_output(output, strategy)
+    demo = FLAGS.data is None and not tf.config.list_physical_devices("GPU")
     replicas = strategy.num_replicas_in_sync
-    batch_size = FLAGS.batch_size or (
-        CPU_DEMO["batch_size"]
-        if setup.demo
-        else PAPER["batch_per_replica"] * replicas
-    )
+    cfg = config(demo, replicas)
+    prepare_output(cfg.output, strategy)
 
     # === Data ===
     splits, source, manifest, task = recipe_data(
         SAMPLE_RATE,
-        corpus_seconds=max(30.0, float(np.ceil(setup.clip_seconds))),
+        corpus_seconds=max(30.0, float(np.ceil(cfg.clip_seconds))),
         corpus_task="dance",
     )
-    steps_per_epoch = FLAGS.steps_per_epoch or max(
-        1, manifest["num_examples"] // batch_size
+    steps_per_epoch = cfg.steps_per_epoch or max(
+        1, manifest["num_examples"] // cfg.batch_size
     )
-    if setup.demo:
+    if demo:
         print(
             f"No GPU and no --data: pre-training the small preset "
-            f"{setup.preset} ({setup.epochs} epochs) on the built-in corpus; "
+            f"{cfg.preset} ({cfg.epochs} epochs) on the built-in corpus; "
             f"pass --preset swin_tiny --epochs 400 for the paper's model."
         )
-    train = pretraining_views(splits["train"], setup, batch_size)
+    train = pretraining_views(splits["train"], cfg, cfg.batch_size)
     # A resumed run goes on where the interrupted one's stream was.
-    train, _ = resume_stream(train, output, steps_per_epoch)
+    train, _ = resume_stream(train, cfg.output, steps_per_epoch)
 
     # === Model ===
     with strategy.scope():
-        total = setup.epochs * steps_per_epoch
-        warmup = round(WARMUP_FRACTION * total)
-        schedule = keras.optimizers.schedules.CosineDecay(
-            0.0,
-            decay_steps=max(1, total - warmup),
-            warmup_target=FLAGS.learning_rate,
-            warmup_steps=warmup,
-        )
-        moco = moco_model(setup, schedule)
+        moco = moco_model(cfg, learning_rate_schedule(cfg, steps_per_epoch))
         backbone = moco.encoder
     print(
-        f"{setup.preset}: {backbone.count_params():,} parameters on "
-        f"{setup.size}x{setup.size}; {FLAGS.preprocessor} of an {N_BINS}-bin "
-        f"CQT compressed {setup.time_compression}x ({setup.view_frames} "
-        f"frames, {setup.clip_seconds:.2f} s clips); queue "
-        f"{setup.queue_size}, batch {batch_size}; data from {source}; "
+        f"{cfg.preset}: {backbone.count_params():,} parameters on "
+        f"{cfg.size}x{cfg.size}; {cfg.preprocessor} of an {N_BINS}-bin "
+        f"CQT compressed {cfg.time_compression}x ({cfg.view_frames} "
+        f"frames, {cfg.clip_seconds:.2f} s clips); queue "
+        f"{cfg.queue_size}, batch {cfg.batch_size}; data from {source}; "
         f"strategy {FLAGS.strategy} ({replicas} replicas)"
     )
 
-    # === Pre-train ===
+    # === Train ===
     # The initial weights, to probe the same encoder untrained (a resumed
     # run keeps those of its first start).
-    initial_path = keep_initial_weights(backbone, output)
+    initial_path = keep_initial_weights(backbone, cfg.output)
     started = time.time()
     history = fit(
         moco,
         train,
-        epochs=setup.epochs,
+        epochs=cfg.epochs,
         steps_per_epoch=steps_per_epoch,
-        callbacks=run_callbacks(output, "loss", "min", strategy),
+        callbacks=run_callbacks(cfg.output, "loss", "min", strategy),
         verbose=FLAGS.verbose,
     )
     trained_seconds = time.time() - started
-    if worker_done(moco, output, strategy):
+    if worker_done(moco, cfg.output, strategy):
         return  # the chief evaluates and writes the run's files
-    encoder = audio_encoder(backbone, setup)
-    encoder.save(os.path.join(output, "encoder.keras"))
+    encoder = audio_encoder(backbone, cfg)
+    encoder.save(os.path.join(cfg.output, "encoder.keras"))
 
-    # === Frozen linear evaluation ===
-    cache_dir = os.path.join(output, "embeddings")
-    pretrained = probe_scores(encoder, splits, task, setup, cache_dir)
+    # === Evaluate ===
+    # The frozen linear probe of the trained encoder, then of the same
+    # encoder at its initial weights.
+    cache_dir = os.path.join(cfg.output, "embeddings")
+    pretrained = probe_scores(encoder, splits, task, cfg, cache_dir)
     backbone.load_weights(initial_path)
-    random_init = probe_scores(encoder, splits, task, setup, cache_dir)
+    random_init = probe_scores(encoder, splits, task, cfg, cache_dir)
     results = {
-        "preset": setup.preset,
-        "preprocessor": FLAGS.preprocessor,
+        "preset": cfg.preset,
+        "preprocessor": cfg.preprocessor,
         "task": task,
         "sample_rate": SAMPLE_RATE,
-        "segment_seconds": setup.clip_seconds,
-        "input": dataclasses.asdict(setup),
+        "segment_seconds": cfg.clip_seconds,
+        "input": cfg.input(),
         "encoder": "encoder.keras",
-        "epochs": setup.epochs,
+        "epochs": cfg.epochs,
         "steps_per_epoch": steps_per_epoch,
-        "batch_size": batch_size,
+        "batch_size": cfg.batch_size,
         "final_loss": history.history.get("loss", [None])[-1],
         "train_seconds": round(trained_seconds, 1),
         "test": pretrained,
         "test_random_init": random_init,
     }
-    write_json_atomic(os.path.join(output, "results.json"), results)
-    if FLAGS.export:
-        # The trained encoder as saved (the backbone now holds the initial
-        # weights), exported in float32 whatever the training policy.
-        keras.mixed_precision.set_global_policy("float32")
-        encoder_path = os.path.join(output, "encoder.keras")
-        # The S3TBackbone carries its rate and clip length (its
-        # preprocessor): the export reads them from the model.
-        path = export_embedder(
-            keras.saving.load_model(encoder_path, compile=False),
-            os.path.join(FLAGS.export_dir, f"s3t_{FLAGS.preprocessor}_encoder"),
-        )
-        print(f"Exported saved_model: {path}")
+    write_json_atomic(os.path.join(cfg.output, "results.json"), results)
+
+    # === Export ===
+    if cfg.export:
+        export_encoder(cfg)
     print(
         f"test ({pretrained['tracks']} tracks, {task}): "
         f"{describe(pretrained)} (random init: {describe(random_init)}); "
-        f"{FLAGS.preprocessor}, pre-trained in {trained_seconds:.0f} s; "
-        f"encoder in {output}/encoder.keras"
+        f"{cfg.preprocessor}, pre-trained in {trained_seconds:.0f} s; "
+        f"encoder in {cfg.output}/encoder.keras"
     )
 
 

@@ -9,6 +9,8 @@ from keras_music.models.audio_preprocessor import AudioPreprocessor
 from keras_music.models.backbone import Backbone
 from keras_music.models.s3t.s3t_presets import backbone_presets
 from keras_music.models.swin.swin_backbone import SwinBackbone
+from keras_music.utils.serialization import deserialize_objects
+from keras_music.utils.serialization import serialize_objects
 
 TRANSFORMS = ("time_folding", "frequency_tiling")
 
@@ -24,6 +26,47 @@ def fitting_clip_samples(frames, time_compression, hop_length):
     """The shortest clip whose CQT has `frames * time_compression` frames
     (a centred CQT has `1 + samples // hop_length` of them)."""
     return (frames * time_compression - 1) * hop_length
+
+
+def s3t_clip(
+    frames,
+    time_compression,
+    clip_seconds=None,
+    sample_rate=22050,
+    hop_length=512,
+    name="clip_seconds",
+):
+    """`(samples, seconds)` of S3T's clip: by default the shortest clip
+    whose CQT fills `frames` compressed frames (`fitting_clip_samples`),
+    otherwise `clip_seconds`, which must hold one compressed frame.
+
+    Args:
+        frames: int. Compressed CQT frames of the input (`view_frames`).
+        time_compression: int. CQT frames averaged into one.
+        clip_seconds: optional float. The clip length asked for.
+            Defaults to `None`: what fills the input.
+        sample_rate: int. Audio rate in Hz. Defaults to 22050.
+        hop_length: int. CQT hop in samples. Defaults to 512.
+        name: str. How errors name `clip_seconds` (a recipe names its
+            flag). Defaults to `"clip_seconds"`.
+
+    Example:
+
+    >>> s3t_clip(768, 10)  # the paper's input: 178.3 s
+    (3931648, 178.30603174603175)
+    """
+    if clip_seconds is None:
+        samples = fitting_clip_samples(frames, time_compression, hop_length)
+        return samples, samples / sample_rate
+    check_positive(name, clip_seconds)
+    samples = round(clip_seconds * sample_rate)
+    if 1 + samples // hop_length < time_compression:
+        raise ValueError(
+            f"`{name}` must hold at least one compressed frame "
+            f"({time_compression} CQT frames). "
+            f"Received: {name}={clip_seconds}"
+        )
+    return samples, clip_seconds
 
 
 def s3t_frontend(
@@ -170,18 +213,9 @@ class S3TBackbone(Backbone):
                 f"make one). Received: a Swin on {height}x{width}"
             )
         frames = view_frames(transform, fold, height)
-        if clip_seconds is None:
-            samples = fitting_clip_samples(frames, time_compression, hop_length)
-            clip_seconds = samples / sample_rate
-        else:
-            check_positive("clip_seconds", clip_seconds)
-            samples = round(clip_seconds * sample_rate)
-        if 1 + samples // hop_length < time_compression:
-            raise ValueError(
-                "`clip_seconds` must hold at least one compressed frame "
-                f"({time_compression} CQT frames). "
-                f"Received: clip_seconds={clip_seconds}"
-            )
+        samples, clip_seconds = s3t_clip(
+            frames, time_compression, clip_seconds, sample_rate, hop_length
+        )
 
         # === Layers ===
         self.swin = swin
@@ -216,7 +250,7 @@ class S3TBackbone(Backbone):
     def get_config(self):
         return {
             **super().get_config(),
-            "swin": keras.saving.serialize_keras_object(self.swin),
+            **serialize_objects(swin=self.swin),
             "transform": self.transform,
             "fold": self.fold,
             "time_compression": self.time_compression,
@@ -228,8 +262,6 @@ class S3TBackbone(Backbone):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        swin = config.get("swin")
-        if isinstance(swin, dict) and "class_name" in swin:
-            config["swin"] = keras.saving.deserialize_keras_object(swin)
-        return super().from_config(config)
+        # A dict of the Swin's arguments (as in a preset) passes through
+        # as it is; a serialised Swin is rebuilt.
+        return super().from_config(deserialize_objects(config, "swin"))

@@ -25,6 +25,100 @@ def stage_windows(grid_size, window_size):
     return window_size, window_size // 2
 
 
+def _checked_arguments(
+    input_size,
+    patch_size,
+    embed_dim,
+    depths,
+    num_heads,
+    window_size,
+    mlp_ratio,
+    drop_path_rate,
+    layer_norm_epsilon,
+):
+    """`SwinBackbone`'s arguments checked: `(input_size, depths,
+    num_heads, widths)` as tuples, `widths` the stages' widths."""
+    input_size = check_positive_int_tuple("input_size", input_size)
+    if len(input_size) != 2:
+        raise ValueError(
+            "`input_size` must be (height, width). "
+            f"Received: input_size={input_size!r}"
+        )
+    check_positive_int("patch_size", patch_size)
+    check_positive_int("embed_dim", embed_dim)
+    depths = check_positive_int_tuple("depths", depths)
+    num_heads = check_positive_int_tuple("num_heads", num_heads)
+    if len(num_heads) != len(depths):
+        raise ValueError(
+            "`num_heads` must give one value per stage of `depths`. "
+            f"Received: num_heads={num_heads}, depths={depths}"
+        )
+    widths = [embed_dim * 2**i for i in range(len(depths))]
+    for width, heads in zip(widths, num_heads):
+        if width % heads:
+            raise ValueError(
+                "`num_heads` must divide each stage's width "
+                f"{widths}. Received: num_heads={num_heads}"
+            )
+    check_positive_int("window_size", window_size)
+    check_positive("mlp_ratio", mlp_ratio)
+    check_probability("drop_path_rate", drop_path_rate)
+    if drop_path_rate >= 1.0:
+        raise ValueError(
+            "`drop_path_rate` must be below 1. "
+            f"Received: drop_path_rate={drop_path_rate!r}"
+        )
+    check_positive("layer_norm_epsilon", layer_norm_epsilon)
+    return input_size, depths, num_heads, widths
+
+
+def _stages(
+    grid,
+    depths,
+    num_heads,
+    widths,
+    window_size,
+    mlp_ratio,
+    qkv_bias,
+    drop_path_rate,
+    layer_norm_epsilon,
+    dtype,
+):
+    """The stages' layers from the patch grid `grid` on, one stage at a
+    time: `(grid, blocks, merging)`, the stage's `(height, width)` grid,
+    its blocks and the patch merging after it (`None` after the last)."""
+    # Stochastic depth grows linearly from 0 to `drop_path_rate` over
+    # all blocks of all stages, as in the reference.
+    rates = np.linspace(0.0, drop_path_rate, sum(depths)).tolist()
+    for i, (depth, heads) in enumerate(zip(depths, num_heads)):
+        window, shift = stage_windows(grid, window_size)
+        blocks = [
+            SwinTransformerBlock(
+                dim=widths[i],
+                num_heads=heads,
+                window_size=window,
+                shift_size=shift if j % 2 else 0,
+                mlp_ratio=mlp_ratio,
+                qkv_bias=qkv_bias,
+                drop_path_rate=rates[sum(depths[:i]) + j],
+                layer_norm_epsilon=layer_norm_epsilon,
+                dtype=dtype,
+                name=f"stage_{i}_block_{j}",
+            )
+            for j in range(depth)
+        ]
+        merging = None
+        if i < len(depths) - 1:
+            merging = SwinPatchMerging(
+                widths[i],
+                layer_norm_epsilon,
+                dtype=dtype,
+                name=f"stage_{i}_merging",
+            )
+        yield grid, blocks, merging
+        grid = tuple(-(-size // 2) for size in grid)
+
+
 @keras.saving.register_keras_serializable(package="keras_music")
 class SwinBackbone(Backbone):
     """Swin Transformer backbone for 1-channel spectrograms.
@@ -100,37 +194,17 @@ class SwinBackbone(Backbone):
         dtype=None,
         **kwargs,
     ):
-        input_size = check_positive_int_tuple("input_size", input_size)
-        if len(input_size) != 2:
-            raise ValueError(
-                "`input_size` must be (height, width). "
-                f"Received: input_size={input_size!r}"
-            )
-        check_positive_int("patch_size", patch_size)
-        check_positive_int("embed_dim", embed_dim)
-        depths = check_positive_int_tuple("depths", depths)
-        num_heads = check_positive_int_tuple("num_heads", num_heads)
-        if len(num_heads) != len(depths):
-            raise ValueError(
-                "`num_heads` must give one value per stage of `depths`. "
-                f"Received: num_heads={num_heads}, depths={depths}"
-            )
-        widths = [embed_dim * 2**i for i in range(len(depths))]
-        for width, heads in zip(widths, num_heads):
-            if width % heads:
-                raise ValueError(
-                    "`num_heads` must divide each stage's width "
-                    f"{widths}. Received: num_heads={num_heads}"
-                )
-        check_positive_int("window_size", window_size)
-        check_positive("mlp_ratio", mlp_ratio)
-        check_probability("drop_path_rate", drop_path_rate)
-        if drop_path_rate >= 1.0:
-            raise ValueError(
-                "`drop_path_rate` must be below 1. "
-                f"Received: drop_path_rate={drop_path_rate!r}"
-            )
-        check_positive("layer_norm_epsilon", layer_norm_epsilon)
+        input_size, depths, num_heads, widths = _checked_arguments(
+            input_size,
+            patch_size,
+            embed_dim,
+            depths,
+            num_heads,
+            window_size,
+            mlp_ratio,
+            drop_path_rate,
+            layer_norm_epsilon,
+        )
 
         # === Layers ===
         self.patch_embedding = SwinPatchEmbedding(
@@ -140,43 +214,26 @@ class SwinBackbone(Backbone):
             dtype=dtype,
             name="patch_embedding",
         )
-        # Stochastic depth grows linearly from 0 to `drop_path_rate` over
-        # all blocks of all stages, as in the reference.
-        rates = np.linspace(0.0, drop_path_rate, sum(depths)).tolist()
-        grid = tuple(-(-size // patch_size) for size in input_size)
-        self.stage_blocks = []
-        self.stage_mergings = []
-        self.stage_grids = []
-        for i, (depth, heads) in enumerate(zip(depths, num_heads)):
-            window, shift = stage_windows(grid, window_size)
+        patch_grid = tuple(-(-size // patch_size) for size in input_size)
+        # Appended stage by stage: the weights are tracked in this order
+        # (each stage's blocks, then its merging).
+        self.stage_blocks, self.stage_mergings, self.stage_grids = [], [], []
+        for grid, blocks, merging in _stages(
+            patch_grid,
+            depths,
+            num_heads,
+            widths,
+            window_size,
+            mlp_ratio,
+            qkv_bias,
+            drop_path_rate,
+            layer_norm_epsilon,
+            dtype,
+        ):
             self.stage_grids.append(grid)
-            blocks = []
-            for j in range(depth):
-                blocks.append(
-                    SwinTransformerBlock(
-                        dim=widths[i],
-                        num_heads=heads,
-                        window_size=window,
-                        shift_size=shift if j % 2 else 0,
-                        mlp_ratio=mlp_ratio,
-                        qkv_bias=qkv_bias,
-                        drop_path_rate=rates[sum(depths[:i]) + j],
-                        layer_norm_epsilon=layer_norm_epsilon,
-                        dtype=dtype,
-                        name=f"stage_{i}_block_{j}",
-                    )
-                )
             self.stage_blocks.append(blocks)
-            if i < len(depths) - 1:
-                self.stage_mergings.append(
-                    SwinPatchMerging(
-                        widths[i],
-                        layer_norm_epsilon,
-                        dtype=dtype,
-                        name=f"stage_{i}_merging",
-                    )
-                )
-                grid = tuple(-(-size // 2) for size in grid)
+            if merging is not None:
+                self.stage_mergings.append(merging)
         self.final_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=dtype, name="final_norm"
         )

@@ -6,6 +6,7 @@ from keras_music.layers.cqt import CQT
 from keras_music.layers.frequency_tiling import FrequencyTiling
 from keras_music.layers.time_folding import TimeFolding
 from keras_music.models.s3t.s3t_backbone import S3TBackbone
+from keras_music.models.s3t.s3t_backbone import s3t_clip
 from keras_music.models.swin.swin_backbone import SwinBackbone
 from keras_music.models.swin.swin_presets import backbone_presets as swin
 from tests.test_case import TestCase
@@ -68,6 +69,20 @@ class S3TBackboneTest(TestCase):
         self.assertEqual(revived.get_config()["dtype"], policy)
         self.assertMixedPrecision(policy, revived, revived(_audio(32256)))
 
+    def test_from_config_takes_a_serialised_swin_or_its_arguments(self):
+        backbone = S3TBackbone(**TINY, swin=TINY_SWIN)
+        config = backbone.get_config()
+        # The Swin is stored as a serialised Keras object and rebuilt.
+        self.assertEqual(config["swin"]["class_name"], "SwinBackbone")
+        revived = S3TBackbone.from_config(config)
+        self.assertIsInstance(revived.swin, SwinBackbone)
+        self.assertIsNot(revived.swin, backbone.swin)
+        self.assertEqual(revived.swin.get_config(), backbone.swin.get_config())
+        # A dict of the Swin's arguments (a preset's form) is built as one.
+        from_arguments = S3TBackbone.from_config({**config, "swin": TINY_SWIN})
+        self.assertEqual(from_arguments.swin.input_size, (32, 32))
+        self.assertEqual(from_arguments.count_params(), backbone.count_params())
+
     def test_equals_composed_encoder(self):
         for transform, square in (
             ("time_folding", TimeFolding(n=2, target_size=(32, 32))),
@@ -128,3 +143,19 @@ class S3TBackboneTest(TestCase):
             )
         with self.assertRaisesRegex(ValueError, "Unknown S3T preset"):
             S3TBackbone.from_preset("s3t_huge")
+
+
+def test_s3t_clip():
+    # The paper's input: 768 frames compressed 10x, a centred CQT of
+    # 1 + samples // 512 frames: (7680 - 1) x 512 samples, 178.3 s.
+    samples, seconds = s3t_clip(768, 10)
+    assert samples == 3_931_648 and 1 + samples // 512 == 7680
+    assert seconds == pytest.approx(178.306, abs=1e-3)
+    # A clip asked for is kept, however many frames it has.
+    assert s3t_clip(768, 10, clip_seconds=30.0) == (661_500, 30.0)
+    # 0.1 s: 1 + 2205 // 512 = 5 CQT frames, fewer than 10 compressed.
+    with pytest.raises(ValueError, match="Received: --clip_seconds=0.1"):
+        s3t_clip(768, 10, clip_seconds=0.1, name="--clip_seconds")
+    positive = "`clip_seconds` must be a positive number"
+    with pytest.raises(ValueError, match=positive):
+        s3t_clip(768, 10, clip_seconds=-1.0)

@@ -128,6 +128,33 @@ class SwinBackboneTest(TestCase):
         output = backbone(_spectrogram(1, (16, 64)))
         self.assertEqual(tuple(output.shape), (1, 32))
 
+    def test_weights_in_stage_order(self):
+        # The order of `weights` (what `get_weights` / `set_weights` and
+        # checkpoints by position rely on): the patch embedding, then each
+        # stage's blocks followed by its merging, then the final norm.
+        backbone = SwinBackbone(
+            **{**TINY, "depths": (2, 1, 1), "num_heads": (1, 2, 4)}
+        )
+        layers = []
+        for weight in backbone.weights:
+            layer = weight.path.split("/")[0]
+            if not layers or layers[-1] != layer:
+                layers.append(layer)
+        self.assertEqual(
+            layers,
+            [
+                "patch_embedding",
+                "stage_0_block_0",
+                "stage_0_block_1",
+                "stage_0_merging",
+                "stage_1_block_0",
+                "stage_1_merging",
+                "stage_2_block_0",
+                "final_norm",
+            ],
+        )
+        self.assertEqual(backbone.stage_grids, [(8, 10), (4, 5), (2, 3)])
+
     def test_training_changes_with_drop_path(self):
         backbone = SwinBackbone(**{**TINY, "drop_path_rate": 0.5})
         x = _spectrogram()

@@ -57,7 +57,8 @@ def maest_segment_config(
     `segment_seconds`.
 
     The released presets of that segment (`maest_30s` on 30 s) keep their
-    grid; every other preset gets the segment's (`maest_segment_frames`).
+    grid, which holds the segment's frames; every other preset (`maest_5s`
+    on 10 s too) gets the segment's grid (`maest_segment_frames`).
 
     Args:
         preset: str. A `MAESTBackbone` preset, e.g. `"maest_small"`.
@@ -84,12 +85,6 @@ def maest_segment_config(
     config = dict(backbone_presets[preset])
     if not _released(preset, segment_seconds):
         config["num_frames"] = frames
-    if config["num_frames"] < frames:
-        raise ValueError(
-            f"`preset` {preset} takes {config['num_frames']} frames, fewer "
-            f"than a {segment_seconds} s segment ({frames}). Choose the "
-            "preset of the segment length or a shorter `segment_seconds`."
-        )
     released = backbone_presets.get(f"maest_{segment_seconds:g}s", config)
     if time_patchout is None:
         time_patchout = released.get("train_time_patchout", 0)

@@ -124,7 +124,7 @@ def recipe_cases(recipe):
         )[0]
 
     if name == "maest":
-        preset, _, _, _ = recipe.resolve_schedule(has_gpu)
+        cfg = recipe.config(FLAGS.data is None and not has_gpu)
         train = splits()["train"]
         manifest = read_manifest(train)
         task = resolve_task(
@@ -134,15 +134,16 @@ def recipe_cases(recipe):
             default="instrument" if FLAGS.data is None else None,
             multi=True,
         )
-        spec = manifest["tasks"][task]
+        preprocessor = recipe.audio_preprocessor(cfg)
+        vocabulary = manifest["tasks"][task]["vocabulary"]
         return [
             (
-                f"maest ({preset})",
+                f"maest ({cfg.preset})",
                 lambda: recipe.input_pipeline(
-                    train, task, spec["multi_label"], True
+                    cfg, preprocessor.frontend, train, task, True
                 ),
                 lambda: recipe.tagger_model(
-                    preset, len(spec["vocabulary"]), 1e-4
+                    cfg, preprocessor, vocabulary, 1e-4
                 ),
                 FLAGS.batch_size,
             )

@@ -49,14 +49,13 @@ model itself maps log-mel spectrograms to tag probabilities.
 from keras_music import quiet as _quiet  # noqa: F401
 
 # isort: split
-import math
+import dataclasses
 import os
 import time
 import warnings
 
 import flag_checks
 import keras
-import numpy as np
 import run_flags
 import tensorflow as tf
 from absl import app
@@ -74,14 +73,10 @@ from keras_music.data.tfrecord_dataset import tfrecord_dataset
 from keras_music.data.tfrecord_format import read_manifest
 from keras_music.data.tfrecord_format import write_json_atomic
 from keras_music.distribute import fit
-from keras_music.evaluation.embedding_cache import labelled_tracks
-from keras_music.evaluation.embedding_cache import segment_sums
-from keras_music.evaluation.embedding_cache import track_labels
-from keras_music.evaluation.metrics import pr_auc
-from keras_music.evaluation.metrics import roc_auc
+from keras_music.evaluation.tagger_scores import track_tag_scores
 from keras_music.export.serving_export import check_tflite_free
 from keras_music.export.tagger import FORMATS as EXPORT_FORMATS
-from keras_music.export.tagger import export_tagger
+from keras_music.export.tagger_file import export_tagger_file
 from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
 from keras_music.layers.mixup import Mixup
 from keras_music.layers.spec_augment import SpecAugment
@@ -89,24 +84,27 @@ from keras_music.models.audio_preprocessor import AudioPreprocessor
 from keras_music.models.maest.maest_backbone import MAESTBackbone
 from keras_music.models.maest.maest_layers import patch_grid_size
 from keras_music.models.maest.maest_presets import backbone_presets
+from keras_music.models.maest.maest_segment import HOP_LENGTH
+from keras_music.models.maest.maest_segment import SAMPLE_RATE
+from keras_music.models.maest.maest_segment import maest_segment_config
+from keras_music.models.maest.maest_segment import maest_segment_name
 from keras_music.models.maest.maest_tagger import MAESTTagger
+from keras_music.models.tagger_metadata import dataset_metadata
+from keras_music.models.tagger_metadata import metrics_metadata
+from keras_music.training.maest_schedule import PAPER_EPOCHS
+from keras_music.training.maest_schedule import maest_learning_rate
+from keras_music.training.maest_schedule import maest_swa
 from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resume_stream
 from keras_music.training.recipe_support import run_callbacks
 from keras_music.training.recipe_support import worker_done
-from keras_music.training.stochastic_weight_averaging import (
-    StochasticWeightAveraging,
-)
-from keras_music.training.warmup_plateau_decay import WarmupPlateauDecay
 
-SAMPLE_RATE = 16000
-HOP_LENGTH = 256
-# The paper's schedule in epochs: warm-up, decay start, decay length, total;
-# SWA starts at the decay start and averages every 5 epochs.
-PAPER_EPOCHS = {"warmup": 5, "decay_start": 50, "decay": 50, "total": 130}
-SWA_EVERY = 5
-# On a CPU-only machine with the built-in corpus: what fits in a few
-# minutes on two cores.
+# === Setup ===
+
+# The paper's run (the preset: maest_<segment>s) and, on a CPU-only
+# machine with the built-in corpus, what fits in a few minutes on two
+# cores.
+PAPER = {"epochs": PAPER_EPOCHS["total"], "learning_rate": 1e-4}
 CPU_DEMO = {"preset": "maest_small", "epochs": 6, "learning_rate": 5e-4}
 
 flags.DEFINE_enum(
@@ -181,107 +179,83 @@ flags.adopt_module_key_flags(run_flags)
 FLAGS = flags.FLAGS
 
 
-def segment_frames(seconds):
-    """Log-mel frames of a segment: centred frames, hop 256 at 16 kHz."""
-    return seconds * SAMPLE_RATE // HOP_LENGTH + 1
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """What one run does: the paper's settings or the CPU demo's, with
+    the flags given on the command line over them (`config`)."""
+
+    preset: str
+    name: str  # of the run folder and the export (maest_segment_name)
+    demo: bool
+    segment: int
+    backbone: dict  # MAESTBackbone arguments (maest_segment_config)
+    epochs: int
+    learning_rate: float
+    batch_size: int
+    steps_per_epoch: int | None
+    samples_per_epoch: int | None
+    weight_decay: float
+    mixup_alpha: float
+    spec_augment: bool
+    balanced: bool
+    swa: bool
+    init: str
+    init_prefix: str | None
+    output: str
+    export: tuple
+    export_dir: str
 
 
-def run_name(preset):
-    """What the run folder and the export are named after: the model they
-    hold, the preset, with the segment when it is not the preset's own
-    (`maest_small` on 30 s is `maest_small`, `maest_tiny` on 5 s is
-    `maest_tiny_5s`)."""
+def config(demo):
+    """The run's `Config`: the CPU demo's (`demo`) or the paper's
+    settings, overridden by the flags given."""
     segment = int(FLAGS.segment)
-    frames = backbone_presets[preset]["num_frames"]
-    if preset.endswith(f"_{segment}s") or frames == segment_frames(segment):
-        return preset
-    return f"{preset}_{segment}s"
-
-
-def frontend_layer():
-    """MAEST's log-mel frontend: 96 bands, hop 256 at 16 kHz, normalised
-    with the AudioSet statistics."""
-    return LogMelSpectrogram(
-        sample_rate=SAMPLE_RATE, hop_length=HOP_LENGTH, normalize=True
-    )
-
-
-def resolve_schedule(has_gpu):
-    """Preset, epochs and learning rate from the flags and the machine."""
-    segment = int(FLAGS.segment)
-    demo = FLAGS.data is None and not has_gpu
-    preset = FLAGS.preset or (
-        CPU_DEMO["preset"] if demo else f"maest_{segment}s"
-    )
+    defaults = CPU_DEMO if demo else {**PAPER, "preset": f"maest_{segment}s"}
+    preset = FLAGS.preset or defaults["preset"]
     if preset not in backbone_presets:
         raise ValueError(
             f"`--preset` must be one of {sorted(backbone_presets)}. "
             f"Received: --preset={preset!r}"
         )
-    epochs = FLAGS.epochs or (
-        CPU_DEMO["epochs"] if demo else PAPER_EPOCHS["total"]
-    )
-    learning_rate = FLAGS.learning_rate or (
-        CPU_DEMO["learning_rate"] if demo else 1e-4
-    )
-    return preset, epochs, learning_rate, demo
-
-
-def build_backbone(preset):
-    segment = int(FLAGS.segment)
-    frames = segment_frames(segment)
-    config = dict(backbone_presets[preset])
-    # Full presets carry the released grid (Essentia feeds a few frames
-    # more than a segment holds); other sizes get the segment's grid.
-    if not preset.startswith("maest_") or not preset.endswith(f"_{segment}s"):
-        config["num_frames"] = frames
-    if config["num_frames"] < frames:
-        raise ValueError(
-            f"`--preset` {preset} takes {config['num_frames']} frames, fewer "
-            f"than a {segment} s segment ({frames}). Choose the preset of "
-            f"the segment length or a smaller `--segment`."
-        )
-    config["train_time_patchout"] = (
-        FLAGS.patchout_time
-        if FLAGS.patchout_time is not None
-        else backbone_presets[f"maest_{segment}s"]["train_time_patchout"]
-    )
-    config["train_freq_patchout"] = FLAGS.patchout_freq
-    grid = {
-        "--patchout_time": patch_grid_size(config["num_frames"], 16, 10),
-        "--patchout_freq": patch_grid_size(config["num_mel_bins"], 16, 10),
-    }
-    for flag, drop in zip(
-        grid, (config["train_time_patchout"], FLAGS.patchout_freq)
-    ):
-        if not 0 <= drop < grid[flag]:
-            raise ValueError(
-                f"`{flag}` must be in [0, {grid[flag]}): the {preset} grid "
-                f"of a {segment} s segment has {grid[flag]} patches on that "
-                f"axis. Received: {flag}={drop}"
-            )
-    return MAESTBackbone(**config)
-
-
-def paper_schedule(learning_rate, epochs, steps_per_epoch):
-    """MAEST's warm-up / plateau / linear decay, scaled to `epochs`."""
-    step = epochs / PAPER_EPOCHS["total"] * steps_per_epoch
-    return WarmupPlateauDecay(
-        learning_rate,
-        warmup_steps=round(PAPER_EPOCHS["warmup"] * step),
-        plateau_end_step=round(PAPER_EPOCHS["decay_start"] * step),
-        decay_steps=max(1, round(PAPER_EPOCHS["decay"] * step)),
+    name = maest_segment_name(preset, segment)
+    return Config(
+        preset=preset,
+        name=name,
+        demo=demo,
+        segment=segment,
+        backbone=maest_segment_config(
+            preset, segment, FLAGS.patchout_time, FLAGS.patchout_freq
+        ),
+        epochs=FLAGS.epochs or defaults["epochs"],
+        learning_rate=FLAGS.learning_rate or defaults["learning_rate"],
+        batch_size=FLAGS.batch_size,
+        steps_per_epoch=FLAGS.steps_per_epoch,
+        samples_per_epoch=FLAGS.samples_per_epoch,
+        weight_decay=FLAGS.weight_decay,
+        mixup_alpha=FLAGS.mixup_alpha,
+        spec_augment=FLAGS.spec_augment,
+        balanced=FLAGS.balanced,
+        swa=FLAGS.swa,
+        init=FLAGS.init,
+        init_prefix=FLAGS.init_prefix,
+        output=FLAGS.output or os.path.join("runs", name),
+        export=tuple(FLAGS.export),
+        export_dir=FLAGS.export_dir,
     )
 
 
-def swa_callback(epochs, path):
-    """SWA every 5 epochs from epoch 50 of 130, scaled to `epochs`."""
-    scale = epochs / PAPER_EPOCHS["total"]
-    return StochasticWeightAveraging(
-        start_epoch=max(1, math.ceil(PAPER_EPOCHS["decay_start"] * scale)),
-        every=max(1, round(SWA_EVERY * scale)),
-        state_path=path,
+def audio_preprocessor(cfg):
+    """MAEST's input, built once for the run: its log-mel frontend (96
+    bands, hop 256 at 16 kHz, normalised with the AudioSet statistics)
+    on segments of `--segment` seconds. The input pipelines and the test
+    scores use its frontend, and the tagger carries it."""
+    frontend = LogMelSpectrogram(
+        sample_rate=SAMPLE_RATE, hop_length=HOP_LENGTH, normalize=True
     )
+    return AudioPreprocessor(frontend, segment_seconds=cfg.segment)
+
+
+# === Data ===
 
 
 def labelled_track_count(manifest, task):
@@ -292,30 +266,36 @@ def labelled_track_count(manifest, task):
     return sum(manifest["label_counts"][task].values())
 
 
-def input_pipeline(directory, task, multi_label, training, replicas=1):
-    """Batches of `(log_mel, targets)`: frontend, then mixup and
+def epoch_steps(cfg, manifest, task):
+    """Batches per epoch: `--steps_per_epoch`, else one balanced draw of
+    `--samples_per_epoch` or of as many tracks as the training split has
+    labelled."""
+    tracks = cfg.samples_per_epoch or labelled_track_count(manifest, task)
+    return cfg.steps_per_epoch or max(1, tracks // cfg.batch_size)
+
+
+def input_pipeline(cfg, frontend, directory, task, training, replicas=1):
+    """Batches of `(log_mel, targets)`: `frontend`, then mixup and
     SpecAugment in training."""
-    segment = int(FLAGS.segment)
-    batch_size, drop_remainder = FLAGS.batch_size, training
+    manifest = read_manifest(directory)
+    tracks = labelled_track_count(manifest, task)
+    batch_size, drop_remainder = cfg.batch_size, training
     if replicas > 1 and not training:
         # Keras cannot split a last batch unevenly across replicas:
         # validation drops it (it only monitors; the final test scores
         # every track).
-        tracks = labelled_track_count(read_manifest(directory), task)
         batch_size = min(batch_size, max(1, tracks // replicas) * replicas)
-
         drop_remainder = True
-    frontend = frontend_layer()
     dataset = tfrecord_dataset(
         directory,
-        segment_seconds=segment,
+        segment_seconds=cfg.segment,
         task=task,
         mode="random" if training else "center",
         batch_size=batch_size,
         seed=FLAGS.seed,
-        balanced=training and FLAGS.balanced,
-        num_samples=FLAGS.samples_per_epoch if training else None,
-        one_hot=not multi_label,
+        balanced=training and cfg.balanced,
+        num_samples=cfg.samples_per_epoch if training else None,
+        one_hot=not manifest["tasks"][task]["multi_label"],
         drop_remainder=drop_remainder,
         # Endless training epochs, each a fresh balanced draw; `fit`
         # counts the steps.
@@ -325,242 +305,211 @@ def input_pipeline(directory, task, multi_label, training, replicas=1):
         lambda audio, y: (frontend(audio), y),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
-    if training:
-        mixup = Mixup(alpha=FLAGS.mixup_alpha, seed=FLAGS.seed)
-        spec_augment = SpecAugment(seed=FLAGS.seed)
-
-        def augment(x, y):
-            if FLAGS.mixup_alpha > 0:
-                x, y = mixup((x, y), training=True)
-            if FLAGS.spec_augment:
-                x = spec_augment(x, training=True)
-            return x, y
-
-        dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-        dataset = training_input(dataset)
-    else:
+    if not training:
         # A known size spares Keras guessing where validation ends.
-        tracks = labelled_track_count(read_manifest(directory), task)
         batches = tracks // batch_size
         if not drop_remainder:
             batches = -(-tracks // batch_size)
         cardinality = tf.data.experimental.assert_cardinality(batches)
-        dataset = dataset.apply(cardinality)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+        return dataset.apply(cardinality).prefetch(tf.data.AUTOTUNE)
+    mixup = Mixup(alpha=cfg.mixup_alpha, seed=FLAGS.seed)
+    spec_augment = SpecAugment(seed=FLAGS.seed)
+
+    def augment(x, y):
+        if cfg.mixup_alpha > 0:
+            x, y = mixup((x, y), training=True)
+        if cfg.spec_augment:
+            x = spec_augment(x, training=True)
+        return x, y
+
+    dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    return training_input(dataset).prefetch(tf.data.AUTOTUNE)
 
 
-def tagger_model(preset, vocabulary, learning_rate):
-    """A MAEST tagger on `preset` with one output per tag of `vocabulary`,
-    initialised from `--init`, compiled with AdamW at `learning_rate` (a
-    float or a schedule) and the run's compile options (`--jit_compile`).
-    Build it in the strategy's scope.
+# === Model ===
+
+
+def tagger_model(cfg, preprocessor, vocabulary, learning_rate):
+    """A MAEST tagger of `cfg.backbone` with one output per tag of
+    `vocabulary`, initialised from `--init`, compiled with AdamW at
+    `learning_rate` (a float or a schedule) and the run's compile options
+    (`--jit_compile`). Build it in the strategy's scope.
 
     The model maps log-mel spectrograms to tag probabilities (the
-    frontend runs in the input pipeline), and carries its preprocessor
+    frontend runs in the input pipeline), and carries its `preprocessor`
     (sample rate, segment, frontend) and tag names, so that its `.keras`
     file tags audio by itself (`keras-music tag`, `export_tagger`)."""
-    preprocessor = AudioPreprocessor(
-        frontend_layer(), segment_seconds=int(FLAGS.segment)
-    )
+    backbone = cfg.backbone
+    # Checked here, once the run folder is set, against the grid of the
+    # segment (the backbone names its own arguments, not the flags).
+    for flag, drop, size in (
+        ("--patchout_time", "train_time_patchout", "num_frames"),
+        ("--patchout_freq", "train_freq_patchout", "num_mel_bins"),
+    ):
+        drop = backbone[drop]
+        grid = patch_grid_size(
+            backbone[size], backbone["patch_size"], backbone["patch_stride"]
+        )
+        if not 0 <= drop < grid:
+            raise ValueError(
+                f"`{flag}` must be in [0, {grid}): the {cfg.preset} grid "
+                f"of a {cfg.segment} s segment has {grid} patches on that "
+                f"axis. Received: {flag}={drop}"
+            )
     tagger = MAESTTagger(
-        build_backbone(preset),
+        MAESTBackbone(**backbone),
         num_tags=len(vocabulary),
         preprocessor=preprocessor,
         vocabulary=vocabulary,
     )
-    if FLAGS.init != "random":
+    if cfg.init != "random":
         report = load_maest_weights(
-            tagger,
-            FLAGS.init,
-            load_head=False,
-            prefix=FLAGS.init_prefix,
+            tagger, cfg.init, load_head=False, prefix=cfg.init_prefix
         )
-        print(f"Loaded {FLAGS.init} (resized: {report['resized']})")
+        print(f"Loaded {cfg.init} (resized: {report['resized']})")
     tagger.compile(
         optimizer=keras.optimizers.AdamW(
-            learning_rate, weight_decay=FLAGS.weight_decay
+            learning_rate, weight_decay=cfg.weight_decay
         ),
         **compile_options(),
     )
     return tagger
 
 
-def dataset_card(splits):
-    """The `dataset` of the model card: the data's name and size."""
-    if FLAGS.data is None:
-        name = "keras_music built-in tune corpus"
-    else:
-        name = os.path.basename(os.path.normpath(FLAGS.data))
-    sizes = {
-        split: read_manifest(folder)["num_examples"]
-        for split, folder in splits.items()
-    }
-    size = " / ".join(f"{count} {split}" for split, count in sizes.items())
-    return {"name": name, "size": f"{size} tracks"}
+# === Evaluate ===
 
 
-def evaluate_tracks(model, directory, task, multi_label):
-    """Exact ROC-AUC and PR-AUC per track: every half-overlapped segment
-    is tagged and the probabilities averaged per track."""
-    frontend = frontend_layer()
-    sums, counts = segment_sums(
-        lambda audio, training: model(frontend(audio), training=training),
-        directory,
-        int(FLAGS.segment),
-        batch_size=FLAGS.batch_size,
-    )
-    track_ids, labels, tasks = track_labels(directory)
-    truth = labels[task]
-    keep = labelled_tracks(truth)
-    if not multi_label:
-        truth = np.eye(len(tasks[task]["vocabulary"]))[truth]
-    truth = truth[keep]
-    # Partially labelled tasks (OpenMIC) mark unknown labels -1.
-    mask = truth >= 0
-    scores = np.stack([sums[t] / counts[t] for t in track_ids[keep]])
-    return {
-        "tracks": int(keep.sum()),
-        "roc_auc": float(roc_auc(truth, scores, mask=mask)),
-        "pr_auc": float(pr_auc(truth, scores, mask=mask)),
-    }
-
-
-def main(_):
-    strategy = start_run()
-    has_gpu = bool(tf.config.list_physical_devices("GPU"))
-    preset, epochs, learning_rate, demo = resolve_schedule(has_gpu)
-    name = run_name(preset)
-    output = FLAGS.output or os.path.join("runs", name)
-    prepare_output(output, strategy)
-    if "tflite" in FLAGS.export:
-        # Refused now, not after training.
-        check_tflite_free(
-            FLAGS.export_dir, f"{name}_tagger", overwrite=FLAGS.overwrite
-        )
-
-    # === Data ===
-    splits, source, manifest, task = recipe_data(
-        SAMPLE_RATE, corpus_task="instrument", multi=True
-    )
-    spec = manifest["tasks"][task]
-    multi_label = spec["multi_label"]
-    num_tags = len(spec["vocabulary"])
-    if demo:
-        print(
-            f"No GPU and no --data: training the small preset {preset} "
-            f"({epochs} epochs) on the built-in corpus; pass --preset "
-            f"maest_{FLAGS.segment}s --epochs 130 for the paper's model."
-        )
-    steps_per_epoch = FLAGS.steps_per_epoch or max(
-        1,
-        (FLAGS.samples_per_epoch or labelled_track_count(manifest, task))
-        // FLAGS.batch_size,
-    )
-    replicas = strategy.num_replicas_in_sync
-    train = input_pipeline(splits["train"], task, multi_label, True)
-    # A resumed run goes on with the batches the interrupted one had not
-    # reached, not from the start of the stream.
-    train, skipped = resume_stream(train, output, steps_per_epoch)
-    if skipped:
-        print(f"Resuming: skipping the {skipped} batches already trained")
-    valid = input_pipeline(splits["valid"], task, multi_label, False, replicas)
-
-    # === Model ===
-    with strategy.scope():
-        schedule = paper_schedule(learning_rate, epochs, steps_per_epoch)
-        tagger = tagger_model(preset, spec["vocabulary"], schedule)
-        backbone = tagger.backbone
-    print(
-        f"{preset}: {tagger.count_params():,} parameters, "
-        f"{backbone.num_freq_patches}x{backbone.num_time_patches} patches, "
-        f"training patchout {backbone.train_time_patchout} time / "
-        f"{backbone.train_freq_patchout} frequency; task {task!r} "
-        f"({num_tags} tags) from {source}; strategy {FLAGS.strategy} "
-        f"({strategy.num_replicas_in_sync} replicas)"
-    )
-
-    # === Train ===
-    # The initial weights, kept to score the same model untrained (a
-    # resumed run keeps those of its first start).
-    untrained_path = keep_initial_weights(tagger, output)
-    callbacks = run_callbacks(
-        output, monitor="val_roc_auc", mode="max", strategy=strategy
-    )
-    if FLAGS.swa:
-        callbacks.append(swa_callback(epochs, os.path.join(output, "swa.npz")))
-    started = time.time()
-    fit(
-        tagger,
-        train,
-        validation_data=valid,
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        callbacks=callbacks,
-        shuffle=False,  # the input pipeline shuffles
-        verbose=FLAGS.verbose,
-    )
-    trained_seconds = time.time() - started
-    if worker_done(tagger, output, strategy):
-        return  # the chief evaluates and writes the run's files
-    tagger.save(os.path.join(output, "model.keras"))
-
-    # === Final evaluation ===
-    trained = evaluate_tracks(tagger, splits["test"], task, multi_label)
+def evaluate(cfg, tagger, splits, task, untrained_path):
+    """Exact per-track test scores of the trained tagger and of the same
+    model at its initial weights, kept in the trained tagger's metadata
+    with the data (its exports' model cards state them)."""
+    test = splits["test"]
+    trained = track_tag_scores(tagger, test, task, batch_size=cfg.batch_size)
     trained_weights = tagger.get_weights()
     with warnings.catch_warnings():
         # Saved before the optimizer was built: its state is not restored
         # (nor needed to score), which Keras warns about.
         warnings.filterwarnings("ignore", "Skipping variable loading")
         tagger.load_weights(untrained_path)
-    untrained = evaluate_tracks(tagger, splits["test"], task, multi_label)
+    untrained = track_tag_scores(tagger, test, task, batch_size=cfg.batch_size)
+    tagger.set_weights(trained_weights)
+    data = "keras_music built-in tune corpus"
+    if FLAGS.data is not None:
+        data = os.path.basename(os.path.normpath(FLAGS.data))
+    tagger.metadata = {
+        "dataset": dataset_metadata(data, splits),
+        "metrics": metrics_metadata(task, trained, untrained),
+    }
+    return trained, untrained
+
+
+def main(_):
+    strategy = start_run()
+    demo = FLAGS.data is None and not tf.config.list_physical_devices("GPU")
+    cfg = config(demo)
+    prepare_output(cfg.output, strategy)
+    if "tflite" in cfg.export:
+        # Refused now, not after training.
+        check_tflite_free(
+            cfg.export_dir, f"{cfg.name}_tagger", overwrite=FLAGS.overwrite
+        )
+    replicas = strategy.num_replicas_in_sync
+
+    # === Data ===
+    splits, source, manifest, task = recipe_data(
+        SAMPLE_RATE, corpus_task="instrument", multi=True
+    )
+    vocabulary = manifest["tasks"][task]["vocabulary"]
+    if demo:
+        print(
+            f"No GPU and no --data: training the small preset {cfg.preset} "
+            f"({cfg.epochs} epochs) on the built-in corpus; pass --preset "
+            f"maest_{cfg.segment}s --epochs 130 for the paper's model."
+        )
+    steps_per_epoch = epoch_steps(cfg, manifest, task)
+    preprocessor = audio_preprocessor(cfg)
+    frontend = preprocessor.frontend  # the run's one frontend
+    train = input_pipeline(cfg, frontend, splits["train"], task, True)
+    # A resumed run goes on with the batches the interrupted one had not
+    # reached, not from the start of the stream.
+    train, skipped = resume_stream(train, cfg.output, steps_per_epoch)
+    if skipped:
+        print(f"Resuming: skipping the {skipped} batches already trained")
+    valid = input_pipeline(
+        cfg, frontend, splits["valid"], task, False, replicas
+    )
+
+    # === Model ===
+    with strategy.scope():
+        schedule = maest_learning_rate(
+            cfg.learning_rate, cfg.epochs, steps_per_epoch
+        )
+        tagger = tagger_model(cfg, preprocessor, vocabulary, schedule)
+        backbone = tagger.backbone
+    print(
+        f"{cfg.preset}: {tagger.count_params():,} parameters, "
+        f"{backbone.num_freq_patches}x{backbone.num_time_patches} patches, "
+        f"training patchout {backbone.train_time_patchout} time / "
+        f"{backbone.train_freq_patchout} frequency; task {task!r} "
+        f"({len(vocabulary)} tags) from {source}; strategy {FLAGS.strategy} "
+        f"({replicas} replicas)"
+    )
+
+    # === Train ===
+    # The initial weights, kept to score the same model untrained (a
+    # resumed run keeps those of its first start).
+    untrained_path = keep_initial_weights(tagger, cfg.output)
+    callbacks = run_callbacks(
+        cfg.output, monitor="val_roc_auc", mode="max", strategy=strategy
+    )
+    if cfg.swa:
+        swa_path = os.path.join(cfg.output, "swa.npz")
+        callbacks.append(maest_swa(cfg.epochs, swa_path))
+    started = time.time()
+    fit(
+        tagger,
+        train,
+        validation_data=valid,
+        epochs=cfg.epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=callbacks,
+        shuffle=False,  # the input pipeline shuffles
+        verbose=FLAGS.verbose,
+    )
+    trained_seconds = time.time() - started
+    if worker_done(tagger, cfg.output, strategy):
+        return  # the chief evaluates and writes the run's files
+    model_path = os.path.join(cfg.output, "model.keras")
+    tagger.save(model_path)
+
+    # === Evaluate ===
+    trained, untrained = evaluate(cfg, tagger, splits, task, untrained_path)
+    tagger.save(model_path)
+    frontend_config = keras.saving.serialize_keras_object(frontend)
+    frontend_config.pop("build_config", None)  # a training batch's shape
     results = {
-        "preset": preset,
+        "preset": cfg.preset,
         "task": task,
         # What an export needs to serve the model on raw audio.
-        "vocabulary": spec["vocabulary"],
+        "vocabulary": vocabulary,
         "sample_rate": SAMPLE_RATE,
-        "segment_seconds": int(FLAGS.segment),
-        "frontend": keras.saving.serialize_keras_object(frontend_layer()),
-        "epochs": epochs,
+        "segment_seconds": cfg.segment,
+        "frontend": frontend_config,
+        "epochs": cfg.epochs,
         "train_seconds": round(trained_seconds, 1),
         "test": trained,
         "test_untrained": untrained,
     }
-    # The trained tagger again, now with what it was scored on, which its
-    # exports' model cards state.
-    tagger.set_weights(trained_weights)
-    tagger.metadata = {
-        "dataset": dataset_card(splits),
-        "metrics": {
-            "task": task,
-            "split": "test",
-            "tracks": trained["tracks"],
-            "roc_auc": trained["roc_auc"],
-            "pr_auc": trained["pr_auc"],
-            "untrained": {
-                "roc_auc": untrained["roc_auc"],
-                "pr_auc": untrained["pr_auc"],
-            },
-        },
-    }
-    tagger.save(os.path.join(output, "model.keras"))
-    write_json_atomic(os.path.join(output, "results.json"), results)
-    if FLAGS.export:
-        # The trained model as saved, exported in float32 whatever the
-        # training policy.
-        keras.mixed_precision.set_global_policy("float32")
-        model_path = os.path.join(output, "model.keras")
-        with warnings.catch_warnings():
-            # The file holds the optimizer's state, which serving does
-            # not need; Keras warns that it skips it.
-            warnings.filterwarnings("ignore", "Skipping variable loading")
-            trained_model = keras.saving.load_model(model_path, compile=False)
-        # Tag names, rate, segment, frontend and model card: all from
-        # the model.
-        exports = export_tagger(
-            trained_model,
-            os.path.join(FLAGS.export_dir, f"{name}_tagger"),
-            formats=FLAGS.export,
+    write_json_atomic(os.path.join(cfg.output, "results.json"), results)
+
+    # === Export ===
+    if cfg.export:
+        # Tag names, rate, segment, frontend and model card: all from the
+        # model as saved, exported in float32 whatever the training policy.
+        exports = export_tagger_file(
+            model_path,
+            os.path.join(cfg.export_dir, f"{cfg.name}_tagger"),
+            formats=cfg.export,
             overwrite=FLAGS.overwrite,
         )
         for kind, path in exports.items():
@@ -570,7 +519,7 @@ def main(_):
         f"{trained['roc_auc']:.3f} PR-AUC {trained['pr_auc']:.3f} "
         f"(untrained: ROC-AUC {untrained['roc_auc']:.3f} PR-AUC "
         f"{untrained['pr_auc']:.3f}); trained in {trained_seconds:.0f} s; "
-        f"model in {output}/model.keras"
+        f"model in {cfg.output}/model.keras"
     )
 
 

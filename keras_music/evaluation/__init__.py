@@ -22,3 +22,4 @@ from keras_music.evaluation.results_table import ResultsTable
 from keras_music.evaluation.segment_encoder import maest_preset_encoder
 from keras_music.evaluation.segment_encoder import maest_segment_encoder
 from keras_music.evaluation.segment_encoder import swin_segment_encoder
+from keras_music.evaluation.tagger_scores import track_tag_scores

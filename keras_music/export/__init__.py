@@ -17,4 +17,5 @@ from keras_music.export.serving_export import serving_metadata
 from keras_music.export.serving_graph import ServingGraph
 from keras_music.export.tagger import export_tagger
 from keras_music.export.tagger import tagger_metadata
+from keras_music.export.tagger_file import export_tagger_file
 from keras_music.export.tflite import export_tflite

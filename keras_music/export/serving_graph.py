@@ -121,55 +121,14 @@ class ServingGraph(SegmentedAudioGraph):
         resample_wav=True,
         name="serving_graph",
     ):
-        if not isinstance(model, MAESTTagger):
-            raise ValueError(
-                "`model` must be a `MAESTTagger` (spectrogram segment -> tag "
-                f"probabilities). Received: model={model!r}"
-            )
-        backbone = model.backbone
-        if frontend is None:
-            frontend = default_frontend(model)
-        if not isinstance(frontend, LogMelSpectrogram):
-            raise ValueError(
-                "`frontend` must be a `LogMelSpectrogram`. "
-                f"Received: frontend={frontend!r}"
-            )
-        if frontend.n_mels != backbone.num_mel_bins:
-            raise ValueError(
-                f"`frontend` must give the backbone's {backbone.num_mel_bins} "
-                f"mel bands. Received: frontend with n_mels="
-                f"{frontend.n_mels}"
-            )
-        if segment_seconds is None:
-            segment_seconds = default_segment_seconds(model, frontend)
-        check_positive("segment_seconds", segment_seconds)
-        segment = max(1, int(round(segment_seconds * frontend.sample_rate)))
-        frames = frontend.compute_output_shape((None, segment))[-1]
-        if frames > backbone.num_frames:
-            raise ValueError(
-                f"`segment_seconds` gives {frames} frames, more than the "
-                f"backbone takes ({backbone.num_frames}). Received: "
-                f"segment_seconds={segment_seconds}"
-            )
-        if embedding_block is None:
-            embedding_block = min(PAPER_EMBEDDING_BLOCK, backbone.num_layers)
-        if embed_blocks is None:
-            embed_blocks = list(range(1, backbone.num_layers + 1))
-        embed_blocks = list(embed_blocks)
-        if not embed_blocks:
-            raise ValueError(
-                "`embed_blocks` must list at least one block. "
-                f"Received: embed_blocks={embed_blocks!r}"
-            )
-        for token_name, token in (
-            ("embedding_token", embedding_token),
-            ("embed_token", embed_token),
-        ):
-            if token not in TOKEN_KINDS:
-                raise ValueError(
-                    f"`{token_name}` must be one of {TOKEN_KINDS}. "
-                    f"Received: {token_name}={token!r}"
-                )
+        frontend = _serving_frontend(model, frontend)
+        segment_seconds = _serving_segment_seconds(
+            model, frontend, segment_seconds
+        )
+        embedding_block, embed_blocks = _serving_blocks(
+            model.backbone, embedding_block, embed_blocks
+        )
+        _check_tokens(embedding_token=embedding_token, embed_token=embed_token)
         if model.activation not in ("sigmoid", None):
             raise ValueError(
                 "`model` must end in a sigmoid (or give logits, "
@@ -197,12 +156,16 @@ class ServingGraph(SegmentedAudioGraph):
         self.embed_blocks = embed_blocks
         self.embed_token = embed_token
         self.num_tags = model.num_tags
+        self._build_readouts(model)
 
+    def _build_readouts(self, model):
+        """The Keras models the signatures call, on `model`'s weights."""
+        backbone = model.backbone
         # One pass through the backbone gives the tagger's tokens and the
         # embedding (`maest_block_readout`, the library's one read-out;
         # it raises for a bad block number).
         embedding = maest_block_readout(
-            backbone, embedding_block, embedding_token
+            backbone, self.embedding_block, self.embedding_token
         )
         self._tag_features = _untracked_model(
             backbone.input,
@@ -210,7 +173,7 @@ class ServingGraph(SegmentedAudioGraph):
             name="tag_features",
         )
         self._embed_features = NoDependency(
-            maest_block_readout(backbone, embed_blocks, embed_token)
+            maest_block_readout(backbone, self.embed_blocks, self.embed_token)
         )
         # The raw tokens of every block, for `segment_tokens`.
         self.token_blocks = list(range(1, backbone.num_layers + 1))
@@ -389,3 +352,69 @@ def _untracked_model(*args, **kwargs):
 
 def _token_width(token, hidden_dim):
     return 3 * hidden_dim if token == "stack" else hidden_dim
+
+
+def _serving_frontend(model, frontend):
+    """The checked `model` and its `frontend` (MAEST's by default)."""
+    if not isinstance(model, MAESTTagger):
+        raise ValueError(
+            "`model` must be a `MAESTTagger` (spectrogram segment -> tag "
+            f"probabilities). Received: model={model!r}"
+        )
+    if frontend is None:
+        frontend = default_frontend(model)
+    if not isinstance(frontend, LogMelSpectrogram):
+        raise ValueError(
+            "`frontend` must be a `LogMelSpectrogram`. "
+            f"Received: frontend={frontend!r}"
+        )
+    num_mel_bins = model.backbone.num_mel_bins
+    if frontend.n_mels != num_mel_bins:
+        raise ValueError(
+            f"`frontend` must give the backbone's {num_mel_bins} "
+            f"mel bands. Received: frontend with n_mels="
+            f"{frontend.n_mels}"
+        )
+    return frontend
+
+
+def _serving_segment_seconds(model, frontend, segment_seconds):
+    """`segment_seconds`, by default the one that fills the backbone's
+    grid, checked to give at most the frames the backbone takes."""
+    if segment_seconds is None:
+        segment_seconds = default_segment_seconds(model, frontend)
+    check_positive("segment_seconds", segment_seconds)
+    segment = max(1, int(round(segment_seconds * frontend.sample_rate)))
+    frames = frontend.compute_output_shape((None, segment))[-1]
+    if frames > model.backbone.num_frames:
+        raise ValueError(
+            f"`segment_seconds` gives {frames} frames, more than the "
+            f"backbone takes ({model.backbone.num_frames}). Received: "
+            f"segment_seconds={segment_seconds}"
+        )
+    return segment_seconds
+
+
+def _serving_blocks(backbone, embedding_block, embed_blocks):
+    """`embedding_block` and the list `embed_blocks`, with their defaults
+    (block 7 or the last; every block)."""
+    if embedding_block is None:
+        embedding_block = min(PAPER_EMBEDDING_BLOCK, backbone.num_layers)
+    if embed_blocks is None:
+        embed_blocks = list(range(1, backbone.num_layers + 1))
+    embed_blocks = list(embed_blocks)
+    if not embed_blocks:
+        raise ValueError(
+            "`embed_blocks` must list at least one block. "
+            f"Received: embed_blocks={embed_blocks!r}"
+        )
+    return embedding_block, embed_blocks
+
+
+def _check_tokens(**tokens):
+    for token_name, token in tokens.items():
+        if token not in TOKEN_KINDS:
+            raise ValueError(
+                f"`{token_name}` must be one of {TOKEN_KINDS}. "
+                f"Received: {token_name}={token!r}"
+            )

@@ -15,3 +15,5 @@ from keras_music.models.s3t import S3TBackbone
 from keras_music.models.sample_cnn import SampleCNNBackbone
 from keras_music.models.swin import SwinBackbone
 from keras_music.models.tagger import Tagger
+from keras_music.models.tagger_metadata import dataset_metadata
+from keras_music.models.tagger_metadata import metrics_metadata

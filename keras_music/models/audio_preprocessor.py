@@ -9,6 +9,8 @@ import soundfile
 from keras_music.data.audio import load_audio
 from keras_music.layers.validation import check_positive
 from keras_music.layers.validation import check_positive_int
+from keras_music.utils.serialization import deserialize_objects
+from keras_music.utils.serialization import serialize_objects
 
 NORMALIZATIONS = (None, "per_clip")
 
@@ -212,12 +214,9 @@ class AudioPreprocessor(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        frontend = self.frontend
-        if frontend is not None:
-            frontend = keras.saving.serialize_keras_object(frontend)
         config.update(
             {
-                "frontend": frontend,
+                **serialize_objects(frontend=self.frontend),
                 "sample_rate": self.sample_rate,
                 "segment_seconds": self.segment_seconds,
                 "normalization": self.normalization,
@@ -227,9 +226,4 @@ class AudioPreprocessor(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("frontend"), dict):
-            config["frontend"] = keras.saving.deserialize_keras_object(
-                config["frontend"]
-            )
-        return cls(**config)
+        return cls(**deserialize_objects(config, "frontend"))

@@ -9,6 +9,8 @@ from keras_music.models.maest.maest_layers import MAESTSegmentAverage
 from keras_music.models.maest.maest_layers import MAESTSegmenter
 from keras_music.models.maest.maest_readout import maest_block_readout
 from keras_music.models.maest.maest_tagger import MAESTTagger
+from keras_music.utils.serialization import deserialize_objects
+from keras_music.utils.serialization import serialize_objects
 
 PRECISIONS = ("float32", "bfloat16")
 
@@ -189,16 +191,13 @@ class MAESTEmbedder(keras.Model):
         reset_compiled_functions(self)
 
     def get_config(self):
-        frontend = self.frontend
-        if frontend is not None:
-            frontend = keras.saving.serialize_keras_object(frontend)
         return {
             "name": self.name,
             "trainable": self.trainable,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            **serialize_objects(backbone=self.backbone),
             "block": self.block,
             "token": self.token,
-            "frontend": frontend,
+            **serialize_objects(frontend=self.frontend),
             "segment_frames": self.segment_frames,
             "hop_frames": self.hop_frames,
             "precision": self.precision,
@@ -206,12 +205,4 @@ class MAESTEmbedder(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(
-            config["backbone"]
-        )
-        if config.get("frontend") is not None:
-            config["frontend"] = keras.saving.deserialize_keras_object(
-                config["frontend"]
-            )
-        return cls(**config)
+        return cls(**deserialize_objects(config, "backbone", "frontend"))

@@ -7,6 +7,8 @@ from keras_music.models.maest.maest_backbone import reset_compiled_functions
 from keras_music.models.maest.maest_layers import MAESTTokenPooling
 from keras_music.models.maest.maest_readout import maest_block_readout
 from keras_music.models.tagger import Tagger
+from keras_music.utils.serialization import deserialize_objects
+from keras_music.utils.serialization import serialize_objects
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
@@ -142,15 +144,11 @@ class MAESTTagger(Tagger):
     def get_config(self):
         return {
             **super().get_config(),
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            **serialize_objects(backbone=self.backbone),
             "num_tags": self.num_tags,
             "activation": self.activation,
         }
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(
-            config["backbone"]
-        )
-        return super().from_config(config)
+        return super().from_config(deserialize_objects(config, "backbone"))

@@ -1,6 +1,7 @@
 """`keras-music embed MODEL DIR --output OUT`: one `.npz` of embeddings per
 audio file, resumable."""
 
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -289,23 +290,40 @@ def run(args):
             file=sys.stderr,
         )
 
+    # The `.npz` writes (and their fsync) run in a thread, beside the
+    # model; one at a time, so files land in the order they finish.
+    writer = concurrent.futures.ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix="npz-writer"
+    )
+    writes = []
+
     def on_done(index, outputs, spans):
         # (start, end) of each segment in seconds.
         seconds = np.stack(
             [spans[:, 0], spans[:, 0] + spans[:, 1]], axis=1
         ) / float(sample_rate)
         embedding = outputs if args.timestamps else outputs.mean(axis=0)
-        write_npz_atomic(
-            todo[index][1],
-            embedding=embedding.astype("float32"),
-            timestamps=seconds,
-            model=np.array(name),
-            config_hash=np.array(digest),
-            config=np.array(json.dumps(settings, sort_keys=True)),
+        writes.append(
+            writer.submit(
+                write_npz_atomic,
+                todo[index][1],
+                embedding=embedding.astype("float32"),
+                timestamps=seconds,
+                model=np.array(name),
+                config_hash=np.array(digest),
+                config=np.array(json.dumps(settings, sort_keys=True)),
+            )
         )
+        # A failed write stops the run at the next file, not at the end.
+        while writes and writes[0].done():
+            writes.pop(0).result()
 
     runner = SegmentRunner(
-        compiled(encoder), sample_rate, size, hop, args.batch_size
+        compiled(encoder, (args.batch_size, size)),
+        sample_rate,
+        size,
+        hop,
+        args.batch_size,
     )
     started = time.time()
     progress = Progress(
@@ -313,7 +331,10 @@ def run(args):
     )
     try:
         failed = runner.run([path for path, _ in todo], on_done, progress)
+        for write in writes:
+            write.result()
     finally:
+        writer.shutdown(wait=True)
         progress.close()
     elapsed = time.time() - started
     print(

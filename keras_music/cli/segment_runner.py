@@ -49,9 +49,10 @@ class SegmentRunner:
     `batch_size` segments drawn from consecutive files, so that a folder of
     short files fills the batch as well as one long file does.
 
-    Files are read block by block (`read_mono`), so memory holds the
-    batch, one read block and one segment per file being read, whatever
-    the files' length. A file shorter than one segment is one shorter
+    Files are read block by block (`read_mono`) in a background thread,
+    so memory holds the batch, one more batch of segments read ahead, one
+    read block and one segment per file being read, whatever the files'
+    length. A file shorter than one segment is one shorter
     segment, run on its own, or with `pad_short` zero-padded to one
     segment and batched like the others. The last batch is zero-padded to
     `batch_size` (its extra outputs dropped), so the function is traced
@@ -108,7 +109,7 @@ class SegmentRunner:
 
         The files are decoded, resampled and cut in a background thread
         while the model runs on the batch before (decoding releases the
-        GIL); at most `2 * batch_size` segments wait between the two.
+        GIL); at most one batch of segments waits between the two.
 
         Returns:
             A list of `(path, reason)` for the files that could not be read.
@@ -197,7 +198,7 @@ class SegmentRunner:
         """The events of every file, produced by a background thread a
         bounded queue ahead of the caller. An error of the thread is
         raised here; leaving early stops the thread."""
-        events = queue.Queue(maxsize=2 * self.batch_size)
+        events = queue.Queue(maxsize=self.batch_size)
         stop = threading.Event()
         # Warnings (resampling notices) raised in the thread are shown
         # as the caller's filters and `showwarning` say, in file order.

@@ -896,6 +896,9 @@ EVALUATE_DATA = [
 ]
 
 
+# About 8 minutes on a loaded 2-core CPU (rendering the corpus, importing
+# TensorFlow in the subprocess, three probes): `large`.
+@pytest.mark.large
 def test_command_line_evaluates_the_tagger(command_line_folder):
     import csv
 

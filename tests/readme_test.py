@@ -883,3 +883,68 @@ def test_command_line_exports_tflite_beside_the_saved_model(
     assert card["inference"]["sample_rate"] == 16000
     # Beside the SavedModel of the same name, not a second model name.
     assert sorted(os.listdir(base)) == ["1"]
+
+
+# The smallest data `recipes/evaluate.py` accepts, and a short probe: 20
+# clips of 5 s of the built-in corpus (16/2/2 train/valid/test), 2 epochs,
+# one trial. The README's own flags are kept as written.
+EVALUATE_DATA = [
+    "--num_clips=20",
+    "--clip_seconds=5",
+    "--epochs=2",
+    "--trials=1",
+]
+
+
+# About 8 minutes on a loaded 2-core CPU (rendering the corpus, importing
+# TensorFlow in the subprocess, three probes): `large`.
+@pytest.mark.large
+def test_command_line_evaluates_the_tagger(command_line_folder):
+    import csv
+
+    root, tagger = command_line_folder
+    words = _cli_command("keras-music evaluate")
+    # As the user runs it: the console script's module, from the folder.
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "keras_music.cli.main",
+            *words[1:],
+            *EVALUATE_DATA,
+            f"--corpus_cache_dir={root / 'corpus_cache'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=root,
+        env=ENV,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    name = os.path.basename(_flag_value(words, "--encoder"))
+    fractions = _flag_value(words, "--fractions").split(",")
+    seconds = (tagger.backbone.num_frames - 1) * 256 / 16000
+    assert (
+        f"Encoder {name}: " in proc.stdout
+        and f"{seconds:.2f} s segments; protocol "
+        f"{_flag_value(words, '--protocol')}"
+        in proc.stdout
+    ), proc.stdout
+    # One embedding per clip of each split: the stack read-out (cls, dist
+    # and the average token) of the tagger's last block, 3 x 32 wide.
+    width = 3 * tagger.backbone.hidden_dim
+    for split, clips in (("train", 16), ("valid", 2), ("test", 2)):
+        assert f"{split}: ({clips}, {width}) embeddings (extracted)" in (
+            proc.stdout
+        ), proc.stdout
+    methods = [f"{name} frozen {float(f):.0%}" for f in fractions]
+    for method in methods:
+        assert f"| {method} |" in proc.stdout, proc.stdout
+    # The table, written where the recipe says (its default --output).
+    with open(root / "evaluation" / "results.csv") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [row["method"] for row in rows] == methods
+    # Every task of the built-in corpus, as percentages.
+    scores = {k: float(v) for k, v in rows[0].items() if k != "method"}
+    assert {"dance/top1", "instrument/roc_auc", "style/top1"} <= set(scores)
+    assert all(0.0 <= v <= 100.0 for v in scores.values()), scores

@@ -1,6 +1,7 @@
 """`keras-music embed MODEL DIR --output OUT`: one `.npz` of embeddings per
 audio file, resumable."""
 
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -10,12 +11,13 @@ import time
 import numpy as np
 
 from keras_music.cli import models
+from keras_music.cli.arguments import TOKENS  # noqa: F401
+from keras_music.cli.arguments import add_embed_arguments
 from keras_music.cli.audio_files import CommandError
 from keras_music.cli.audio_files import find_audio_files
 from keras_music.cli.segment_runner import Progress
 from keras_music.cli.segment_runner import SegmentRunner
 from keras_music.cli.segment_runner import compiled
-from keras_music.cli.tag import add_speed_arguments
 from keras_music.cli.tag import check_speed_arguments
 from keras_music.cli.tag import report_problems
 from keras_music.data.tfrecord_format import remove_stale_temporaries
@@ -26,65 +28,8 @@ from keras_music.models.embedder import AudioEmbedder
 from keras_music.models.maest.maest_backbone import MAESTBackbone
 from keras_music.models.maest.maest_tagger import MAESTTagger
 
-TOKENS = ("cls", "dist", "avg", "stack")
-
-
-def add_arguments(parser):
-    parser.add_argument("model", metavar="MODEL", help=models.MODEL_KINDS)
-    parser.add_argument(
-        "directory",
-        metavar="DIR",
-        help="Folder of audio files, walked recursively.",
-    )
-    parser.add_argument(
-        "--output",
-        required=True,
-        help="Folder of the .npz files (the layout of DIR, `.npz` "
-        "appended to each file name).",
-    )
-    parser.add_argument(
-        "--block",
-        type=int,
-        help="Block whose tokens are read, 1-based (0: the patch "
-        "embeddings). Default: the last block; the MAEST paper's best "
-        "is the middle one (7 of 12).",
-    )
-    parser.add_argument(
-        "--token",
-        choices=TOKENS,
-        help="Read-out of a MAEST block: cls, dist, avg or the stack of "
-        "the three (3x wide). Default: the embedder's own, else stack.",
-    )
-    parser.add_argument(
-        "--weights",
-        metavar="FILE",
-        help="With a MAEST preset name as MODEL: the backbone's weights, "
-        f"{models.WEIGHTS_KINDS}; a tagging head is skipped.",
-    )
-    parser.add_argument(
-        "--hop",
-        type=float,
-        help="Seconds between segment starts. Default: the segment length "
-        "(no overlap; the last segment ends with the file).",
-    )
-    parser.add_argument(
-        "--timestamps",
-        action="store_true",
-        help="Keep one embedding per segment, `(segments, dim)`, instead "
-        "of their average `(dim,)`.",
-    )
-    parser.add_argument(
-        "--batch_size",
-        type=int,
-        default=16,
-        help="Segments per batch, across files. Default: 16.",
-    )
-    parser.add_argument(
-        "--no_progress",
-        action="store_true",
-        help="No progress bar (it is shown only on a terminal anyway).",
-    )
-    add_speed_arguments(parser)
+# The arguments, defined where `--help` reads them without TensorFlow.
+add_arguments = add_embed_arguments
 
 
 def segment_encoder(model, args):
@@ -289,23 +234,40 @@ def run(args):
             file=sys.stderr,
         )
 
+    # The `.npz` writes (and their fsync) run in a thread, beside the
+    # model; one at a time, so files land in the order they finish.
+    writer = concurrent.futures.ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix="npz-writer"
+    )
+    writes = []
+
     def on_done(index, outputs, spans):
         # (start, end) of each segment in seconds.
         seconds = np.stack(
             [spans[:, 0], spans[:, 0] + spans[:, 1]], axis=1
         ) / float(sample_rate)
         embedding = outputs if args.timestamps else outputs.mean(axis=0)
-        write_npz_atomic(
-            todo[index][1],
-            embedding=embedding.astype("float32"),
-            timestamps=seconds,
-            model=np.array(name),
-            config_hash=np.array(digest),
-            config=np.array(json.dumps(settings, sort_keys=True)),
+        writes.append(
+            writer.submit(
+                write_npz_atomic,
+                todo[index][1],
+                embedding=embedding.astype("float32"),
+                timestamps=seconds,
+                model=np.array(name),
+                config_hash=np.array(digest),
+                config=np.array(json.dumps(settings, sort_keys=True)),
+            )
         )
+        # A failed write stops the run at the next file, not at the end.
+        while writes and writes[0].done():
+            writes.pop(0).result()
 
     runner = SegmentRunner(
-        compiled(encoder), sample_rate, size, hop, args.batch_size
+        compiled(encoder, (args.batch_size, size)),
+        sample_rate,
+        size,
+        hop,
+        args.batch_size,
     )
     started = time.time()
     progress = Progress(
@@ -313,7 +275,10 @@ def run(args):
     )
     try:
         failed = runner.run([path for path, _ in todo], on_done, progress)
+        for write in writes:
+            write.result()
     finally:
+        writer.shutdown(wait=True)
         progress.close()
     elapsed = time.time() - started
     print(

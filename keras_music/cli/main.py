@@ -12,16 +12,39 @@ their flags, run in this process. The recipes are scripts of the source
 tree (they import their sibling modules, e.g. `flag_checks`), not modules
 of the installed package, so these two commands need the checkout that
 `pip install -e .` installs from; `tag` and `embed` need only the package.
+
+`--help` and argument errors are answered before TensorFlow is imported
+(`keras_music/__init__.py` leaves it to the command, which imports it
+after parsing): in a fraction of a second rather than the seconds
+TensorFlow takes. `--verbose` imports it first, to show its logging.
 """
 
 import argparse
+import importlib
 import os
 import runpy
 import sys
 import warnings
 
+from keras_music.cli.arguments import add_embed_arguments
+from keras_music.cli.arguments import add_tag_arguments
 from keras_music.quiet import VERBOSE_VARIABLE
 from keras_music.quiet import is_verbose
+
+COMMANDS = {
+    # name: (module that runs it, its arguments, summary)
+    "tag": (
+        "keras_music.cli.tag",
+        add_tag_arguments,
+        "Top-k tags of each audio file, as a table, CSV or JSON.",
+    ),
+    "embed": (
+        "keras_music.cli.embed",
+        add_embed_arguments,
+        "One .npz of embeddings per audio file of a folder (batched "
+        "across files, resumable).",
+    ),
+}
 
 RECIPES = {
     "evaluate": "Evaluate an encoder on downstream tasks (recipes/evaluate.py;"
@@ -64,9 +87,7 @@ def run_recipe(name, argv):
 
 
 def parser():
-    from keras_music.cli import embed
-    from keras_music.cli import tag
-
+    """The `keras-music` argument parser (imports no TensorFlow)."""
     main_parser = argparse.ArgumentParser(
         prog="keras-music",
         description="Tag and embed audio with keras_music models; evaluate "
@@ -80,26 +101,26 @@ def parser():
     )
     commands = main_parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    for name, module, summary in (
-        ("tag", tag, "Top-k tags of each audio file, as a table, CSV or JSON."),
-        (
-            "embed",
-            embed,
-            "One .npz of embeddings per audio file of a folder (batched "
-            "across files, resumable).",
-        ),
-    ):
+    for name, (module, add_arguments, summary) in COMMANDS.items():
         sub = commands.add_parser(name, help=summary, description=summary)
-        module.add_arguments(sub)
+        add_arguments(sub)
         sub.add_argument(
             "--verbose",
             action="store_true",
             help="Show TensorFlow's C++ and absl logging.",
         )
-        sub.set_defaults(run=module.run)
+        sub.set_defaults(module=module)
     for name, summary in RECIPES.items():
         commands.add_parser(name, help=summary, add_help=False)
     return main_parser
+
+
+def import_keras_music():
+    """TensorFlow (quietly) and every Keras object of keras_music, as
+    `import keras_music` gives them outside the command line."""
+    import keras_music
+
+    keras_music.import_all()
 
 
 def _notice(message, category, filename, lineno, file=None, line=None):
@@ -107,29 +128,36 @@ def _notice(message, category, filename, lineno, file=None, line=None):
 
 
 def main(argv=None):
-    from keras_music.cli.audio_files import CommandError
-
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--verbose" in argv and not is_verbose():
-        # TensorFlow is imported by now, quietly: start again with its
-        # logging on.
         os.environ[VERBOSE_VARIABLE] = "1"
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
-        os.execv(
-            sys.executable,
-            [sys.executable, "-m", "keras_music.cli.main", *argv],
-        )
+        if "tensorflow" in sys.modules:
+            # Imported quietly already: start again with its logging on.
+            os.execv(
+                sys.executable,
+                [sys.executable, "-m", "keras_music.cli.main", *argv],
+            )
+    if is_verbose():
+        # What --verbose is for: TensorFlow's start-up logging, even
+        # before a `--help`.
+        import_keras_music()
     command = next((word for word in argv if not word.startswith("-")), None)
     if command in RECIPES:
         rest = argv[argv.index(command) + 1 :]
+        import_keras_music()
         return run_recipe(command, [w for w in rest if w != "--verbose"])
     args = parser().parse_args(argv)
+    import_keras_music()
+    from keras_music.cli.audio_files import CommandError
+
+    run = importlib.import_module(args.module).run
     try:
         with warnings.catch_warnings():
             # Resampling notices, one line each, as they happen.
             warnings.simplefilter("default")
             warnings.showwarning = _notice
-            return args.run(args)
+            return run(args)
     except CommandError as error:
         print(f"keras-music {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -6,6 +6,11 @@ import warnings
 import keras
 import tensorflow as tf
 
+from keras_music.cli.arguments import KERAS_WEIGHTS
+from keras_music.cli.arguments import MODEL_KINDS
+from keras_music.cli.arguments import REFERENCE_CHECKPOINTS
+from keras_music.cli.arguments import TRADE_OFF  # noqa: F401
+from keras_music.cli.arguments import WEIGHTS_KINDS
 from keras_music.cli.audio_files import CommandError
 from keras_music.convert.maest import load_maest_weights
 from keras_music.convert.maest import maest_frontend
@@ -18,31 +23,6 @@ from keras_music.models.maest.maest_presets import backbone_presets
 from keras_music.models.maest.maest_presets import frontend_presets
 from keras_music.models.maest.maest_tagger import MAESTTagger
 from keras_music.models.tagger import Tagger
-
-MODEL_KINDS = (
-    "a `.keras` tagger (e.g. runs/maest_small/model.keras), an exported "
-    "SavedModel folder (saved_models/NAME or saved_models/NAME/VERSION) "
-    f"or a MAEST preset name ({', '.join(sorted(MAESTBackbone.presets))}) "
-    "with --weights FILE"
-)
-# Reference checkpoints (palonso/MAEST, PaSST, DeiT: read without torch)
-# and Keras weights files (`model.save_weights`).
-REFERENCE_CHECKPOINTS = (".safetensors", ".npz", ".pt", ".pth", ".ckpt")
-KERAS_WEIGHTS = ".weights.h5"
-WEIGHTS_KINDS = (
-    f"a MAEST checkpoint ({', '.join(REFERENCE_CHECKPOINTS)}: the released "
-    f"MAEST weights, read without PyTorch) or a Keras `{KERAS_WEIGHTS}` "
-    "file (`tagger.save_weights`)"
-)
-
-# Measured in benchmarks/README.md (maest_30s on the built-in test split,
-# 2-core CPU): the speed/quality trade-off of issue 22's options.
-TRADE_OFF = (
-    "Measured trade-off (benchmarks/README.md, maest_30s, CPU): "
-    "--inference_time_stride 10 as int8 TFLite runs 2.22x the "
-    "Essentia-style EfficientNet-B0 at ROC-AUC 0.7665 vs 0.7731 without "
-    "patchout; --precision bfloat16 gives 1.08x on this CPU."
-)
 
 
 def saved_model_version(path):

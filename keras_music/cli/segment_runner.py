@@ -1,10 +1,11 @@
 """Runs a model on the segments of many files, batched across files."""
 
+import queue
 import sys
+import threading
 import time
 
 import numpy as np
-import tensorflow as tf
 import tqdm
 
 from keras_music.cli.audio_files import audio_seconds
@@ -13,15 +14,34 @@ from keras_music.cli.audio_files import segment_stream
 from keras_music.data.errors import AudioDecodeError
 
 
-def compiled(model):
-    """`model(batch)` as one traced function (a fixed batch shape traces
-    once; `reduce_retracing` keeps odd lengths from tracing per file)."""
+def compiled(model, batch_shape=None):
+    """`model(batch)` as a traced function returning NumPy.
 
-    @tf.function(reduce_retracing=True)
-    def predict(batch):
+    With `batch_shape` (`(batch_size, segment_samples)`, the shape of
+    every batch `SegmentRunner` makes: it pads the last one) that shape
+    is traced once, with a fixed input signature, and never retraced;
+    other shapes (a file shorter than one segment, run on its own) go
+    through a second function that `reduce_retracing` keeps from tracing
+    per length. Calls skip Keras' `predict` (its data adapter and
+    callbacks cost more than the model on a batch of a few segments)."""
+    import tensorflow as tf
+
+    def call(batch):
         return model(batch, training=False)
 
-    return lambda batch: np.asarray(predict(tf.constant(batch)))
+    other = tf.function(call, reduce_retracing=True)
+    if batch_shape is None:
+        return lambda batch: np.asarray(other(tf.constant(batch)))
+    fixed = tf.function(
+        call, input_signature=[tf.TensorSpec(batch_shape, tf.float32)]
+    )
+    batch_shape = tuple(batch_shape)
+
+    def predict(batch):
+        function = fixed if batch.shape == batch_shape else other
+        return np.asarray(function(tf.constant(batch)))
+
+    return predict
 
 
 class SegmentRunner:
@@ -29,9 +49,10 @@ class SegmentRunner:
     `batch_size` segments drawn from consecutive files, so that a folder of
     short files fills the batch as well as one long file does.
 
-    Files are read block by block (`read_mono`), so memory holds the
-    batch, one read block and one segment per file being read, whatever
-    the files' length. A file shorter than one segment is one shorter
+    Files are read block by block (`read_mono`) in a background thread,
+    so memory holds the batch, one more batch of segments read ahead, one
+    read block and one segment per file being read, whatever the files'
+    length. A file shorter than one segment is one shorter
     segment, run on its own, or with `pad_short` zero-padded to one
     segment and batched like the others. The last batch is zero-padded to
     `batch_size` (its extra outputs dropped), so the function is traced
@@ -86,6 +107,10 @@ class SegmentRunner:
         files finish, with `outputs` `(segments, ...)` and `spans`
         `(segments, 2)` the first sample and the length of each segment.
 
+        The files are decoded, resampled and cut in a background thread
+        while the model runs on the batch before (decoding releases the
+        GIL); at most one batch of segments waits between the two.
+
         Returns:
             A list of `(path, reason)` for the files that could not be read.
         """
@@ -120,40 +145,98 @@ class SegmentRunner:
             pending.clear()
             finish_ready()
 
-        for index, path in enumerate(files):
-            results[index], starts[index] = {}, []
-            count = 0
-            try:
-                blocks = read_mono(path, self.sample_rate)
-                for start, samples in segment_stream(
-                    blocks, self.segment_samples, self.hop_samples
-                ):
-                    starts[index].append((start, len(samples)))
-                    short = len(samples) < self.segment_samples
-                    if short and self.pad_short:
-                        samples = np.pad(
-                            samples, (0, self.segment_samples - len(samples))
-                        )
-                        short = False
-                    if short:
-                        # Shorter than one segment: its own batch of one.
-                        results[index][count] = self.predict(samples[None])[0]
-                    else:
-                        pending.append((index, count, samples))
-                    count += 1
-                    if len(pending) == self.batch_size:
-                        flush()
-            except AudioDecodeError as error:
-                failed.append((path, error.reason))
+        for event in self._read_ahead(files):
+            kind, index = event[0], event[1]
+            if kind == "start":
+                results[index], starts[index] = {}, []
+            elif kind == "segment":
+                _, _, count, start, length, samples = event
+                starts[index].append((start, length))
+                if len(samples) < self.segment_samples:
+                    # Shorter than one segment: its own batch of one.
+                    results[index][count] = self.predict(samples[None])[0]
+                else:
+                    pending.append((index, count, samples))
+                if len(pending) == self.batch_size:
+                    flush()
+            elif kind == "failed":
+                failed.append((files[index], event[2]))
                 pending[:] = [p for p in pending if p[0] != index]
                 del results[index], starts[index]
-            else:
-                expected[index] = count
+                if progress is not None:
+                    progress.update(files[index])
+            else:  # "end"
+                expected[index] = event[2]
                 finish_ready()
-            if progress is not None:
-                progress.update(path)
+                if progress is not None:
+                    progress.update(files[index])
         flush()
         return failed
+
+    def _segments(self, index, path):
+        """The events of one file: `start`, its segments, then `end` or
+        `failed` with the reason."""
+        yield ("start", index)
+        count = 0
+        try:
+            blocks = read_mono(path, self.sample_rate)
+            for start, samples in segment_stream(
+                blocks, self.segment_samples, self.hop_samples
+            ):
+                length = len(samples)
+                if length < self.segment_samples and self.pad_short:
+                    padding = self.segment_samples - length
+                    samples = np.pad(samples, (0, padding))
+                yield ("segment", index, count, start, length, samples)
+                count += 1
+        except AudioDecodeError as error:
+            yield ("failed", index, error.reason)
+        else:
+            yield ("end", index, count)
+
+    def _read_ahead(self, files):
+        """The events of every file, produced by a background thread a
+        bounded queue ahead of the caller. An error of the thread is
+        raised here; leaving early stops the thread."""
+        events = queue.Queue(maxsize=self.batch_size)
+        stop = threading.Event()
+        # Warnings (resampling notices) raised in the thread are shown
+        # as the caller's filters and `showwarning` say, in file order.
+
+        def put(item):
+            while not stop.is_set():
+                try:
+                    events.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def produce():
+            try:
+                for index, path in enumerate(files):
+                    for event in self._segments(index, path):
+                        if not put(event):
+                            return
+                put(("done", None))
+            except BaseException as error:  # raised again by the caller
+                put(("error", error))
+
+        reader = threading.Thread(
+            target=produce, name="segment-reader", daemon=True
+        )
+        reader.start()
+        try:
+            while True:
+                event = events.get()
+                if event[0] == "done":
+                    return
+                if event[0] == "error":
+                    raise event[1]
+                yield event
+        finally:
+            stop.set()
+            reader.join()
 
 
 class Progress:

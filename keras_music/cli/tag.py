@@ -13,6 +13,9 @@ import soundfile
 import tensorflow as tf
 
 from keras_music.cli import models
+from keras_music.cli.arguments import FORMATS  # noqa: F401
+from keras_music.cli.arguments import add_speed_arguments  # noqa: F401
+from keras_music.cli.arguments import add_tag_arguments
 from keras_music.cli.audio_files import CommandError
 from keras_music.cli.audio_files import find_audio_files
 from keras_music.cli.audio_files import read_mono
@@ -22,73 +25,8 @@ from keras_music.cli.segment_runner import compiled
 from keras_music.data.errors import AudioDecodeError
 from keras_music.models.maest.maest_backbone import MAESTBackbone
 
-FORMATS = ("table", "csv", "json")
-
-
-def add_arguments(parser):
-    parser.add_argument("model", metavar="MODEL", help=models.MODEL_KINDS)
-    parser.add_argument(
-        "audio",
-        metavar="AUDIO",
-        nargs="+",
-        help="Audio files or folders (walked recursively): WAV, FLAC, Ogg, "
-        "MP3, AU; any length, rate and channel count (resampled to the "
-        "model's rate and downmixed, with a notice).",
-    )
-    parser.add_argument(
-        "--weights",
-        metavar="FILE",
-        help="With a preset name as MODEL: its weights, "
-        f"{models.WEIGHTS_KINDS}.",
-    )
-    parser.add_argument(
-        "--labels",
-        metavar="FILE",
-        help="With --weights: the tag names, one per line in output order "
-        "(weights carry no names).",
-    )
-    parser.add_argument(
-        "--top_k", type=int, default=5, help="Tags per file. Default: 5."
-    )
-    parser.add_argument(
-        "--format",
-        choices=FORMATS,
-        default="table",
-        help="Output format. Default: table.",
-    )
-    parser.add_argument(
-        "--output", help="Write to this file instead of stdout."
-    )
-    parser.add_argument(
-        "--batch_size",
-        type=int,
-        default=8,
-        help="Segments per batch, across files. Default: 8.",
-    )
-    add_speed_arguments(parser)
-
-
-def add_speed_arguments(parser):
-    parser.add_argument(
-        "--precision",
-        choices=("float32", "bfloat16"),
-        default="float32",
-        help="Compute dtype of the MAEST transformer (bfloat16: faster on "
-        "CPUs with AVX512_BF16 or AMX). Default: float32. " + models.TRADE_OFF,
-    )
-    parser.add_argument(
-        "--inference_time_stride",
-        type=int,
-        help="Inference patchout: keep 1 of every N time columns of "
-        "patches (MAEST; the paper's T=N). Default: the model's own.",
-    )
-    parser.add_argument(
-        "--inference_freq_drop",
-        type=lambda text: [int(row) for row in text.split(",") if row],
-        help="Inference patchout: comma-separated frequency rows of "
-        "patches to drop, 0 = lowest (MAEST; e.g. 0,7,8). Default: the "
-        "model's own.",
-    )
+# The arguments, defined where `--help` reads them without TensorFlow.
+add_arguments = add_tag_arguments
 
 
 def check_speed_arguments(args):

@@ -51,6 +51,88 @@ def test_help_prints_no_tensorflow_logging(arguments, expected):
     assert result.stderr == "", result.stderr
 
 
+def imported_modules(command, *arguments):
+    """The modules `python -X importtime COMMAND ARGUMENTS` imports (from
+    the import-time log on stderr), and the completed process."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", *command, *arguments],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
+    modules = {
+        line.split("|")[-1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    return modules, result
+
+
+CONSOLE_SCRIPT = """import sys
+from keras_music.cli.main import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize(
+    "arguments,status,expected",
+    [
+        (("--help",), 0, "COMMAND"),
+        (("embed", "--help"), 0, "--inference_time_stride"),
+        (("tag", "--help"), 0, "--top_k"),
+        # An argument error: argparse's usage line, status 2.
+        (("embed", "model.keras"), 2, "--output"),
+        (("tag", "--format", "xml", "m.keras", "a.wav"), 2, "invalid"),
+    ],
+)
+def test_help_and_argument_errors_import_no_tensorflow(
+    arguments, status, expected, tmp_path
+):
+    # As `pip install` writes the console script (named `keras-music`),
+    # and as `python -m`.
+    script = tmp_path / "keras-music"
+    script.write_text(CONSOLE_SCRIPT)
+    for command in ([str(script)], ["-m", "keras_music.cli.main"]):
+        modules, result = imported_modules(command, *arguments)
+        assert result.returncode == status, result.stderr[-2000:]
+        assert expected in result.stdout + result.stderr
+        # The log is read: it lists the parser's module.
+        assert "keras_music.cli.arguments" in modules, sorted(modules)[:20]
+        heavy = {
+            name
+            for name in modules
+            if name.split(".")[0] in ("tensorflow", "keras", "soundfile")
+        }
+        assert not heavy, sorted(heavy)[:10]
+
+
+def test_the_command_imports_keras_music_after_parsing(tmp_path):
+    # Past the arguments, the command has every Keras object registered,
+    # as `import keras_music` gives them (an unknown model file fails
+    # with the command's own error, not argparse's).
+    modules, result = imported_modules(
+        ["-m", "keras_music.cli.main"],
+        "embed",
+        str(tmp_path / "missing.keras"),
+        str(tmp_path),
+        "--output",
+        str(tmp_path / "out"),
+    )
+    assert result.returncode == 2
+    assert "keras-music embed: error: DIR" in result.stderr
+    # (TensorFlow's own import is not in the log: stderr is held on
+    # /dev/null while it is imported, to hide its C++ logging.)
+    assert {"keras_music.layers", "keras_music.models"} <= modules
+
+
+def test_the_help_names_the_maest_presets_of_the_library():
+    from keras_music.cli.arguments import MAEST_PRESETS
+    from keras_music.models.maest.maest_backbone import MAESTBackbone
+
+    assert MAEST_PRESETS == tuple(sorted(MAESTBackbone.presets))
+
+
 def test_tag_help_states_the_measured_trade_off():
     result = run("tag", "--help")
     text = " ".join(result.stdout.split())

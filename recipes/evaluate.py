@@ -109,18 +109,28 @@ def load_encoder(name):
     # A MAEST backbone, or a model holding one (the tagger of
     # recipes/maest.py): read its tokens at --block / --token.
     backbone = getattr(model, "backbone", model)
+    # A tagger carries its preprocessor: the frontend and segment it was
+    # trained with. A bare backbone takes MAEST's.
+    preprocessor = getattr(model, "preprocessor", None)
     if hasattr(backbone, "block_output"):
         backbone.set_inference_patchout(
             FLAGS.inference_time_stride,
             [int(row) for row in FLAGS.inference_freq_drop],
         )
+        if preprocessor is not None and preprocessor.frontend is not None:
+            if preprocessor.sample_rate != 16000:
+                raise app.UsageError(
+                    f"{name} takes {preprocessor.sample_rate} Hz audio; "
+                    "this evaluation reads 16000 Hz data."
+                )
+            frontend = preprocessor.frontend
+            seconds = seconds or preprocessor.segment_seconds
+        else:
+            frontend = LogMelSpectrogram(normalize=True)
+            seconds = seconds or (backbone.num_frames - 1) * 256 / 16000
         model = maest_segment_encoder(
-            backbone,
-            FLAGS.block,
-            FLAGS.token,
-            LogMelSpectrogram(normalize=True),
+            backbone, FLAGS.block, FLAGS.token, frontend
         )
-        seconds = seconds or (backbone.num_frames - 1) * 256 / 16000
     if seconds is None:
         raise app.UsageError("--segment_seconds is needed for this encoder.")
     return model, seconds, os.path.basename(name)

@@ -186,8 +186,8 @@ def recipe_cases(recipe):
 
         return [(f"pase ({preset})", pipeline, model, FLAGS.batch_size)]
     if name == "clmr":
-        from contrastive_common import sample_cnn
-        from contrastive_common import simclr_model
+        from keras_music.pretraining.simclr_setup import sample_cnn
+        from keras_music.pretraining.simclr_setup import simclr_model
 
         cfg = recipe.config(FLAGS.data is None and not has_gpu)
         train = splits()["train"]
@@ -202,11 +202,10 @@ def recipe_cases(recipe):
             )
         ]
     if name == "multiformat":
-        from contrastive_common import sample_cnn
-        from contrastive_common import simclr_model
-        from contrastive_common import view_pairs
-
+        from keras_music.data.view_pairs import view_pairs
         from keras_music.pretraining.simclr_setup import resnet
+        from keras_music.pretraining.simclr_setup import sample_cnn
+        from keras_music.pretraining.simclr_setup import simclr_model
 
         cfg = recipe.config(FLAGS.data is None and not has_gpu)
         clip = cfg.clip_samples

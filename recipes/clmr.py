@@ -182,27 +182,22 @@ def config(demo):
             f"({crop / SAMPLE_RATE:.2f} s). "
             f"Received: --span_seconds={FLAGS.span_seconds}"
         )
-    defaults = CPU_DEMO if demo else PAPER
+    value = {
+        name: getattr(FLAGS, name) or default
+        for name, default in (CPU_DEMO if demo else PAPER).items()
+    }
+    names = ("preset", "augment", "span_seconds", "steps_per_epoch")
+    names += ("learning_rate", "weight_decay", "temperature", "jit_compile")
+    names += ("projection_dim", "probe_epochs", "probe_trials")
     output = FLAGS.output or os.path.join("runs", f"clmr_{FLAGS.augment}")
     return Config(
-        preset=FLAGS.preset,
         demo=demo,
-        augment=FLAGS.augment,
         crop_samples=crop,
-        span_seconds=FLAGS.span_seconds,
-        epochs=FLAGS.epochs or defaults["epochs"],
-        steps_per_epoch=FLAGS.steps_per_epoch,
-        batch_size=FLAGS.batch_size or defaults["batch_size"],
-        learning_rate=FLAGS.learning_rate,
-        weight_decay=FLAGS.weight_decay,
-        temperature=FLAGS.temperature,
-        projection_dim=FLAGS.projection_dim,
-        jit_compile=FLAGS.jit_compile,
-        probe_epochs=FLAGS.probe_epochs,
-        probe_trials=FLAGS.probe_trials,
         output=output,
         embedding_cache=FLAGS.embedding_cache
         or os.path.join(output, "embeddings"),
+        **value,
+        **{name: getattr(FLAGS, name) for name in names},
     )
 
 

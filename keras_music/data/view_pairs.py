@@ -25,10 +25,9 @@ def view_pairs(
 
     Each track of `directory` gives a random window of `span_seconds`;
     `make_views` maps a batch of those windows to the two views (for
-    CLMR, two random crops through its augmentation chain,
-    `lambda audio: CLMRAugment(...)(audio, training=True)`). The
-    augmentation runs in the `tf.data` pipeline, so the model only sees
-    finished views.
+    CLMR, `clmr_views`: two random crops through its augmentation
+    chain). The augmentation runs in the `tf.data` pipeline, so the model
+    only sees finished views.
 
     Args:
         directory: str. A TFRecord folder (`tfrecord_dataset`).
@@ -46,10 +45,8 @@ def view_pairs(
 
     Example:
 
-    >>> augment = CLMRAugment(sample_rate=22050, crop_length=59049)
-    >>> pairs = view_pairs(
-    ...     "data/train", 30.0, 48, lambda a: augment(a, training=True), 0
-    ... )
+    >>> views = clmr_views(22050, crop_length=59049, seed=0)
+    >>> pairs = view_pairs("data/train", 30.0, 48, views, seed=0)
     """
     if not callable(make_views):
         raise ValueError(

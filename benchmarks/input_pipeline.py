@@ -187,70 +187,51 @@ def recipe_cases(recipe):
 
         return [(f"pase ({preset})", pipeline, model, FLAGS.batch_size)]
     if name == "clmr":
-        from contrastive_common import sample_cnn
-        from contrastive_common import simclr_model
-        from contrastive_common import view_pairs
+        from keras_music.pretraining.simclr_setup import sample_cnn
+        from keras_music.pretraining.simclr_setup import simclr_model
 
-        demo = FLAGS.data is None and not has_gpu
-        crop = recipe.crop_samples()
-        batch_size = (
-            FLAGS.batch_size
-            or (recipe.CPU_DEMO if demo else recipe.PAPER)["batch_size"]
-        )
+        cfg = recipe.config(FLAGS.data is None and not has_gpu)
         train = splits()["train"]
-        augment = recipe.augmentation(crop)
         return [
             (
-                f"clmr ({FLAGS.preset}, SimCLR)",
-                lambda: view_pairs(
-                    train,
-                    FLAGS.span_seconds,
-                    batch_size,
-                    lambda audio: augment(audio, training=True),
-                    FLAGS.seed,
-                ),
+                f"clmr ({cfg.preset}, SimCLR)",
+                lambda: recipe.training_pairs(cfg, train),
                 lambda: simclr_model(
-                    sample_cnn(FLAGS.preset, crop, demo), FLAGS
+                    sample_cnn(cfg.preset, cfg.crop_samples, cfg.demo), cfg
                 ),
-                batch_size,
+                cfg.batch_size,
             )
         ]
     if name == "multiformat":
-        from contrastive_common import sample_cnn
-        from contrastive_common import simclr_model
-        from contrastive_common import view_pairs
+        from keras_music.data.view_pairs import view_pairs
+        from keras_music.pretraining.simclr_setup import resnet
+        from keras_music.pretraining.simclr_setup import sample_cnn
+        from keras_music.pretraining.simclr_setup import simclr_model
 
-        demo = FLAGS.data is None and not has_gpu
-        recipe.check_presets()
-        setup = dict(recipe.CPU_DEMO if demo else recipe.PAPER)
-        for key in ("batch_size", "clip_samples"):
-            setup[key] = getattr(FLAGS, key) or setup[key]
-        clip = setup["clip_samples"]
+        cfg = recipe.config(FLAGS.data is None and not has_gpu)
+        clip = cfg.clip_samples
         train = splits()["train"]
-        branches = {
-            "waveform": (
-                recipe.waveform_views,
-                lambda: sample_cnn(FLAGS.waveform_preset, clip, demo),
-            ),
-            "spectrogram": (
-                recipe.spectrogram_views,
-                lambda: recipe.resnet(demo),
+        backbones = {
+            "waveform": lambda: sample_cnn(cfg.waveform_preset, clip, cfg.demo),
+            "spectrogram": lambda: resnet(
+                cfg.spectrogram_preset, cfg.n_mels, cfg.demo
             ),
         }
         cases = []
-        for branch, (views, backbone) in branches.items():
+        for branch, backbone in backbones.items():
             cases.append(
                 (
                     f"multiformat {branch} (SimCLR)",
-                    lambda views=views: view_pairs(
+                    lambda branch=branch: view_pairs(
                         train,
-                        FLAGS.span_seconds,
-                        setup["batch_size"],
-                        views(clip),
+                        cfg.span_seconds,
+                        cfg.batch_size,
+                        recipe.views(cfg, branch),
                         FLAGS.seed,
+                        FLAGS.data_service_address,
                     ),
-                    lambda backbone=backbone: simclr_model(backbone(), FLAGS),
-                    setup["batch_size"],
+                    lambda backbone=backbone: simclr_model(backbone(), cfg),
+                    cfg.batch_size,
                 )
             )
         return cases

@@ -50,6 +50,7 @@ model maps pairs of views to the contrastive loss.
 from keras_music import quiet as _quiet  # noqa: F401
 
 # isort: split
+import dataclasses
 import os
 import time
 
@@ -59,41 +60,35 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 from absl import logging
-from contrastive_common import CPU_DEMO_WIDTH_DIVISOR
-from contrastive_common import SAMPLE_RATE
-from contrastive_common import describe
-from contrastive_common import linear_protocol
-from contrastive_common import probe_scores
-from contrastive_common import sample_cnn
-from contrastive_common import simclr_model
-from contrastive_common import view_pairs
 from run_flags import prepare_output
 from run_flags import recipe_data
 from run_flags import start_run
 
 import keras_music  # noqa: F401  (sets the Keras backend)
 from keras_music.data.tfrecord_format import write_json_atomic
+from keras_music.data.view_pairs import clmr_views
+from keras_music.data.view_pairs import view_pairs
 from keras_music.distribute import fit
+from keras_music.evaluation.embedding_fusion import describe
+from keras_music.evaluation.embedding_fusion import linear_protocol
+from keras_music.evaluation.embedding_fusion import probe_scores
 from keras_music.evaluation.probe_encoder import embed_splits
-from keras_music.layers.clmr_augment import CLMRAugment
+from keras_music.models.sample_cnn.sample_cnn_presets import (
+    CPU_DEMO_WIDTH_DIVISOR,
+)
 from keras_music.models.sample_cnn.sample_cnn_presets import backbone_presets
+from keras_music.pretraining.simclr_setup import sample_cnn
+from keras_music.pretraining.simclr_setup import simclr_model
 from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resume_stream
 from keras_music.training.recipe_support import run_callbacks
 from keras_music.training.recipe_support import worker_done
 
+# === Setup ===
+
+SAMPLE_RATE = 22050
 PAPER = {"epochs": 200, "batch_size": 48}
 CPU_DEMO = {"epochs": 6, "batch_size": 32}
-# `--augment crop_only`: every stage of the chain but the crop off.
-CROP_ONLY = {
-    "polarity_p": 0.0,
-    "noise_p": 0.0,
-    "gain_p": 0.0,
-    "filter_p": 0.0,
-    "delay_p": 0.0,
-    "pitch_p": 0.0,
-    "reverb_p": 0.0,
-}
 
 flags.DEFINE_string("preset", "sample_cnn_clmr", "SampleCNNBackbone preset.")
 flags.DEFINE_enum(
@@ -144,122 +139,172 @@ flags.adopt_module_key_flags(run_flags)
 FLAGS = flags.FLAGS
 
 
-def crop_samples():
-    """The preset's input length, checked against the flags."""
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """What one run does: the paper's settings or the CPU demo's, with
+    the flags given on the command line over them (`config`)."""
+
+    preset: str
+    demo: bool  # the CPU demo: SampleCNN at an eighth of its width
+    augment: str
+    crop_samples: int
+    span_seconds: float
+    epochs: int
+    steps_per_epoch: int | None
+    batch_size: int
+    learning_rate: float
+    weight_decay: float
+    temperature: float
+    projection_dim: int
+    jit_compile: bool | None
+    probe_epochs: int | None
+    probe_trials: int
+    output: str
+    embedding_cache: str
+
+    @property
+    def segment_seconds(self):
+        return self.crop_samples / SAMPLE_RATE
+
+
+def config(demo):
+    """The run's `Config`: the CPU demo's (`demo`) or the paper's
+    settings, overridden by the flags given."""
     if FLAGS.preset not in backbone_presets:
         raise ValueError(
             f"`--preset` must be one of {sorted(backbone_presets)}. "
             f"Received: --preset={FLAGS.preset!r}"
         )
-    crop_length = (
-        FLAGS.crop_samples or backbone_presets[FLAGS.preset]["input_length"]
-    )
-    if round(FLAGS.span_seconds * SAMPLE_RATE) < crop_length:
+    crop = FLAGS.crop_samples or backbone_presets[FLAGS.preset]["input_length"]
+    if round(FLAGS.span_seconds * SAMPLE_RATE) < crop:
         raise ValueError(
-            f"`--span_seconds` must hold a crop of {crop_length} samples "
-            f"({crop_length / SAMPLE_RATE:.2f} s). "
+            f"`--span_seconds` must hold a crop of {crop} samples "
+            f"({crop / SAMPLE_RATE:.2f} s). "
             f"Received: --span_seconds={FLAGS.span_seconds}"
         )
-    return crop_length
-
-
-def augmentation(crop_length):
-    """CLMR's chain (or the crops alone): audio -> two views."""
-    off = CROP_ONLY if FLAGS.augment == "crop_only" else {}
-    return CLMRAugment(
-        sample_rate=SAMPLE_RATE,
-        crop_length=crop_length,
-        seed=FLAGS.seed,
-        **off,
+    value = {
+        name: getattr(FLAGS, name) or default
+        for name, default in (CPU_DEMO if demo else PAPER).items()
+    }
+    names = ("preset", "augment", "span_seconds", "steps_per_epoch")
+    names += ("learning_rate", "weight_decay", "temperature", "jit_compile")
+    names += ("projection_dim", "probe_epochs", "probe_trials")
+    output = FLAGS.output or os.path.join("runs", f"clmr_{FLAGS.augment}")
+    return Config(
+        demo=demo,
+        crop_samples=crop,
+        output=output,
+        embedding_cache=FLAGS.embedding_cache
+        or os.path.join(output, "embeddings"),
+        **value,
+        **{name: getattr(FLAGS, name) for name in names},
     )
+
+
+# === Data ===
+
+
+def training_pairs(cfg, directory):
+    """Batches of two augmented crops of each track's random window."""
+    views = clmr_views(
+        SAMPLE_RATE, cfg.crop_samples, FLAGS.seed, cfg.augment == "crop_only"
+    )
+    return view_pairs(
+        directory,
+        cfg.span_seconds,
+        cfg.batch_size,
+        views,
+        FLAGS.seed,
+        FLAGS.data_service_address,
+    )
+
+
+# === Evaluate ===
+
+
+def linear_scores(cfg, encoder, splits, task, protocol):
+    """The linear probe's test scores on the frozen encoder's
+    half-overlapped crops, averaged per track."""
+    caches = embed_splits(
+        encoder, splits, cfg.segment_seconds, cfg.embedding_cache
+    )
+    return probe_scores(caches, task, protocol, FLAGS.seed)
 
 
 def main(_):
     strategy = start_run()
-    has_gpu = bool(tf.config.list_physical_devices("GPU"))
-    demo = FLAGS.data is None and not has_gpu
-    defaults = CPU_DEMO if demo else PAPER
-    crop_length = crop_samples()
-    epochs = FLAGS.epochs or defaults["epochs"]
-    batch_size = FLAGS.batch_size or defaults["batch_size"]
-    output = FLAGS.output or os.path.join("runs", f"clmr_{FLAGS.augment}")
-    prepare_output(output, strategy)
+    demo = FLAGS.data is None and not tf.config.list_physical_devices("GPU")
+    cfg = config(demo)
+    prepare_output(cfg.output, strategy)
 
     # === Data ===
     splits, source, manifest, task = recipe_data(
         SAMPLE_RATE, corpus_task="dance"
     )
-    steps_per_epoch = FLAGS.steps_per_epoch or max(
-        1, manifest["num_examples"] // batch_size
+    steps = cfg.steps_per_epoch or max(
+        1, manifest["num_examples"] // cfg.batch_size
     )
     if demo:
         print(
-            f"No GPU and no --data: pre-training {FLAGS.preset} at an eighth "
-            f"of its width ({epochs} epochs, batch {batch_size}) on the "
-            f"built-in corpus; pass --data (or run on a GPU) for CLMR's size."
+            f"No GPU and no --data: pre-training {cfg.preset} at an eighth "
+            f"of its width ({cfg.epochs} epochs, batch {cfg.batch_size}) on "
+            f"the built-in corpus; pass --data (or run on a GPU) for CLMR's "
+            "size."
         )
-    augment = augmentation(crop_length)
-    train = view_pairs(
-        splits["train"],
-        FLAGS.span_seconds,
-        batch_size,
-        lambda audio: augment(audio, training=True),
-        FLAGS.seed,
-    )
     # A resumed run goes on where the interrupted one's stream was.
-    train, _ = resume_stream(train, output, steps_per_epoch)
+    train, _ = resume_stream(
+        training_pairs(cfg, splits["train"]), cfg.output, steps
+    )
 
     # === Model ===
     with strategy.scope():
-        encoder = sample_cnn(FLAGS.preset, crop_length, demo)
-        simclr = simclr_model(encoder, FLAGS)
+        encoder = sample_cnn(cfg.preset, cfg.crop_samples, demo)
+        simclr = simclr_model(encoder, cfg)
     print(
-        f"{FLAGS.preset}{' (demo width)' if demo else ''}: "
-        f"{encoder.count_params():,} parameters, {crop_length} samples "
-        f"-> {encoder.output_dim}-d; augment {FLAGS.augment}; batch "
-        f"{batch_size}; task {task!r} from {source}; strategy "
+        f"{cfg.preset}{' (demo width)' if demo else ''}: "
+        f"{encoder.count_params():,} parameters, {cfg.crop_samples} samples "
+        f"-> {encoder.output_dim}-d; augment {cfg.augment}; batch "
+        f"{cfg.batch_size}; task {task!r} from {source}; strategy "
         f"{FLAGS.strategy} ({strategy.num_replicas_in_sync} replicas)"
     )
 
-    # === Pre-train ===
+    # === Train ===
     # The initial weights, to probe the same encoder untrained (a resumed
     # run keeps those of its first start).
-    initial_path = keep_initial_weights(encoder, output)
+    initial_path = keep_initial_weights(encoder, cfg.output)
     started = time.time()
     history = fit(
         simclr,
         train,
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        callbacks=run_callbacks(output, "loss", "min", strategy),
+        epochs=cfg.epochs,
+        steps_per_epoch=steps,
+        callbacks=run_callbacks(cfg.output, "loss", "min", strategy),
         shuffle=False,  # the input pipeline shuffles
         verbose=FLAGS.verbose,
     )
     trained_seconds = time.time() - started
-    if worker_done(simclr, output, strategy):
+    if worker_done(simclr, cfg.output, strategy):
         return  # the chief evaluates and writes the run's files
-    encoder.save(os.path.join(output, "encoder.keras"))
+    encoder.save(os.path.join(cfg.output, "encoder.keras"))
 
-    # === Frozen linear evaluation ===
-    cache_dir = FLAGS.embedding_cache or os.path.join(output, "embeddings")
-    seconds = crop_length / SAMPLE_RATE
-    protocol = linear_protocol(FLAGS.probe_epochs, FLAGS.probe_trials)
-    caches = embed_splits(encoder, splits, seconds, cache_dir)
-    pretrained = probe_scores(caches, task, protocol, FLAGS.seed)
+    # === Evaluate ===
+    protocol = linear_protocol(cfg.probe_epochs, cfg.probe_trials)
+    pretrained = linear_scores(cfg, encoder, splits, task, protocol)
     encoder.load_weights(initial_path)
-    caches = embed_splits(encoder, splits, seconds, cache_dir)
-    random_init = probe_scores(caches, task, protocol, FLAGS.seed)
+    random_init = linear_scores(cfg, encoder, splits, task, protocol)
+
+    # === Export ===
     results = {
-        "preset": FLAGS.preset,
+        "preset": cfg.preset,
         "width_divisor": CPU_DEMO_WIDTH_DIVISOR if demo else 1,
-        "augment": FLAGS.augment,
+        "augment": cfg.augment,
         "task": task,
         "sample_rate": SAMPLE_RATE,
-        "segment_seconds": seconds,
+        "segment_seconds": cfg.segment_seconds,
         "encoder": "encoder.keras",
-        "epochs": epochs,
-        "steps_per_epoch": steps_per_epoch,
-        "batch_size": batch_size,
+        "epochs": cfg.epochs,
+        "steps_per_epoch": steps,
+        "batch_size": cfg.batch_size,
         "final_loss": history.history.get("loss", [None])[-1],
         "final_accuracy": history.history.get("accuracy", [None])[-1],
         "train_seconds": round(trained_seconds, 1),
@@ -268,12 +313,12 @@ def main(_):
         "test": pretrained,
         "test_random_init": random_init,
     }
-    write_json_atomic(os.path.join(output, "results.json"), results)
+    write_json_atomic(os.path.join(cfg.output, "results.json"), results)
     print(
         f"test ({pretrained['tracks']} tracks, {task}): "
         f"{describe(pretrained)} (random init: {describe(random_init)}); "
-        f"augment {FLAGS.augment}, pre-trained in {trained_seconds:.0f} s; "
-        f"encoder in {output}/encoder.keras"
+        f"augment {cfg.augment}, pre-trained in {trained_seconds:.0f} s; "
+        f"encoder in {cfg.output}/encoder.keras"
     )
 
 

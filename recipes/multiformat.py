@@ -57,6 +57,7 @@ random initialisation; 24 test tracks make one track 4 points.
 from keras_music import quiet as _quiet  # noqa: F401
 
 # isort: split
+import dataclasses
 import os
 import time
 
@@ -67,50 +68,46 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 from absl import logging
-from contrastive_common import CPU_DEMO_WIDTH_DIVISOR
-from contrastive_common import SAMPLE_RATE
-from contrastive_common import concatenated
-from contrastive_common import describe
-from contrastive_common import linear_protocol
-from contrastive_common import probe_scores
-from contrastive_common import sample_cnn
-from contrastive_common import simclr_model
-from contrastive_common import view_pairs
-from contrastive_common import weighted_fusion_scores
 from run_flags import prepare_output
 from run_flags import recipe_data
 from run_flags import start_run
 
 import keras_music  # noqa: F401  (sets the Keras backend)
 from keras_music.data.tfrecord_format import write_json_atomic
+from keras_music.data.view_pairs import multiformat_spectrogram_views
+from keras_music.data.view_pairs import multiformat_waveform_views
+from keras_music.data.view_pairs import view_pairs
 from keras_music.distribute import fit
 from keras_music.distribute import is_chief
+from keras_music.evaluation.embedding_fusion import concatenated
+from keras_music.evaluation.embedding_fusion import describe
+from keras_music.evaluation.embedding_fusion import linear_protocol
+from keras_music.evaluation.embedding_fusion import probe_scores
+from keras_music.evaluation.embedding_fusion import weighted_fusion_scores
 from keras_music.evaluation.probe_encoder import embed_splits
-from keras_music.layers.clmr_augment import CLMRAugment
-from keras_music.layers.frequency_masking import FrequencyMasking
-from keras_music.layers.gaussian_noise import GaussianNoise
 from keras_music.layers.log_mel_spectrogram import LogMelSpectrogram
-from keras_music.layers.random_crop import RandomCrop
-from keras_music.layers.time_masking import TimeMasking
-from keras_music.models.resnet.resnet_backbone import ResNetBackbone
-from keras_music.models.resnet.resnet_presets import (
-    backbone_presets as resnet_presets,
-)
-from keras_music.models.sample_cnn.sample_cnn_presets import (
-    backbone_presets as sample_cnn_presets,
-)
+from keras_music.models.resnet import resnet_presets
+from keras_music.models.sample_cnn import sample_cnn_presets
+from keras_music.pretraining.simclr_setup import resnet
+from keras_music.pretraining.simclr_setup import sample_cnn
+from keras_music.pretraining.simclr_setup import simclr_model
 from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import resume_stream
 from keras_music.training.recipe_support import run_callbacks
 from keras_music.training.recipe_support import save_weights_atomic
 from keras_music.training.recipe_support import worker_done
 
+# === Setup ===
+
+SAMPLE_RATE = 22050
 PAPER = {"epochs": 200, "batch_size": 48, "clip_samples": 5 * SAMPLE_RATE}
 CPU_DEMO = {"epochs": 6, "batch_size": 32, "clip_samples": 59049}
-# ResNet-18 at a quarter of its width for the CPU demo.
-RESNET_DEMO_WIDTH_DIVISOR = 4
 N_FFT, HOP_LENGTH = 2048, 512
 BRANCHES = ("waveform", "spectrogram")
+DEMO_WIDTH_DIVISORS = {
+    "waveform": sample_cnn_presets.CPU_DEMO_WIDTH_DIVISOR,
+    "spectrogram": resnet_presets.CPU_DEMO_WIDTH_DIVISOR,
+}
 
 flags.DEFINE_enum(
     "fusion",
@@ -168,99 +165,112 @@ flags.adopt_module_key_flags(run_flags)
 FLAGS = flags.FLAGS
 
 
-def check_presets():
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """What one run does: the paper's settings or the CPU demo's, with
+    the flags given on the command line over them (`config`)."""
+
+    fusion: str
+    waveform_preset: str
+    spectrogram_preset: str
+    demo: bool  # the CPU demo: both encoders at their demo widths
+    augment: str
+    clip_samples: int
+    n_mels: int
+    span_seconds: float
+    epochs: int
+    steps_per_epoch: int | None
+    batch_size: int
+    learning_rate: float
+    weight_decay: float
+    temperature: float
+    projection_dim: int
+    jit_compile: bool | None
+    probe_epochs: int | None
+    probe_trials: int
+    output: str
+
+    @property
+    def segment_seconds(self):
+        return self.clip_samples / SAMPLE_RATE
+
+
+def config(demo):
+    """The run's `Config`: the CPU demo's (`demo`) or the paper's
+    settings, overridden by the flags given."""
     for flag, presets in (
-        ("waveform_preset", sample_cnn_presets),
-        ("spectrogram_preset", resnet_presets),
+        ("waveform_preset", sample_cnn_presets.backbone_presets),
+        ("spectrogram_preset", resnet_presets.backbone_presets),
     ):
         if getattr(FLAGS, flag) not in presets:
             raise ValueError(
                 f"`--{flag}` must be one of {sorted(presets)}. "
                 f"Received: --{flag}={getattr(FLAGS, flag)!r}"
             )
+    value = {
+        name: getattr(FLAGS, name) or default
+        for name, default in (CPU_DEMO if demo else PAPER).items()
+    }
+    if round(FLAGS.span_seconds * SAMPLE_RATE) < value["clip_samples"]:
+        raise ValueError(
+            f"`--span_seconds` must hold a crop of {value['clip_samples']} "
+            f"samples. Received: --span_seconds={FLAGS.span_seconds}"
+        )
+    names = ("fusion", "waveform_preset", "spectrogram_preset", "augment")
+    names += ("n_mels", "span_seconds", "steps_per_epoch", "learning_rate")
+    names += ("weight_decay", "temperature", "projection_dim", "jit_compile")
+    names += ("probe_epochs", "probe_trials")
+    return Config(
+        demo=demo,
+        output=FLAGS.output
+        or os.path.join("runs", f"multiformat_{FLAGS.augment}"),
+        **value,
+        **{name: getattr(FLAGS, name) for name in names},
+    )
 
 
-def run_dir():
-    return FLAGS.output or os.path.join("runs", f"multiformat_{FLAGS.augment}")
+# === Data ===
 
 
-def log_mel():
+def log_mel(cfg):
     return LogMelSpectrogram(
         sample_rate=SAMPLE_RATE,
         n_fft=N_FFT,
         hop_length=HOP_LENGTH,
-        n_mels=FLAGS.n_mels,
+        n_mels=cfg.n_mels,
     )
 
 
-def waveform_views(clip_samples):
-    """Section 3.1: crop, white noise, gain, filter, pitch shift."""
-    stages = {"polarity_p": 0.0, "delay_p": 0.0, "reverb_p": 0.0}
-    if FLAGS.augment == "crop_only":
-        stages |= {"noise_p": 0.0, "gain_p": 0.0, "filter_p": 0.0}
-        stages |= {"pitch_p": 0.0}
-    augment = CLMRAugment(
-        sample_rate=SAMPLE_RATE,
-        crop_length=clip_samples,
-        gain_range=(-6.0, 0.0),
-        semitone_range=(-5.0, 5.0),
-        seed=FLAGS.seed,
-        **stages,
+def views(cfg, name):
+    """Section 3.1 (waveform) or 3.2 (spectrogram): audio -> two views."""
+    crop_only = cfg.augment == "crop_only"
+    if name == "waveform":
+        return multiformat_waveform_views(
+            SAMPLE_RATE, cfg.clip_samples, FLAGS.seed, crop_only
+        )
+    return multiformat_spectrogram_views(
+        log_mel(cfg), cfg.clip_samples, FLAGS.seed, crop_only
     )
-    return lambda audio: augment(audio, training=True)
 
 
-def spectrogram_views(clip_samples):
-    """Section 3.2: crops mixed with noise, log-mel, frequency and time
-    masks."""
-    seed, n_mels = FLAGS.seed, FLAGS.n_mels
-    crop = RandomCrop(clip_samples, seed=seed)
-    noise = GaussianNoise(snr_range=(10.0, 30.0), p=0.5, seed=seed + 1)
-    frontend = log_mel()
-    bands = (max(1, n_mels // 20), max(1, n_mels // 10))
-    masks = [
-        FrequencyMasking(0.8, (1, 2), bands, seed=seed + 2),
-        TimeMasking(0.8, (1, 2), (0.05, 0.1), 0.2, seed=seed + 3),
-    ]
-
-    def view(audio):
-        x = crop(audio, training=True)
-        if FLAGS.augment == "crop_only":
-            return frontend(x)
-        x = frontend(noise(x, training=True))
-        for mask in masks:
-            x = mask(x, training=True)
-        return x
-
-    return lambda audio: (view(audio), view(audio))
+# === Model ===
 
 
-def resnet(demo):
-    overrides = {"input_size": (FLAGS.n_mels, None)}
-    if demo:
-        preset = resnet_presets[FLAGS.spectrogram_preset]
-        overrides["stem_filters"] = max(
-            4, preset["stem_filters"] // RESNET_DEMO_WIDTH_DIVISOR
-        )
-        overrides["stage_filters"] = tuple(
-            max(4, f // RESNET_DEMO_WIDTH_DIVISOR)
-            for f in preset["stage_filters"]
-        )
-    return ResNetBackbone.from_preset(FLAGS.spectrogram_preset, **overrides)
-
-
-def audio_encoder(backbone, clip_samples):
+def audio_encoder(cfg, backbone):
     """Clip of raw audio -> embedding (the spectrogram branch's frontend
     inside), what the probe and a server feed."""
-    audio = keras.Input((clip_samples,), name="audio")
+    audio = keras.Input((cfg.clip_samples,), name="audio")
     return keras.Model(
-        audio, backbone(log_mel()(audio)), name="multiformat_spectrogram"
+        audio, backbone(log_mel(cfg)(audio)), name="multiformat_spectrogram"
     )
 
 
-def pretrain(name, backbone, make_views, splits, setup, strategy):
+# === Train ===
+
+
+def pretrain(cfg, name, backbone, train_dir, steps, strategy):
     """SimCLR on one encoder, resumable; a finished encoder is loaded."""
-    folder = os.path.join(run_dir(), name)
+    folder = os.path.join(cfg.output, name)
     os.makedirs(folder, exist_ok=True)
     keep_initial_weights(backbone, folder)
     final = os.path.join(folder, "final.weights.h5")
@@ -268,16 +278,17 @@ def pretrain(name, backbone, make_views, splits, setup, strategy):
         backbone.load_weights(final)
         return {"loaded": final}
     train = view_pairs(
-        splits["train"],
-        FLAGS.span_seconds,
-        setup["batch_size"],
-        make_views,
+        train_dir,
+        cfg.span_seconds,
+        cfg.batch_size,
+        views(cfg, name),
         FLAGS.seed,
+        FLAGS.data_service_address,
     )
     # A resumed run goes on where the interrupted one's stream was.
-    train, _ = resume_stream(train, folder, setup["steps_per_epoch"])
+    train, _ = resume_stream(train, folder, steps)
     with strategy.scope():
-        simclr = simclr_model(backbone, FLAGS)
+        simclr = simclr_model(backbone, cfg)
     print(
         f"{name}: {backbone.count_params():,} parameters -> "
         f"{backbone.output_dim}-d"
@@ -286,8 +297,8 @@ def pretrain(name, backbone, make_views, splits, setup, strategy):
     history = fit(
         simclr,
         train,
-        epochs=setup["epochs"],
-        steps_per_epoch=setup["steps_per_epoch"],
+        epochs=cfg.epochs,
+        steps_per_epoch=steps,
         callbacks=run_callbacks(folder, "loss", "min", strategy),
         shuffle=False,  # the input pipeline shuffles
         verbose=FLAGS.verbose,
@@ -301,18 +312,21 @@ def pretrain(name, backbone, make_views, splits, setup, strategy):
     }
 
 
-def evaluate(encoders, splits, task, seconds, protocol):
+# === Evaluate ===
+
+
+def evaluate(cfg, encoders, splits, task, protocol):
     """Each encoder alone and the fusion: probe test scores."""
-    cache_dir = os.path.join(run_dir(), "embeddings")
+    cache_dir = os.path.join(cfg.output, "embeddings")
     caches = {
-        name: embed_splits(encoder, splits, seconds, cache_dir)
+        name: embed_splits(encoder, splits, cfg.segment_seconds, cache_dir)
         for name, encoder in encoders.items()
     }
     scores = {
         name: probe_scores(caches[name], task, protocol, FLAGS.seed)
         for name in BRANCHES
     }
-    if FLAGS.fusion == "concat":
+    if cfg.fusion == "concat":
         scores["concat"] = probe_scores(
             concatenated(*caches.values()), task, protocol, FLAGS.seed
         )
@@ -325,115 +339,88 @@ def evaluate(encoders, splits, task, seconds, protocol):
 
 def main(_):
     strategy = start_run()
-    has_gpu = bool(tf.config.list_physical_devices("GPU"))
-    demo = FLAGS.data is None and not has_gpu
-    check_presets()
+    demo = FLAGS.data is None and not tf.config.list_physical_devices("GPU")
+    cfg = config(demo)
     # Finished encoders are reused: another fusion or probe only probes.
-    prepare_output(
-        run_dir(),
-        strategy,
-        finished=None,
-        ignore=("fusion", "probe_epochs", "probe_trials"),
-    )
-    setup = dict(CPU_DEMO if demo else PAPER)
-    for key in ("epochs", "batch_size", "clip_samples"):
-        setup[key] = getattr(FLAGS, key) or setup[key]
-    clip_samples = setup["clip_samples"]
-    if round(FLAGS.span_seconds * SAMPLE_RATE) < clip_samples:
-        raise ValueError(
-            f"`--span_seconds` must hold a crop of {clip_samples} samples. "
-            f"Received: --span_seconds={FLAGS.span_seconds}"
-        )
+    ignore = ("fusion", "probe_epochs", "probe_trials")
+    prepare_output(cfg.output, strategy, finished=None, ignore=ignore)
 
     # === Data ===
     splits, source, manifest, task = recipe_data(
         SAMPLE_RATE, corpus_task="dance"
     )
-    setup["steps_per_epoch"] = FLAGS.steps_per_epoch or max(
-        1, manifest["num_examples"] // setup["batch_size"]
+    steps = cfg.steps_per_epoch or max(
+        1, manifest["num_examples"] // cfg.batch_size
     )
     if demo:
         print(
             f"No GPU and no --data: pre-training both encoders at reduced "
-            f"width on {clip_samples}-sample crops ({setup['epochs']} "
-            f"epochs, batch {setup['batch_size']}) on the built-in corpus; "
+            f"width on {cfg.clip_samples}-sample crops ({cfg.epochs} "
+            f"epochs, batch {cfg.batch_size}) on the built-in corpus; "
             f"pass --data (or run on a GPU) for the paper's sizes."
         )
     print(
-        f"task {task!r} from {source}; augment {FLAGS.augment}; fusion "
-        f"{FLAGS.fusion}; strategy {FLAGS.strategy} "
+        f"task {task!r} from {source}; augment {cfg.augment}; fusion "
+        f"{cfg.fusion}; strategy {FLAGS.strategy} "
         f"({strategy.num_replicas_in_sync} replicas)"
     )
 
-    # === Models ===
+    # === Model ===
     with strategy.scope():
-        waveform = sample_cnn(FLAGS.waveform_preset, clip_samples, demo)
-        spectrogram = resnet(demo)
+        backbones = {
+            "waveform": sample_cnn(cfg.waveform_preset, cfg.clip_samples, demo),
+            "spectrogram": resnet(cfg.spectrogram_preset, cfg.n_mels, demo),
+        }
 
-    # === Pre-train, each encoder on its own ===
+    # === Train, each encoder on its own ===
     training = {
-        "waveform": pretrain(
-            "waveform",
-            waveform,
-            waveform_views(clip_samples),
-            splits,
-            setup,
-            strategy,
-        ),
-        "spectrogram": pretrain(
-            "spectrogram",
-            spectrogram,
-            spectrogram_views(clip_samples),
-            splits,
-            setup,
-            strategy,
-        ),
+        name: pretrain(cfg, name, backbone, splits["train"], steps, strategy)
+        for name, backbone in backbones.items()
     }
-    worker_done(waveform, run_dir(), strategy, "waveform")
-    if worker_done(spectrogram, run_dir(), strategy, "spectrogram"):
+    worker_done(backbones["waveform"], cfg.output, strategy, "waveform")
+    if worker_done(
+        backbones["spectrogram"], cfg.output, strategy, "spectrogram"
+    ):
         return  # the chief evaluates and writes the run's files
     encoders = {
-        "waveform": waveform,
-        "spectrogram": audio_encoder(spectrogram, clip_samples),
+        "waveform": backbones["waveform"],
+        "spectrogram": audio_encoder(cfg, backbones["spectrogram"]),
     }
     for name, encoder in encoders.items():
-        encoder.save(os.path.join(run_dir(), name, "encoder.keras"))
+        encoder.save(os.path.join(cfg.output, name, "encoder.keras"))
 
-    # === Frozen linear evaluation ===
-    seconds = clip_samples / SAMPLE_RATE
-    protocol = linear_protocol(FLAGS.probe_epochs, FLAGS.probe_trials)
-    pretrained = evaluate(encoders, splits, task, seconds, protocol)
-    for name, backbone in (
-        ("waveform", waveform),
-        ("spectrogram", spectrogram),
-    ):
-        backbone.load_weights(
-            os.path.join(run_dir(), name, "initial.weights.h5")
-        )
-    random_init = evaluate(encoders, splits, task, seconds, protocol)
+    # === Evaluate ===
+    protocol = linear_protocol(cfg.probe_epochs, cfg.probe_trials)
+    pretrained = evaluate(cfg, encoders, splits, task, protocol)
+    for name, backbone in backbones.items():
+        initial = os.path.join(cfg.output, name, "initial.weights.h5")
+        backbone.load_weights(initial)
+    random_init = evaluate(cfg, encoders, splits, task, protocol)
+
+    # === Export ===
     results = {
-        "waveform_preset": FLAGS.waveform_preset,
-        "spectrogram_preset": FLAGS.spectrogram_preset,
-        "width_divisors": (
-            {"waveform": CPU_DEMO_WIDTH_DIVISOR}
-            | {"spectrogram": RESNET_DEMO_WIDTH_DIVISOR}
-            if demo
-            else None
-        ),
-        "augment": FLAGS.augment,
-        "fusion": FLAGS.fusion,
+        "waveform_preset": cfg.waveform_preset,
+        "spectrogram_preset": cfg.spectrogram_preset,
+        "width_divisors": DEMO_WIDTH_DIVISORS if demo else None,
+        "augment": cfg.augment,
+        "fusion": cfg.fusion,
         "task": task,
         "sample_rate": SAMPLE_RATE,
-        "segment_seconds": seconds,
-        "n_mels": FLAGS.n_mels,
-        "setup": setup,
+        "segment_seconds": cfg.segment_seconds,
+        "n_mels": cfg.n_mels,
+        "setup": {
+            "epochs": cfg.epochs,
+            "batch_size": cfg.batch_size,
+            "clip_samples": cfg.clip_samples,
+            "steps_per_epoch": steps,
+        },
         "training": training,
         "probe": protocol.name,
         "probe_trials": protocol.trials,
         "test": pretrained,
         "test_random_init": random_init,
     }
-    write_json_atomic(os.path.join(run_dir(), "results.json"), results)
+    write_json_atomic(os.path.join(cfg.output, "results.json"), results)
     names = list(pretrained)
     tracks = pretrained["waveform"]["tracks"]
     print(
@@ -441,7 +428,7 @@ def main(_):
         + " | ".join(f"{n} {describe(pretrained[n])}" for n in names)
         + " (random init: "
         + " | ".join(f"{n} {describe(random_init[n])}" for n in names)
-        + f"); augment {FLAGS.augment}; encoders in {run_dir()}/"
+        + f"); augment {cfg.augment}; encoders in {cfg.output}/"
     )
 
 

@@ -1,6 +1,6 @@
 """`recipes/multiformat.py` end to end on a tiny rendered corpus
-(subprocesses: absl flags and logical CPU devices are process-wide), and
-the fusion helpers it shares with `recipes/clmr.py`."""
+(subprocesses: absl flags and logical CPU devices are process-wide). The
+fusion itself is tested in tests/evaluation/embedding_fusion_test.py."""
 
 import json
 import os
@@ -12,7 +12,7 @@ import pytest
 
 import keras_music  # noqa: F401  (registers the models for loading)
 from keras_music.data.tune_corpus import build_tune_corpus
-from keras_music.evaluation.probe_protocol import get_probe_protocol
+from keras_music.evaluation.embedding_fusion import FUSION_WEIGHTS
 from tests.recipes.recipe_runner import ROOT
 from tests.recipes.recipe_runner import flag_errors
 from tests.recipes.recipe_runner import run_recipe
@@ -20,9 +20,6 @@ from tests.recipes.recipe_runner import run_recipe
 RECIPES = os.path.join(ROOT, "recipes")
 RECIPE = os.path.join(RECIPES, "multiformat.py")
 CLIP_SAMPLES = 8748
-
-sys.path.insert(0, RECIPES)
-import contrastive_common  # noqa: E402  (lives next to the recipes)
 
 
 @pytest.fixture(scope="module")
@@ -116,10 +113,7 @@ def test_trains_both_encoders_then_fuses(corpus_cache, tmp_path):
     results = _results(output)
     weighted = results["test"]["weighted"]
     assert 0.0 <= weighted["top1"] <= 1.0
-    assert all(
-        w in contrastive_common.FUSION_WEIGHTS
-        for w in weighted["waveform_weights"]
-    )
+    assert all(w in FUSION_WEIGHTS for w in weighted["waveform_weights"])
     assert results["training"]["waveform"] == {
         "loaded": os.path.join(output, "waveform", "final.weights.h5")
     }
@@ -151,66 +145,3 @@ def test_bad_flags_are_named(tmp_path):
         ([f"--data={tmp_path}", output], "manifest.json does not exist"),
     ]
     flag_errors("multiformat", cases)
-
-
-def _caches(embeddings, labels, ids):
-    tasks = {"genre": {"multi_label": False, "vocabulary": ["a", "b"]}}
-    return [
-        {
-            "embeddings": x.astype("float32"),
-            "labels": {"genre": y},
-            "track_ids": ids,
-            "tasks": tasks,
-            "path": f"split{i}",
-        }
-        for i, (x, y) in enumerate(zip(embeddings, labels))
-    ]
-
-
-def test_concatenated_checks_track_order():
-    rng = np.random.default_rng(0)
-    ids = np.array(["t0", "t1", "t2"])
-    labels = [np.array([0, 1, 0], "int32")] * 3
-    a = _caches([rng.normal(size=(3, 2))] * 3, labels, ids)
-    b = _caches([rng.normal(size=(3, 5))] * 3, labels, ids)
-    joined = contrastive_common.concatenated(a, b)
-    np.testing.assert_array_equal(
-        joined[0]["embeddings"],
-        np.concatenate([a[0]["embeddings"], b[0]["embeddings"]], axis=1),
-    )
-    shuffled = _caches([rng.normal(size=(3, 5))] * 3, labels, ids[::-1])
-    with pytest.raises(ValueError, match="list different tracks"):
-        contrastive_common.concatenated(a, shuffled)
-
-
-def test_weighted_fusion_trusts_the_informative_probe():
-    # Encoder a separates the two classes, encoder b is noise: the weight
-    # chosen on validation must lean on a, and the fused test accuracy
-    # must be a's (near 1), far above b's chance level.
-    rng = np.random.default_rng(0)
-    ids = np.array([f"t{i}" for i in range(60)])
-    labels = [rng.integers(0, 2, 60).astype("int32") for _ in range(3)]
-    informative = [
-        np.stack([2.0 * y - 1.0, np.zeros(60)], axis=1)
-        + 0.1 * rng.normal(size=(60, 2))
-        for y in labels
-    ]
-    noise = [rng.normal(size=(60, 2)) for _ in range(3)]
-    # A large step: the heads must fit within a few epochs.
-    protocol = get_probe_protocol(
-        "pase",
-        learning_rate=0.05,
-        epochs=20,
-        patience=None,
-        trials=1,
-        batch_size=16,
-    )
-    scores = contrastive_common.weighted_fusion_scores(
-        _caches(informative, labels, ids),
-        _caches(noise, labels, ids),
-        "genre",
-        protocol,
-        seed=0,
-    )
-    assert scores["waveform_weights"][0] >= 0.5
-    assert scores["top1"] >= 0.95

@@ -92,85 +92,14 @@ class ResNetBackbone(Backbone):
         dtype=None,
         **kwargs,
     ):
-        input_size = _check_input_size(input_size)
-        check_positive_int("stem_filters", stem_filters)
-        stage_filters = check_positive_int_tuple("stage_filters", stage_filters)
-        stage_blocks = check_positive_int_tuple("stage_blocks", stage_blocks)
-        if len(stage_blocks) != len(stage_filters):
-            raise ValueError(
-                "`stage_blocks` must give one value per stage of "
-                f"`stage_filters`. Received: stage_blocks={stage_blocks}, "
-                f"stage_filters={stage_filters}"
-            )
-        # torchvision's He (fan-out) normal initialisation of convolutions.
-        initializer = keras.initializers.VarianceScaling(
-            scale=2.0, mode="fan_out", distribution="untruncated_normal"
+        input_size, stage_filters, stage_blocks = _check_arguments(
+            input_size, stem_filters, stage_filters, stage_blocks
         )
-
-        def conv(filters, kernel, stride, name):
-            return keras.layers.Conv2D(
-                filters,
-                kernel,
-                strides=stride,
-                use_bias=False,
-                kernel_initializer=initializer,
-                dtype=dtype,
-                name=name,
-            )
-
-        def batch_norm(name):
-            # PyTorch's BatchNorm2d defaults (momentum 0.1, eps 1e-5).
-            return keras.layers.BatchNormalization(
-                momentum=0.9,
-                epsilon=1e-5,
-                synchronized=synchronized_batch_norm,
-                dtype=dtype,
-                name=name,
-            )
-
-        def pad(size, name):
-            return keras.layers.ZeroPadding2D(size, dtype=dtype, name=name)
-
-        def relu(name):
-            return keras.layers.ReLU(dtype=dtype, name=name)
+        make = _LayerMaker(synchronized_batch_norm, dtype)
 
         # === Layers ===
-        stem = [
-            pad(3, "stem_pad"),
-            conv(stem_filters, 7, 2, "stem_conv"),
-            batch_norm("stem_bn"),
-            relu("stem_relu"),
-            # Zero padding equals PyTorch's -inf padding after a ReLU.
-            pad(1, "stem_pool_pad"),
-            keras.layers.MaxPooling2D(3, 2, dtype=dtype, name="stem_pool"),
-        ]
-        blocks = []
-        channels = stem_filters
-        for i, (filters, depth) in enumerate(zip(stage_filters, stage_blocks)):
-            for j in range(depth):
-                stride = 2 if i > 0 and j == 0 else 1
-                name = f"stage_{i}_block_{j}"
-                block = {
-                    "residual": [
-                        pad(1, f"{name}_pad_1"),
-                        conv(filters, 3, stride, f"{name}_conv_1"),
-                        batch_norm(f"{name}_bn_1"),
-                        relu(f"{name}_relu_1"),
-                        pad(1, f"{name}_pad_2"),
-                        conv(filters, 3, 1, f"{name}_conv_2"),
-                        batch_norm(f"{name}_bn_2"),
-                    ],
-                    "shortcut": [],
-                    "add": keras.layers.Add(dtype=dtype, name=f"{name}_add"),
-                    "relu": relu(f"{name}_relu"),
-                }
-                if stride != 1 or channels != filters:
-                    block["shortcut"] = [
-                        conv(filters, 1, stride, f"{name}_shortcut_conv"),
-                        batch_norm(f"{name}_shortcut_bn"),
-                    ]
-                blocks.append(block)
-                channels = filters
+        stem = make.stem(stem_filters)
+        blocks = make.blocks(stem_filters, stage_filters, stage_blocks)
         self.pool = keras.layers.GlobalAveragePooling2D(
             dtype=dtype, name="pool"
         )
@@ -183,12 +112,7 @@ class ResNetBackbone(Backbone):
         for layer in stem:
             x = layer(x)
         for block in blocks:
-            shortcut = x
-            for layer in block["shortcut"]:
-                shortcut = layer(shortcut)
-            for layer in block["residual"]:
-                x = layer(x)
-            x = block["relu"](block["add"]([x, shortcut]))
+            x = _basic_block(block, x)
         outputs = self.pool(x)
         super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
 
@@ -209,3 +133,121 @@ class ResNetBackbone(Backbone):
             "stage_blocks": self.stage_blocks,
             "synchronized_batch_norm": self.synchronized_batch_norm,
         }
+
+
+def _check_arguments(input_size, stem_filters, stage_filters, stage_blocks):
+    """Checks `ResNetBackbone`'s arguments; returns `input_size`,
+    `stage_filters` and `stage_blocks` as tuples."""
+    input_size = _check_input_size(input_size)
+    check_positive_int("stem_filters", stem_filters)
+    stage_filters = check_positive_int_tuple("stage_filters", stage_filters)
+    stage_blocks = check_positive_int_tuple("stage_blocks", stage_blocks)
+    if len(stage_blocks) != len(stage_filters):
+        raise ValueError(
+            "`stage_blocks` must give one value per stage of "
+            f"`stage_filters`. Received: stage_blocks={stage_blocks}, "
+            f"stage_filters={stage_filters}"
+        )
+    return input_size, stage_filters, stage_blocks
+
+
+def _basic_block(block, x):
+    """One basic block of `_LayerMaker.blocks` on `x`: the residual
+    branch plus the (projected) shortcut, then ReLU."""
+    shortcut = x
+    for layer in block["shortcut"]:
+        shortcut = layer(shortcut)
+    for layer in block["residual"]:
+        x = layer(x)
+    return block["relu"](block["add"]([x, shortcut]))
+
+
+class _LayerMaker:
+    """The layers of `ResNetBackbone`, part by part, in the order the
+    network uses them."""
+
+    def __init__(self, synchronized_batch_norm, dtype):
+        self.synchronized = synchronized_batch_norm
+        self.dtype = dtype
+        # torchvision's He (fan-out) normal initialisation of convolutions.
+        self.initializer = keras.initializers.VarianceScaling(
+            scale=2.0, mode="fan_out", distribution="untruncated_normal"
+        )
+
+    def conv(self, filters, kernel, stride, name):
+        return keras.layers.Conv2D(
+            filters,
+            kernel,
+            strides=stride,
+            use_bias=False,
+            kernel_initializer=self.initializer,
+            dtype=self.dtype,
+            name=name,
+        )
+
+    def batch_norm(self, name):
+        # PyTorch's BatchNorm2d defaults (momentum 0.1, eps 1e-5).
+        return keras.layers.BatchNormalization(
+            momentum=0.9,
+            epsilon=1e-5,
+            synchronized=self.synchronized,
+            dtype=self.dtype,
+            name=name,
+        )
+
+    def pad(self, size, name):
+        return keras.layers.ZeroPadding2D(size, dtype=self.dtype, name=name)
+
+    def relu(self, name):
+        return keras.layers.ReLU(dtype=self.dtype, name=name)
+
+    def stem(self, filters):
+        """7x7/2 convolution + BatchNorm + ReLU, then 3x3/2 max pooling."""
+        return [
+            self.pad(3, "stem_pad"),
+            self.conv(filters, 7, 2, "stem_conv"),
+            self.batch_norm("stem_bn"),
+            self.relu("stem_relu"),
+            # Zero padding equals PyTorch's -inf padding after a ReLU.
+            self.pad(1, "stem_pool_pad"),
+            keras.layers.MaxPooling2D(3, 2, dtype=self.dtype, name="stem_pool"),
+        ]
+
+    def blocks(self, channels, stage_filters, stage_blocks):
+        """The basic blocks of every stage; the first of each stage after
+        the first halves the resolution."""
+        blocks = []
+        for i, (filters, depth) in enumerate(zip(stage_filters, stage_blocks)):
+            for j in range(depth):
+                stride = 2 if i > 0 and j == 0 else 1
+                blocks.append(
+                    self.block(
+                        f"stage_{i}_block_{j}", filters, stride, channels
+                    )
+                )
+                channels = filters
+        return blocks
+
+    def block(self, name, filters, stride, channels):
+        """Two 3x3 convolutions with BatchNorm; a 1x1 projection of the
+        shortcut where the stride or the width changes."""
+        block = {
+            "residual": [
+                self.pad(1, f"{name}_pad_1"),
+                self.conv(filters, 3, stride, f"{name}_conv_1"),
+                self.batch_norm(f"{name}_bn_1"),
+                self.relu(f"{name}_relu_1"),
+                self.pad(1, f"{name}_pad_2"),
+                self.conv(filters, 3, 1, f"{name}_conv_2"),
+                self.batch_norm(f"{name}_bn_2"),
+            ],
+            "shortcut": [],
+            "add": keras.layers.Add(dtype=self.dtype, name=f"{name}_add"),
+            "relu": self.relu(f"{name}_relu"),
+        }
+        if stride != 1 or channels != filters:
+            block["shortcut"] = [
+                self.conv(filters, 1, stride, f"{name}_shortcut_conv"),
+                self.batch_norm(f"{name}_shortcut_bn"),
+            ]
+        return block

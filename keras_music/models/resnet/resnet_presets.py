@@ -10,13 +10,24 @@ torchvision's `resnet18` conv trunk (11,689,512 with RGB input and the
 weights of the two extra channels); Keras also counts BatchNorm's moving
 mean and variance, 9,600 more.
 
+`resnet18_demo` is the CPU demo of `recipes/multiformat.py`: ResNet-18
+at a quarter of its width (`CPU_DEMO_WIDTH_DIVISOR`, at least 4 filters,
+`cpu_demo_overrides`), 128-d.
+
 `resnet_test_tiny` is for tests: width 8, two stages of one block.
 """
+
+CPU_DEMO_WIDTH_DIVISOR = 4
 
 backbone_presets = {
     "resnet18": {
         "stem_filters": 64,
         "stage_filters": (64, 128, 256, 512),
+        "stage_blocks": (2, 2, 2, 2),
+    },
+    "resnet18_demo": {
+        "stem_filters": 16,
+        "stage_filters": (16, 32, 64, 128),
         "stage_blocks": (2, 2, 2, 2),
     },
     "resnet_test_tiny": {
@@ -25,3 +36,20 @@ backbone_presets = {
         "stage_blocks": (1, 1),
     },
 }
+
+
+def cpu_demo_overrides(name, divisor=CPU_DEMO_WIDTH_DIVISOR):
+    """The widths of preset `name` divided by `divisor` (at least 4
+    filters), as `from_preset` overrides: its CPU demo size."""
+    if name not in backbone_presets:
+        raise ValueError(
+            f"`name` must be one of {sorted(backbone_presets)}. "
+            f"Received: name={name!r}"
+        )
+    config = backbone_presets[name]
+    return {
+        "stem_filters": max(4, config["stem_filters"] // divisor),
+        "stage_filters": tuple(
+            max(4, f // divisor) for f in config["stage_filters"]
+        ),
+    }

@@ -96,86 +96,25 @@ class SampleCNNBackbone(Backbone):
         dtype=None,
         **kwargs,
     ):
-        check_positive_int("stem_filters", stem_filters)
-        check_positive_int("stem_stride", stem_stride)
-        block_filters = check_positive_int_tuple("block_filters", block_filters)
-        check_positive_int("kernel_size", kernel_size)
-        check_positive_int("pool_size", pool_size)
-        if output_filters is not None:
-            check_positive_int("output_filters", output_filters)
-        if pooling not in POOLINGS:
-            raise ValueError(
-                f"`pooling` must be one of {POOLINGS}. "
-                f"Received: pooling={pooling!r}"
-            )
-        # One frame must survive the stem and every pooling.
-        min_length = stem_stride * pool_size ** len(block_filters)
-        if input_length is not None:
-            check_positive_int("input_length", input_length)
-            if input_length < min_length:
-                raise ValueError(
-                    f"`input_length` must be at least {min_length} "
-                    f"(stem_stride * pool_size ** {len(block_filters)} "
-                    f"blocks). Received: input_length={input_length}"
-                )
+        block_filters, min_length = _check_arguments(
+            input_length,
+            stem_filters,
+            stem_stride,
+            block_filters,
+            kernel_size,
+            pool_size,
+            output_filters,
+            pooling,
+        )
         self.min_length = min_length
-
-        def batch_norm(name):
-            # PyTorch's BatchNorm1d defaults (momentum 0.1, eps 1e-5), as
-            # in CLMR.
-            return keras.layers.BatchNormalization(
-                momentum=0.9,
-                epsilon=1e-5,
-                synchronized=synchronized_batch_norm,
-                dtype=dtype,
-                name=name,
-            )
-
-        def conv(filters, kernel, stride, padding, name):
-            return keras.layers.Conv1D(
-                filters,
-                kernel,
-                strides=stride,
-                padding=padding,
-                dtype=dtype,
-                name=name,
-            )
+        make = _LayerMaker(synchronized_batch_norm, dtype)
 
         # === Layers ===
-        stem = [
-            conv(stem_filters, stem_stride, stem_stride, "valid", "stem_conv"),
-            batch_norm("stem_bn"),
-            keras.layers.ReLU(dtype=dtype, name="stem_relu"),
-        ]
-        blocks = []
-        for i, filters in enumerate(block_filters):
-            blocks.append(
-                [
-                    conv(filters, kernel_size, 1, "same", f"block_{i}_conv"),
-                    batch_norm(f"block_{i}_bn"),
-                    keras.layers.ReLU(dtype=dtype, name=f"block_{i}_relu"),
-                    keras.layers.MaxPooling1D(
-                        pool_size, dtype=dtype, name=f"block_{i}_pool"
-                    ),
-                ]
-            )
-        head = []
-        if output_filters is not None:
-            head += [
-                conv(output_filters, kernel_size, 1, "same", "output_conv"),
-                batch_norm("output_bn"),
-                keras.layers.ReLU(dtype=dtype, name="output_relu"),
-            ]
-        if output_batch_norm:
-            head.append(batch_norm("embedding_bn"))
-        if pooling == "max":
-            head.append(
-                keras.layers.GlobalMaxPooling1D(dtype=dtype, name="pool")
-            )
-        else:
-            head.append(
-                keras.layers.GlobalAveragePooling1D(dtype=dtype, name="pool")
-            )
+        stem = make.stem(stem_filters, stem_stride)
+        blocks = make.blocks(block_filters, kernel_size, pool_size)
+        head = make.head(
+            output_filters, kernel_size, output_batch_norm, pooling
+        )
 
         # === Functional model ===
         inputs = keras.Input(shape=(input_length,), name="waveform")
@@ -215,3 +154,116 @@ class SampleCNNBackbone(Backbone):
             "pooling": self.pooling,
             "synchronized_batch_norm": self.synchronized_batch_norm,
         }
+
+
+def _check_arguments(
+    input_length,
+    stem_filters,
+    stem_stride,
+    block_filters,
+    kernel_size,
+    pool_size,
+    output_filters,
+    pooling,
+):
+    """Checks `SampleCNNBackbone`'s arguments; returns `block_filters` as
+    a tuple and the shortest input that keeps one frame."""
+    check_positive_int("stem_filters", stem_filters)
+    check_positive_int("stem_stride", stem_stride)
+    block_filters = check_positive_int_tuple("block_filters", block_filters)
+    check_positive_int("kernel_size", kernel_size)
+    check_positive_int("pool_size", pool_size)
+    if output_filters is not None:
+        check_positive_int("output_filters", output_filters)
+    if pooling not in POOLINGS:
+        raise ValueError(
+            f"`pooling` must be one of {POOLINGS}. "
+            f"Received: pooling={pooling!r}"
+        )
+    # One frame must survive the stem and every pooling.
+    min_length = stem_stride * pool_size ** len(block_filters)
+    if input_length is not None:
+        check_positive_int("input_length", input_length)
+        if input_length < min_length:
+            raise ValueError(
+                f"`input_length` must be at least {min_length} "
+                f"(stem_stride * pool_size ** {len(block_filters)} "
+                f"blocks). Received: input_length={input_length}"
+            )
+    return block_filters, min_length
+
+
+class _LayerMaker:
+    """The layers of `SampleCNNBackbone`, part by part, in the order the
+    network uses them."""
+
+    def __init__(self, synchronized_batch_norm, dtype):
+        self.synchronized = synchronized_batch_norm
+        self.dtype = dtype
+
+    def batch_norm(self, name):
+        # PyTorch's BatchNorm1d defaults (momentum 0.1, eps 1e-5), as in
+        # CLMR.
+        return keras.layers.BatchNormalization(
+            momentum=0.9,
+            epsilon=1e-5,
+            synchronized=self.synchronized,
+            dtype=self.dtype,
+            name=name,
+        )
+
+    def conv(self, filters, kernel, stride, padding, name):
+        return keras.layers.Conv1D(
+            filters,
+            kernel,
+            strides=stride,
+            padding=padding,
+            dtype=self.dtype,
+            name=name,
+        )
+
+    def relu(self, name):
+        return keras.layers.ReLU(dtype=self.dtype, name=name)
+
+    def stem(self, filters, stride):
+        """Conv1D(kernel = stride, valid) + BatchNorm + ReLU."""
+        return [
+            self.conv(filters, stride, stride, "valid", "stem_conv"),
+            self.batch_norm("stem_bn"),
+            self.relu("stem_relu"),
+        ]
+
+    def blocks(self, block_filters, kernel_size, pool_size):
+        """Per block: Conv1D(same) + BatchNorm + ReLU + MaxPool."""
+        return [
+            [
+                self.conv(filters, kernel_size, 1, "same", f"block_{i}_conv"),
+                self.batch_norm(f"block_{i}_bn"),
+                self.relu(f"block_{i}_relu"),
+                keras.layers.MaxPooling1D(
+                    pool_size, dtype=self.dtype, name=f"block_{i}_pool"
+                ),
+            ]
+            for i, filters in enumerate(block_filters)
+        ]
+
+    def head(self, output_filters, kernel_size, output_batch_norm, pooling):
+        """The last convolution (if any), the output BatchNorm (if any)
+        and the global pooling over frames."""
+        head = []
+        if output_filters is not None:
+            head += [
+                self.conv(
+                    output_filters, kernel_size, 1, "same", "output_conv"
+                ),
+                self.batch_norm("output_bn"),
+                self.relu("output_relu"),
+            ]
+        if output_batch_norm:
+            head.append(self.batch_norm("embedding_bn"))
+        pool = {
+            "max": keras.layers.GlobalMaxPooling1D,
+            "avg": keras.layers.GlobalAveragePooling1D,
+        }[pooling]
+        head.append(pool(dtype=self.dtype, name="pool"))
+        return head

@@ -17,8 +17,16 @@ read it as CLMR's network with one more BatchNorm on the 512-d output
 pooling, on the paper's 5-second clips at 22.05 kHz (110,250 samples:
 still one frame after the nine pools). 2,376,448 parameters.
 
+`sample_cnn_clmr_demo` and `sample_cnn_multiformat_demo` are the CPU
+demos of `recipes/clmr.py` and `recipes/multiformat.py`: the same depth
+and input at an eighth of the width (`CPU_DEMO_WIDTH_DIVISOR`, at least 4
+filters, `cpu_demo_overrides`), 64-d, so that CLMR pre-trains and embeds
+the 600 x 30 s tune corpus twice within minutes on two CPU cores.
+
 `sample_cnn_test_tiny` is for tests: 243 samples (3^5), four blocks.
 """
+
+CPU_DEMO_WIDTH_DIVISOR = 8
 
 backbone_presets = {
     "sample_cnn_clmr": {
@@ -43,6 +51,28 @@ backbone_presets = {
         "output_batch_norm": True,
         "pooling": "max",
     },
+    "sample_cnn_clmr_demo": {
+        "input_length": 59049,
+        "stem_filters": 16,
+        "stem_stride": 3,
+        "block_filters": (16, 16, 32, 32, 32, 32, 32, 32, 64),
+        "kernel_size": 3,
+        "pool_size": 3,
+        "output_filters": 64,
+        "output_batch_norm": False,
+        "pooling": "max",
+    },
+    "sample_cnn_multiformat_demo": {
+        "input_length": 110250,
+        "stem_filters": 16,
+        "stem_stride": 3,
+        "block_filters": (16, 16, 32, 32, 32, 32, 32, 32, 64),
+        "kernel_size": 3,
+        "pool_size": 3,
+        "output_filters": 64,
+        "output_batch_norm": True,
+        "pooling": "max",
+    },
     "sample_cnn_test_tiny": {
         "input_length": 243,
         "stem_filters": 8,
@@ -55,3 +85,25 @@ backbone_presets = {
         "pooling": "max",
     },
 }
+
+
+def cpu_demo_overrides(name, divisor=CPU_DEMO_WIDTH_DIVISOR):
+    """The widths of preset `name` divided by `divisor` (at least 4
+    filters), as `from_preset` overrides: its CPU demo size."""
+    if name not in backbone_presets:
+        raise ValueError(
+            f"`name` must be one of {sorted(backbone_presets)}. "
+            f"Received: name={name!r}"
+        )
+    config = backbone_presets[name]
+
+    def narrow(filters):
+        return max(4, filters // divisor)
+
+    overrides = {
+        "stem_filters": narrow(config["stem_filters"]),
+        "block_filters": tuple(narrow(f) for f in config["block_filters"]),
+    }
+    if config["output_filters"] is not None:
+        overrides["output_filters"] = narrow(config["output_filters"])
+    return overrides

@@ -153,16 +153,21 @@ S3T_VARIANTS = {
 }
 # PASE+'s pre-training budget per run (one weighting, one seed):
 # `recipes/pase.py`'s CPU demo widths (64-d), 1 s chunks of the corpus
-# resampled to 16 kHz, one random chunk a training clip per epoch (2,102
-# clips: 65 batches of 32). The equal-weight run is init `pretrained`;
-# its validation losses over all its epochs give the weights of the
-# re-weighted run (init `reweighted`), a fresh encoder of the same seed.
+# resampled to 16 kHz, one random chunk a pre-training clip per epoch.
+# The workers' targets cost 1-4 s of CPU per 6 s clip (pYIN above all),
+# so PASE+ pre-trains on 128 of the 2,102 training clips (and validates
+# on 32 of the valid ones), spread over the splits; an epoch is 8
+# batches of 32 random chunks (each clip twice, 6 chunks of 1 s a
+# clip). The equal-weight run is init `pretrained`; its validation
+# losses over its first 10 epochs give the weights of the re-weighted
+# run (init `reweighted`), a fresh encoder of the same seed.
 PASE_FULL = {
-    "epochs": 6,
-    "checkpoints": (0, 3, 6),
-    "steps_per_epoch": None,
+    "epochs": 20,
+    "checkpoints": (0, 10, 20),
+    "steps_per_epoch": 8,
     "batch_size": 32,
-    "probe_epochs": 50,
+    "probe_epochs": 20,
+    "pretraining_clips": (128, 32),
 }
 PASE_QUICK = {
     "epochs": 2,
@@ -170,6 +175,7 @@ PASE_QUICK = {
     "steps_per_epoch": 3,
     "batch_size": 8,
     "probe_epochs": 3,
+    "pretraining_clips": (32, 16),
 }
 PASE_SAMPLE_RATE = 16000
 # The study's flags that `recipes/s3t.py` defines too, with another
@@ -681,11 +687,13 @@ def pretrain_and_embed(
     segment_seconds,
     accuracy="accuracy",
     validation_data=None,
+    embed_initial=True,
 ):
     """Pre-trains `model`, keeping the weights of `weighted` (the encoder
     inside it) at `config["checkpoints"]`, then embeds every split with
     `embedder` (`weighted` inside it, waveform -> embedding) at each
-    checkpoint; saves `embedder` to `folder/encoder.keras` and the curve
+    checkpoint (the random init's too, with `embed_initial`); saves
+    `embedder` to `folder/encoder.keras` and the curve
     to `folder/curve.json`.
 
     Returns:
@@ -718,6 +726,8 @@ def pretrain_and_embed(
     embedder.save(os.path.join(folder, "encoder.keras"))
     features = {}
     for epoch, path in sorted(checkpoints.items()):
+        if epoch == 0 and not embed_initial:
+            continue
         weighted.load_weights(path)
         features[epoch] = split_features(
             embedder,
@@ -875,48 +885,80 @@ def s3t_runs(config, splits, derived, output, seeds):
     return runs
 
 
-def resampled_splits(splits, sample_rate, num_workers):
-    """The corpus's splits at `sample_rate`, written once beside the corpus
-    in its cache by the library's writer (`write_tfrecords`, which
-    resamples with soxr's high-quality setting), the same tracks in the
-    same order; the train and valid copies with every PASE target
-    (`keras_music.features.pase_targets`, normalised with the train
-    copy's statistics, as `recipes/pase.py` writes them). Returns split
-    -> folder."""
+def source_items(directory):
+    """`_RecordReader` items `(shard file, index, track id)` of a TFRecord
+    folder, in its order."""
+    from keras_music.data import tfrecord_format as fmt
+
+    items = []
+    for shard in fmt.read_manifest(directory)["shards"]:
+        with open(os.path.join(directory, shard["index"])) as stream:
+            tracks = json.load(stream)["tracks"]
+        path = os.path.join(directory, shard["file"])
+        items += [(path, i, t["track_id"]) for i, t in enumerate(tracks)]
+    return items
+
+
+def resampled_splits(splits, sample_rate, num_workers, pretraining_clips):
+    """The corpus's splits at `sample_rate`, and the pre-training copies,
+    written once beside the corpus in its cache by the library's writer
+    (`write_tfrecords`, which resamples with soxr's high-quality setting).
+
+    `train`, `valid`, `test`: every clip, in the same order (the probes'
+    input). `pretrain_train`, `pretrain_valid`: `pretraining_clips`
+    (train, valid) clips spread evenly over those splits, with every PASE
+    target (`keras_music.features.pase_targets`, normalised with the
+    pre-training train copy's statistics, as `recipes/pase.py` writes
+    them). The targets (pYIN above all) cost 1-4 s of CPU per 6 s clip:
+    a subset keeps them within the CPU budget.
+
+    Returns:
+        dict name -> folder.
+    """
     from keras_music.data import tfrecord_format as fmt
     from keras_music.data.tfrecord_rewrite import _RecordReader
     from keras_music.data.tfrecord_writer import write_tfrecords
     from keras_music.features.pase_targets import TARGET_NAMES
 
-    root = os.path.dirname(splits["train"]) + f"_{sample_rate}hz_pase"
+    root = os.path.dirname(splits["train"]) + f"_{sample_rate}hz"
     copies = {}
-    for split in ("train", "valid", "test"):
-        source = splits[split]
+    # (copy, source, clips, clips a shard, targets): `write_tfrecords`'s
+    # worker processes get a fresh reader per clip, which reads the
+    # clip's whole source shard: the resampling runs in this process
+    # (the reader reads each shard once), the subsets are cut into
+    # shards of 8 clips that the target workers then read.
+    jobs = [(split, splits[split], None, None, False) for split in splits]
+    jobs += [
+        ("pretrain_train_audio", "train", pretraining_clips[0], 8, False),
+        ("pretrain_valid_audio", "valid", pretraining_clips[1], 8, False),
+        ("pretrain_train", "pretrain_train_audio", None, None, True),
+        ("pretrain_valid", "pretrain_valid_audio", None, None, True),
+    ]
+    for name, source, clips, per_shard, targets in jobs:
+        source = copies.get(source, source)
         manifest = fmt.read_manifest(source)
-        items = []
-        for shard in manifest["shards"]:
-            with open(os.path.join(source, shard["index"])) as stream:
-                tracks = json.load(stream)["tracks"]
-            path = os.path.join(source, shard["file"])
-            items += [(path, i, t["track_id"]) for i, t in enumerate(tracks)]
-        targets = {}
-        if split != "test":
-            targets["targets"] = list(TARGET_NAMES)
-        if split == "valid":
-            targets["target_statistics_from"] = copies["train"]
-        copies[split] = os.path.join(root, split)
+        items = source_items(source)
+        extra = {"num_shards": len(manifest["shards"])}
+        if clips is not None:
+            spread = np.linspace(0, len(items) - 1, min(clips, len(items)))
+            items = [items[i] for i in np.unique(spread.round().astype(int))]
+            extra["num_shards"] = -(-len(items) // per_shard)
+        if targets:
+            extra = {"num_shards": 1, "targets": list(TARGET_NAMES)}
+            extra["num_workers"] = num_workers
+            if name == "pretrain_valid":
+                extra["target_statistics_from"] = copies["pretrain_train"]
+        copies[name] = os.path.join(root, name)
         write_tfrecords(
             items,
             # Reads the records of the source folder as `Track`s (the
             # reader of `rewrite_with_targets`, which keeps the rate).
             _RecordReader(manifest),
-            copies[split],
+            copies[name],
             tasks=manifest["tasks"],
             sample_rate=sample_rate,
-            num_shards=len(manifest["shards"]),
             progress=False,
-            num_workers=num_workers,
-            **targets,
+            **extra,
         )
     return copies
 
@@ -959,7 +1001,7 @@ def pase_runs(config, splits, derived, output, seeds):
     scales, weights)`: `{variant: {seed: run}}` as `pretrain_and_embed`
     gives them, `{variant: {seed: {worker: loss scale}}}`
     (`MultiTaskPretrainer.loss_scales`, the paper's Fig. 4) and `{seed:
-    {worker: weight}}`."""
+    {worker: weight}}` and the seconds the 16 kHz copies took."""
     from keras_music.data import tfrecord_format as fmt
     from keras_music.models.embedder import AudioEmbedder
     from keras_music.pretraining.multi_task_pretrainer import (
@@ -968,10 +1010,19 @@ def pase_runs(config, splits, derived, output, seeds):
     from keras_music.pretraining.pase_workers import parse_workers
 
     recipe = pase_recipe()
-    copies = resampled_splits(splits, PASE_SAMPLE_RATE, FLAGS.num_workers)
+    started = time.time()
+    copies = resampled_splits(
+        splits,
+        PASE_SAMPLE_RATE,
+        FLAGS.num_workers,
+        config["pretraining_clips"],
+    )
+    probed = {split: copies[split] for split in ("train", "valid", "test")}
+    resampling = time.time() - started
+    print(f"16 kHz copies and PASE targets ready in {resampling:.0f} s")
     workers = tuple(parse_workers(FLAGS.workers))
     names = [n for n in workers if n != "waveform"]
-    tracks = fmt.read_manifest(copies["train"])["num_examples"]
+    tracks = fmt.read_manifest(copies["pretrain_train"])["num_examples"]
     runs, scales, loss_weights = {}, {}, {}
     for seed in seeds:
         weights = None
@@ -980,12 +1031,28 @@ def pase_runs(config, splits, derived, output, seeds):
             folder = os.path.join(output, "pase_plus", f"{variant}_seed{seed}")
             os.makedirs(folder, exist_ok=True)
             with recipe_flags(("seed", seed), ("data", None)):
-                train = recipe.chunks(cfg, copies["train"], names, True, 1)
-                valid = recipe.chunks(cfg, copies["valid"], names, False, 1)
+                train = recipe.chunks(
+                    cfg, copies["pretrain_train"], names, True, 1
+                )
+                valid = recipe.chunks(
+                    cfg, copies["pretrain_valid"], names, False, 1
+                )
                 target_dims = MultiTaskPretrainer.target_dims_from(
                     train.element_spec
                 )
                 model = recipe.pretrainer_model(cfg, target_dims, weights)
+            if variant == "equal":
+                initial = model.encoder.get_weights()
+            elif not all(
+                np.array_equal(a, b)
+                for a, b in zip(initial, model.encoder.get_weights())
+            ):
+                # The recipe seeds the encoder before building it: both
+                # runs of a seed share one random init, probed once.
+                raise ValueError(
+                    f"PASE+ seed {seed}: the equal and re-weighted runs do "
+                    "not start from the same weights."
+                )
             # The probes' embedding: the frames averaged over the clip.
             embedder = AudioEmbedder(model.encoder, name="pase_plus_embedder")
             run = pretrain_and_embed(
@@ -995,12 +1062,14 @@ def pase_runs(config, splits, derived, output, seeds):
                 train,
                 config | {"steps_per_epoch": cfg.steps_per_epoch},
                 folder,
-                copies,
+                probed,
                 derived,
                 output,
                 config["clip_seconds"],
                 accuracy="val_loss",
                 validation_data=valid,
+                # The re-weighted run's random init is the equal run's.
+                embed_initial=variant == "equal",
             )
             history = run["curve"]["logs"]
             if variant == "equal":
@@ -1026,7 +1095,7 @@ def pase_runs(config, splits, derived, output, seeds):
                     f,
                 )
             runs.setdefault(variant, {})[seed] = run
-    return runs, scales, loss_weights
+    return runs, scales, loss_weights, resampling
 
 
 def loss_scale_rows(scales, loss_weights):
@@ -1329,22 +1398,13 @@ def pase_protocol(probe_epochs):
 def pase_rows(config, splits, derived, output, seeds):
     """Pre-trains and probes PASE+; returns `(rows, curves, seconds)`."""
     started = time.time()
-    runs, scales, loss_weights = pase_runs(
+    runs, scales, loss_weights, resampling = pase_runs(
         config, splits, derived, output, seeds
     )
     names = {
         "equal": ("pretrained", "random"),
         "reweighted": ("reweighted", None),
     }
-    for seed in seeds:
-        # Both runs of a seed start from the same weights (the recipe
-        # seeds the encoder before building it): one random init.
-        first = [runs[v][seed]["features"][0]["test"] for v in runs]
-        if not np.allclose(first[0], first[1], atol=1e-5):
-            raise ValueError(
-                f"PASE+ seed {seed}: the equal and re-weighted runs do not "
-                "start from the same weights."
-            )
     rows, curves = run_rows(
         "pase_plus", runs, names, config, derived, pase_protocol
     )
@@ -1368,7 +1428,9 @@ def pase_rows(config, splits, derived, output, seeds):
         for variant in runs
     }
     rows += loss_scale_rows(scales, loss_weights)
-    return rows, curves, total_seconds(runs, started)
+    seconds = total_seconds(runs, started)
+    seconds["resampling"] = resampling
+    return rows, curves, seconds
 
 
 def pretext_rows(init, curves, method):
@@ -1872,8 +1934,11 @@ def method_setting(method, config, seeds):
             "the CPU demo's widths, an eighth of the paper's, 64-d frames "
             "every 10 ms, 134 k parameters; `MultiTaskPretrainer` with the "
             f"workers {FLAGS.workers} and the demo's narrowed waveform "
-            "decoder, Adam 1e-3) on 1 s chunks, one random chunk per "
-            f"training clip and epoch, batch {config['batch_size']}, "
+            "decoder, Adam 1e-3) on random 1 s chunks of "
+            f"{config['pretraining_clips'][0]} training clips spread over "
+            "the train split (validation: the centre chunk of "
+            f"{config['pretraining_clips'][1]} valid clips), batch "
+            f"{config['batch_size']}, "
             f"{config['epochs']} epochs of {config['steps_per_epoch']} steps; "
             "the corpus's clips resampled to 16 kHz with the library's writer "
             "(`write_tfrecords`, soxr high quality), the workers' targets "
@@ -1936,7 +2001,14 @@ def method_section(rows, method, config, seconds, command, info, seeds):
         "",
         "Time on this machine: pre-training "
         f"{seconds['pre-training']:.0f} s (all runs), "
-        f"pre-training and probing {seconds['all']:.0f} s.",
+        f"pre-training and probing {seconds['all']:.0f} s"
+        + (
+            f" (of which {seconds['resampling']:.0f} s for the 16 kHz copies "
+            "of the corpus and the workers' targets, written once into the "
+            "corpus's cache and reused by later runs)."
+            if "resampling" in seconds
+            else "."
+        ),
         "",
         "Pre-training (final epoch; range over seeds):",
         "",

@@ -88,7 +88,7 @@ CSV_COLUMNS = (
     "seeds",
 )
 METHODS = ("s3t", "clmr", "multiformat", "pase_plus", "maest")
-IMPLEMENTED = ("s3t", "clmr")
+IMPLEMENTED = ("s3t", "clmr", "pase_plus")
 TASKS = ("dance", "metre", "key", "note_rate", "style")
 METRE_CLASSES = ("duple", "triple", "compound")
 NOTE_RATE_CLASSES = ("slow", "medium", "fast")
@@ -151,6 +151,33 @@ S3T_VARIANTS = {
         ("freq_tiling", "freq_tiling_random"),
     ),
 }
+# PASE+'s pre-training budget per run (one weighting, one seed):
+# `recipes/pase.py`'s CPU demo widths (64-d), 1 s chunks of the corpus
+# resampled to 16 kHz, one random chunk a pre-training clip per epoch.
+# The workers' targets cost 1-4 s of CPU per 6 s clip (pYIN above all),
+# so PASE+ pre-trains on 128 of the 2,102 training clips (and validates
+# on 32 of the valid ones), spread over the splits; an epoch is 8
+# batches of 32 random chunks (each clip twice, 6 chunks of 1 s a
+# clip). The equal-weight run is init `pretrained`; its validation
+# losses over its first 10 epochs give the weights of the re-weighted
+# run (init `reweighted`), a fresh encoder of the same seed.
+PASE_FULL = {
+    "epochs": 20,
+    "checkpoints": (0, 10, 20),
+    "steps_per_epoch": 8,
+    "batch_size": 32,
+    "probe_epochs": 20,
+    "pretraining_clips": (128, 32),
+}
+PASE_QUICK = {
+    "epochs": 2,
+    "checkpoints": (0, 1, 2),
+    "steps_per_epoch": 3,
+    "batch_size": 8,
+    "probe_epochs": 3,
+    "pretraining_clips": (32, 16),
+}
+PASE_SAMPLE_RATE = 16000
 # The study's flags that `recipes/s3t.py` defines too, with another
 # meaning or default: the study's own win (see `define_flags`).
 STUDY_FLAGS = (
@@ -172,20 +199,33 @@ STUDY_FLAGS = (
     "cache_dir",
     "num_workers",
 )
+# Flags `recipes/s3t.py` and `recipes/pase.py` both define: the second
+# import defines them again.
+SHARED_RECIPE_FLAGS = ("preset", "probe_epochs")
+
+
+def recipe_module(name):
+    """`recipes/<name>.py` as a module (loaded from its file: the
+    benchmarks `benchmarks/s3t.py`, ... have the same module names).
+    Importing it defines its flags, once per process."""
+    module_name = f"{name}_recipe"
+    if module_name not in sys.modules:
+        path = os.path.join(_ROOT, "recipes", f"{name}.py")
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]
 
 
 def s3t_recipe():
-    """`recipes/s3t.py` as a module (loaded from its file: the benchmark
-    `benchmarks/s3t.py` has the same module name). Importing it defines
-    its flags, once per process."""
-    name = "s3t_recipe"
-    if name not in sys.modules:
-        path = os.path.join(_ROOT, "recipes", "s3t.py")
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    """`recipes/s3t.py` as a module."""
+    return recipe_module("s3t")
+
+
+def pase_recipe():
+    """`recipes/pase.py` as a module."""
+    return recipe_module("pase")
 
 
 @contextlib.contextmanager
@@ -214,8 +254,17 @@ def define_flags():
     the study defines too (`STUDY_FLAGS`) are removed first, so that
     `--epochs`, `--temperature`, ... mean what they say below; the others
     stay, and `--queue_size`, `--momentum` and `--weight_decay` set S3T's
-    MoCo (the recipe's other flags play no part in the study)."""
+    MoCo. `recipes/pase.py` is imported next, the same way (the flags
+    both recipes define, `SHARED_RECIPE_FLAGS`, are then `recipes/pase.py`'s,
+    which S3T's builders read as plain values the study sets):
+    `--workers` and `--chunk_seconds` set PASE+'s workers and
+    pre-training chunks (the recipes' other flags play no part in the
+    study)."""
     s3t_recipe()
+    for name in STUDY_FLAGS + SHARED_RECIPE_FLAGS:
+        if name in FLAGS:
+            delattr(FLAGS, name)
+    pase_recipe()
     for name in STUDY_FLAGS:
         if name in FLAGS:
             delattr(FLAGS, name)
@@ -599,7 +648,8 @@ def checkpoint_curve(
     encoder, weights, epochs, curve, checkpoints, accuracy="accuracy"
 ):
     """A callback that records `loss` and the `accuracy` log (as
-    `"accuracy"`) after each epoch into `curve` and saves the encoder's
+    `"accuracy"`), and every log (as `"logs"`, one dict per epoch), after
+    each epoch into `curve` and saves the encoder's
     weights after the listed `epochs` (to `weights.format(epoch=...)`,
     listed in `checkpoints`)."""
     import keras
@@ -613,12 +663,82 @@ def checkpoint_curve(
             curve["loss"].append(float(logs["loss"]))
             curve["accuracy"].append(float(logs[accuracy]))
             curve["seconds"].append(round(time.time() - self.started, 1))
+            curve.setdefault("logs", []).append(
+                {k: float(v) for k, v in logs.items()}
+            )
             if epoch + 1 in epochs:
                 path = weights.format(epoch=epoch + 1)
                 encoder.save_weights(path)
                 checkpoints[epoch + 1] = path
 
     return CheckpointCurve()
+
+
+def pretrain_and_embed(
+    model,
+    weighted,
+    embedder,
+    train,
+    config,
+    folder,
+    splits,
+    derived,
+    output,
+    segment_seconds,
+    accuracy="accuracy",
+    validation_data=None,
+    embed_initial=True,
+):
+    """Pre-trains `model`, keeping the weights of `weighted` (the encoder
+    inside it) at `config["checkpoints"]`, then embeds every split with
+    `embedder` (`weighted` inside it, waveform -> embedding) at each
+    checkpoint (the random init's too, with `embed_initial`); saves
+    `embedder` to `folder/encoder.keras` and the curve
+    to `folder/curve.json`.
+
+    Returns:
+        dict with `"curve"` (`checkpoint_curve`'s), `"features"` (`{epoch:
+        split_features}`) and `"seconds"` (training time).
+    """
+    checkpoints = {}
+    curve = {"epoch": [], "loss": [], "accuracy": [], "seconds": []}
+    weights = os.path.join(folder, "epoch{epoch}.weights.h5")
+    weighted.save_weights(weights.format(epoch=0))
+    checkpoints[0] = weights.format(epoch=0)
+    model.fit(
+        train,
+        epochs=config["epochs"],
+        steps_per_epoch=config["steps_per_epoch"],
+        validation_data=validation_data,
+        callbacks=[
+            checkpoint_curve(
+                weighted,
+                weights,
+                config["checkpoints"],
+                curve,
+                checkpoints,
+                accuracy=accuracy,
+            )
+        ],
+        verbose=2,
+    )
+    seconds = curve["seconds"][-1]
+    embedder.save(os.path.join(folder, "encoder.keras"))
+    features = {}
+    for epoch, path in sorted(checkpoints.items()):
+        if epoch == 0 and not embed_initial:
+            continue
+        weighted.load_weights(path)
+        features[epoch] = split_features(
+            embedder,
+            splits,
+            segment_seconds,
+            os.path.join(output, "embeddings"),
+            derived,
+        )
+    with open(os.path.join(folder, "curve.json"), "w") as stream:
+        json.dump(curve | {"train_seconds": seconds}, stream)
+    return {"curve": curve, "features": features, "seconds": seconds}
 
 
 def clmr_runs(config, splits, derived, output, seeds):
@@ -667,46 +787,18 @@ def clmr_runs(config, splits, derived, output, seeds):
                 lambda audio, augment=augment: augment(audio, training=True),
                 seed,
             )
-            checkpoints = {}
-            curve = {"epoch": [], "loss": [], "accuracy": [], "seconds": []}
-            weights = os.path.join(folder, "epoch{epoch}.weights.h5")
-            encoder.save_weights(weights.format(epoch=0))
-            checkpoints[0] = weights.format(epoch=0)
-
-            simclr.fit(
+            runs.setdefault(variant, {})[seed] = pretrain_and_embed(
+                simclr,
+                encoder,
+                encoder,
                 train,
-                epochs=config["epochs"],
-                steps_per_epoch=config["steps_per_epoch"],
-                callbacks=[
-                    checkpoint_curve(
-                        encoder,
-                        weights,
-                        config["checkpoints"],
-                        curve,
-                        checkpoints,
-                    )
-                ],
-                verbose=2,
+                config,
+                folder,
+                splits,
+                derived,
+                output,
+                crop / SAMPLE_RATE,
             )
-            seconds = curve["seconds"][-1]
-            encoder.save(os.path.join(folder, "encoder.keras"))
-            features = {}
-            for epoch, path in sorted(checkpoints.items()):
-                encoder.load_weights(path)
-                features[epoch] = split_features(
-                    encoder,
-                    splits,
-                    crop / SAMPLE_RATE,
-                    os.path.join(output, "embeddings"),
-                    derived,
-                )
-            with open(os.path.join(folder, "curve.json"), "w") as stream:
-                json.dump(curve | {"train_seconds": seconds}, stream)
-            runs.setdefault(variant, {})[seed] = {
-                "curve": curve,
-                "features": features,
-                "seconds": seconds,
-            }
     return runs
 
 
@@ -777,48 +869,277 @@ def s3t_runs(config, splits, derived, output, seeds):
                 moco = recipe.moco_model(setup, schedule)
                 backbone = moco.encoder
                 encoder = recipe.audio_encoder(backbone, setup)
-            checkpoints = {}
-            curve = {"epoch": [], "loss": [], "accuracy": [], "seconds": []}
-            weights = os.path.join(folder, "epoch{epoch}.weights.h5")
-            backbone.save_weights(weights.format(epoch=0))
-            checkpoints[0] = weights.format(epoch=0)
-            moco.fit(
+            runs.setdefault(variant, {})[seed] = pretrain_and_embed(
+                moco,
+                backbone,
+                encoder,
                 train,
-                epochs=config["epochs"],
-                steps_per_epoch=config["steps_per_epoch"],
-                callbacks=[
-                    checkpoint_curve(
-                        backbone,
-                        weights,
-                        config["checkpoints"],
-                        curve,
-                        checkpoints,
-                        accuracy="top1_accuracy",
-                    )
-                ],
-                verbose=2,
-            )
-            seconds = curve["seconds"][-1]
-            encoder.save(os.path.join(folder, "encoder.keras"))
-            features = {}
-            for epoch, path in sorted(checkpoints.items()):
-                backbone.load_weights(path)
-                features[epoch] = split_features(
-                    encoder,
-                    splits,
-                    setup.clip_seconds,
-                    os.path.join(output, "embeddings"),
-                    derived,
-                )
-            with open(os.path.join(folder, "curve.json"), "w") as stream:
-                json.dump(curve | {"train_seconds": seconds}, stream)
-            runs.setdefault(variant, {})[seed] = {
-                "curve": curve,
-                "features": features,
-                "seconds": seconds,
-                "setup": setup,
-            }
+                config,
+                folder,
+                splits,
+                derived,
+                output,
+                setup.clip_seconds,
+                accuracy="top1_accuracy",
+            ) | {"setup": setup}
     return runs
+
+
+def source_items(directory):
+    """`_RecordReader` items `(shard file, index, track id)` of a TFRecord
+    folder, in its order."""
+    from keras_music.data import tfrecord_format as fmt
+
+    items = []
+    for shard in fmt.read_manifest(directory)["shards"]:
+        with open(os.path.join(directory, shard["index"])) as stream:
+            tracks = json.load(stream)["tracks"]
+        path = os.path.join(directory, shard["file"])
+        items += [(path, i, t["track_id"]) for i, t in enumerate(tracks)]
+    return items
+
+
+def resampled_splits(splits, sample_rate, num_workers, pretraining_clips):
+    """The corpus's splits at `sample_rate`, and the pre-training copies,
+    written once beside the corpus in its cache by the library's writer
+    (`write_tfrecords`, which resamples with soxr's high-quality setting).
+
+    `train`, `valid`, `test`: every clip, in the same order (the probes'
+    input). `pretrain_train`, `pretrain_valid`: `pretraining_clips`
+    (train, valid) clips spread evenly over those splits, with every PASE
+    target (`keras_music.features.pase_targets`, normalised with the
+    pre-training train copy's statistics, as `recipes/pase.py` writes
+    them). The targets (pYIN above all) cost 1-4 s of CPU per 6 s clip:
+    a subset keeps them within the CPU budget.
+
+    Returns:
+        dict name -> folder.
+    """
+    from keras_music.data import tfrecord_format as fmt
+    from keras_music.data.tfrecord_rewrite import _RecordReader
+    from keras_music.data.tfrecord_writer import write_tfrecords
+    from keras_music.features.pase_targets import TARGET_NAMES
+
+    root = os.path.dirname(splits["train"]) + f"_{sample_rate}hz"
+    copies = {}
+    # (copy, source, clips, clips a shard, targets): `write_tfrecords`'s
+    # worker processes get a fresh reader per clip, which reads the
+    # clip's whole source shard: the resampling runs in this process
+    # (the reader reads each shard once), the subsets are cut into
+    # shards of 8 clips that the target workers then read.
+    jobs = [(split, splits[split], None, None, False) for split in splits]
+    jobs += [
+        ("pretrain_train_audio", "train", pretraining_clips[0], 8, False),
+        ("pretrain_valid_audio", "valid", pretraining_clips[1], 8, False),
+        ("pretrain_train", "pretrain_train_audio", None, None, True),
+        ("pretrain_valid", "pretrain_valid_audio", None, None, True),
+    ]
+    for name, source, clips, per_shard, targets in jobs:
+        source = copies.get(source, source)
+        manifest = fmt.read_manifest(source)
+        items = source_items(source)
+        extra = {"num_shards": len(manifest["shards"])}
+        if clips is not None:
+            spread = np.linspace(0, len(items) - 1, min(clips, len(items)))
+            items = [items[i] for i in np.unique(spread.round().astype(int))]
+            extra["num_shards"] = -(-len(items) // per_shard)
+        if targets:
+            extra = {"num_shards": 1, "targets": list(TARGET_NAMES)}
+            extra["num_workers"] = num_workers
+            if name == "pretrain_valid":
+                extra["target_statistics_from"] = copies["pretrain_train"]
+        copies[name] = os.path.join(root, name)
+        write_tfrecords(
+            items,
+            # Reads the records of the source folder as `Track`s (the
+            # reader of `rewrite_with_targets`, which keeps the rate).
+            _RecordReader(manifest),
+            copies[name],
+            tasks=manifest["tasks"],
+            sample_rate=sample_rate,
+            progress=False,
+            **extra,
+        )
+    return copies
+
+
+def pase_config(recipe, config, workers, weighting, tracks):
+    """`recipes/pase.py`'s run `Config` of the CPU demo (its narrowed
+    widths and waveform decoder) at the study's budget."""
+    epochs = config["epochs"]
+    return recipe.Config(
+        encoder="pase_plus",
+        preset="pase_plus",
+        demo=True,
+        demo_width=True,
+        workers=workers,
+        weighting=weighting,
+        epochs=epochs,
+        reweight_epochs=min(10, epochs),
+        steps_per_epoch=config["steps_per_epoch"]
+        or max(1, tracks // config["batch_size"]),
+        batch_size=config["batch_size"],
+        chunk_seconds=FLAGS.chunk_seconds,
+        segment_seconds=config["clip_seconds"],
+        learning_rate=1e-3,
+        scenarios=("frozen",),
+        trials=1,
+        probe_epochs=config["probe_epochs"],
+        finetune_epochs=None,
+        corpus_clips=config["corpus_clips"],
+        corpus_seconds=config["clip_seconds"],
+        output=FLAGS.output,
+    )
+
+
+def pase_runs(config, splits, derived, output, seeds):
+    """Pre-trains PASE+ with multi-task workers per seed, all workers
+    equal (`equal`) and re-weighted (`reweighted`: 1 / each worker's mean
+    validation loss of the equal run over its first `min(10, epochs)`
+    epochs, a fresh encoder of the same seed), with `recipes/pase.py`'s
+    builders (`Config`, `chunks`, `pretrainer_model`); returns `(runs,
+    scales, weights)`: `{variant: {seed: run}}` as `pretrain_and_embed`
+    gives them, `{variant: {seed: {worker: loss scale}}}`
+    (`MultiTaskPretrainer.loss_scales`, the paper's Fig. 4) and `{seed:
+    {worker: weight}}` and the seconds the 16 kHz copies took."""
+    from keras_music.data import tfrecord_format as fmt
+    from keras_music.models.embedder import AudioEmbedder
+    from keras_music.pretraining.multi_task_pretrainer import (
+        MultiTaskPretrainer,
+    )
+    from keras_music.pretraining.pase_workers import parse_workers
+
+    recipe = pase_recipe()
+    started = time.time()
+    copies = resampled_splits(
+        splits,
+        PASE_SAMPLE_RATE,
+        FLAGS.num_workers,
+        config["pretraining_clips"],
+    )
+    probed = {split: copies[split] for split in ("train", "valid", "test")}
+    resampling = time.time() - started
+    print(f"16 kHz copies and PASE targets ready in {resampling:.0f} s")
+    workers = tuple(parse_workers(FLAGS.workers))
+    names = [n for n in workers if n != "waveform"]
+    tracks = fmt.read_manifest(copies["pretrain_train"])["num_examples"]
+    runs, scales, loss_weights = {}, {}, {}
+    for seed in seeds:
+        weights = None
+        for variant in ("equal", "reweighted"):
+            cfg = pase_config(recipe, config, workers, variant, tracks)
+            folder = os.path.join(output, "pase_plus", f"{variant}_seed{seed}")
+            os.makedirs(folder, exist_ok=True)
+            with recipe_flags(("seed", seed), ("data", None)):
+                train = recipe.chunks(
+                    cfg, copies["pretrain_train"], names, True, 1
+                )
+                valid = recipe.chunks(
+                    cfg, copies["pretrain_valid"], names, False, 1
+                )
+                target_dims = MultiTaskPretrainer.target_dims_from(
+                    train.element_spec
+                )
+                model = recipe.pretrainer_model(cfg, target_dims, weights)
+            if variant == "equal":
+                initial = model.encoder.get_weights()
+            elif not all(
+                np.array_equal(a, b)
+                for a, b in zip(initial, model.encoder.get_weights())
+            ):
+                # The recipe seeds the encoder before building it: both
+                # runs of a seed share one random init, probed once.
+                raise ValueError(
+                    f"PASE+ seed {seed}: the equal and re-weighted runs do "
+                    "not start from the same weights."
+                )
+            # The probes' embedding: the frames averaged over the clip.
+            embedder = AudioEmbedder(model.encoder, name="pase_plus_embedder")
+            run = pretrain_and_embed(
+                model,
+                model.encoder,
+                embedder,
+                train,
+                config | {"steps_per_epoch": cfg.steps_per_epoch},
+                folder,
+                probed,
+                derived,
+                output,
+                config["clip_seconds"],
+                accuracy="val_loss",
+                validation_data=valid,
+                # The re-weighted run's random init is the equal run's.
+                embed_initial=variant == "equal",
+            )
+            history = run["curve"]["logs"]
+            if variant == "equal":
+                weights = MultiTaskPretrainer.reweighted_loss_weights(
+                    history, cfg.reweight_epochs
+                )
+                loss_weights[seed] = weights
+            scales.setdefault(variant, {})[seed] = (
+                MultiTaskPretrainer.loss_scales(
+                    history,
+                    cfg.reweight_epochs,
+                    weights if variant == "reweighted" else None,
+                )
+            )
+            with open(os.path.join(folder, "loss_scales.json"), "w") as f:
+                json.dump(
+                    {
+                        "loss_scales": scales[variant][seed],
+                        "loss_weights": weights
+                        if variant == "reweighted"
+                        else None,
+                    },
+                    f,
+                )
+            runs.setdefault(variant, {})[seed] = run
+    return runs, scales, loss_weights, resampling
+
+
+def loss_scale_rows(scales, loss_weights):
+    """Rows of each worker's loss scale (task `loss_scale`, init
+    `pretrained` for equal weights, `reweighted`), their max / min ratio
+    (metric `max_over_min`) and the re-weighted run's weights (task
+    `loss_weight`); the interval is the range over seeds."""
+    rows = []
+    for variant, init in (
+        ("equal", "pretrained"),
+        ("reweighted", "reweighted"),
+    ):
+        by_seed = list(scales[variant].values())
+        for worker in by_seed[0]:
+            rows.append(
+                seed_range_row(
+                    "pase_plus",
+                    "loss_scale",
+                    init,
+                    worker,
+                    [s[worker] for s in by_seed],
+                )
+            )
+        rows.append(
+            seed_range_row(
+                "pase_plus",
+                "loss_scale",
+                init,
+                "max_over_min",
+                [max(s.values()) / min(s.values()) for s in by_seed],
+            )
+        )
+    by_seed = list(loss_weights.values())
+    for worker in by_seed[0]:
+        rows.append(
+            seed_range_row(
+                "pase_plus",
+                "loss_weight",
+                "reweighted",
+                worker,
+                [w[worker] for w in by_seed],
+            )
+        )
+    return rows
 
 
 def embedding_statistics(features):
@@ -841,23 +1162,29 @@ def embedding_rows(method, init, features):
     """Rows (task `embedding`) of `embedding_statistics` of each seed's
     train embeddings: the mean, the interval is the range over seeds."""
     stats = [embedding_statistics(f) for f in features]
-    rows = []
-    for metric in stats[0]:
-        values = [s[metric] for s in stats]
-        rows.append(
-            {
-                "method": method,
-                "task": "embedding",
-                "init": init,
-                "metric": metric,
-                "mean": round(float(np.mean(values)), 4),
-                "ci_low": round(float(np.min(values)), 4),
-                "ci_high": round(float(np.max(values)), 4),
-                "n_test_tracks": 0,
-                "seeds": len(values),
-            }
+    return [
+        seed_range_row(
+            method, "embedding", init, metric, [s[metric] for s in stats]
         )
-    return rows
+        for metric in stats[0]
+    ]
+
+
+def seed_range_row(method, task, init, metric, values):
+    """A row of one value per seed: their mean, the interval the range over
+    the seeds (a bootstrap over 1-3 seeds says little more), no test
+    tracks."""
+    return {
+        "method": method,
+        "task": task,
+        "init": init,
+        "metric": metric,
+        "mean": round(float(np.mean(values)), 4),
+        "ci_low": round(float(np.min(values)), 4),
+        "ci_high": round(float(np.max(values)), 4),
+        "n_test_tracks": 0,
+        "seeds": len(values),
+    }
 
 
 def random_projection(features, dim, seed=0):
@@ -935,7 +1262,8 @@ def run_rows(method, runs, names, config, derived, protocol):
             curve = by_seed[s]["curve"]
             print(
                 f"{method} {variant} seed {s}: loss {curve['loss'][0]:.3f} "
-                f"-> {curve['loss'][-1]:.3f}, contrastive accuracy "
+                f"-> {curve['loss'][-1]:.3f}, "
+                f"{SECOND_CURVE[method][0].replace('_', ' ')} "
                 f"{curve['accuracy'][0]:.3f} -> {curve['accuracy'][-1]:.3f} "
                 f"in {by_seed[s]['seconds']:.0f} s"
             )
@@ -1059,29 +1387,64 @@ def s3t_rows(config, splits, derived, output, seeds):
     return rows, curves, total_seconds(runs, started)
 
 
+def pase_protocol(probe_epochs):
+    """PASE's frozen probe protocol as `recipes/pase.py` runs it (a linear
+    head, Adam 1e-3, early stopping on the validation loss), one trial."""
+    from keras_music.evaluation.probe_protocol import get_probe_protocol
+
+    return get_probe_protocol("pase", epochs=probe_epochs, trials=1)
+
+
+def pase_rows(config, splits, derived, output, seeds):
+    """Pre-trains and probes PASE+; returns `(rows, curves, seconds)`."""
+    started = time.time()
+    runs, scales, loss_weights, resampling = pase_runs(
+        config, splits, derived, output, seeds
+    )
+    names = {
+        "equal": ("pretrained", "random"),
+        "reweighted": ("reweighted", None),
+    }
+    rows, curves = run_rows(
+        "pase_plus", runs, names, config, derived, pase_protocol
+    )
+    curves["scales"] = {
+        variant: {
+            seed: [
+                {
+                    k[4:-5]: v
+                    * (
+                        loss_weights[seed] if variant == "reweighted" else {}
+                    ).get(k[4:-5], 1.0)
+                    for k, v in logs.items()
+                    if k.startswith("val_")
+                    and k.endswith("_loss")
+                    and k != "val_loss"
+                }
+                for logs in runs[variant][seed]["curve"]["logs"]
+            ]
+            for seed in seeds
+        }
+        for variant in runs
+    }
+    rows += loss_scale_rows(scales, loss_weights)
+    seconds = total_seconds(runs, started)
+    seconds["resampling"] = resampling
+    return rows, curves, seconds
+
+
 def pretext_rows(init, curves, method):
-    """Final pre-training loss and contrastive accuracy; the interval is
-    the range over seeds (a bootstrap over 1-3 seeds says little more)."""
-    rows = []
-    for metric, key in (
-        ("pretext_loss", "loss"),
-        ("contrastive_accuracy", "accuracy"),
-    ):
-        values = [c[key][-1] for c in curves]
-        rows.append(
-            {
-                "method": method,
-                "task": "pretext",
-                "init": init,
-                "metric": metric,
-                "mean": round(float(np.mean(values)), 4),
-                "ci_low": round(float(np.min(values)), 4),
-                "ci_high": round(float(np.max(values)), 4),
-                "n_test_tracks": 0,
-                "seeds": len(values),
-            }
+    """Final pre-training loss and contrastive accuracy (PASE+: validation
+    loss); the interval is the range over seeds."""
+    return [
+        seed_range_row(
+            method, "pretext", init, metric, [c[key][-1] for c in curves]
         )
-    return rows
+        for metric, key in (
+            ("pretext_loss", "loss"),
+            (SECOND_CURVE[method][0], "accuracy"),
+        )
+    ]
 
 
 def baseline_rows(method, features, derived, dim=None):
@@ -1211,6 +1574,73 @@ CLAIMS = {
 }
 
 
+CLAIMS["pase_plus"] = (
+    (
+        "pretrained",
+        "random",
+        "pre-trained, all workers equal > random init (logistic probe, "
+        "accuracy, non-overlapping 95% CIs) on at least one task and random "
+        "significantly better on none",
+    ),
+    (
+        "reweighted",
+        "random",
+        "pre-trained, re-weighted > random init on at least one task and "
+        "random significantly better on none",
+    ),
+    (
+        "reweighted",
+        "pretrained",
+        "re-weighted > all workers equal (the paper's Table 1)",
+    ),
+)
+
+
+def loss_scale_claim(rows):
+    """The paper's Fig. 4 claim from the `loss_scale` rows: after
+    re-weighting, the largest worker loss scale is within 10x of the
+    smallest, in every seed."""
+    before = find(rows, "pase_plus", "loss_scale", "pretrained", "max_over_min")
+    after = find(rows, "pase_plus", "loss_scale", "reweighted", "max_over_min")
+    claim = (
+        "re-weighting brings the worker losses within one order of "
+        "magnitude (largest / smallest loss scale < 10, every seed)"
+    )
+    if not (before and after):
+        return f"- {claim}: not run."
+    seen = "seen" if after["ci_high"] < 10 else "not seen"
+    return (
+        f"- {claim}: **{seen}** (largest / smallest: equal weights "
+        f"{figure(before)}, re-weighted {figure(after)}; range over seeds)."
+    )
+
+
+def loss_scale_table(rows):
+    """Each worker's loss scale before / after re-weighting and weight."""
+    lines = [
+        "| worker | equal weights | re-weighted | weight |",
+        "|---|---|---|---|",
+    ]
+    workers = [
+        r["metric"]
+        for r in rows
+        if (r["method"], r["task"], r["init"])
+        == ("pase_plus", "loss_scale", "pretrained")
+    ]
+    for worker in workers:
+        cells = [
+            find(rows, "pase_plus", "loss_scale", "pretrained", worker),
+            find(rows, "pase_plus", "loss_scale", "reweighted", worker),
+            find(rows, "pase_plus", "loss_weight", "reweighted", worker),
+        ]
+        lines.append(
+            f"| {worker} | "
+            + " | ".join(figure(c) if c else "–" for c in cells)
+            + " |"
+        )
+    return lines
+
+
 def claims(rows, method):
     """The study's claims, each seen / not seen, from the rows alone."""
     lines = []
@@ -1227,6 +1657,8 @@ def claims(rows, method):
             f"- {claim}: **{seen}** (better on {better or 'no task'}; "
             f"worse on {worse or 'no task'})."
         )
+    if method == "pase_plus":
+        lines.append(loss_scale_claim(rows))
     ordered = []
     for task in TASKS:
         chain = [
@@ -1265,9 +1697,20 @@ PLOTTED = {
         ("crop_only", "C4", "random"),
         ("freq_tiling", "C1", "freq_tiling_random"),
     ),
+    "pase_plus": (
+        ("pretrained", "C0", "random"),
+        ("reweighted", "C1", "random"),
+    ),
 }
 # What each method's pre-training loss is called.
-LOSS_NAMES = {"clmr": "NT-Xent", "s3t": "InfoNCE"}
+LOSS_NAMES = {"clmr": "NT-Xent", "s3t": "InfoNCE", "pase_plus": "multi-task"}
+# Each method's second pre-training curve: (its `pretext` metric, the
+# plot's title).
+SECOND_CURVE = {
+    "clmr": ("contrastive_accuracy", "contrastive top-1 accuracy (train)"),
+    "s3t": ("contrastive_accuracy", "contrastive top-1 accuracy (train)"),
+    "pase_plus": ("val_loss", "multi-task loss (valid)"),
+}
 
 
 def plot(path, rows, curves, method, checkpoints):
@@ -1276,9 +1719,26 @@ def plot(path, rows, curves, method, checkpoints):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure_, axes = plt.subplots(
-        1, len(TASKS) + 2, figsize=(4 * (len(TASKS) + 2), 3.4)
-    )
+    scales = curves.get("scales")
+    panels = len(TASKS) + 2 + (1 if scales else 0)
+    figure_, axes = plt.subplots(1, panels, figsize=(4 * panels, 3.4))
+    if scales:
+        # The paper's Fig. 4: each worker's weighted validation loss per
+        # epoch, equal weights (solid) and re-weighted (dashed), seed 0.
+        axis, axes = axes[-1], axes[:-1]
+        for variant, style in (("equal", "-"), ("reweighted", "--")):
+            by_epoch = next(iter(scales[variant].values()))
+            for i, worker in enumerate(by_epoch[0]):
+                axis.semilogy(
+                    range(1, len(by_epoch) + 1),
+                    [e[worker] for e in by_epoch],
+                    style,
+                    color=f"C{i}",
+                    label=worker if variant == "equal" else None,
+                )
+        axis.set_title("worker loss x weight (valid; -- re-weighted)")
+        axis.set_xlabel("pre-training epoch")
+        axis.legend(fontsize=7)
     for axis, task in zip(axes, TASKS):
         for name, colour, random in PLOTTED[method]:
             points = []
@@ -1316,7 +1776,7 @@ def plot(path, rows, curves, method, checkpoints):
     axes[0].legend(fontsize=7)
     for axis, key, title in (
         (axes[-2], "loss", f"{LOSS_NAMES[method]} loss (train)"),
-        (axes[-1], "accuracy", "contrastive top-1 accuracy (train)"),
+        (axes[-1], "accuracy", SECOND_CURVE[method][1]),
     ):
         for name, colour, _ in PLOTTED[method]:
             for i, curve in enumerate(curves.get(name, {}).get("pretext", [])):
@@ -1416,8 +1876,14 @@ def pretext_lines(rows, method, config):
     lines = []
     for name, _, _ in PLOTTED[method]:
         loss = find(rows, method, "pretext", name, "pretext_loss")
-        acc = find(rows, method, "pretext", name, "contrastive_accuracy")
+        acc = find(rows, method, "pretext", name, SECOND_CURVE[method][0])
         if not (loss and acc):
+            continue
+        if method == "pase_plus":
+            lines.append(
+                f"- {name}: multi-task loss (train, weighted sum) "
+                f"{figure(loss)}, validation loss {figure(acc)}"
+            )
             continue
         if method == "s3t":
             chance = (
@@ -1461,6 +1927,31 @@ def method_setting(method, config, seeds):
             f"Tiling: {[int(x) for x in FLAGS.tiling_seeds or seeds]}). Each "
             "variant's random init is the same encoder before pre-training."
         )
+    if method == "pase_plus":
+        return (
+            "PASE+: `recipes/pase.py`'s encoder and pre-trainer "
+            "(`Config`, `chunks`, `pretrainer_model`: `PASEPlusBackbone` at "
+            "the CPU demo's widths, an eighth of the paper's, 64-d frames "
+            "every 10 ms, 134 k parameters; `MultiTaskPretrainer` with the "
+            f"workers {FLAGS.workers} and the demo's narrowed waveform "
+            "decoder, Adam 1e-3) on random 1 s chunks of "
+            f"{config['pretraining_clips'][0]} training clips spread over "
+            "the train split (validation: the centre chunk of "
+            f"{config['pretraining_clips'][1]} valid clips), batch "
+            f"{config['batch_size']}, "
+            f"{config['epochs']} epochs of {config['steps_per_epoch']} steps; "
+            "the corpus's clips resampled to 16 kHz with the library's writer "
+            "(`write_tfrecords`, soxr high quality), the workers' targets "
+            "(`pase_targets`) computed once on the train and valid copies. "
+            "`pretrained`: all workers equal; `reweighted`: a fresh encoder "
+            "of the same seed trained with each worker's weight 1 / its mean "
+            "validation loss over the equal run's first "
+            f"{min(10, config['epochs'])} epochs "
+            "(`MultiTaskPretrainer.reweighted_loss_weights`); both start "
+            "from the same random init (`random`, checked). The probes read "
+            "the frame embeddings averaged over the whole 6 s clip "
+            f"(`AudioEmbedder`). Seeds {seeds}."
+        )
     return (
         "CLMR: SampleCNN at an eighth of its width, SimCLR (projection 64, "
         f"temperature {FLAGS.temperature}, AdamW {FLAGS.learning_rate}), "
@@ -1471,6 +1962,9 @@ def method_setting(method, config, seeds):
 
 
 PROTOCOL_NOTES = {
+    "pase_plus": "the library's `pase` protocol (linear head, Adam 1e-3, "
+    "batch 64, early stopping on the valid loss with patience 10, as "
+    "`recipes/pase.py`'s frozen scenario; final checkpoint)",
     "clmr": "the library's linear protocol "
     "(`recipes/contrastive_common.linear_protocol`, final checkpoint)",
     "s3t": "the library's `s3t` protocol (linear head, AdamW 1e-3, cosine, "
@@ -1507,7 +2001,14 @@ def method_section(rows, method, config, seconds, command, info, seeds):
         "",
         "Time on this machine: pre-training "
         f"{seconds['pre-training']:.0f} s (all runs), "
-        f"pre-training and probing {seconds['all']:.0f} s.",
+        f"pre-training and probing {seconds['all']:.0f} s"
+        + (
+            f" (of which {seconds['resampling']:.0f} s for the 16 kHz copies "
+            "of the corpus and the workers' targets, written once into the "
+            "corpus's cache and reused by later runs)."
+            if "resampling" in seconds
+            else "."
+        ),
         "",
         "Pre-training (final epoch; range over seeds):",
         "",
@@ -1548,6 +2049,20 @@ def method_section(rows, method, config, seconds, command, info, seeds):
         "",
         *embedding_table(rows, method, [*randoms, *finals]),
         "",
+        *(
+            [
+                "Per-worker loss scales (the paper's Fig. 4: each worker's "
+                "mean validation loss over the first "
+                f"{min(10, config['epochs'])} epochs times its weight; "
+                "range over seeds; `max_over_min`: the largest over the "
+                "smallest):",
+                "",
+                *loss_scale_table(rows),
+                "",
+            ]
+            if method == "pase_plus"
+            else []
+        ),
         "Claims:",
         "",
         *claims(rows, method),
@@ -1573,6 +2088,11 @@ def embedding_table(rows, method, inits):
 
 
 ENCODER_NOTES = {
+    "pase_plus": "`pase_plus` (`equal_seed<seed>`, `reweighted_seed<seed>`): "
+    f"mono float32 waveform at {PASE_SAMPLE_RATE} Hz, shape `(batch, "
+    "samples)`, any length of at least 160 samples (the probes used the "
+    "whole 6 s clip, 96,000 samples) -> the PASE+ frames averaged over "
+    "time `(batch, 64)` (`AudioEmbedder`).",
     "clmr": "`clmr`: mono float32 waveform of 59,049 samples at "
     f"{SAMPLE_RATE} Hz, shape `(batch, 59049)` -> the SampleCNN "
     "embedding `(batch, d)`; the probes used the mean of these embeddings "
@@ -1644,6 +2164,8 @@ def method_config(method):
         config.update(S3T_QUICK if FLAGS.quick else S3T_FULL)
         config["queue_size"] = FLAGS.queue_size or config["queue_size"]
         config["momentum"] = FLAGS.momentum or 0.99
+    if method == "pase_plus":
+        config.update(PASE_QUICK if FLAGS.quick else PASE_FULL)
     for key in ("epochs", "steps_per_epoch", "batch_size"):
         if getattr(FLAGS, key):
             config[key] = getattr(FLAGS, key)
@@ -1655,7 +2177,7 @@ def method_config(method):
     return config
 
 
-RUNNERS = {"clmr": clmr_rows, "s3t": s3t_rows}
+RUNNERS = {"clmr": clmr_rows, "s3t": s3t_rows, "pase_plus": pase_rows}
 
 
 def main(_):

@@ -16,6 +16,7 @@ from benchmarks.study import claims
 from benchmarks.study import compare
 from benchmarks.study import embedding_statistics
 from benchmarks.study import key_class
+from benchmarks.study import loss_scale_rows
 from benchmarks.study import metre_class
 from benchmarks.study import note_rate
 from benchmarks.study import random_projection
@@ -207,6 +208,70 @@ class TableTest(TestCase):
 
 
 class EmbeddingStatisticsTest(TestCase):
+    def test_pase_loss_scales_and_their_claim(self):
+        # Two seeds. Equal weights: the waveform worker's loss is 20x
+        # (seed 0) and 25x (seed 1) below the tempogram's; re-weighted:
+        # within 2x in both seeds.
+        scales = {
+            "equal": {
+                0: {"waveform": 0.05, "lps": 1.0, "tempogram": 1.0},
+                1: {"waveform": 0.04, "lps": 0.8, "tempogram": 1.0},
+            },
+            "reweighted": {
+                0: {"waveform": 0.6, "lps": 1.0, "tempogram": 1.2},
+                1: {"waveform": 0.9, "lps": 1.1, "tempogram": 1.0},
+            },
+        }
+        weights = {0: {"waveform": 20.0, "lps": 1.0, "tempogram": 1.0}}
+        weights[1] = {"waveform": 25.0, "lps": 1.25, "tempogram": 1.0}
+        rows = loss_scale_rows(scales, weights)
+        ratio = [
+            r
+            for r in rows
+            if r["metric"] == "max_over_min" and r["init"] == "pretrained"
+        ][0]
+        # Mean of 20 and 25, the interval the range over the seeds.
+        self.assertEqual(
+            (ratio["mean"], ratio["ci_low"], ratio["ci_high"]),
+            (22.5, 20.0, 25.0),
+        )
+        waveform = [
+            r
+            for r in rows
+            if (r["task"], r["init"], r["metric"])
+            == ("loss_weight", "reweighted", "waveform")
+        ][0]
+        self.assertEqual((waveform["mean"], waveform["seeds"]), (22.5, 2))
+        line = [x for x in claims(rows, "pase_plus") if "magnitude" in x][0]
+        self.assertIn("**seen**", line)
+        self.assertIn("equal weights 22.500 [20.000, 25.000]", line)
+        # 1.2 / 0.6 = 2 and 1.1 / 0.9 = 1.222: mean 1.611.
+        self.assertIn("re-weighted 1.611 [1.222, 2.000]", line)
+        # One seed re-weighted 12x apart: not seen.
+        scales["reweighted"][1]["waveform"] = 0.1
+        rows = loss_scale_rows(scales, weights)
+        line = [x for x in claims(rows, "pase_plus") if "magnitude" in x][0]
+        self.assertIn("**not seen**", line)
+
+    def test_pase_claims_compare_both_weightings_with_random_init(self):
+        m = "pase_plus"
+        rows = [
+            _row("key", "pretrained", 0.60, 0.55, 0.65, method=m),
+            _row("key", "reweighted", 0.50, 0.46, 0.54, method=m),
+            _row("key", "random", 0.40, 0.35, 0.45, method=m),
+        ]
+        lines = claims(rows, m)
+        self.assertIn("all workers equal > random init", lines[0])
+        self.assertIn("**seen** (better on ['key']", lines[0])
+        self.assertIn("re-weighted > random init", lines[1])
+        self.assertIn("**seen** (better on ['key']", lines[1])
+        self.assertIn("re-weighted > all workers equal", lines[2])
+        self.assertIn(
+            "**not seen** (better on no task; worse on ['key']", lines[2]
+        )
+        self.assertIn("one order of magnitude", lines[3])
+        self.assertIn("not run", lines[3])
+
     def test_effective_rank_counts_equal_directions(self):
         # 3 orthogonal directions of equal variance in 8 dimensions, 5 of
         # them constant: the singular-value shares are 1/3 each, so the
@@ -304,6 +369,7 @@ def test_quick_mode_writes_a_table_that_parses(tmp_path):
             "majority",
             "baseline_logmel",
         ),
+        "pase_plus": ("pretrained", "reweighted", "random", "majority"),
     }
     for method, names in expected.items():
         for task in TASKS:
@@ -314,12 +380,23 @@ def test_quick_mode_writes_a_table_that_parses(tmp_path):
         assert row["ci_low"] <= row["mean"] <= row["ci_high"], row
     report = (results / "STUDY.md").read_text()
     assert "python benchmarks/study.py --quick" in report
-    for method in ("## s3t", "## clmr", "MoCo v2 with queue"):
+    for method in ("## s3t", "## clmr", "## pase_plus", "MoCo v2 with queue"):
         assert method in report
+    # PASE+'s loss scales: one per worker and weighting, the ratio too.
+    scales = {
+        (r["init"], r["metric"]) for r in rows if r["task"] == "loss_scale"
+    }
+    for init in ("pretrained", "reweighted"):
+        for worker in ("waveform", "lps", "prosody", "mfcc", "chroma"):
+            assert (init, worker) in scales
+        assert (init, "max_over_min") in scales
     # The kept encoders load in a fresh process and embed a waveform of
-    # the documented length (CLMR: 59,049 samples; S3T: 6 s at 22.05 kHz).
+    # the documented length (CLMR: 59,049 samples; S3T: 6 s at 22.05 kHz;
+    # PASE+: 6 s at 16 kHz).
     for run, samples in (
         ("clmr/all_seed0", 59049),
+        ("pase_plus/equal_seed0", 96000),
+        ("pase_plus/reweighted_seed0", 96000),
         ("s3t/time_folding_seed0", 132300),
         ("s3t/crop_only_seed0", 132300),
         ("s3t/frequency_tiling_seed0", 132300),

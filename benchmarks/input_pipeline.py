@@ -171,21 +171,19 @@ def recipe_cases(recipe):
         from keras_music.pretraining.multi_task_pretrainer import (
             MultiTaskPretrainer,
         )
-        from keras_music.pretraining.pase_workers import parse_workers
 
-        demo = FLAGS.data is None and not has_gpu
-        preset = recipe.resolve_flags(demo)
-        names = [n for n in parse_workers(FLAGS.workers) if n != "waveform"]
+        cfg = recipe.config(FLAGS.data is None and not has_gpu)
+        names = [n for n in cfg.workers if n != "waveform"]
         train = recipe.pretraining_splits(splits(), names)["train"]
 
         def pipeline():
-            return recipe.chunks(train, names, FLAGS.batch_size, True, 1)
+            return recipe.chunks(cfg, train, names, True, 1)
 
         def model():
             dims = MultiTaskPretrainer.target_dims_from(pipeline().element_spec)
-            return recipe.pretrainer_model(preset, demo, dims)
+            return recipe.pretrainer_model(cfg, dims)
 
-        return [(f"pase ({preset})", pipeline, model, FLAGS.batch_size)]
+        return [(f"pase ({cfg.preset})", pipeline, model, cfg.batch_size)]
     if name == "clmr":
         from keras_music.pretraining.simclr_setup import sample_cnn
         from keras_music.pretraining.simclr_setup import simclr_model

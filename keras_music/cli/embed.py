@@ -176,6 +176,59 @@ def write_npz_atomic(path, **arrays):
 
 
 def run(args):
+    _check_arguments(args)
+    entries, skipped = find_audio_files([args.directory], argument="DIR")
+    model = _checked_model(args)
+    encoder, sample_rate, size, name = segment_encoder(model, args)
+    hop = size if args.hop is None else max(1, round(args.hop * sample_rate))
+    settings = {
+        "model": name,
+        "block": args.block,
+        "token": args.token,
+        "hop_samples": hop,
+        "segment_samples": size,
+        "timestamps": args.timestamps,
+        "precision": args.precision,
+        "inference_time_stride": args.inference_time_stride,
+        "inference_freq_drop": args.inference_freq_drop,
+    }
+    digest = config_hash(encoder, settings)
+    todo = _files_to_embed(entries, args.output, digest)
+    writer = _NpzWriter(
+        [target for _, target in todo],
+        sample_rate,
+        args.timestamps,
+        model=np.array(name),
+        config_hash=np.array(digest),
+        config=np.array(json.dumps(settings, sort_keys=True)),
+    )
+    runner = SegmentRunner(
+        compiled(encoder, (args.batch_size, size)),
+        sample_rate,
+        size,
+        hop,
+        args.batch_size,
+    )
+    started = time.time()
+    progress = Progress(
+        [path for path, _ in todo], enabled=not args.no_progress
+    )
+    try:
+        failed = runner.run([path for path, _ in todo], writer, progress)
+        writer.finish()
+    finally:
+        writer.close()
+        progress.close()
+    elapsed = time.time() - started
+    print(
+        f"Embedded {len(todo) - len(failed)} file(s) into {args.output} in "
+        f"{elapsed:.1f} s (config {digest}).",
+        file=sys.stderr,
+    )
+    return report_problems(skipped, failed)
+
+
+def _check_arguments(args):
     if args.batch_size < 1:
         raise CommandError(
             f"--batch_size must be positive. Received: {args.batch_size}"
@@ -188,7 +241,10 @@ def run(args):
             f"DIR {args.directory!r}: no such folder (expected a folder of "
             "audio files)."
         )
-    entries, skipped = find_audio_files([args.directory], argument="DIR")
+
+
+def _checked_model(args):
+    """The model `MODEL` names, refused when `embed` cannot read it."""
     if args.weights is not None and (
         args.model not in MAESTBackbone.presets or os.path.exists(args.model)
     ):
@@ -204,24 +260,15 @@ def run(args):
             "`.keras` MAEST tagger or a preset (an export's `embed` "
             "signature serves embeddings itself)."
         )
-    encoder, sample_rate, size, name = segment_encoder(model, args)
-    hop = size if args.hop is None else max(1, round(args.hop * sample_rate))
-    settings = {
-        "model": name,
-        "block": args.block,
-        "token": args.token,
-        "hop_samples": hop,
-        "segment_samples": size,
-        "timestamps": args.timestamps,
-        "precision": args.precision,
-        "inference_time_stride": args.inference_time_stride,
-        "inference_freq_drop": args.inference_freq_drop,
-    }
-    digest = config_hash(encoder, settings)
+    return model
 
+
+def _files_to_embed(entries, output, digest):
+    """`(path, target)` of the files not embedded with this config yet
+    (a run's leftover temporaries removed); says how many were."""
     todo = []
     for path, relative in entries:
-        target = output_path(args.output, relative)
+        target = output_path(output, relative)
         if os.path.isdir(os.path.dirname(target)):
             remove_stale_temporaries(os.path.dirname(target))
         if not is_done(target, digest):
@@ -230,60 +277,50 @@ def run(args):
     if done_before:
         print(
             f"{done_before} of {len(entries)} file(s) already embedded "
-            f"in {args.output} (same config {digest}): skipped.",
+            f"in {output} (same config {digest}): skipped.",
             file=sys.stderr,
         )
+    return todo
 
-    # The `.npz` writes (and their fsync) run in a thread, beside the
-    # model; one at a time, so files land in the order they finish.
-    writer = concurrent.futures.ThreadPoolExecutor(
-        max_workers=1, thread_name_prefix="npz-writer"
-    )
-    writes = []
 
-    def on_done(index, outputs, spans):
+class _NpzWriter:
+    """`SegmentRunner`'s `on_done`: writes file `index`'s `.npz` to
+    `targets[index]` in a thread beside the model, one at a time, so that
+    files land in the order they finish; a failed write stops the run at
+    the next file, not at the end."""
+
+    def __init__(self, targets, sample_rate, timestamps, **fields):
+        self.targets = targets
+        self.sample_rate = sample_rate
+        self.timestamps = timestamps
+        self.fields = fields
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="npz-writer"
+        )
+        self.writes = []
+
+    def __call__(self, index, outputs, spans):
         # (start, end) of each segment in seconds.
         seconds = np.stack(
             [spans[:, 0], spans[:, 0] + spans[:, 1]], axis=1
-        ) / float(sample_rate)
-        embedding = outputs if args.timestamps else outputs.mean(axis=0)
-        writes.append(
-            writer.submit(
+        ) / float(self.sample_rate)
+        embedding = outputs if self.timestamps else outputs.mean(axis=0)
+        self.writes.append(
+            self.executor.submit(
                 write_npz_atomic,
-                todo[index][1],
+                self.targets[index],
                 embedding=embedding.astype("float32"),
                 timestamps=seconds,
-                model=np.array(name),
-                config_hash=np.array(digest),
-                config=np.array(json.dumps(settings, sort_keys=True)),
+                **self.fields,
             )
         )
-        # A failed write stops the run at the next file, not at the end.
-        while writes and writes[0].done():
-            writes.pop(0).result()
+        while self.writes and self.writes[0].done():
+            self.writes.pop(0).result()
 
-    runner = SegmentRunner(
-        compiled(encoder, (args.batch_size, size)),
-        sample_rate,
-        size,
-        hop,
-        args.batch_size,
-    )
-    started = time.time()
-    progress = Progress(
-        [path for path, _ in todo], enabled=not args.no_progress
-    )
-    try:
-        failed = runner.run([path for path, _ in todo], on_done, progress)
-        for write in writes:
+    def finish(self):
+        """Waits for every write; raises the first failure."""
+        for write in self.writes:
             write.result()
-    finally:
-        writer.shutdown(wait=True)
-        progress.close()
-    elapsed = time.time() - started
-    print(
-        f"Embedded {len(todo) - len(failed)} file(s) into {args.output} in "
-        f"{elapsed:.1f} s (config {digest}).",
-        file=sys.stderr,
-    )
-    return report_problems(skipped, failed)
+
+    def close(self):
+        self.executor.shutdown(wait=True)

@@ -15,7 +15,15 @@ def import_all():
     objects, which registers them: `keras.saving.load_model` finds them
     after `import keras_music`. `import keras_music` calls it, except
     under the `keras-music` command (which calls it after parsing its
-    arguments, so that `--help` does not wait for TensorFlow)."""
+    arguments, so that `--help` does not wait for TensorFlow).
+
+    Example:
+
+    >>> import keras_music
+    >>> keras_music.import_all()  # done already by `import keras_music`
+    >>> "keras_music.models" in __import__("sys").modules
+    True
+    """
     from keras_music.quiet import quiet_tensorflow
 
     quiet_tensorflow()

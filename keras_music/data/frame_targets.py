@@ -34,6 +34,16 @@ class FrameTargets:
             `None` for any rate.
         description: str. Names `function` (and its version) the same way
             in every process; it goes into the manifest.
+
+    Example:
+
+    >>> import numpy as np
+    >>> def rms(audio):
+    ...     frames = audio[: len(audio) // 100 * 100].reshape(-1, 100)
+    ...     return {"rms": np.sqrt((frames**2).mean(axis=1, keepdims=True))}
+    >>> targets = FrameTargets.from_function(rms, 8000)
+    >>> targets.hop_length, targets.dims
+    (100, {'rms': 1})
     """
 
     function: object

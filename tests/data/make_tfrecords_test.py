@@ -236,7 +236,7 @@ class MakeTFRecordsTest(TestCase):
         output = os.path.join(self.get_temp_dir(), "out")
         targets = make_tfrecords.make_targets("pase")
         self.assertEqual(
-            targets, ["lps", "mfcc", "chroma", "tempogram", "prosody"]
+            targets.names, ["lps", "mfcc", "chroma", "tempogram", "prosody"]
         )
         self.assertIsNone(make_tfrecords.make_targets("mel"))
         self.assertIsNone(make_tfrecords.make_frontend("pase", 16000))

@@ -902,7 +902,7 @@ def source_items(directory):
 def resampled_splits(splits, sample_rate, num_workers, pretraining_clips):
     """The corpus's splits at `sample_rate`, and the pre-training copies,
     written once beside the corpus in its cache by the library's writer
-    (`write_tfrecords`, which resamples with soxr's high-quality setting).
+    (`write_tfrecords`, which resamples with `keras_music.layers.resample`).
 
     `train`, `valid`, `test`: every clip, in the same order (the probes'
     input). `pretrain_train`, `pretrain_valid`: `pretraining_clips`
@@ -1941,7 +1941,8 @@ def method_setting(method, config, seeds):
             f"{config['batch_size']}, "
             f"{config['epochs']} epochs of {config['steps_per_epoch']} steps; "
             "the corpus's clips resampled to 16 kHz with the library's writer "
-            "(`write_tfrecords`, soxr high quality), the workers' targets "
+            "(`write_tfrecords`, `keras_music.layers.resample`), the workers' "
+            "targets "
             "(`pase_targets`) computed once on the train and valid copies. "
             "`pretrained`: all workers equal; `reweighted`: a fresh encoder "
             "of the same seed trained with each worker's weight 1 / its mean "

@@ -358,6 +358,85 @@ class MAESTPatchEmbedding(keras.layers.Layer):
         return config
 
 
+# `query_chunk_size="auto"`: chunk when the whole float32 score matrix
+# would exceed this many bytes, into chunks of about this many rows
+# (batch x heads x queries) and at least this many queries. Measured
+# with benchmarks/attention.py on a 2-core CPU (benchmarks/README.md).
+AUTO_CHUNK_ABOVE_BYTES = 64 * 2**20
+AUTO_CHUNK_ROWS = 1024
+AUTO_CHUNK_MIN_QUERIES = 8
+
+
+def check_query_chunk_size(query_chunk_size):
+    if query_chunk_size is None or query_chunk_size == "auto":
+        return query_chunk_size
+    if (
+        isinstance(query_chunk_size, bool)
+        or not isinstance(query_chunk_size, int)
+        or query_chunk_size < 1
+    ):
+        raise ValueError(
+            "`query_chunk_size` must be a positive integer, 'auto' or None. "
+            f"Received: query_chunk_size={query_chunk_size!r}"
+        )
+    return query_chunk_size
+
+
+def auto_query_chunk_size(batch, heads, tokens):
+    """The chunk `query_chunk_size="auto"` takes for these static sizes:
+    `None` (whole) when any is unknown or the score matrix is small."""
+    if None in (batch, heads, tokens):
+        return None
+    if batch * heads * tokens * tokens * 4 <= AUTO_CHUNK_ABOVE_BYTES:
+        return None
+    return max(AUTO_CHUNK_MIN_QUERIES, AUTO_CHUNK_ROWS // (batch * heads))
+
+
+def attention_product(q, k, v, query_chunk_size=None):
+    """`softmax(q k^T / sqrt(d)) v` over `(batch, heads, tokens, d)`
+    tensors, the softmax in float32, for `query_chunk_size` queries at a
+    time if given (see `MAESTAttention`)."""
+    if query_chunk_size == "auto":
+        query_chunk_size = auto_query_chunk_size(*q.shape[:3])
+    tokens = _size(q, 2)
+    if query_chunk_size is None or (
+        isinstance(tokens, int) and tokens <= query_chunk_size
+    ):
+        return _attend(q, k, v)
+    chunks = (tokens + query_chunk_size - 1) // query_chunk_size
+    padded = chunks * query_chunk_size
+    shape = tf.shape(q)
+    q = tf.pad(q, [[0, 0], [0, 0], [0, padded - tokens], [0, 0]])
+    q = tf.reshape(
+        q, (shape[0], shape[1], chunks, query_chunk_size, q.shape[-1])
+    )
+    # One chunk after the other (parallel_iterations=1): chunks run side
+    # by side would hold as much of the score matrix as no chunking.
+    out = tf.map_fn(
+        lambda chunk: _attend(chunk, k, v),
+        tf.transpose(q, (2, 0, 1, 3, 4)),
+        parallel_iterations=1,
+        fn_output_signature=v.dtype,
+    )
+    out = tf.reshape(
+        tf.transpose(out, (1, 2, 0, 3, 4)),
+        (shape[0], shape[1], padded, v.shape[-1]),
+    )
+    # The padded queries (zeros) attended too; their rows are dropped.
+    return out[:, :, :tokens]
+
+
+def _attend(q, k, v):
+    # The scale on q (tokens x d), not on the tokens x tokens logits: one
+    # pass less over the score matrix, and the same numbers when d is a
+    # power of 4 (MAEST's 64; the scale is then a power of 2).
+    q = q * tf.cast(q.shape[-1] ** -0.5, q.dtype)
+    logits = tf.matmul(q, k, transpose_b=True)
+    # Softmax in float32: half-precision logits overflow in exp().
+    weights = tf.nn.softmax(tf.cast(logits, "float32"), axis=-1)
+    return tf.matmul(tf.cast(weights, v.dtype), v)
+
+
 @keras.saving.register_keras_serializable(package="keras_music")
 class MAESTAttention(keras.layers.Layer):
     """Multi-head self-attention with one fused `qkv` projection.
@@ -366,13 +445,34 @@ class MAESTAttention(keras.layers.Layer):
     owns features `h * head_dim … (h + 1) * head_dim - 1`), so reference
     checkpoints map onto it by a transpose.
 
+    Query chunking. With `query_chunk_size`, the attention product is
+    computed for that many queries at a time (one chunk after the other),
+    so the `tokens x tokens` score matrix is never held whole: a block of
+    it small enough to stay in the CPU's cache goes through the matmul,
+    softmax and second matmul before the next. The result is the same
+    (each query's softmax row is computed whole either way). `"auto"`
+    picks the chunk from the shapes when the layer is traced: whole when
+    the batch size is not static or the float32 score matrix is at most
+    64 MiB, else about 1024 rows (`batch * heads * query_chunk_size`),
+    at least 8 queries, what `benchmarks/attention.py` measured fastest
+    on a CPU at 1685 tokens; at 173 tokens (inference patchout T=10)
+    chunking was slower. Off by default: it saves no training memory
+    (the gradient keeps every chunk's weights). Like inference patchout
+    it is a plain attribute read when the layer is called or traced.
+
     Args:
         hidden_dim: int. Token width. Defaults to 768.
         num_heads: int. Attention heads; must divide `hidden_dim`.
             Defaults to 12.
+        query_chunk_size: int, `"auto"` or None. Queries per chunk of the
+            attention product; `None` computes it whole. Defaults to
+            `None`.
 
     Example:
     >>> MAESTAttention(32, 2)(np.zeros((1, 5, 32), "float32")).shape
+    TensorShape([1, 5, 32])
+    >>> layer = MAESTAttention(32, 2, query_chunk_size=2)
+    >>> layer(np.zeros((1, 5, 32), "float32")).shape
     TensorShape([1, 5, 32])
 
     Input shape:
@@ -386,7 +486,9 @@ class MAESTAttention(keras.layers.Layer):
         Section 3.2.
     """
 
-    def __init__(self, hidden_dim=768, num_heads=12, **kwargs):
+    def __init__(
+        self, hidden_dim=768, num_heads=12, query_chunk_size=None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.hidden_dim = check_positive_int("hidden_dim", hidden_dim)
         self.num_heads = check_positive_int("num_heads", num_heads)
@@ -396,6 +498,7 @@ class MAESTAttention(keras.layers.Layer):
                 f"({hidden_dim}). Received: num_heads={num_heads}"
             )
         self.head_dim = hidden_dim // num_heads
+        self.query_chunk_size = check_query_chunk_size(query_chunk_size)
         self.qkv = keras.layers.Dense(
             3 * hidden_dim, dtype=self.dtype_policy, name="qkv"
         )
@@ -412,10 +515,7 @@ class MAESTAttention(keras.layers.Layer):
         qkv = self.qkv(inputs)
         qkv = tf.reshape(qkv, (batch, tokens, 3, self.num_heads, self.head_dim))
         q, k, v = tf.unstack(tf.transpose(qkv, (2, 0, 3, 1, 4)))
-        logits = tf.matmul(q, k, transpose_b=True) * (self.head_dim**-0.5)
-        # Softmax in float32: half-precision logits overflow in exp().
-        weights = tf.nn.softmax(tf.cast(logits, "float32"), axis=-1)
-        out = tf.matmul(tf.cast(weights, v.dtype), v)
+        out = attention_product(q, k, v, self.query_chunk_size)
         out = tf.reshape(
             tf.transpose(out, (0, 2, 1, 3)), (batch, tokens, self.hidden_dim)
         )
@@ -427,7 +527,11 @@ class MAESTAttention(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"hidden_dim": self.hidden_dim, "num_heads": self.num_heads}
+            {
+                "hidden_dim": self.hidden_dim,
+                "num_heads": self.num_heads,
+                "query_chunk_size": self.query_chunk_size,
+            }
         )
         return config
 
@@ -443,6 +547,8 @@ class MAESTBlock(keras.layers.Layer):
         num_heads: int. Attention heads. Defaults to 12.
         intermediate_dim: int. Hidden width of the MLP. Defaults to 3072.
         layer_norm_epsilon: float. LayerNorm epsilon. Defaults to 1e-6.
+        query_chunk_size: int, `"auto"` or None. Queries per chunk of the
+            attention product (see `MAESTAttention`). Defaults to `None`.
 
     Example:
     >>> MAESTBlock(32, 2, 64)(np.zeros((1, 5, 32), "float32")).shape
@@ -465,6 +571,7 @@ class MAESTBlock(keras.layers.Layer):
         num_heads=12,
         intermediate_dim=3072,
         layer_norm_epsilon=1e-6,
+        query_chunk_size=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -481,7 +588,11 @@ class MAESTBlock(keras.layers.Layer):
             epsilon=layer_norm_epsilon, dtype=policy, name="norm1"
         )
         self.attention = MAESTAttention(
-            hidden_dim, num_heads, dtype=policy, name="attention"
+            hidden_dim,
+            num_heads,
+            query_chunk_size=query_chunk_size,
+            dtype=policy,
+            name="attention",
         )
         self.norm2 = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=policy, name="norm2"
@@ -499,6 +610,14 @@ class MAESTBlock(keras.layers.Layer):
         self.fc1.build(shape)
         self.fc2.build((None, None, self.intermediate_dim))
 
+    @property
+    def query_chunk_size(self):
+        return self.attention.query_chunk_size
+
+    @query_chunk_size.setter
+    def query_chunk_size(self, value):
+        self.attention.query_chunk_size = check_query_chunk_size(value)
+
     def call(self, inputs):
         x = inputs + self.attention(self.norm1(inputs))
         h = keras.activations.gelu(self.fc1(self.norm2(x)), approximate=False)
@@ -515,9 +634,21 @@ class MAESTBlock(keras.layers.Layer):
                 "num_heads": self.num_heads,
                 "intermediate_dim": self.intermediate_dim,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
+                "query_chunk_size": self.query_chunk_size,
             }
         )
         return config
+
+
+def set_query_chunk_size(model, query_chunk_size):
+    """Sets `query_chunk_size` on every `MAESTBlock` of `model` (nested
+    models included); functions traced after the call use it."""
+    check_query_chunk_size(query_chunk_size)
+    for layer in model.layers:
+        if isinstance(layer, MAESTBlock):
+            layer.query_chunk_size = query_chunk_size
+        elif isinstance(layer, keras.Model):
+            set_query_chunk_size(layer, query_chunk_size)
 
 
 TOKEN_KINDS = ("cls", "dist", "avg", "stack", "cls_dist")

@@ -57,6 +57,28 @@ class MAESTBackboneTest(TestCase):
         with pytest.raises(ValueError, match="inference_time_stride=0"):
             backbone.set_inference_patchout(time_stride=0)
 
+    def test_query_chunking_keeps_outputs_and_round_trips(self):
+        x = np.random.rand(2, 96, 66).astype("float32")
+        for stride in (1, 2):  # with and without inference patchout
+            backbone = MAESTBackbone.from_preset("maest_tiny")
+            backbone.set_inference_patchout(time_stride=stride)
+            whole = backbone.predict(x, verbose=0)
+            backbone.set_query_chunk_size(5)  # 56 or 29 tokens
+            self.assertEqual(backbone.get_layer("block_2").query_chunk_size, 5)
+            self.assertEqual(backbone.get_config()["query_chunk_size"], 5)
+            # float32, the same products in another blocking: 1e-5.
+            np.testing.assert_allclose(
+                backbone.predict(x, verbose=0), whole, atol=1e-5
+            )
+        self.run_model_saving_test(backbone, x)
+        restored = MAESTBackbone.from_config(backbone.get_config())
+        self.assertEqual(restored.query_chunk_size, 5)
+        config = backbone.get_config()
+        del config["query_chunk_size"]  # a file from before the option
+        self.assertIsNone(MAESTBackbone.from_config(config).query_chunk_size)
+        with pytest.raises(ValueError, match="query_chunk_size=0"):
+            backbone.set_query_chunk_size(0)
+
     def test_shorter_and_longer_inputs(self):
         backbone = MAESTBackbone.from_preset("maest_tiny")
         self.assertEqual(

@@ -8,6 +8,8 @@ from keras_music.models.maest.maest_layers import MAESTPatchEmbedding
 from keras_music.models.maest.maest_layers import MAESTSegmentAverage
 from keras_music.models.maest.maest_layers import MAESTSegmenter
 from keras_music.models.maest.maest_layers import MAESTTokenPooling
+from keras_music.models.maest.maest_layers import attention_product
+from keras_music.models.maest.maest_layers import auto_query_chunk_size
 from tests.test_case import TestCase
 
 # 96 bins → 9 frequency rows; 66 frames → 6 time columns.
@@ -224,6 +226,119 @@ class MAESTBlockTest(TestCase):
             MAESTBlock(8, 2, intermediate_dim=0)
         with pytest.raises(ValueError, match="layer_norm_epsilon=-1"):
             MAESTBlock(8, 2, 16, layer_norm_epsilon=-1)
+
+
+def _numpy_attention(q, k, v):
+    # The formula (Vaswani et al., Eq. 1) in float64.
+    q, k, v = (np.asarray(x, "float64") for x in (q, k, v))
+    logits = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    weights = np.exp(logits - logits.max(-1, keepdims=True))
+    return (weights / weights.sum(-1, keepdims=True)) @ v
+
+
+class QueryChunkingTest(TestCase):
+    def setUp(self):
+        super().setUp()
+        rng = np.random.default_rng(0)
+        # 37 tokens: not a multiple of any chunk tried below but 37.
+        self.qkv = rng.standard_normal((3, 2, 3, 37, 8)).astype("float32")
+
+    def test_chunked_equals_whole_and_the_formula(self):
+        q, k, v = (tf.constant(x) for x in self.qkv)
+        whole = attention_product(q, k, v).numpy()
+        # float32 against the float64 formula: a few float32 ulps of
+        # outputs of order 1.
+        np.testing.assert_allclose(
+            whole, _numpy_attention(*self.qkv), atol=1e-5
+        )
+        for chunk in (1, 5, 8, 36, 37, 64):
+            # Each query's softmax row is computed whole in either case;
+            # only the matmuls' blocking may differ, well within 1e-5.
+            np.testing.assert_allclose(
+                attention_product(q, k, v, chunk).numpy(),
+                whole,
+                atol=1e-5,
+                err_msg=f"query_chunk_size={chunk}",
+            )
+
+    def test_dynamic_batch_and_tokens(self):
+        spec = tf.TensorSpec((None, 3, None, 8), "float32")
+        chunked = tf.function(
+            lambda q, k, v: attention_product(q, k, v, 5),
+            input_signature=[spec] * 3,
+        )
+        for tokens in (37, 4):
+            qkv = self.qkv[:, :, :, :tokens]
+            np.testing.assert_allclose(
+                chunked(*qkv).numpy(), _numpy_attention(*qkv), atol=1e-5
+            )
+
+    def test_layer_chunked_equals_whole_with_gradients(self):
+        x = tf.constant(np.random.rand(2, 37, 8).astype("float32"))
+        whole = MAESTAttention(8, 2)
+        chunked = MAESTAttention(8, 2, query_chunk_size=5)
+        whole(x), chunked(x)
+        chunked.set_weights(whole.get_weights())
+        outputs, grads = [], []
+        for layer in (whole, chunked):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x)
+                loss = tf.reduce_sum(y**2)
+            outputs.append(y.numpy())
+            grads.append(tape.gradient(loss, x).numpy())
+        np.testing.assert_allclose(outputs[1], outputs[0], atol=1e-5)
+        np.testing.assert_allclose(grads[1], grads[0], atol=1e-4)
+
+    def test_layer_with_chunks(self):
+        self.run_layer_test(
+            MAESTBlock,
+            init_kwargs={
+                "hidden_dim": 8,
+                "num_heads": 2,
+                "intermediate_dim": 16,
+                "layer_norm_epsilon": 1e-6,
+                "query_chunk_size": 3,
+            },
+            input_data=np.random.rand(2, 7, 8).astype("float32"),
+            expected_output_shape=(2, 7, 8),
+            expected_num_trainable_weights=12,
+        )
+
+    def test_config_without_the_key_loads_unchunked(self):
+        # Configs saved before the option existed have no such key.
+        config = MAESTBlock(8, 2, 16).get_config()
+        self.assertIsNone(config.pop("query_chunk_size"))
+        self.assertIsNone(MAESTBlock.from_config(config).query_chunk_size)
+        config = MAESTAttention(8, 2, query_chunk_size="auto").get_config()
+        self.assertEqual(config["query_chunk_size"], "auto")
+        self.assertEqual(
+            MAESTAttention.from_config(config).query_chunk_size, "auto"
+        )
+
+    def test_auto(self):
+        # benchmarks/embed.py's model at --batch_size 16: 2 heads.
+        self.assertEqual(auto_query_chunk_size(16, 2, 1685), 32)
+        # MAEST-30s: 12 heads; at least 8 queries.
+        self.assertEqual(auto_query_chunk_size(16, 12, 1685), 8)
+        # Small score matrices (inference patchout T=10) stay whole, as
+        # does a batch size unknown when traced.
+        self.assertIsNone(auto_query_chunk_size(16, 2, 173))
+        self.assertIsNone(auto_query_chunk_size(None, 2, 1685))
+        q, k, v = (tf.constant(x) for x in self.qkv)
+        np.testing.assert_allclose(
+            attention_product(q, k, v, "auto").numpy(),
+            _numpy_attention(*self.qkv),
+            atol=1e-5,
+        )
+
+    def test_bad_chunk_size(self):
+        for bad in (0, -1, 2.0, True, "big"):
+            with pytest.raises(ValueError, match="`query_chunk_size` must"):
+                MAESTAttention(8, 2, query_chunk_size=bad)
+        block = MAESTBlock(8, 2, 16)
+        with pytest.raises(ValueError, match="query_chunk_size=0"):
+            block.query_chunk_size = 0
 
 
 class MAESTTokenPoolingTest(TestCase):

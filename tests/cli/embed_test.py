@@ -154,3 +154,45 @@ def test_speed_options_equal_the_library_settings(
     np.testing.assert_allclose(got, expected, atol=0.05, rtol=0)
     # ... and not the float32 model without patchout.
     assert np.max(np.abs(got - plain)) > 0.2
+
+
+def test_chunked_attention_is_used_and_keeps_the_embeddings(
+    tagger_file, loaded_tagger, folder, tmp_path, monkeypatch
+):
+    from keras_music.models.maest import maest_layers
+
+    # The tiny tagger's score matrices are far below the size where
+    # "auto" chunks: lower the thresholds so that it chunks by 8 queries.
+    monkeypatch.setattr(maest_layers, "AUTO_CHUNK_ABOVE_BYTES", 0)
+    monkeypatch.setattr(maest_layers, "AUTO_CHUNK_ROWS", 0)
+    picked = []
+    auto = maest_layers.auto_query_chunk_size
+
+    def spy(*shape):
+        picked.append((shape, auto(*shape)))
+        return picked[-1][1]
+
+    monkeypatch.setattr(maest_layers, "auto_query_chunk_size", spy)
+    directory, paths = folder
+    output = str(tmp_path / "chunked")
+    main(
+        [
+            "embed",
+            tagger_file,
+            directory,
+            "--output",
+            output,
+            "--timestamps",
+            "--batch_size",
+            "4",
+        ]
+    )
+    # The traced batch of 4 segments: 2 heads, 2 + 9 x 6 tokens, in 7
+    # chunks of 8 queries.
+    assert ((4, 2, 56), 8) in picked
+    expected, _ = reference(loaded_tagger, paths["long"], None, "stack")
+    with np.load(os.path.join(output, "long.wav.npz")) as saved:
+        # float32, the same products in other blockings: 1e-5.
+        np.testing.assert_allclose(
+            saved["embedding"], expected, atol=1e-5, rtol=0
+        )

@@ -51,34 +51,20 @@ segmenting and averaging itself; serve it with
 next version, which TF Serving picks up while running.
 """
 
-# First: keras_music imports TensorFlow quietly (KERAS_MUSIC_VERBOSE=1
-# shows its logging).
-from keras_music import quiet as _quiet  # noqa: F401
-
-# isort: split
+# Only absl at the top: `--help` answers before TensorFlow is imported
+# (`parse_flags`); keras_music, which imports TensorFlow quietly
+# (KERAS_MUSIC_VERBOSE=1 shows its logging), comes with the flag checks.
 import os
 import time
 import warnings
 
-import flag_checks
-import keras
 from absl import app
 from absl import flags
 from absl import logging
 
-import keras_music  # noqa: F401  (sets the backend, registers the models)
-from keras_music.export.embedder import export_embedder
-from keras_music.export.serving_export import embedder_metadata
-from keras_music.export.serving_export import export_size
-from keras_music.export.serving_export import serving_metadata
-from keras_music.export.tagger import FORMATS
-from keras_music.export.tagger import export_tagger
-from keras_music.export.tagger import tagger_metadata
-from keras_music.export.tagger import tflite_path
-from keras_music.export.tflite import check_free
-from keras_music.models.embedder import AudioEmbedder
-from keras_music.models.tagger import Tagger
-
+# `keras_music.export.tagger.FORMATS`, named here so that the help does
+# not import TensorFlow (tests/recipes/export_test.py checks they agree).
+FORMATS = ("saved_model", "tflite")
 QUANTIZATIONS = ("float32", "float16", "dynamic_range")
 
 flags.DEFINE_string("model", None, "A trained tagger or encoder, `.keras`.")
@@ -120,26 +106,45 @@ flags.DEFINE_enum(
     "MAEST token of --block. Default: stack.",
 )
 flags.mark_flags_as_required(["model", "name"])
-flag_checks.keras_file("model")
-flag_checks.positive("sample_rate", "segment", "version", "time_stride")
-# Checked when the flags are parsed, before the model is loaded.
-flags.register_validator(
-    "format",
-    lambda formats: bool(formats) and set(formats) <= set(FORMATS),
-    message=f"--format must list one or more of {', '.join(FORMATS)}.",
-)
-flags.register_validator(
-    "quantization",
-    lambda variants: bool(variants) and set(variants) <= set(QUANTIZATIONS),
-    message=f"--quantization must list one or more of "
-    f"{', '.join(QUANTIZATIONS)}.",
-)
 FLAGS = flags.FLAGS
+
+
+def add_flag_checks():
+    """The checks of the flags, run when they are parsed, before the model
+    is loaded; `flag_checks` imports keras_music, and so TensorFlow."""
+    import flag_checks
+
+    flag_checks.keras_file("model")
+    flag_checks.positive("sample_rate", "segment", "version", "time_stride")
+    flags.register_validator(
+        "format",
+        lambda formats: bool(formats) and set(formats) <= set(FORMATS),
+        message=f"--format must list one or more of {', '.join(FORMATS)}.",
+    )
+    flags.register_validator(
+        "quantization",
+        lambda variants: bool(variants) and set(variants) <= set(QUANTIZATIONS),
+        message=f"--quantization must list one or more of "
+        f"{', '.join(QUANTIZATIONS)}.",
+    )
+
+
+def parse_flags(argv):
+    """absl's parsing, with `--help` answered before keras_music and
+    TensorFlow are imported; then every check."""
+    try:
+        FLAGS(argv)  # `--help` prints the flags and exits here
+    except flags.Error:
+        pass  # reported by the parse below, with the checks
+    add_flag_checks()
+    return app.parse_flags_with_usage(argv)
 
 
 def embedder_export(model, sample_rate=None, segment_seconds=None):
     """Embeddings (an `AudioEmbedder`, a tagger's `--block`, or an encoder
     with its rate): a SavedModel only."""
+    from keras_music.export.embedder import export_embedder
+
     if "tflite" in FLAGS.format:
         if FLAGS["format"].present:
             raise app.UsageError(
@@ -167,6 +172,11 @@ def embedder_export(model, sample_rate=None, segment_seconds=None):
 
 def tagger_export(model, overrides):
     """A tagger: SavedModel and TFLite, from what the model carries."""
+    from keras_music.export.tagger import export_tagger
+    from keras_music.export.tagger import tagger_metadata
+    from keras_music.export.tagger import tflite_path
+    from keras_music.export.tflite import check_free
+
     metadata = tagger_metadata(model, **overrides)
     quantizations = [None if q == "float32" else q for q in FLAGS.quantization]
     base = os.path.join(FLAGS.output_dir, FLAGS.name)
@@ -199,6 +209,9 @@ def legacy_overrides():
     """For a model saved before models carried their metadata: what the
     `results.json` of its run gives (deprecated), or `None` when that
     names an encoder."""
+    from keras_music.export.serving_export import embedder_metadata
+    from keras_music.export.serving_export import serving_metadata
+
     encoder = None
     if FLAGS.labels is None:
         encoder = embedder_metadata(
@@ -219,6 +232,12 @@ def legacy_overrides():
 
 
 def main(_):
+    import keras
+
+    from keras_music.export.serving_export import export_size
+    from keras_music.models.embedder import AudioEmbedder
+    from keras_music.models.tagger import Tagger
+
     # === The model and what it carries ===
     with warnings.catch_warnings():
         # Serving does not need the optimizer's state; Keras warns that
@@ -256,4 +275,7 @@ def main(_):
 
 if __name__ == "__main__":
     logging.set_verbosity(logging.WARNING)
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)
+else:
+    # Imported (tests parse FLAGS themselves, then call `main`).
+    add_flag_checks()

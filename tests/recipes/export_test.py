@@ -213,3 +213,45 @@ class ExportEncoderRecipeTest(TestCase):
         self.assertIn("an encoder exports as saved_model only", tflite.stderr)
         self.assertNotIn("Traceback", tflite.stderr)
         self.assertEqual(os.listdir(output), [])
+
+
+def _in_subprocess(code):
+    result = subprocess.run(
+        [sys.executable, "-c", code, RECIPE],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_help_imports_no_tensorflow():
+    output = _in_subprocess(
+        "import os, runpy, sys\n"
+        "recipe = sys.argv[1]\n"
+        "sys.path.insert(0, os.path.dirname(recipe))\n"
+        "sys.argv = [recipe, '--help']\n"
+        "try:\n"
+        "    runpy.run_path(recipe, run_name='__main__')\n"
+        "except SystemExit as exit:\n"
+        "    print('exit', exit.code)\n"
+        "heavy = ('tensorflow', 'keras', 'keras_music')\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in heavy]\n"
+        "print('heavy', sorted(heavy)[:5])\n"
+    )
+    assert "--model: A trained tagger or encoder" in output
+    assert "exit 1" in output  # absl's --help
+    assert "heavy []" in output
+
+
+def test_formats_named_in_the_recipe_are_the_library_s():
+    output = _in_subprocess(
+        "import os, runpy, sys\n"
+        "sys.path.insert(0, os.path.dirname(sys.argv[1]))\n"
+        "recipe = runpy.run_path(sys.argv[1])\n"
+        "from keras_music.export.tagger import FORMATS\n"
+        "print(tuple(recipe['FORMATS']) == FORMATS)\n"
+    )
+    assert output.split() == ["True"]

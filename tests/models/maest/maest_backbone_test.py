@@ -71,6 +71,9 @@ class MAESTBackboneTest(TestCase):
                 backbone.predict(x, verbose=0), whole, atol=1e-5
             )
         self.run_model_saving_test(backbone, x)
+        # A SavedModel of any batch and length: the chunks are counted
+        # when it runs.
+        self.run_export_test(backbone, x)
         restored = MAESTBackbone.from_config(backbone.get_config())
         self.assertEqual(restored.query_chunk_size, 5)
         config = backbone.get_config()

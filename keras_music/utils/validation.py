@@ -27,6 +27,20 @@ def check_positive_int(name, value):
     return int(value)
 
 
+def check_non_negative_int(name, value):
+    """An integer (not a bool) of 0 or more, returned as `int`."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or value < 0
+    ):
+        raise ValueError(
+            f"`{name}` must be a non-negative integer. "
+            f"Received: {name}={value!r}"
+        )
+    return int(value)
+
+
 def check_positive_int_tuple(name, value):
     """A non-empty sequence of positive integers, returned as a tuple."""
     try:

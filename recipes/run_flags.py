@@ -15,6 +15,7 @@ import collections
 
 import flag_checks
 import keras
+import tensorflow as tf
 from absl import flags
 
 from keras_music.data.data_service import through_data_service
@@ -127,6 +128,11 @@ def start_run():
         f"{' with deterministic ops' if FLAGS.deterministic else ''}"
     )
     return strategy
+
+
+def cpu_demo():
+    """Whether the run is the recipe's CPU demo: no `--data` and no GPU."""
+    return FLAGS.data is None and not tf.config.list_physical_devices("GPU")
 
 
 def run_settings(ignore=()):

@@ -60,7 +60,6 @@ from keras_music import quiet as _quiet  # noqa: F401
 # isort: split
 import dataclasses
 import os
-import time
 
 import flag_checks
 import keras
@@ -71,6 +70,7 @@ from absl import app
 from absl import flags
 from absl import logging
 from run_flags import compile_options
+from run_flags import cpu_demo
 from run_flags import prepare_output
 from run_flags import recipe_data
 from run_flags import start_run
@@ -80,8 +80,7 @@ import keras_music  # noqa: F401  (sets the Keras backend)
 from keras_music.data.s3t_views import s3t_augmentation
 from keras_music.data.s3t_views import s3t_view_pairs
 from keras_music.data.tfrecord_format import write_json_atomic
-from keras_music.distribute import fit
-from keras_music.evaluation.probe_encoder import METRIC_NAMES
+from keras_music.evaluation.embedding_fusion import describe
 from keras_music.evaluation.probe_encoder import probe_encoder
 from keras_music.evaluation.probe_protocol import get_probe_protocol
 from keras_music.export.embedder import export_embedder
@@ -93,10 +92,10 @@ from keras_music.models.s3t.s3t_backbone import view_frames
 from keras_music.models.swin.swin_backbone import SwinBackbone
 from keras_music.models.swin.swin_presets import backbone_presets
 from keras_music.pretraining.moco import MoCo
-from keras_music.training.recipe_support import keep_initial_weights
-from keras_music.training.recipe_support import resume_stream
-from keras_music.training.recipe_support import run_callbacks
+from keras_music.training.recipe_support import epoch_steps
+from keras_music.training.recipe_support import pretrain
 from keras_music.training.recipe_support import worker_done
+from keras_music.training.warmup_cosine import warmup_cosine
 
 # === Setup ===
 
@@ -334,12 +333,8 @@ def learning_rate_schedule(cfg, steps_per_epoch):
     """Cosine decay to 0 after a linear warm-up over the first 5% of the
     steps (20 of the paper's 400 epochs) to `--learning_rate`."""
     total = cfg.epochs * steps_per_epoch
-    warmup = round(WARMUP_FRACTION * total)
-    return keras.optimizers.schedules.CosineDecay(
-        0.0,
-        decay_steps=max(1, total - warmup),
-        warmup_target=cfg.learning_rate,
-        warmup_steps=warmup,
+    return warmup_cosine(
+        cfg.learning_rate, total, round(WARMUP_FRACTION * total)
     )
 
 
@@ -405,15 +400,6 @@ def probe_scores(encoder, splits, task, setup, cache_dir):
     return {"tracks": result.test_tracks} | scores
 
 
-def describe(scores):
-    """`"accuracy 0.167 macro F1 0.154"`: the scores `probe_scores` gives."""
-    return " ".join(
-        f"{METRIC_NAMES[name]} {scores[name]:.3f}"
-        for name in ("top1", "f1", "roc_auc", "pr_auc")
-        if name in scores
-    )
-
-
 # === Export ===
 
 
@@ -434,7 +420,7 @@ def export_encoder(cfg):
 
 def main(_):
     strategy = start_run()
-    demo = FLAGS.data is None and not tf.config.list_physical_devices("GPU")
+    demo = cpu_demo()
     replicas = strategy.num_replicas_in_sync
     cfg = config(demo, replicas)
     prepare_output(cfg.output, strategy)
@@ -445,8 +431,8 @@ def main(_):
         corpus_seconds=max(30.0, float(np.ceil(cfg.clip_seconds))),
         corpus_task="dance",
     )
-    steps_per_epoch = cfg.steps_per_epoch or max(
-        1, manifest["num_examples"] // cfg.batch_size
+    steps_per_epoch = epoch_steps(
+        manifest["num_examples"], cfg.batch_size, cfg.steps_per_epoch
     )
     if demo:
         print(
@@ -455,8 +441,6 @@ def main(_):
             f"pass --preset swin_tiny --epochs 400 for the paper's model."
         )
     train = pretraining_views(splits["train"], cfg, cfg.batch_size)
-    # A resumed run goes on where the interrupted one's stream was.
-    train, _ = resume_stream(train, cfg.output, steps_per_epoch)
 
     # === Model ===
     with strategy.scope():
@@ -472,19 +456,18 @@ def main(_):
     )
 
     # === Train ===
-    # The initial weights, to probe the same encoder untrained (a resumed
-    # run keeps those of its first start).
-    initial_path = keep_initial_weights(backbone, cfg.output)
-    started = time.time()
-    history = fit(
+    # Resumable; the initial weights are kept, to probe the same encoder
+    # untrained (a resumed run keeps those of its first start).
+    done = pretrain(
         moco,
         train,
-        epochs=cfg.epochs,
-        steps_per_epoch=steps_per_epoch,
-        callbacks=run_callbacks(cfg.output, "loss", "min", strategy),
+        cfg.output,
+        cfg.epochs,
+        steps_per_epoch,
+        strategy,
+        baseline=backbone,
         verbose=FLAGS.verbose,
     )
-    trained_seconds = time.time() - started
     if worker_done(moco, cfg.output, strategy):
         return  # the chief evaluates and writes the run's files
     encoder = audio_encoder(backbone, cfg)
@@ -495,7 +478,7 @@ def main(_):
     # encoder at its initial weights.
     cache_dir = os.path.join(cfg.output, "embeddings")
     pretrained = probe_scores(encoder, splits, task, cfg, cache_dir)
-    backbone.load_weights(initial_path)
+    backbone.load_weights(done.initial_weights)
     random_init = probe_scores(encoder, splits, task, cfg, cache_dir)
     results = {
         "preset": cfg.preset,
@@ -508,8 +491,8 @@ def main(_):
         "epochs": cfg.epochs,
         "steps_per_epoch": steps_per_epoch,
         "batch_size": cfg.batch_size,
-        "final_loss": history.history.get("loss", [None])[-1],
-        "train_seconds": round(trained_seconds, 1),
+        "final_loss": done.history.history.get("loss", [None])[-1],
+        "train_seconds": round(done.seconds, 1),
         "test": pretrained,
         "test_random_init": random_init,
     }
@@ -521,7 +504,7 @@ def main(_):
     print(
         f"test ({pretrained['tracks']} tracks, {task}): "
         f"{describe(pretrained)} (random init: {describe(random_init)}); "
-        f"{cfg.preprocessor}, pre-trained in {trained_seconds:.0f} s; "
+        f"{cfg.preprocessor}, pre-trained in {done.seconds:.0f} s; "
         f"encoder in {cfg.output}/encoder.keras"
     )
 

@@ -61,6 +61,7 @@ from absl import flags
 from absl import logging
 from run_flags import compile_options
 from run_flags import cpu_demo
+from run_flags import flags_or_defaults
 from run_flags import prepare_output
 from run_flags import recipe_data
 from run_flags import start_run
@@ -197,11 +198,7 @@ class Config:
 def config(demo):
     """The run's `Config`: the CPU demo's (`demo`) or the paper's
     settings, overridden by the flags given."""
-    defaults = CPU_DEMO if demo else PAPER
-    value = {
-        name: default if getattr(FLAGS, name) is None else getattr(FLAGS, name)
-        for name, default in defaults.items()
-    }
+    value = flags_or_defaults(CPU_DEMO if demo else PAPER)
     preset = FLAGS.preset or FLAGS.encoder
     if preset not in PRESETS[FLAGS.encoder]:
         raise ValueError(

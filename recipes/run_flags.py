@@ -135,6 +135,18 @@ def cpu_demo():
     return FLAGS.data is None and not tf.config.list_physical_devices("GPU")
 
 
+def flags_or_defaults(defaults, names=None):
+    """The flags of `names` (every key of `defaults` when `None`) by name,
+    each unset one (`None`) as its value in `defaults`: a recipe's paper or
+    CPU demo settings with the flags given over them."""
+    names = defaults if names is None else names
+    return {
+        name: defaults[name] if getattr(FLAGS, name) is None else value
+        for name in names
+        for value in (getattr(FLAGS, name),)
+    }
+
+
 def run_settings(ignore=()):
     """The recipe's flags that define its run, by name, less `ignore`."""
     return {

@@ -71,6 +71,7 @@ from absl import flags
 from absl import logging
 from run_flags import compile_options
 from run_flags import cpu_demo
+from run_flags import flags_or_defaults
 from run_flags import prepare_output
 from run_flags import recipe_data
 from run_flags import start_run
@@ -228,13 +229,11 @@ def config(demo, replicas=1):
     """The run's `Config`: the CPU demo's (`demo`) or the paper's
     settings, overridden by the flags given; the paper's batch is per
     replica, of `replicas`."""
-    defaults = CPU_DEMO if demo else PAPER
-
-    def flag_or_default(name):
-        value = getattr(FLAGS, name)
-        return defaults[name] if value is None else value
-
-    preset = flag_or_default("preset")
+    names = ("preset", "time_compression", "fold", "epochs", "queue_size")
+    value = flags_or_defaults(
+        CPU_DEMO if demo else PAPER, names + ("momentum",)
+    )
+    preset = value["preset"]
     if preset not in backbone_presets:
         raise ValueError(
             f"`--preset` must be one of {sorted(backbone_presets)}. "
@@ -247,12 +246,10 @@ def config(demo, replicas=1):
             f"make one); {preset} takes {height}x{width}. "
             f"Received: --preset={preset!r}"
         )
-    fold = flag_or_default("fold")
-    compression = flag_or_default("time_compression")
-    frames = view_frames(FLAGS.preprocessor, fold, height)
+    frames = view_frames(FLAGS.preprocessor, value["fold"], height)
     _, clip_seconds = s3t_clip(
         frames,
-        compression,
+        value["time_compression"],
         FLAGS.clip_seconds,
         SAMPLE_RATE,
         HOP_LENGTH,
@@ -264,16 +261,11 @@ def config(demo, replicas=1):
         else PAPER["batch_per_replica"] * replicas
     )
     return Config(
+        **value,
         preprocessor=FLAGS.preprocessor,
-        preset=preset,
         size=height,
-        time_compression=compression,
-        fold=fold,
         view_frames=frames,
         clip_seconds=clip_seconds,
-        epochs=flag_or_default("epochs"),
-        queue_size=flag_or_default("queue_size"),
-        momentum=flag_or_default("momentum"),
         demo=demo,
         steps_per_epoch=FLAGS.steps_per_epoch,
         batch_size=batch_size,

@@ -88,10 +88,7 @@ def settings(demo, paper, cpu_demo):
     """The shared fields of the run's `Config` from the flags, and those
     of `cpu_demo` (with `demo`) or `paper` (e.g. `epochs`, `batch_size`)
     where their flag is unset."""
-    value = {
-        name: getattr(FLAGS, name) or default
-        for name, default in (cpu_demo if demo else paper).items()
-    }
+    value = run_flags.flags_or_defaults(cpu_demo if demo else paper)
     return {"demo": demo, **value} | {
         name: getattr(FLAGS, name) for name in _FLAG_FIELDS
     }

@@ -361,9 +361,20 @@ def epoch_steps(num_examples, batch_size, steps_per_epoch=None):
 Pretraining = collections.namedtuple(
     "Pretraining", ["history", "seconds", "initial_weights"]
 )
-Pretraining.__doc__ = """What `pretrain` did: the `fit` history, the seconds
-it took and the path of the untrained weights (`None` with no
-`baseline`)."""
+Pretraining.__doc__ = """What `pretrain` did.
+
+Args:
+    history: `keras.callbacks.History`. The `fit` history.
+    seconds: float. How long the `fit` took.
+    initial_weights: str or `None`. The path of the untrained weights of
+        `pretrain`'s `baseline` (`None` without one).
+
+Example:
+
+>>> done = Pretraining(keras.callbacks.History(), 12.5, None)
+>>> round(done.seconds)
+12
+"""
 
 
 def pretrain(

@@ -52,14 +52,13 @@ from keras_music import quiet as _quiet  # noqa: F401
 # isort: split
 import dataclasses
 import os
-import time
 
 import flag_checks
-import run_flags
-import tensorflow as tf
+import simclr_flags
 from absl import app
 from absl import flags
 from absl import logging
+from run_flags import cpu_demo
 from run_flags import prepare_output
 from run_flags import recipe_data
 from run_flags import start_run
@@ -68,7 +67,6 @@ import keras_music  # noqa: F401  (sets the Keras backend)
 from keras_music.data.tfrecord_format import write_json_atomic
 from keras_music.data.view_pairs import clmr_views
 from keras_music.data.view_pairs import view_pairs
-from keras_music.distribute import fit
 from keras_music.evaluation.embedding_fusion import describe
 from keras_music.evaluation.embedding_fusion import linear_protocol
 from keras_music.evaluation.embedding_fusion import probe_scores
@@ -79,9 +77,8 @@ from keras_music.models.sample_cnn.sample_cnn_presets import (
 from keras_music.models.sample_cnn.sample_cnn_presets import backbone_presets
 from keras_music.pretraining.simclr_setup import sample_cnn
 from keras_music.pretraining.simclr_setup import simclr_model
-from keras_music.training.recipe_support import keep_initial_weights
-from keras_music.training.recipe_support import resume_stream
-from keras_music.training.recipe_support import run_callbacks
+from keras_music.training.recipe_support import epoch_steps
+from keras_music.training.recipe_support import pretrain
 from keras_music.training.recipe_support import worker_done
 
 # === Setup ===
@@ -91,74 +88,33 @@ PAPER = {"epochs": 200, "batch_size": 48}
 CPU_DEMO = {"epochs": 6, "batch_size": 32}
 
 flags.DEFINE_string("preset", "sample_cnn_clmr", "SampleCNNBackbone preset.")
-flags.DEFINE_enum(
-    "augment",
-    "all",
-    ["all", "crop_only"],
-    "CLMR's whole chain, or random crops only (Table 1 ablation).",
-)
 flags.DEFINE_integer(
     "crop_samples", None, "Samples per view. Default: the preset's (59049)."
 )
-flags.DEFINE_float(
-    "span_seconds", 30.0, "Window of each track the two crops come from."
-)
-flags.DEFINE_integer("epochs", None, "Pre-training epochs (200).")
-flags.DEFINE_integer(
-    "steps_per_epoch", None, "Batches per epoch. Default: one pass."
-)
-flags.DEFINE_integer("batch_size", None, "Global batch (48).")
-flags.DEFINE_float("learning_rate", 3e-4, "Adam learning rate.")
-flags.DEFINE_float("weight_decay", 1e-6, "Adam(W) weight decay.")
-flags.DEFINE_float("temperature", 0.5, "NT-Xent temperature.")
-flags.DEFINE_integer("projection_dim", 64, "Projector output width.")
-flags.DEFINE_integer("probe_epochs", None, "Linear probe epoch cap (200).")
-flags.DEFINE_integer("probe_trials", 3, "Linear probe seeds (mean).")
-flags.DEFINE_string("output", None, "Run folder. Default: runs/clmr_<aug>.")
 flags.DEFINE_string(
     "embedding_cache",
     None,
     "Embedding cache root; runs sharing it reuse the random-init "
     "embeddings. Default: <output>/embeddings.",
 )
-flag_checks.positive(
-    "crop_samples",
-    "span_seconds",
-    "epochs",
-    "steps_per_epoch",
-    "batch_size",
-    "learning_rate",
-    "temperature",
-    "projection_dim",
-    "probe_epochs",
-    "probe_trials",
+flag_checks.positive("crop_samples")
+simclr_flags.define_flags(
+    projection_dim=64,
+    augment_help="CLMR's whole chain, or random crops only (Table 1 ablation).",
+    output_help="Run folder. Default: runs/clmr_<aug>.",
 )
-flag_checks.non_negative("weight_decay")
-# --help lists the shared flags (recipes/run_flags.py) with these.
-flags.adopt_module_key_flags(run_flags)
+# --help lists the shared flags (recipes/simclr_flags.py, run_flags.py).
+flags.adopt_module_key_flags(simclr_flags)
 FLAGS = flags.FLAGS
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(simclr_flags.Settings):
     """What one run does: the paper's settings or the CPU demo's, with
     the flags given on the command line over them (`config`)."""
 
     preset: str
-    demo: bool  # the CPU demo: SampleCNN at an eighth of its width
-    augment: str
     crop_samples: int
-    span_seconds: float
-    epochs: int
-    steps_per_epoch: int | None
-    batch_size: int
-    learning_rate: float
-    weight_decay: float
-    temperature: float
-    projection_dim: int
-    jit_compile: bool | None
-    probe_epochs: int | None
-    probe_trials: int
     output: str
     embedding_cache: str
 
@@ -176,28 +132,15 @@ def config(demo):
             f"Received: --preset={FLAGS.preset!r}"
         )
     crop = FLAGS.crop_samples or backbone_presets[FLAGS.preset]["input_length"]
-    if round(FLAGS.span_seconds * SAMPLE_RATE) < crop:
-        raise ValueError(
-            f"`--span_seconds` must hold a crop of {crop} samples "
-            f"({crop / SAMPLE_RATE:.2f} s). "
-            f"Received: --span_seconds={FLAGS.span_seconds}"
-        )
-    value = {
-        name: getattr(FLAGS, name) or default
-        for name, default in (CPU_DEMO if demo else PAPER).items()
-    }
-    names = ("preset", "augment", "span_seconds", "steps_per_epoch")
-    names += ("learning_rate", "weight_decay", "temperature", "jit_compile")
-    names += ("projection_dim", "probe_epochs", "probe_trials")
+    simclr_flags.check_span(crop, SAMPLE_RATE)
     output = FLAGS.output or os.path.join("runs", f"clmr_{FLAGS.augment}")
     return Config(
-        demo=demo,
+        **simclr_flags.settings(demo, PAPER, CPU_DEMO),
+        preset=FLAGS.preset,
         crop_samples=crop,
         output=output,
         embedding_cache=FLAGS.embedding_cache
         or os.path.join(output, "embeddings"),
-        **value,
-        **{name: getattr(FLAGS, name) for name in names},
     )
 
 
@@ -233,7 +176,7 @@ def linear_scores(cfg, encoder, splits, task, protocol):
 
 def main(_):
     strategy = start_run()
-    demo = FLAGS.data is None and not tf.config.list_physical_devices("GPU")
+    demo = cpu_demo()
     cfg = config(demo)
     prepare_output(cfg.output, strategy)
 
@@ -241,8 +184,8 @@ def main(_):
     splits, source, manifest, task = recipe_data(
         SAMPLE_RATE, corpus_task="dance"
     )
-    steps = cfg.steps_per_epoch or max(
-        1, manifest["num_examples"] // cfg.batch_size
+    steps = epoch_steps(
+        manifest["num_examples"], cfg.batch_size, cfg.steps_per_epoch
     )
     if demo:
         print(
@@ -251,10 +194,7 @@ def main(_):
             f"the built-in corpus; pass --data (or run on a GPU) for CLMR's "
             "size."
         )
-    # A resumed run goes on where the interrupted one's stream was.
-    train, _ = resume_stream(
-        training_pairs(cfg, splits["train"]), cfg.output, steps
-    )
+    train = training_pairs(cfg, splits["train"])
 
     # === Model ===
     with strategy.scope():
@@ -269,20 +209,18 @@ def main(_):
     )
 
     # === Train ===
-    # The initial weights, to probe the same encoder untrained (a resumed
-    # run keeps those of its first start).
-    initial_path = keep_initial_weights(encoder, cfg.output)
-    started = time.time()
-    history = fit(
+    # Resumable; the initial weights are kept, to probe the same encoder
+    # untrained (a resumed run keeps those of its first start).
+    done = pretrain(
         simclr,
         train,
-        epochs=cfg.epochs,
-        steps_per_epoch=steps,
-        callbacks=run_callbacks(cfg.output, "loss", "min", strategy),
-        shuffle=False,  # the input pipeline shuffles
+        cfg.output,
+        cfg.epochs,
+        steps,
+        strategy,
+        baseline=encoder,
         verbose=FLAGS.verbose,
     )
-    trained_seconds = time.time() - started
     if worker_done(simclr, cfg.output, strategy):
         return  # the chief evaluates and writes the run's files
     encoder.save(os.path.join(cfg.output, "encoder.keras"))
@@ -290,7 +228,7 @@ def main(_):
     # === Evaluate ===
     protocol = linear_protocol(cfg.probe_epochs, cfg.probe_trials)
     pretrained = linear_scores(cfg, encoder, splits, task, protocol)
-    encoder.load_weights(initial_path)
+    encoder.load_weights(done.initial_weights)
     random_init = linear_scores(cfg, encoder, splits, task, protocol)
 
     # === Export ===
@@ -305,9 +243,9 @@ def main(_):
         "epochs": cfg.epochs,
         "steps_per_epoch": steps,
         "batch_size": cfg.batch_size,
-        "final_loss": history.history.get("loss", [None])[-1],
-        "final_accuracy": history.history.get("accuracy", [None])[-1],
-        "train_seconds": round(trained_seconds, 1),
+        "final_loss": done.history.history.get("loss", [None])[-1],
+        "final_accuracy": done.history.history.get("accuracy", [None])[-1],
+        "train_seconds": round(done.seconds, 1),
         "probe": protocol.name,
         "probe_trials": protocol.trials,
         "test": pretrained,
@@ -317,7 +255,7 @@ def main(_):
     print(
         f"test ({pretrained['tracks']} tracks, {task}): "
         f"{describe(pretrained)} (random init: {describe(random_init)}); "
-        f"augment {cfg.augment}, pre-trained in {trained_seconds:.0f} s; "
+        f"augment {cfg.augment}, pre-trained in {done.seconds:.0f} s; "
         f"encoder in {cfg.output}/encoder.keras"
     )
 

@@ -59,15 +59,14 @@ from keras_music import quiet as _quiet  # noqa: F401
 # isort: split
 import dataclasses
 import os
-import time
 
 import flag_checks
 import keras
-import run_flags
-import tensorflow as tf
+import simclr_flags
 from absl import app
 from absl import flags
 from absl import logging
+from run_flags import cpu_demo
 from run_flags import prepare_output
 from run_flags import recipe_data
 from run_flags import start_run
@@ -77,7 +76,6 @@ from keras_music.data.tfrecord_format import write_json_atomic
 from keras_music.data.view_pairs import multiformat_spectrogram_views
 from keras_music.data.view_pairs import multiformat_waveform_views
 from keras_music.data.view_pairs import view_pairs
-from keras_music.distribute import fit
 from keras_music.distribute import is_chief
 from keras_music.evaluation.embedding_fusion import concatenated
 from keras_music.evaluation.embedding_fusion import describe
@@ -91,9 +89,9 @@ from keras_music.models.sample_cnn import sample_cnn_presets
 from keras_music.pretraining.simclr_setup import resnet
 from keras_music.pretraining.simclr_setup import sample_cnn
 from keras_music.pretraining.simclr_setup import simclr_model
+from keras_music.training.recipe_support import epoch_steps
 from keras_music.training.recipe_support import keep_initial_weights
-from keras_music.training.recipe_support import resume_stream
-from keras_music.training.recipe_support import run_callbacks
+from keras_music.training.recipe_support import pretrain
 from keras_music.training.recipe_support import save_weights_atomic
 from keras_music.training.recipe_support import worker_done
 
@@ -119,75 +117,31 @@ flags.DEFINE_string(
     "waveform_preset", "sample_cnn_multiformat", "SampleCNN preset."
 )
 flags.DEFINE_string("spectrogram_preset", "resnet18", "ResNet preset.")
-flags.DEFINE_enum(
-    "augment",
-    "all",
-    ["all", "crop_only"],
-    "The paper's augmentations, or random crops only (Table 1).",
-)
 flags.DEFINE_integer(
     "clip_samples", None, "Samples per view. Default: 5 s (110,250)."
 )
 flags.DEFINE_integer("n_mels", 128, "Mel bands of the spectrogram branch.")
-flags.DEFINE_float(
-    "span_seconds", 30.0, "Window of each track the two crops come from."
+flag_checks.positive("clip_samples", "n_mels")
+simclr_flags.define_flags(
+    projection_dim=128,
+    augment_help="The paper's augmentations, or random crops only (Table 1).",
+    output_help="Run folder. Default: runs/multiformat_<aug>.",
 )
-flags.DEFINE_integer("epochs", None, "Pre-training epochs per encoder.")
-flags.DEFINE_integer(
-    "steps_per_epoch", None, "Batches per epoch. Default: one pass."
-)
-flags.DEFINE_integer("batch_size", None, "Global batch (48).")
-flags.DEFINE_float("learning_rate", 3e-4, "Adam learning rate.")
-flags.DEFINE_float("weight_decay", 1e-6, "Adam(W) weight decay.")
-flags.DEFINE_float("temperature", 0.5, "NT-Xent temperature.")
-flags.DEFINE_integer("projection_dim", 128, "Projector output width.")
-flags.DEFINE_integer("probe_epochs", None, "Linear probe epoch cap (200).")
-flags.DEFINE_integer("probe_trials", 3, "Linear probe seeds (mean).")
-flags.DEFINE_string(
-    "output", None, "Run folder. Default: runs/multiformat_<aug>."
-)
-flag_checks.positive(
-    "clip_samples",
-    "n_mels",
-    "span_seconds",
-    "epochs",
-    "steps_per_epoch",
-    "batch_size",
-    "learning_rate",
-    "temperature",
-    "projection_dim",
-    "probe_epochs",
-    "probe_trials",
-)
-flag_checks.non_negative("weight_decay")
-# --help lists the shared flags (recipes/run_flags.py) with these.
-flags.adopt_module_key_flags(run_flags)
+# --help lists the shared flags (recipes/simclr_flags.py, run_flags.py).
+flags.adopt_module_key_flags(simclr_flags)
 FLAGS = flags.FLAGS
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(simclr_flags.Settings):
     """What one run does: the paper's settings or the CPU demo's, with
     the flags given on the command line over them (`config`)."""
 
     fusion: str
     waveform_preset: str
     spectrogram_preset: str
-    demo: bool  # the CPU demo: both encoders at their demo widths
-    augment: str
     clip_samples: int
     n_mels: int
-    span_seconds: float
-    epochs: int
-    steps_per_epoch: int | None
-    batch_size: int
-    learning_rate: float
-    weight_decay: float
-    temperature: float
-    projection_dim: int
-    jit_compile: bool | None
-    probe_epochs: int | None
-    probe_trials: int
     output: str
 
     @property
@@ -207,25 +161,14 @@ def config(demo):
                 f"`--{flag}` must be one of {sorted(presets)}. "
                 f"Received: --{flag}={getattr(FLAGS, flag)!r}"
             )
-    value = {
-        name: getattr(FLAGS, name) or default
-        for name, default in (CPU_DEMO if demo else PAPER).items()
-    }
-    if round(FLAGS.span_seconds * SAMPLE_RATE) < value["clip_samples"]:
-        raise ValueError(
-            f"`--span_seconds` must hold a crop of {value['clip_samples']} "
-            f"samples. Received: --span_seconds={FLAGS.span_seconds}"
-        )
-    names = ("fusion", "waveform_preset", "spectrogram_preset", "augment")
-    names += ("n_mels", "span_seconds", "steps_per_epoch", "learning_rate")
-    names += ("weight_decay", "temperature", "projection_dim", "jit_compile")
-    names += ("probe_epochs", "probe_trials")
+    shared = simclr_flags.settings(demo, PAPER, CPU_DEMO)
+    simclr_flags.check_span(shared["clip_samples"], SAMPLE_RATE)
+    names = ("fusion", "waveform_preset", "spectrogram_preset", "n_mels")
     return Config(
-        demo=demo,
+        **shared,
+        **{name: getattr(FLAGS, name) for name in names},
         output=FLAGS.output
         or os.path.join("runs", f"multiformat_{FLAGS.augment}"),
-        **value,
-        **{name: getattr(FLAGS, name) for name in names},
     )
 
 
@@ -268,7 +211,7 @@ def audio_encoder(cfg, backbone):
 # === Train ===
 
 
-def pretrain(cfg, name, backbone, train_dir, steps, strategy):
+def train_encoder(cfg, name, backbone, train_dir, steps, strategy):
     """SimCLR on one encoder, resumable; a finished encoder is loaded."""
     folder = os.path.join(cfg.output, name)
     os.makedirs(folder, exist_ok=True)
@@ -285,30 +228,27 @@ def pretrain(cfg, name, backbone, train_dir, steps, strategy):
         FLAGS.seed,
         FLAGS.data_service_address,
     )
-    # A resumed run goes on where the interrupted one's stream was.
-    train, _ = resume_stream(train, folder, steps)
     with strategy.scope():
         simclr = simclr_model(backbone, cfg)
     print(
         f"{name}: {backbone.count_params():,} parameters -> "
         f"{backbone.output_dim}-d"
     )
-    started = time.time()
-    history = fit(
+    done = pretrain(
         simclr,
         train,
-        epochs=cfg.epochs,
-        steps_per_epoch=steps,
-        callbacks=run_callbacks(folder, "loss", "min", strategy),
-        shuffle=False,  # the input pipeline shuffles
+        folder,
+        cfg.epochs,
+        steps,
+        strategy,
         verbose=FLAGS.verbose,
     )
     if is_chief(strategy):
         save_weights_atomic(backbone, final)
     return {
-        "final_loss": history.history.get("loss", [None])[-1],
-        "final_accuracy": history.history.get("accuracy", [None])[-1],
-        "train_seconds": round(time.time() - started, 1),
+        "final_loss": done.history.history.get("loss", [None])[-1],
+        "final_accuracy": done.history.history.get("accuracy", [None])[-1],
+        "train_seconds": round(done.seconds, 1),
     }
 
 
@@ -339,7 +279,7 @@ def evaluate(cfg, encoders, splits, task, protocol):
 
 def main(_):
     strategy = start_run()
-    demo = FLAGS.data is None and not tf.config.list_physical_devices("GPU")
+    demo = cpu_demo()
     cfg = config(demo)
     # Finished encoders are reused: another fusion or probe only probes.
     ignore = ("fusion", "probe_epochs", "probe_trials")
@@ -349,8 +289,8 @@ def main(_):
     splits, source, manifest, task = recipe_data(
         SAMPLE_RATE, corpus_task="dance"
     )
-    steps = cfg.steps_per_epoch or max(
-        1, manifest["num_examples"] // cfg.batch_size
+    steps = epoch_steps(
+        manifest["num_examples"], cfg.batch_size, cfg.steps_per_epoch
     )
     if demo:
         print(
@@ -374,7 +314,9 @@ def main(_):
 
     # === Train, each encoder on its own ===
     training = {
-        name: pretrain(cfg, name, backbone, splits["train"], steps, strategy)
+        name: train_encoder(
+            cfg, name, backbone, splits["train"], steps, strategy
+        )
         for name, backbone in backbones.items()
     }
     worker_done(backbones["waveform"], cfg.output, strategy, "waveform")

@@ -60,6 +60,8 @@ from absl import app
 from absl import flags
 from absl import logging
 from run_flags import compile_options
+from run_flags import cpu_demo
+from run_flags import flags_or_defaults
 from run_flags import prepare_output
 from run_flags import recipe_data
 from run_flags import start_run
@@ -69,7 +71,6 @@ import keras_music  # noqa: F401  (sets the Keras backend)
 from keras_music.data import tfrecord_format as fmt
 from keras_music.data.tfrecord_dataset import tfrecord_dataset
 from keras_music.data.tfrecord_rewrite import rewrite_with_targets
-from keras_music.distribute import fit
 from keras_music.distribute import is_chief
 from keras_music.evaluation.embedding_cache import labelled_tracks
 from keras_music.evaluation.embedding_cache import track_labels
@@ -86,10 +87,9 @@ from keras_music.models.pase.pase_presets import pase_presets
 from keras_music.pretraining.multi_task_pretrainer import MultiTaskPretrainer
 from keras_music.pretraining.pase_workers import WORKER_CODES
 from keras_music.pretraining.pase_workers import parse_workers
-from keras_music.training.recipe_support import keep_initial_weights
+from keras_music.training import recipe_support
+from keras_music.training.recipe_support import epoch_steps
 from keras_music.training.recipe_support import read_history
-from keras_music.training.recipe_support import resume_stream
-from keras_music.training.recipe_support import run_callbacks
 from keras_music.training.recipe_support import worker_done
 from keras_music.training.recipe_support import worker_folder
 
@@ -198,11 +198,7 @@ class Config:
 def config(demo):
     """The run's `Config`: the CPU demo's (`demo`) or the paper's
     settings, overridden by the flags given."""
-    defaults = CPU_DEMO if demo else PAPER
-    value = {
-        name: default if getattr(FLAGS, name) is None else getattr(FLAGS, name)
-        for name, default in defaults.items()
-    }
+    value = flags_or_defaults(CPU_DEMO if demo else PAPER)
     preset = FLAGS.preset or FLAGS.encoder
     if preset not in PRESETS[FLAGS.encoder]:
         raise ValueError(
@@ -330,12 +326,9 @@ def pretrain(cfg, phase, data, weights, epochs, strategy):
     folder = os.path.join(cfg.output, phase)
     os.makedirs(folder, exist_ok=True)
     train, valid, target_dims, steps = data
-    # A resumed run goes on where the interrupted one's stream was.
-    train, _ = resume_stream(train, folder, steps)
     with strategy.scope():
         model = pretrainer_model(cfg, target_dims, weights)
         encoder = model.encoder
-    initial = keep_initial_weights(encoder, folder)
     # Every worker of a multi-worker run logs its own history (they are
     # equal), which the loss re-weighting reads.
     history = os.path.join(
@@ -344,20 +337,22 @@ def pretrain(cfg, phase, data, weights, epochs, strategy):
     )
     # The log row is written before the backup of the same epoch, so that
     # a resumed run never lacks an epoch (it may repeat one).
-    callbacks = [keras.callbacks.CSVLogger(history, append=True)]
-    callbacks += run_callbacks(folder, "val_loss", strategy=strategy)
-    fit(
+    done = recipe_support.pretrain(
         model,
         train,
+        folder,
+        epochs,
+        steps,
+        strategy,
+        baseline=encoder,
+        monitor="val_loss",
+        callbacks=[keras.callbacks.CSVLogger(history, append=True)],
         validation_data=valid,
-        epochs=epochs,
-        steps_per_epoch=steps,
-        callbacks=callbacks,
         verbose=FLAGS.verbose,
     )
     if is_chief(strategy):
         encoder.save(os.path.join(folder, "encoder.keras"))
-    return encoder, read_history(history), initial
+    return encoder, read_history(history), done.initial_weights
 
 
 def equal_phase(cfg, data, strategy):
@@ -460,7 +455,7 @@ def describe(cfg, scores, metric):
 
 def main(_):
     strategy = start_run()
-    demo = FLAGS.data is None and not tf.config.list_physical_devices("GPU")
+    demo = cpu_demo()
     cfg = config(demo)
     prepare_output(cfg.output, strategy)
     replicas = strategy.num_replicas_in_sync
@@ -474,7 +469,7 @@ def main(_):
     train = chunks(cfg, pretraining["train"], names, True, 1)
     valid = chunks(cfg, pretraining["valid"], names, False, replicas)
     tracks = fmt.read_manifest(pretraining["train"])["num_examples"]
-    steps = cfg.steps_per_epoch or max(1, tracks // cfg.batch_size)
+    steps = epoch_steps(tracks, cfg.batch_size, cfg.steps_per_epoch)
     target_dims = MultiTaskPretrainer.target_dims_from(train.element_spec)
     data = (train, valid, target_dims, steps)
     if demo:

@@ -15,6 +15,7 @@ import collections
 
 import flag_checks
 import keras
+import tensorflow as tf
 from absl import flags
 
 from keras_music.data.data_service import through_data_service
@@ -127,6 +128,23 @@ def start_run():
         f"{' with deterministic ops' if FLAGS.deterministic else ''}"
     )
     return strategy
+
+
+def cpu_demo():
+    """Whether the run is the recipe's CPU demo: no `--data` and no GPU."""
+    return FLAGS.data is None and not tf.config.list_physical_devices("GPU")
+
+
+def flags_or_defaults(defaults, names=None):
+    """The flags of `names` (every key of `defaults` when `None`) by name,
+    each unset one (`None`) as its value in `defaults`: a recipe's paper or
+    CPU demo settings with the flags given over them."""
+    names = defaults if names is None else names
+    return {
+        name: defaults[name] if getattr(FLAGS, name) is None else value
+        for name in names
+        for value in (getattr(FLAGS, name),)
+    }
 
 
 def run_settings(ignore=()):

@@ -60,7 +60,6 @@ from keras_music import quiet as _quiet  # noqa: F401
 # isort: split
 import dataclasses
 import os
-import time
 
 import flag_checks
 import keras
@@ -71,6 +70,8 @@ from absl import app
 from absl import flags
 from absl import logging
 from run_flags import compile_options
+from run_flags import cpu_demo
+from run_flags import flags_or_defaults
 from run_flags import prepare_output
 from run_flags import recipe_data
 from run_flags import start_run
@@ -80,8 +81,7 @@ import keras_music  # noqa: F401  (sets the Keras backend)
 from keras_music.data.s3t_views import s3t_augmentation
 from keras_music.data.s3t_views import s3t_view_pairs
 from keras_music.data.tfrecord_format import write_json_atomic
-from keras_music.distribute import fit
-from keras_music.evaluation.probe_encoder import METRIC_NAMES
+from keras_music.evaluation.embedding_fusion import describe
 from keras_music.evaluation.probe_encoder import probe_encoder
 from keras_music.evaluation.probe_protocol import get_probe_protocol
 from keras_music.export.embedder import export_embedder
@@ -93,10 +93,10 @@ from keras_music.models.s3t.s3t_backbone import view_frames
 from keras_music.models.swin.swin_backbone import SwinBackbone
 from keras_music.models.swin.swin_presets import backbone_presets
 from keras_music.pretraining.moco import MoCo
-from keras_music.training.recipe_support import keep_initial_weights
-from keras_music.training.recipe_support import resume_stream
-from keras_music.training.recipe_support import run_callbacks
+from keras_music.training.recipe_support import epoch_steps
+from keras_music.training.recipe_support import pretrain
 from keras_music.training.recipe_support import worker_done
+from keras_music.training.warmup_cosine import warmup_cosine
 
 # === Setup ===
 
@@ -229,13 +229,11 @@ def config(demo, replicas=1):
     """The run's `Config`: the CPU demo's (`demo`) or the paper's
     settings, overridden by the flags given; the paper's batch is per
     replica, of `replicas`."""
-    defaults = CPU_DEMO if demo else PAPER
-
-    def flag_or_default(name):
-        value = getattr(FLAGS, name)
-        return defaults[name] if value is None else value
-
-    preset = flag_or_default("preset")
+    names = ("preset", "time_compression", "fold", "epochs", "queue_size")
+    value = flags_or_defaults(
+        CPU_DEMO if demo else PAPER, names + ("momentum",)
+    )
+    preset = value["preset"]
     if preset not in backbone_presets:
         raise ValueError(
             f"`--preset` must be one of {sorted(backbone_presets)}. "
@@ -248,12 +246,10 @@ def config(demo, replicas=1):
             f"make one); {preset} takes {height}x{width}. "
             f"Received: --preset={preset!r}"
         )
-    fold = flag_or_default("fold")
-    compression = flag_or_default("time_compression")
-    frames = view_frames(FLAGS.preprocessor, fold, height)
+    frames = view_frames(FLAGS.preprocessor, value["fold"], height)
     _, clip_seconds = s3t_clip(
         frames,
-        compression,
+        value["time_compression"],
         FLAGS.clip_seconds,
         SAMPLE_RATE,
         HOP_LENGTH,
@@ -265,16 +261,11 @@ def config(demo, replicas=1):
         else PAPER["batch_per_replica"] * replicas
     )
     return Config(
+        **value,
         preprocessor=FLAGS.preprocessor,
-        preset=preset,
         size=height,
-        time_compression=compression,
-        fold=fold,
         view_frames=frames,
         clip_seconds=clip_seconds,
-        epochs=flag_or_default("epochs"),
-        queue_size=flag_or_default("queue_size"),
-        momentum=flag_or_default("momentum"),
         demo=demo,
         steps_per_epoch=FLAGS.steps_per_epoch,
         batch_size=batch_size,
@@ -334,12 +325,8 @@ def learning_rate_schedule(cfg, steps_per_epoch):
     """Cosine decay to 0 after a linear warm-up over the first 5% of the
     steps (20 of the paper's 400 epochs) to `--learning_rate`."""
     total = cfg.epochs * steps_per_epoch
-    warmup = round(WARMUP_FRACTION * total)
-    return keras.optimizers.schedules.CosineDecay(
-        0.0,
-        decay_steps=max(1, total - warmup),
-        warmup_target=cfg.learning_rate,
-        warmup_steps=warmup,
+    return warmup_cosine(
+        cfg.learning_rate, total, round(WARMUP_FRACTION * total)
     )
 
 
@@ -405,15 +392,6 @@ def probe_scores(encoder, splits, task, setup, cache_dir):
     return {"tracks": result.test_tracks} | scores
 
 
-def describe(scores):
-    """`"accuracy 0.167 macro F1 0.154"`: the scores `probe_scores` gives."""
-    return " ".join(
-        f"{METRIC_NAMES[name]} {scores[name]:.3f}"
-        for name in ("top1", "f1", "roc_auc", "pr_auc")
-        if name in scores
-    )
-
-
 # === Export ===
 
 
@@ -434,7 +412,7 @@ def export_encoder(cfg):
 
 def main(_):
     strategy = start_run()
-    demo = FLAGS.data is None and not tf.config.list_physical_devices("GPU")
+    demo = cpu_demo()
     replicas = strategy.num_replicas_in_sync
     cfg = config(demo, replicas)
     prepare_output(cfg.output, strategy)
@@ -445,8 +423,8 @@ def main(_):
         corpus_seconds=max(30.0, float(np.ceil(cfg.clip_seconds))),
         corpus_task="dance",
     )
-    steps_per_epoch = cfg.steps_per_epoch or max(
-        1, manifest["num_examples"] // cfg.batch_size
+    steps_per_epoch = epoch_steps(
+        manifest["num_examples"], cfg.batch_size, cfg.steps_per_epoch
     )
     if demo:
         print(
@@ -455,8 +433,6 @@ def main(_):
             f"pass --preset swin_tiny --epochs 400 for the paper's model."
         )
     train = pretraining_views(splits["train"], cfg, cfg.batch_size)
-    # A resumed run goes on where the interrupted one's stream was.
-    train, _ = resume_stream(train, cfg.output, steps_per_epoch)
 
     # === Model ===
     with strategy.scope():
@@ -472,19 +448,18 @@ def main(_):
     )
 
     # === Train ===
-    # The initial weights, to probe the same encoder untrained (a resumed
-    # run keeps those of its first start).
-    initial_path = keep_initial_weights(backbone, cfg.output)
-    started = time.time()
-    history = fit(
+    # Resumable; the initial weights are kept, to probe the same encoder
+    # untrained (a resumed run keeps those of its first start).
+    done = pretrain(
         moco,
         train,
-        epochs=cfg.epochs,
-        steps_per_epoch=steps_per_epoch,
-        callbacks=run_callbacks(cfg.output, "loss", "min", strategy),
+        cfg.output,
+        cfg.epochs,
+        steps_per_epoch,
+        strategy,
+        baseline=backbone,
         verbose=FLAGS.verbose,
     )
-    trained_seconds = time.time() - started
     if worker_done(moco, cfg.output, strategy):
         return  # the chief evaluates and writes the run's files
     encoder = audio_encoder(backbone, cfg)
@@ -495,7 +470,7 @@ def main(_):
     # encoder at its initial weights.
     cache_dir = os.path.join(cfg.output, "embeddings")
     pretrained = probe_scores(encoder, splits, task, cfg, cache_dir)
-    backbone.load_weights(initial_path)
+    backbone.load_weights(done.initial_weights)
     random_init = probe_scores(encoder, splits, task, cfg, cache_dir)
     results = {
         "preset": cfg.preset,
@@ -508,8 +483,8 @@ def main(_):
         "epochs": cfg.epochs,
         "steps_per_epoch": steps_per_epoch,
         "batch_size": cfg.batch_size,
-        "final_loss": history.history.get("loss", [None])[-1],
-        "train_seconds": round(trained_seconds, 1),
+        "final_loss": done.history.history.get("loss", [None])[-1],
+        "train_seconds": round(done.seconds, 1),
         "test": pretrained,
         "test_random_init": random_init,
     }
@@ -521,7 +496,7 @@ def main(_):
     print(
         f"test ({pretrained['tracks']} tracks, {task}): "
         f"{describe(pretrained)} (random init: {describe(random_init)}); "
-        f"{cfg.preprocessor}, pre-trained in {trained_seconds:.0f} s; "
+        f"{cfg.preprocessor}, pre-trained in {done.seconds:.0f} s; "
         f"encoder in {cfg.output}/encoder.keras"
     )
 

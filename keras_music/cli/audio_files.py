@@ -9,6 +9,7 @@ import soundfile
 
 from keras_music.data.audio import SUPPORTED_EXTENSIONS
 from keras_music.data.audio import _wav_promised_frames
+from keras_music.data.audio import check_audio_extension
 from keras_music.data.errors import AudioDecodeError
 from keras_music.layers.resample import ResampleStream
 
@@ -101,13 +102,7 @@ def read_mono(path, sample_rate, read_frames=READ_FRAMES):
         AudioDecodeError: the file cannot be decoded, holds no samples,
             or holds NaN or infinite samples (naming the file).
     """
-    extension = os.path.splitext(path)[1].lower()
-    if extension not in SUPPORTED_EXTENSIONS:
-        raise AudioDecodeError(
-            path,
-            f"unsupported file type {extension or '(no extension)'!r}; "
-            f"expected one of {', '.join(SUPPORTED_EXTENSIONS)}",
-        )
+    extension = check_audio_extension(path)
     try:
         stream = soundfile.SoundFile(path)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:

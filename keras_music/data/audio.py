@@ -61,13 +61,7 @@ def load_audio(path, sample_rate, mono=True):
         ) from None
     if os.path.isdir(path):
         raise AudioDecodeError(path, "is a directory, not an audio file")
-    extension = os.path.splitext(path)[1].lower()
-    if extension not in SUPPORTED_EXTENSIONS:
-        raise AudioDecodeError(
-            path,
-            f"unsupported file type {extension or '(no extension)'!r}; "
-            f"expected one of {', '.join(SUPPORTED_EXTENSIONS)}",
-        )
+    extension = check_audio_extension(path)
     if not os.path.isfile(path):
         raise AudioDecodeError(path, "no such file")
     try:
@@ -98,6 +92,19 @@ def load_audio(path, sample_rate, mono=True):
         )
     audio = np.ascontiguousarray(audio.T, dtype=np.float32)
     return audio[0] if mono else audio
+
+
+def check_audio_extension(path):
+    """The extension of `path`, lower case; `AudioDecodeError` naming
+    `path` unless it is one of `SUPPORTED_EXTENSIONS`."""
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in SUPPORTED_EXTENSIONS:
+        raise AudioDecodeError(
+            path,
+            f"unsupported file type {extension or '(no extension)'!r}; "
+            f"expected one of {', '.join(SUPPORTED_EXTENSIONS)}",
+        )
+    return extension
 
 
 def _wav_promised_frames(path):

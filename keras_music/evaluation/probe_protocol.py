@@ -9,6 +9,7 @@ import numpy as np
 from keras_music.layers.validation import check_positive
 from keras_music.layers.validation import check_positive_int
 from keras_music.layers.validation import check_probability
+from keras_music.training.warmup_cosine import warmup_cosine
 from keras_music.training.warmup_plateau_decay import WarmupPlateauDecay
 
 HEADS = ("linear", "mlp")
@@ -158,13 +159,7 @@ class ProbeProtocol:
         if self.schedule == "constant":
             return self.learning_rate
         if self.schedule == "cosine":
-            return keras.optimizers.schedules.CosineDecay(
-                initial_learning_rate=0.0,
-                decay_steps=total - warmup,
-                alpha=0.0,
-                warmup_target=self.learning_rate,
-                warmup_steps=warmup,
-            )
+            return warmup_cosine(self.learning_rate, total, warmup)
         plateau_end = max(warmup, total // 2)
         return WarmupPlateauDecay(
             self.learning_rate,

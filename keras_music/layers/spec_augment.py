@@ -4,16 +4,8 @@ from keras_music.layers.random_augmentation import SpectrogramAugmentation
 from keras_music.layers.spectrogram_ops import apply_mask
 from keras_music.layers.spectrogram_ops import dim
 from keras_music.layers.spectrogram_ops import random_segment_mask
+from keras_music.layers.validation import check_non_negative_int
 from keras_music.layers.validation import check_positive_int
-
-
-def _check_count(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(
-            f"`{name}` must be a non-negative integer. "
-            f"Received: {name}={value!r}"
-        )
-    return value
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
@@ -76,11 +68,15 @@ class SpecAugment(SpectrogramAugmentation):
         **kwargs,
     ):
         super().__init__(p=p, seed=seed, **kwargs)
-        self.max_time_masks = _check_count("max_time_masks", max_time_masks)
+        self.max_time_masks = check_non_negative_int(
+            "max_time_masks", max_time_masks
+        )
         self.time_mask_width = check_positive_int(
             "time_mask_width", time_mask_width
         )
-        self.max_freq_masks = _check_count("max_freq_masks", max_freq_masks)
+        self.max_freq_masks = check_non_negative_int(
+            "max_freq_masks", max_freq_masks
+        )
         self.freq_mask_width = check_positive_int(
             "freq_mask_width", freq_mask_width
         )

@@ -9,6 +9,7 @@ from keras_music.utils.validation import check_binary
 from keras_music.utils.validation import check_class_indices
 from keras_music.utils.validation import check_finite_array
 from keras_music.utils.validation import check_float_audio
+from keras_music.utils.validation import check_non_negative_int
 from keras_music.utils.validation import check_positive
 from keras_music.utils.validation import check_positive_int
 from keras_music.utils.validation import check_positive_int_tuple
@@ -19,6 +20,7 @@ from keras_music.utils.validation import check_same_shape
 
 __all__ = [
     "check_positive_int",
+    "check_non_negative_int",
     "check_positive_int_tuple",
     "check_positive",
     "check_probability",

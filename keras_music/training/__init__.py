@@ -8,4 +8,5 @@ from keras_music.training.maest_schedule import maest_swa
 from keras_music.training.stochastic_weight_averaging import (
     StochasticWeightAveraging,
 )
+from keras_music.training.warmup_cosine import warmup_cosine
 from keras_music.training.warmup_plateau_decay import WarmupPlateauDecay

@@ -10,10 +10,12 @@ library. These functions are those shared steps, so the recipes differ
 only in their model and objective.
 """
 
+import collections
 import csv
 import json
 import os
 import shutil
+import time
 
 import keras
 import tensorflow as tf
@@ -21,6 +23,7 @@ import tensorflow as tf
 from keras_music.data.tfrecord_format import read_manifest
 from keras_music.data.tfrecord_format import verify_shards
 from keras_music.data.tune_corpus import build_tune_corpus
+from keras_music.distribute import fit
 from keras_music.distribute import get_strategy
 from keras_music.distribute import is_chief
 from keras_music.distribute import split_cpu
@@ -347,6 +350,96 @@ def keep_initial_weights(model, output):
     if not os.path.exists(path):
         save_weights_atomic(model, path)
     return path
+
+
+def epoch_steps(num_examples, batch_size, steps_per_epoch=None):
+    """Batches per epoch: `steps_per_epoch` when given, else one pass over
+    `num_examples` tracks in batches of `batch_size` (at least one)."""
+    return steps_per_epoch or max(1, num_examples // batch_size)
+
+
+Pretraining = collections.namedtuple(
+    "Pretraining", ["history", "seconds", "initial_weights"]
+)
+Pretraining.__doc__ = """What `pretrain` did.
+
+Args:
+    history: `keras.callbacks.History`. The `fit` history.
+    seconds: float. How long the `fit` took.
+    initial_weights: str or `None`. The path of the untrained weights of
+        `pretrain`'s `baseline` (`None` without one).
+
+Example:
+
+>>> done = Pretraining(keras.callbacks.History(), 12.5, None)
+>>> round(done.seconds)
+12
+"""
+
+
+def pretrain(
+    model,
+    train,
+    output,
+    epochs,
+    steps_per_epoch,
+    strategy=None,
+    baseline=None,
+    monitor="loss",
+    callbacks=(),
+    verbose="auto",
+    **kwargs,
+):
+    """Trains `model` on a stream as the pre-training recipes do.
+
+    The run is resumable: `train`, an endless stream of batches, goes on
+    where an interrupted run's stopped (`resume_stream`), and `fit`
+    (`keras_music.distribute.fit`) runs with `run_callbacks(output,
+    monitor, "min", strategy)`: checkpoints to resume from, TensorBoard
+    logs and `output/best.keras`, the model of the lowest `monitor`. With
+    `baseline` (the encoder inside `model`), its untrained weights are
+    kept first (`keep_initial_weights`), to score it before training too.
+
+    Args:
+        model: compiled `keras.Model` (`SimCLR`, `MoCo`, ...).
+        train: `tf.data.Dataset`. The endless training stream.
+        output: str. The run folder.
+        epochs: int. Epochs to train.
+        steps_per_epoch: int. Batches per epoch.
+        strategy: the run's `tf.distribute.Strategy`, or `None` for the
+            current one.
+        baseline: `keras.Model` or `None`. The model whose initial
+            weights to keep.
+        monitor: str. The logged loss that picks `best.keras`. Defaults
+            to `"loss"` (`"val_loss"` with `validation_data`).
+        callbacks: more callbacks, called before the run's. Defaults to
+            none.
+        verbose: Keras `fit` verbosity. Defaults to `"auto"`.
+        **kwargs: more `fit` arguments.
+
+    Returns:
+        A `Pretraining`.
+    """
+    os.makedirs(output, exist_ok=True)
+    train, _ = resume_stream(train, output, steps_per_epoch)
+    initial = None
+    if baseline is not None:
+        initial = keep_initial_weights(baseline, output)
+    kwargs.setdefault("shuffle", False)  # the input pipeline shuffles
+    started = time.time()
+    history = fit(
+        model,
+        train,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=[
+            *callbacks,
+            *run_callbacks(output, monitor, "min", strategy),
+        ],
+        verbose=verbose,
+        **kwargs,
+    )
+    return Pretraining(history, time.time() - started, initial)
 
 
 def read_history(path):

@@ -15,16 +15,26 @@ import numpy as np
 import tensorflow as tf
 
 
-def check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+def _check_int_at_least(name, value, low, kind):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or value < low
+    ):
         raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
-    if value <= 0:
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
+            f"`{name}` must be a {kind} integer. Received: {name}={value!r}"
         )
     return int(value)
+
+
+def check_positive_int(name, value):
+    """An integer (not a bool) of 1 or more, returned as `int`."""
+    return _check_int_at_least(name, value, 1, "positive")
+
+
+def check_non_negative_int(name, value):
+    """An integer (not a bool) of 0 or more, returned as `int`."""
+    return _check_int_at_least(name, value, 0, "non-negative")
 
 
 def check_positive_int_tuple(name, value):

@@ -122,3 +122,13 @@ class LoadAudioErrorsTest(TestCase):
         error = pickle.loads(pickle.dumps(AudioDecodeError("a.wav", "bad")))
         self.assertEqual((error.path, error.reason), ("a.wav", "bad"))
         self.assertIsInstance(error, ValueError)
+
+
+def test_check_audio_extension_names_the_file():
+    from keras_music.data.audio import check_audio_extension
+
+    assert check_audio_extension("a/Song.FLAC") == ".flac"
+    with pytest.raises(AudioDecodeError, match=r"notes\.txt.*'\.txt'"):
+        check_audio_extension("notes.txt")
+    with pytest.raises(AudioDecodeError, match=r"\(no extension\)"):
+        check_audio_extension("README")

@@ -9,6 +9,8 @@ from tests.test_case import TestCase
 class ValidationTest(TestCase):
     def test_argument_checks_accept_valid_values(self):
         self.assertEqual(validation.check_positive_int("n", np.int64(3)), 3)
+        self.assertEqual(validation.check_non_negative_int("n", 0), 0)
+        self.assertEqual(validation.check_non_negative_int("n", np.int32(2)), 2)
         self.assertEqual(validation.check_positive("x", 0.5), 0.5)
         self.assertEqual(validation.check_probability("p", 1), 1.0)
         self.assertEqual(validation.check_range("r", (1, 2), 0, 3), (1, 2))
@@ -18,6 +20,12 @@ class ValidationTest(TestCase):
             validation.check_positive_int("n", True)
         with pytest.raises(ValueError, match=r"Received: n=0"):
             validation.check_positive_int("n", 0)
+        with pytest.raises(ValueError, match=r"non-negative.*n=-1"):
+            validation.check_non_negative_int("n", -1)
+        with pytest.raises(ValueError, match=r"non-negative.*n=False"):
+            validation.check_non_negative_int("n", False)
+        with pytest.raises(ValueError, match=r"non-negative.*n=1.0"):
+            validation.check_non_negative_int("n", 1.0)
         with pytest.raises(ValueError, match=r"Received: x=nan"):
             validation.check_positive("x", float("nan"))
         with pytest.raises(ValueError, match=r"Received: x='1'"):

@@ -9,8 +9,10 @@ import pytest
 from keras_music.data.tfrecord_writer import write_tfrecords
 from keras_music.data.track import Track
 from keras_music.training.recipe_support import configure_run
+from keras_music.training.recipe_support import epoch_steps
 from keras_music.training.recipe_support import keep_initial_weights
 from keras_music.training.recipe_support import prepare_run_folder
+from keras_music.training.recipe_support import pretrain
 from keras_music.training.recipe_support import resolve_splits
 from keras_music.training.recipe_support import resolve_task
 from keras_music.training.recipe_support import resume_stream
@@ -217,3 +219,39 @@ def test_cpu_replicas_without_mirrored_is_refused(strategy):
         ValueError, match=rf"only with strategy='mirrored'.*'{strategy}'"
     ):
         configure_run(strategy, cpu_replicas=2)
+
+
+def test_epoch_steps_is_one_pass_unless_given():
+    assert epoch_steps(100, 32) == 3
+    assert epoch_steps(10, 32) == 1  # fewer tracks than a batch
+    assert epoch_steps(100, 32, steps_per_epoch=7) == 7
+
+
+def test_pretrain_keeps_the_baseline_then_trains_resumably(tmp_path):
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    first = [w.copy() for w in model.get_weights()]
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    stream = tf.data.Dataset.from_tensors((x, x.sum(1, keepdims=True)))
+    output = str(tmp_path / "run")
+    done = pretrain(
+        model, stream.repeat(), output, 3, 2, baseline=model, verbose=0
+    )
+    assert len(done.history.history["loss"]) == 3
+    assert done.history.history["loss"][-1] < done.history.history["loss"][0]
+    assert done.seconds > 0
+    # The baseline's weights before the first step, kept for scoring.
+    assert done.initial_weights == os.path.join(output, "initial.weights.h5")
+    trained = model.get_weights()
+    model.load_weights(done.initial_weights)
+    np.testing.assert_array_equal(model.get_weights()[0], first[0])
+    assert not np.array_equal(trained[0], first[0])
+    # TensorBoard logs and the model of the lowest loss (the backup to
+    # resume from is gone once the run has finished).
+    assert {"logs", "best.keras"} <= set(os.listdir(output))
+    # No baseline: no weights kept.
+    again = pretrain(model, stream.repeat(), str(tmp_path / "b"), 1, 1)
+    assert again.initial_weights is None

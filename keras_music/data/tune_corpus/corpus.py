@@ -17,6 +17,7 @@ from keras_music.data.tune_corpus.sources import STYLES
 from keras_music.data.tune_corpus.sources import catalog
 from keras_music.data.tune_corpus.sources import tune_corpus_cache_dir
 from keras_music.utils.atomic_write import write_json_atomic
+from keras_music.utils.validation import check_non_negative_int
 from keras_music.utils.validation import check_positive
 from keras_music.utils.validation import check_positive_int
 
@@ -76,14 +77,7 @@ def tune_corpus_items(
     10
     """
     num_clips = check_positive_int("num_clips", num_clips)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(
-            f"`seed` must be a non-negative integer. Received: seed={seed!r}"
-        )
-    if seed < 0:
-        raise ValueError(
-            f"`seed` must be a non-negative integer. Received: seed={seed!r}"
-        )
+    seed = check_non_negative_int("seed", seed)
     fractions = _check_split_fractions(split_fractions)
     fonts = _check_soundfonts(soundfonts)
 

@@ -11,6 +11,7 @@ into segments and average their embeddings inside one graph.
 import keras
 import tensorflow as tf
 
+from keras_music.layers.validation import check_non_negative_int
 from keras_music.layers.validation import check_positive
 from keras_music.layers.validation import check_positive_int
 from keras_music.layers.validation import check_rank
@@ -38,15 +39,6 @@ def _check_freq_drop(inference_freq_drop, num_freq_patches):
             f"Received: inference_freq_drop={inference_freq_drop!r}"
         )
     return rows
-
-
-def _check_non_negative_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(
-            f"`{name}` must be a non-negative integer. "
-            f"Received: {name}={value!r}"
-        )
-    return value
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
@@ -147,10 +139,10 @@ class MAESTPatchEmbedding(keras.layers.Layer):
         self.num_time_patches = patch_grid_size(
             num_frames, patch_size, patch_stride
         )
-        self.train_time_patchout = _check_non_negative_int(
+        self.train_time_patchout = check_non_negative_int(
             "train_time_patchout", train_time_patchout
         )
-        self.train_freq_patchout = _check_non_negative_int(
+        self.train_freq_patchout = check_non_negative_int(
             "train_freq_patchout", train_freq_patchout
         )
         for name, drop, size in (

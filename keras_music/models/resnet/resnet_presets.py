@@ -17,6 +17,8 @@ at a quarter of its width (`CPU_DEMO_WIDTH_DIVISOR`, at least 4 filters,
 `resnet_test_tiny` is for tests: width 8, two stages of one block.
 """
 
+from keras_music.models.preset_widths import narrowed_widths
+
 CPU_DEMO_WIDTH_DIVISOR = 4
 
 backbone_presets = {
@@ -41,15 +43,10 @@ backbone_presets = {
 def cpu_demo_overrides(name, divisor=CPU_DEMO_WIDTH_DIVISOR):
     """The widths of preset `name` divided by `divisor` (at least 4
     filters), as `from_preset` overrides: its CPU demo size."""
-    if name not in backbone_presets:
-        raise ValueError(
-            f"`name` must be one of {sorted(backbone_presets)}. "
-            f"Received: name={name!r}"
-        )
-    config = backbone_presets[name]
-    return {
-        "stem_filters": max(4, config["stem_filters"] // divisor),
-        "stage_filters": tuple(
-            max(4, f // divisor) for f in config["stage_filters"]
-        ),
-    }
+    return narrowed_widths(
+        backbone_presets,
+        name,
+        divisor,
+        widths=("stem_filters",),
+        width_tuples=("stage_filters",),
+    )

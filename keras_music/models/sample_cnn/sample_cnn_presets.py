@@ -26,6 +26,8 @@ the 600 x 30 s tune corpus twice within minutes on two CPU cores.
 `sample_cnn_test_tiny` is for tests: 243 samples (3^5), four blocks.
 """
 
+from keras_music.models.preset_widths import narrowed_widths
+
 CPU_DEMO_WIDTH_DIVISOR = 8
 
 backbone_presets = {
@@ -90,20 +92,10 @@ backbone_presets = {
 def cpu_demo_overrides(name, divisor=CPU_DEMO_WIDTH_DIVISOR):
     """The widths of preset `name` divided by `divisor` (at least 4
     filters), as `from_preset` overrides: its CPU demo size."""
-    if name not in backbone_presets:
-        raise ValueError(
-            f"`name` must be one of {sorted(backbone_presets)}. "
-            f"Received: name={name!r}"
-        )
-    config = backbone_presets[name]
-
-    def narrow(filters):
-        return max(4, filters // divisor)
-
-    overrides = {
-        "stem_filters": narrow(config["stem_filters"]),
-        "block_filters": tuple(narrow(f) for f in config["block_filters"]),
-    }
-    if config["output_filters"] is not None:
-        overrides["output_filters"] = narrow(config["output_filters"])
-    return overrides
+    return narrowed_widths(
+        backbone_presets,
+        name,
+        divisor,
+        widths=("stem_filters", "output_filters"),
+        width_tuples=("block_filters",),
+    )

@@ -19,7 +19,12 @@ class. This version has two methods:
   (`random`, `freq_tiling_random`);
 - `clmr`: SampleCNN + SimCLR on raw 22.05 kHz audio
   (`keras_music.pretraining.SimCLR`, built as `recipes/clmr.py` builds
-  it), with CLMR's whole augmentation chain and with crops only.
+  it), with CLMR's whole augmentation chain and with crops only;
+- `maest`: not self-supervised: `recipes/maest.py`'s tagger trained on
+  the corpus's `instrument` tags (init `supervised`, against the same
+  model before training, `untrained`), scored as a tagger (test ROC-AUC
+  and PR-AUC, and under inference patchout with its throughput, the
+  paper's Fig. 3) and probed at a middle block like the others.
 
 `--methods` runs some of them: the rows and report sections of the others
 already in `--results` are kept as they are. Every figure is a mean with
@@ -1828,12 +1833,14 @@ def plot(path, rows, curves, method, checkpoints):
 # drops 15 of the 30 time columns (the paper's text for MAEST-5s) and 3
 # of the 9 frequency rows. The probes read block 2 of 4 (1-based: the
 # output of the second block), the middle of the network, as the paper's
-# block 7 of 12 is, its stacked `cls`, `dist` and average tokens.
+# block 7 of 12 is, its stacked `cls`, `dist` and average tokens. Epochs
+# and peak learning rate: the recipe's CPU demo's (`CPU_DEMO`), batch 12
+# its default.
 MAEST_FULL = {
     "preset": "maest_small",
     "segment_seconds": 5,
-    "epochs": 8,
-    "checkpoints": (0, 8),
+    "epochs": 6,
+    "checkpoints": (0, 6),
     "steps_per_epoch": None,
     "batch_size": 12,
     "learning_rate": 5e-4,
@@ -1861,6 +1868,17 @@ MAEST_CLASHES = ("preset", "weight_decay", "export", "export_dir")
 # `recipes/maest.py`'s `--weight_decay` default: the study's flag of that
 # name is S3T's.
 MAEST_WEIGHT_DECAY = 1e-4
+
+
+def maest_time_columns(config):
+    """Time columns of the patch grid of `config`'s segment."""
+    from keras_music.models.maest.maest_layers import patch_grid_size
+    from keras_music.models.maest.maest_segment import maest_segment_config
+
+    backbone = maest_segment_config(config["preset"], config["segment_seconds"])
+    return patch_grid_size(
+        backbone["num_frames"], backbone["patch_size"], backbone["patch_stride"]
+    )
 
 
 def maest_recipe():
@@ -2422,6 +2440,7 @@ def maest_section(rows, method, config, seconds, command, info, seeds):
     loss = find(rows, method, "pretext", "supervised", "pretext_loss")
     valid = find(rows, method, "pretext", "supervised", "val_roc_auc")
     strides = config["time_strides"]
+    columns = maest_time_columns(config)
     return [
         f"## {method}",
         "",
@@ -2437,7 +2456,7 @@ def maest_section(rows, method, config, seconds, command, info, seeds):
         f"`input_pipeline`, `epoch_steps`, `tagger_model` and `fit` "
         f"(`MAESTTagger` of the preset `{config['preset']}`, width 128, 4 "
         f"blocks, on {config['segment_seconds']} s segments, a grid of 9 x "
-        "30 patches, 96-band log-mel at 16 kHz) trained as the recipe "
+        f"{columns} patches, 96-band log-mel at 16 kHz) trained as the recipe "
         f"trains it on the corpus's `{MAEST_TASK}` tags (multi-label, "
         "binary cross-entropy; the corpus's clips resampled to 16 kHz by "
         "the library's writer), AdamW (peak "
@@ -2448,7 +2467,7 @@ def maest_section(rows, method, config, seconds, command, info, seeds):
         f"({FLAGS.spec_augment}), balanced draws ({FLAGS.balanced}; an "
         "epoch: one draw of the training clips), SWA "
         f"({FLAGS.swa}; `maest_swa`), training patchout "
-        f"{config['train_time_patchout']} of 30 time columns and "
+        f"{config['train_time_patchout']} of {columns} time columns and "
         f"{FLAGS.patchout_freq} of 9 frequency rows, batch "
         f"{config['batch_size']}; seeds {seeds}. `untrained` is the same "
         "model before training. Tags: the mean of the tagger's outputs "

@@ -19,7 +19,12 @@ class. This version has two methods:
   (`random`, `freq_tiling_random`);
 - `clmr`: SampleCNN + SimCLR on raw 22.05 kHz audio
   (`keras_music.pretraining.SimCLR`, built as `recipes/clmr.py` builds
-  it), with CLMR's whole augmentation chain and with crops only.
+  it), with CLMR's whole augmentation chain and with crops only;
+- `maest`: not self-supervised: `recipes/maest.py`'s tagger trained on
+  the corpus's `instrument` tags (init `supervised`, against the same
+  model before training, `untrained`), scored as a tagger (test ROC-AUC
+  and PR-AUC, and under inference patchout with its throughput, the
+  paper's Fig. 3) and probed at a middle block like the others.
 
 `--methods` runs some of them: the rows and report sections of the others
 already in `--results` are kept as they are. Every figure is a mean with
@@ -88,7 +93,7 @@ CSV_COLUMNS = (
     "seeds",
 )
 METHODS = ("s3t", "clmr", "multiformat", "pase_plus", "maest")
-IMPLEMENTED = ("s3t", "clmr", "pase_plus")
+IMPLEMENTED = ("s3t", "clmr", "pase_plus", "maest")
 TASKS = ("dance", "metre", "key", "note_rate", "style")
 METRE_CLASSES = ("duple", "triple", "compound")
 NOTE_RATE_CLASSES = ("slow", "medium", "fast")
@@ -268,6 +273,20 @@ def define_flags():
     for name in STUDY_FLAGS:
         if name in FLAGS:
             delattr(FLAGS, name)
+    # `recipes/maest.py` last: the flags it shares with the recipes above
+    # (`MAEST_CLASHES`) are set aside while it defines its own, then put
+    # back (they stay S3T's and PASE+'s); its `--mixup_alpha`,
+    # `--spec_augment`, `--balanced`, `--swa` and `--patchout_freq` set
+    # MAEST's training.
+    aside = {name: FLAGS[name] for name in MAEST_CLASHES if name in FLAGS}
+    for name in aside:
+        delattr(FLAGS, name)
+    maest_recipe()
+    for name in (*aside, *STUDY_FLAGS):
+        if name in FLAGS:
+            delattr(FLAGS, name)
+    for name, flag in aside.items():
+        FLAGS[name] = flag
     flags.DEFINE_bool("quick", False, "The whole pipeline at a tiny budget.")
     flags.DEFINE_list(
         "methods",
@@ -910,7 +929,8 @@ def resampled_splits(splits, sample_rate, num_workers, pretraining_clips):
     target (`keras_music.features.pase_targets`, normalised with the
     pre-training train copy's statistics, as `recipes/pase.py` writes
     them). The targets (pYIN above all) cost 1-4 s of CPU per 6 s clip:
-    a subset keeps them within the CPU budget.
+    a subset keeps them within the CPU budget. With `pretraining_clips`
+    None: the three splits only (MAEST's input).
 
     Returns:
         dict name -> folder.
@@ -928,12 +948,16 @@ def resampled_splits(splits, sample_rate, num_workers, pretraining_clips):
     # (the reader reads each shard once), the subsets are cut into
     # shards of 8 clips that the target workers then read.
     jobs = [(split, splits[split], None, None, False) for split in splits]
-    jobs += [
-        ("pretrain_train_audio", "train", pretraining_clips[0], 8, False),
-        ("pretrain_valid_audio", "valid", pretraining_clips[1], 8, False),
-        ("pretrain_train", "pretrain_train_audio", None, None, True),
-        ("pretrain_valid", "pretrain_valid_audio", None, None, True),
-    ]
+    jobs += (
+        []
+        if pretraining_clips is None
+        else [
+            ("pretrain_train_audio", "train", pretraining_clips[0], 8, False),
+            ("pretrain_valid_audio", "valid", pretraining_clips[1], 8, False),
+            ("pretrain_train", "pretrain_train_audio", None, None, True),
+            ("pretrain_valid", "pretrain_valid_audio", None, None, True),
+        ]
+    )
     for name, source, clips, per_shard, targets in jobs:
         source = copies.get(source, source)
         manifest = fmt.read_manifest(source)
@@ -1659,19 +1683,22 @@ def claims(rows, method):
         )
     if method == "pase_plus":
         lines.append(loss_scale_claim(rows))
+    # The first claim's trained init (`pretrained`, MAEST's `supervised`).
+    trained = CLAIMS.get(method, CLAIMS["clmr"])[0][0]
     ordered = []
     for task in TASKS:
         chain = [
-            find(rows, method, task, f"pretrained_labels{p}pct")
+            find(rows, method, task, f"{trained}_labels{p}pct")
             for p in ("1", "10")
-        ] + [find(rows, method, task, "pretrained")]
+        ] + [find(rows, method, task, trained)]
         if (
             all(chain)
             and chain[0]["mean"] < chain[1]["mean"] < chain[2]["mean"]
         ):
             ordered.append(task)
     lines.append(
-        f"- label fractions 1% < 10% < 100% (means, pre-trained, logistic "
+        f"- label fractions 1% < 10% < 100% (means, "
+        f"{'pre-trained' if trained == 'pretrained' else trained}, logistic "
         f"probe): ordered on {ordered or 'no task'} of {list(TASKS)}."
     )
     return lines
@@ -1792,6 +1819,740 @@ def plot(path, rows, curves, method, checkpoints):
     figure_.tight_layout()
     figure_.savefig(path, dpi=90)
     plt.close(figure_)
+
+
+# === MAEST ===
+
+# MAEST's budget per run (one seed): `recipes/maest.py`'s CPU preset
+# `maest_small` (width 128, 4 blocks of 4 heads) on 5 s segments of the
+# corpus's clips resampled to 16 kHz, the model's rate (a grid of 9 x 30
+# patches), trained as the recipe trains it on the corpus's `instrument`
+# tags (multi-label): AdamW with MAEST's warm-up / plateau / decay scaled
+# to the run, mixup, SpecAugment, balanced draws (an epoch: one draw of
+# the training clips), SWA over the last epochs; the training patchout
+# drops 15 of the 30 time columns (the paper's text for MAEST-5s) and 3
+# of the 9 frequency rows. The probes read block 2 of 4 (1-based: the
+# output of the second block), the middle of the network, as the paper's
+# block 7 of 12 is, its stacked `cls`, `dist` and average tokens. Epochs
+# and peak learning rate: the recipe's CPU demo's (`CPU_DEMO`), batch 12
+# its default.
+MAEST_FULL = {
+    "preset": "maest_small",
+    "segment_seconds": 5,
+    "epochs": 6,
+    "checkpoints": (0, 6),
+    "steps_per_epoch": None,
+    "batch_size": 12,
+    "learning_rate": 5e-4,
+    "train_time_patchout": 15,
+    "block": 2,
+    "time_strides": (2, 5, 10),
+    "throughput_batch": 32,
+    "throughput_repeats": 20,
+    "probe_epochs": 30,
+}
+MAEST_QUICK = MAEST_FULL | {
+    "epochs": 2,
+    "checkpoints": (0, 2),
+    "steps_per_epoch": 4,
+    "batch_size": 8,
+    "throughput_batch": 8,
+    "throughput_repeats": 3,
+    "probe_epochs": 3,
+}
+MAEST_SAMPLE_RATE = 16000
+MAEST_TASK = "instrument"
+# The flags `recipes/maest.py` defines that an earlier recipe defines too:
+# they stay the earlier recipe's (S3T's `--weight_decay`, ...).
+MAEST_CLASHES = ("preset", "weight_decay", "export", "export_dir")
+# `recipes/maest.py`'s `--weight_decay` default: the study's flag of that
+# name is S3T's.
+MAEST_WEIGHT_DECAY = 1e-4
+
+
+def maest_time_columns(config):
+    """Time columns of the patch grid of `config`'s segment."""
+    from keras_music.models.maest.maest_layers import patch_grid_size
+    from keras_music.models.maest.maest_segment import maest_segment_config
+
+    backbone = maest_segment_config(config["preset"], config["segment_seconds"])
+    return patch_grid_size(
+        backbone["num_frames"], backbone["patch_size"], backbone["patch_stride"]
+    )
+
+
+def maest_recipe():
+    """`recipes/maest.py` as a module."""
+    return recipe_module("maest")
+
+
+def maest_config(recipe, config, output):
+    """`recipes/maest.py`'s run `Config` of `config["preset"]` on
+    `config["segment_seconds"]` at the study's budget; mixup, SpecAugment,
+    balanced draws, SWA and the frequency patchout as the recipe's flags
+    say (its defaults)."""
+    from keras_music.models.maest.maest_segment import maest_segment_config
+    from keras_music.models.maest.maest_segment import maest_segment_name
+
+    preset, segment = config["preset"], config["segment_seconds"]
+    return recipe.Config(
+        preset=preset,
+        name=maest_segment_name(preset, segment),
+        demo=True,
+        segment=segment,
+        backbone=maest_segment_config(
+            preset,
+            segment,
+            config["train_time_patchout"],
+            FLAGS.patchout_freq,
+        ),
+        epochs=config["epochs"],
+        learning_rate=config["learning_rate"],
+        batch_size=config["batch_size"],
+        steps_per_epoch=config["steps_per_epoch"],
+        samples_per_epoch=None,
+        weight_decay=MAEST_WEIGHT_DECAY,
+        mixup_alpha=FLAGS.mixup_alpha,
+        spec_augment=FLAGS.spec_augment,
+        balanced=FLAGS.balanced,
+        swa=FLAGS.swa,
+        init="random",
+        init_prefix=None,
+        output=output,
+        export=(),
+        export_dir="saved_models",
+    )
+
+
+def patchout_timings(models, inputs, repeats):
+    """Seconds per call of each model (`{init: model}`) on `inputs`, side
+    by side: after two warm-up calls each, every round calls each model
+    once in turn, so that the load of a shared machine falls on all."""
+    import tensorflow as tf
+
+    calls = {
+        name: tf.function(lambda x, m=model: m(x, training=False))
+        for name, model in models.items()
+    }
+    for call in calls.values():
+        for _ in range(2):
+            np.asarray(call(inputs))
+    seconds = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            np.asarray(call(inputs))
+            seconds[name].append(time.perf_counter() - start)
+    return seconds
+
+
+def throughput_row(method, init, seconds, batch, num_samples=1000, seed=0):
+    """A row (task `throughput`, metric `clips_per_second`): `batch` clips
+    over the median of the timed calls `seconds`, the interval a
+    percentile bootstrap of that median over the calls."""
+    seconds = np.asarray(seconds, "float64")
+    if seconds.ndim != 1 or len(seconds) < 2 or not np.all(seconds > 0):
+        raise ValueError(
+            "`seconds` must hold at least two positive call times. "
+            f"Received: seconds={seconds.tolist()}"
+        )
+    rng = np.random.default_rng(seed)
+    drawn = rng.choice(seconds, size=(num_samples, len(seconds)))
+    rates = batch / np.median(drawn, axis=1)
+    mean = batch / float(np.median(seconds))
+    low, high = np.quantile(rates, [0.025, 0.975])
+    return {
+        "method": method,
+        "task": "throughput",
+        "init": init,
+        "metric": "clips_per_second",
+        "mean": round(mean, 2),
+        "ci_low": round(min(float(low), mean), 2),
+        "ci_high": round(max(float(high), mean), 2),
+        "n_test_tracks": 0,
+        "seeds": 1,
+    }
+
+
+def tune_groups(track_ids, split):
+    """The tune of each of `track_ids`, from `derive_tasks`'s `split`."""
+    index = {t: i for i, t in enumerate(split["track_ids"].tolist())}
+    return split["groups"][[index[t] for t in np.asarray(track_ids).tolist()]]
+
+
+def tag_rows(method, task, init, outputs, groups, num_samples, reference=None):
+    """Rows of test ROC-AUC and PR-AUC (macro over the tags) of a tagger's
+    per-track outputs (`track_tag_outputs`, one per seed), with bootstrap
+    CIs over the test tunes `groups` and the seeds; with `reference` (the
+    same model's outputs without patchout, per seed) also `roc_auc_drop`,
+    reference minus these, drawn on the same tunes (paired)."""
+    from keras_music.evaluation.metrics import pr_auc
+    from keras_music.evaluation.metrics import roc_auc
+
+    labels = outputs[0]["labels"]
+    if any(
+        not np.array_equal(o["track_ids"], outputs[0]["track_ids"])
+        for o in [*outputs, *(reference or [])]
+    ):
+        raise ValueError(f"{init}: the seeds' test tracks differ.")
+    scored = {
+        "roc_auc": (roc_auc, labels, [o["scores"] for o in outputs]),
+        "pr_auc": (pr_auc, labels, [o["scores"] for o in outputs]),
+    }
+    if reference is not None:
+        k = labels.shape[1]
+
+        def drop(y, p):
+            return roc_auc(y[:, :k], p[:, :k], mask=y[:, :k] >= 0) - roc_auc(
+                y[:, k:], p[:, k:], mask=y[:, k:] >= 0
+            )
+
+        scored["roc_auc_drop"] = (
+            drop,
+            np.concatenate([labels, labels], axis=1),
+            [
+                np.concatenate([r["scores"], o["scores"]], axis=1)
+                for r, o in zip(reference, outputs)
+            ],
+        )
+    rows = []
+    for name, (metric, y, predictions) in scored.items():
+        if name != "roc_auc_drop":
+            metric = (lambda m: lambda y, p: m(y, p, mask=y >= 0))(metric)
+        mean, low, high = bootstrap_ci(
+            metric, y, predictions, groups, num_samples=num_samples
+        )
+        rows.append(
+            {
+                "method": method,
+                "task": task,
+                "init": init,
+                "metric": name,
+                "mean": round(mean, 4),
+                "ci_low": round(low, 4),
+                "ci_high": round(high, 4),
+                "n_test_tracks": len(labels),
+                "seeds": len(outputs),
+            }
+        )
+    return rows
+
+
+def maest_runs(config, splits, derived, output, seeds):
+    """Trains MAEST per seed with `recipes/maest.py`'s builders
+    (`Config`, `audio_preprocessor`, `input_pipeline`, `epoch_steps`,
+    `tagger_model`, `fit`) and the library's schedule and SWA
+    (`maest_learning_rate`, `maest_swa`); embeds every split with block
+    `config["block"]` (`AudioEmbedder`) and scores the test tags
+    (`track_tag_outputs`) before and after training, and after training
+    with each inference patchout of `config["time_strides"]`
+    (`set_inference_patchout`, on copies of the trained tagger). Returns
+    `(runs, timings, resampling)`: `{seed: {"curve", "features": {epoch:
+    split_features}, "seconds", "outputs": {init: track_tag_outputs}}}`,
+    the last seed's `patchout_timings` and the seconds the 16 kHz copies
+    took."""
+    import keras
+
+    from keras_music.data.tfrecord_dataset import tfrecord_dataset
+    from keras_music.data.tfrecord_format import read_manifest
+    from keras_music.evaluation.tagger_scores import track_tag_outputs
+    from keras_music.models.embedder import AudioEmbedder
+    from keras_music.models.maest.maest_tagger import MAESTTagger
+    from keras_music.training.maest_schedule import maest_learning_rate
+    from keras_music.training.maest_schedule import maest_swa
+
+    recipe = maest_recipe()
+    started = time.time()
+    copies = resampled_splits(
+        splits, MAEST_SAMPLE_RATE, FLAGS.num_workers, None
+    )
+    resampling = time.time() - started
+    print(f"16 kHz copies ready in {resampling:.0f} s")
+    manifest = read_manifest(copies["train"])
+    vocabulary = manifest["tasks"][MAEST_TASK]["vocabulary"]
+    embeddings = os.path.join(output, "embeddings")
+    runs, timings = {}, {}
+    for seed in seeds:
+        folder = os.path.join(output, "maest", f"supervised_seed{seed}")
+        os.makedirs(folder, exist_ok=True)
+        cfg = maest_config(recipe, config, folder)
+        keras.utils.set_random_seed(seed)
+        with recipe_flags(("seed", seed)):
+            preprocessor = recipe.audio_preprocessor(cfg)
+            frontend = preprocessor.frontend
+            steps = recipe.epoch_steps(cfg, manifest, MAEST_TASK)
+            train = recipe.input_pipeline(
+                cfg, frontend, copies["train"], MAEST_TASK, True
+            )
+            valid = recipe.input_pipeline(
+                cfg, frontend, copies["valid"], MAEST_TASK, False
+            )
+            schedule = maest_learning_rate(cfg.learning_rate, cfg.epochs, steps)
+            tagger = recipe.tagger_model(
+                cfg, preprocessor, vocabulary, schedule
+            )
+        embedder = AudioEmbedder(
+            tagger.backbone,
+            preprocessor,
+            block=config["block"],
+            token="stack",
+            name="maest_embedder",
+        )
+
+        def tags(model):
+            return track_tag_outputs(
+                model, copies["test"], MAEST_TASK, batch_size=32
+            )
+
+        features = {
+            0: split_features(
+                embedder, copies, cfg.segment, embeddings, derived
+            )
+        }
+        outputs = {"untrained": tags(tagger)}
+        print(
+            f"maest seed {seed}: untrained embeddings and tags in "
+            f"{time.time() - started:.0f} s (since the start)"
+        )
+        curve = {"epoch": [], "loss": [], "accuracy": [], "seconds": []}
+        callbacks = [
+            checkpoint_curve(tagger, "", (), curve, {}, accuracy="val_roc_auc")
+        ]
+        if cfg.swa:
+            callbacks.append(maest_swa(cfg.epochs))
+        recipe.fit(
+            tagger,
+            train,
+            validation_data=valid,
+            epochs=cfg.epochs,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            shuffle=False,
+            verbose=2,
+        )
+        embedder.save(os.path.join(folder, "encoder.keras"))
+        tagger.save(os.path.join(folder, "tagger.keras"))
+        features[cfg.epochs] = split_features(
+            embedder, copies, cfg.segment, embeddings, derived
+        )
+        outputs["supervised"] = tags(tagger)
+        print(
+            f"maest seed {seed}: trained, embedded and tagged in "
+            f"{time.time() - started:.0f} s (since the start)"
+        )
+        models = {"supervised": tagger}
+        for stride in config["time_strides"]:
+            copy = MAESTTagger.from_config(tagger.get_config())
+            copy.set_weights(tagger.get_weights())
+            copy.set_inference_patchout(time_stride=stride)
+            models[f"supervised_t{stride}"] = copy
+            outputs[f"supervised_t{stride}"] = tags(copy)
+        with open(os.path.join(folder, "curve.json"), "w") as stream:
+            json.dump(curve, stream)
+        runs[seed] = {
+            "curve": curve,
+            "features": features,
+            "seconds": curve["seconds"][-1],
+            "outputs": outputs,
+        }
+    audio, _ = next(
+        iter(
+            tfrecord_dataset(
+                copies["test"],
+                segment_seconds=cfg.segment,
+                task=MAEST_TASK,
+                mode="center",
+                batch_size=config["throughput_batch"],
+            )
+        )
+    )
+    timings = patchout_timings(
+        models, frontend(audio), config["throughput_repeats"]
+    )
+    print(
+        f"maest: patchout tags and timings done in "
+        f"{time.time() - started:.0f} s (since the start)"
+    )
+    return runs, timings, resampling
+
+
+def maest_protocol(probe_epochs):
+    """MAEST's probe protocol (an MLP of 512, AdamW 1e-3, warm-up, the
+    best valid epoch), `probe_epochs` long."""
+    from keras_music.evaluation.probe_protocol import get_probe_protocol
+
+    return get_probe_protocol(
+        "maest",
+        epochs=probe_epochs,
+        warmup_epochs=min(10, probe_epochs - 1),
+    )
+
+
+def maest_rows(config, splits, derived, output, seeds):
+    """Trains, scores and probes MAEST; returns `(rows, curves,
+    seconds)`."""
+    started = time.time()
+    runs, timings, resampling = maest_runs(
+        config, splits, derived, output, seeds
+    )
+    probed = {
+        "supervised": {
+            seed: {k: run[k] for k in ("curve", "features", "seconds")}
+            for seed, run in runs.items()
+        }
+    }
+    rows, curves = run_rows(
+        "maest",
+        probed,
+        {"supervised": ("supervised", "untrained")},
+        config,
+        derived,
+        maest_protocol,
+    )
+
+    def outputs(init):
+        return [runs[seed]["outputs"][init] for seed in seeds]
+
+    groups = tune_groups(outputs("supervised")[0]["track_ids"], derived["test"])
+    for init in outputs_of(config):
+        rows += tag_rows(
+            "maest",
+            MAEST_TASK,
+            init,
+            outputs(init),
+            groups,
+            FLAGS.bootstrap,
+            reference=None
+            if init in ("untrained", "supervised")
+            else outputs("supervised"),
+        )
+    for init, seconds in timings.items():
+        rows.append(
+            throughput_row(
+                "maest",
+                init,
+                seconds,
+                config["throughput_batch"],
+                FLAGS.bootstrap,
+            )
+        )
+    seconds = total_seconds(probed, started)
+    seconds["resampling"] = resampling
+    return rows, curves, seconds
+
+
+def outputs_of(config):
+    """The tagging inits of a MAEST run: untrained, supervised, and
+    supervised with each inference patchout."""
+    strides = config["time_strides"]
+    return ["untrained", "supervised", *[f"supervised_t{t}" for t in strides]]
+
+
+def maest_claims(rows, strides):
+    """MAEST's claims, each seen / not seen, from the rows alone: the
+    tagger beats its untrained self, inference patchout trades ROC-AUC
+    for throughput (the paper's Fig. 3), and the probes' claims."""
+    sup = find(rows, "maest", MAEST_TASK, "supervised", "roc_auc")
+    unt = find(rows, "maest", MAEST_TASK, "untrained", "roc_auc")
+    claim = (
+        f"supervised > untrained (test ROC-AUC, macro over the "
+        f"{MAEST_TASK} tags, non-overlapping 95% CIs)"
+    )
+    if sup and unt:
+        seen = "seen" if compare(sup, unt) == ">" else "not seen"
+        pr = [
+            find(rows, "maest", MAEST_TASK, i, "pr_auc")
+            for i in ("supervised", "untrained")
+        ]
+        lines = [
+            f"- {claim}: **{seen}** (supervised {figure(sup)}, untrained "
+            f"{figure(unt)}; PR-AUC {figure(pr[0])} against {figure(pr[1])})."
+        ]
+    else:
+        lines = [f"- {claim}: not run."]
+    inits = ["supervised", *[f"supervised_t{t}" for t in strides]]
+    rates = [
+        find(rows, "maest", "throughput", i, "clips_per_second") for i in inits
+    ]
+    drops = [
+        find(rows, "maest", MAEST_TASK, i, "roc_auc_drop") for i in inits[1:]
+    ]
+    claim = (
+        "inference patchout: throughput increases with the time stride T "
+        f"({', '.join(f'T={t}' for t in strides)}; no patchout first; "
+        "non-overlapping 95% CIs), at a cost in ROC-AUC stated with its CI"
+    )
+    if all(rates) and all(drops):
+        seen = all(compare(b, a) == ">" for a, b in zip(rates, rates[1:]))
+        speeds = ", ".join(
+            f"{'none' if i == 'supervised' else 'T=' + i.split('_t')[1]} "
+            f"{rate_figure(r)}"
+            for i, r in zip(inits, rates)
+        )
+        costs = ", ".join(f"T={t} {figure(d)}" for t, d in zip(strides, drops))
+        lines.append(
+            f"- {claim}: **{'seen' if seen else 'not seen'}** (clips/s: "
+            f"{speeds}; ROC-AUC drop against no patchout, paired over the "
+            f"test tunes: {costs})."
+        )
+    else:
+        lines.append(f"- {claim}: not run.")
+    return lines + claims(rows, "maest")
+
+
+CLAIMS["maest"] = (
+    (
+        "supervised",
+        "untrained",
+        "frozen embeddings of the trained tagger (block 2) > its untrained "
+        "self (logistic probe, accuracy, non-overlapping 95% CIs) on at "
+        "least one task and untrained significantly better on none",
+    ),
+)
+PLOTTED["maest"] = (("supervised", "C0", "untrained"),)
+LOSS_NAMES["maest"] = "binary cross-entropy"
+SECOND_CURVE["maest"] = ("val_roc_auc", "ROC-AUC (valid)")
+
+
+def maest_plot(path, rows, curves, method, checkpoints):
+    """The paper's Fig. 3 (throughput against test ROC-AUC under inference
+    patchout), the training curves, and the probes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure_, axes = plt.subplots(1, 4, figsize=(18, 3.8))
+    axis = axes[0]
+    inits = [
+        r["init"]
+        for r in rows
+        if (r["method"], r["task"]) == (method, "throughput")
+    ]
+    for i, init in enumerate(inits):
+        rate = find(rows, method, "throughput", init, "clips_per_second")
+        auc = find(rows, method, MAEST_TASK, init, "roc_auc")
+        if not (rate and auc):
+            continue
+        label = "no patchout" if init == "supervised" else "T=" + init[12:]
+        axis.errorbar(
+            rate["mean"],
+            auc["mean"],
+            xerr=[
+                [rate["mean"] - rate["ci_low"]],
+                [rate["ci_high"] - rate["mean"]],
+            ],
+            yerr=[
+                [auc["mean"] - auc["ci_low"]],
+                [auc["ci_high"] - auc["mean"]],
+            ],
+            fmt="o",
+            color=f"C{i}",
+            capsize=3,
+            label=label,
+        )
+    untrained = find(rows, method, MAEST_TASK, "untrained", "roc_auc")
+    if untrained:
+        axis.axhline(untrained["mean"], color="grey", ls=":", label="untrained")
+        axis.axhspan(
+            untrained["ci_low"], untrained["ci_high"], color="grey", alpha=0.1
+        )
+    axis.set_xlabel("throughput (clips/s, one CPU process)")
+    axis.set_ylabel(f"test ROC-AUC ({MAEST_TASK} tags)")
+    axis.set_title("inference patchout (the paper's Fig. 3)")
+    axis.legend(fontsize=7)
+    pretext = curves.get("supervised", {}).get("pretext", [])
+    for axis, key, title in (
+        (axes[1], "loss", "binary cross-entropy (train)"),
+        (axes[2], "accuracy", "ROC-AUC (valid)"),
+    ):
+        for i, curve in enumerate(pretext):
+            axis.plot(curve["epoch"], curve[key], "o-", color=f"C{i}")
+        axis.set_title(title)
+        axis.set_xlabel("epoch")
+    axis = axes[3]
+    for j, (init, colour) in enumerate(
+        (("untrained", "C3"), ("supervised", "C0"), ("baseline_logmel", "C2"))
+    ):
+        points = [find(rows, method, task, init) for task in TASKS]
+        x = np.arange(len(TASKS)) + (j - 1) * 0.27
+        keep = [p is not None for p in points]
+        if not any(keep):
+            continue
+        m = np.array([p["mean"] if p else np.nan for p in points])
+        lo = np.array([p["ci_low"] if p else np.nan for p in points])
+        hi = np.array([p["ci_high"] if p else np.nan for p in points])
+        axis.bar(
+            x,
+            m,
+            0.27,
+            yerr=[m - lo, hi - m],
+            color=colour,
+            label=init,
+            capsize=2,
+        )
+    axis.set_xticks(np.arange(len(TASKS)), TASKS, fontsize=8)
+    axis.set_ylabel("test accuracy (logistic probe)")
+    axis.set_title("frozen block-2 embeddings")
+    axis.legend(fontsize=7)
+    figure_.tight_layout()
+    figure_.savefig(path, dpi=90)
+    plt.close(figure_)
+
+
+def rate_figure(row):
+    return f"{row['mean']:.1f} [{row['ci_low']:.1f}, {row['ci_high']:.1f}]"
+
+
+def maest_tag_table(rows, inits):
+    lines = [
+        "| init | ROC-AUC | PR-AUC | ROC-AUC drop | clips/s |",
+        "|---|---|---|---|---|",
+    ]
+    for init in inits:
+        cells = [
+            find(rows, "maest", MAEST_TASK, init, "roc_auc"),
+            find(rows, "maest", MAEST_TASK, init, "pr_auc"),
+            find(rows, "maest", MAEST_TASK, init, "roc_auc_drop"),
+            find(rows, "maest", "throughput", init, "clips_per_second"),
+        ]
+        lines.append(
+            f"| {init} | "
+            + " | ".join(
+                "–"
+                if c is None
+                else rate_figure(c)
+                if c["metric"] == "clips_per_second"
+                else figure(c)
+                for c in cells
+            )
+            + " |"
+        )
+    return lines
+
+
+def maest_section(rows, method, config, seconds, command, info, seeds):
+    mode = "full"
+    if FLAGS.quick:
+        mode = "quick (a check of the pipeline, not a result)"
+    inits = ["majority", "baseline_logmel", "baseline_logmel_rp"]
+    inits += ["untrained", "supervised"]
+    loss = find(rows, method, "pretext", "supervised", "pretext_loss")
+    valid = find(rows, method, "pretext", "supervised", "val_roc_auc")
+    strides = config["time_strides"]
+    columns = maest_time_columns(config)
+    return [
+        f"## {method}",
+        "",
+        f"![{method}]({method}.png)",
+        "",
+        f"Command: `{command}`  ",
+        f"Commit: {info['commit']}  ",
+        f"Machine: {info['machine']}  ",
+        f"Mode: {mode}; seeds {[str(s) for s in seeds]}; "
+        f"{FLAGS.bootstrap} bootstrap resamples.",
+        "",
+        f"MAEST: `recipes/maest.py`'s `Config`, `audio_preprocessor`, "
+        f"`input_pipeline`, `epoch_steps`, `tagger_model` and `fit` "
+        f"(`MAESTTagger` of the preset `{config['preset']}`, width 128, 4 "
+        f"blocks, on {config['segment_seconds']} s segments, a grid of 9 x "
+        f"{columns} patches, 96-band log-mel at 16 kHz) trained as the recipe "
+        f"trains it on the corpus's `{MAEST_TASK}` tags (multi-label, "
+        "binary cross-entropy; the corpus's clips resampled to 16 kHz by "
+        "the library's writer), AdamW (peak "
+        f"{config['learning_rate']}, weight decay {MAEST_WEIGHT_DECAY}) "
+        "with MAEST's warm-up / plateau / linear decay scaled to "
+        f"{config['epochs']} epochs (`maest_learning_rate`), mixup "
+        f"(alpha {FLAGS.mixup_alpha}), SpecAugment "
+        f"({FLAGS.spec_augment}), balanced draws ({FLAGS.balanced}; an "
+        "epoch: one draw of the training clips), SWA "
+        f"({FLAGS.swa}; `maest_swa`), training patchout "
+        f"{config['train_time_patchout']} of {columns} time columns and "
+        f"{FLAGS.patchout_freq} of 9 frequency rows, batch "
+        f"{config['batch_size']}; seeds {seeds}. `untrained` is the same "
+        "model before training. Tags: the mean of the tagger's outputs "
+        "over the half-overlapped 5 s segments of each 6 s test clip "
+        "(`track_tag_outputs`). Inference patchout `supervised_t<T>`: the "
+        "trained tagger keeping one time column in T "
+        "(`set_inference_patchout`); its throughput is the tagger alone "
+        f"on a batch of {config['throughput_batch']} log-mel segments, "
+        f"median of {config['throughput_repeats']} calls per setting, "
+        "the settings called in turn in one process (the interval: a "
+        "bootstrap over the calls); the ROC-AUC drop is paired (the same "
+        "tunes drawn for both). The probes read the frozen embeddings of "
+        f"block {config['block']} of 4 (1-based), the stacked `cls`, "
+        "`dist` and average tokens (384-d, `AudioEmbedder`), averaged "
+        "over the segments of each clip.",
+        "",
+        f"Time on this machine: training {seconds['pre-training']:.0f} s "
+        f"(all seeds), all {seconds['all']:.0f} s (of which "
+        f"{seconds['resampling']:.0f} s for the 16 kHz copies of the "
+        "corpus, written once into its cache).",
+        "",
+        "Training (final epoch; range over seeds):"
+        + (
+            f" binary cross-entropy (train, mixup targets) {figure(loss)}, "
+            f"validation ROC-AUC {figure(valid)} (before SWA)."
+            if loss and valid
+            else " –"
+        ),
+        "",
+        f"Test tagging ({MAEST_TASK}, macro over tags; clips/s: the "
+        "tagger on log-mel input):",
+        "",
+        *maest_tag_table(rows, outputs_of(config)[:2]),
+        *maest_tag_table(rows, [f"supervised_t{t}" for t in strides])[2:],
+        "",
+        "Test accuracy, logistic-regression probe (C chosen on valid):",
+        "",
+        *table(rows, method, inits),
+        "",
+        "Test macro F1, same probe:",
+        "",
+        *table(rows, method, inits, "macro_f1"),
+        "",
+        "Test accuracy, the library's `maest` protocol (an MLP of 512 "
+        "with dropout, AdamW 1e-3, warm-up, best valid epoch; "
+        f"{config['probe_epochs']} epochs):",
+        "",
+        *table(rows, method, ["untrained", "supervised"], "accuracy_protocol"),
+        "",
+        "Label fractions (logistic probe, test accuracy):",
+        "",
+        *table(
+            rows,
+            method,
+            [
+                "untrained_labels1pct",
+                "untrained_labels10pct",
+                "untrained",
+                "supervised_labels1pct",
+                "supervised_labels10pct",
+                "supervised",
+            ],
+        ),
+        "",
+        "The embeddings (train split; as for the other methods):",
+        "",
+        *embedding_table(rows, method, ["untrained", "supervised"]),
+        "",
+        "Claims:",
+        "",
+        *maest_claims(rows, strides),
+    ]
+
+
+MAEST_ENCODER_NOTE = (
+    "`maest` (`supervised_seed<seed>`): mono float32 waveform of 5 s at "
+    f"{MAEST_SAMPLE_RATE} Hz, shape `(batch, 80000)` -> log-mel and MAEST "
+    "(inside the model) -> block 2's stacked `cls`, `dist` and average "
+    "tokens `(batch, 384)` (`AudioEmbedder`); the probes used the mean "
+    "over the half-overlapped 5 s segments of each clip. Beside it, "
+    "`tagger.keras`: the trained `MAESTTagger` (log-mel -> "
+    f"`{MAEST_TASK}` tag probabilities, with its preprocessor and tag names)."
+)
+PLOTS = {"maest": maest_plot}
+SECTIONS = {"maest": maest_section}
 
 
 def machine():
@@ -2108,6 +2869,9 @@ ENCODER_NOTES = {
 }
 
 
+ENCODER_NOTES["maest"] = MAEST_ENCODER_NOTE
+
+
 def write_report(path, rows, config, derived, sections):
     """STUDY.md: the corpus, then `sections` (method -> lines) in
     `METHODS` order, then how to load the encoders."""
@@ -2167,6 +2931,8 @@ def method_config(method):
         config["momentum"] = FLAGS.momentum or 0.99
     if method == "pase_plus":
         config.update(PASE_QUICK if FLAGS.quick else PASE_FULL)
+    if method == "maest":
+        config.update(MAEST_QUICK if FLAGS.quick else MAEST_FULL)
     for key in ("epochs", "steps_per_epoch", "batch_size"):
         if getattr(FLAGS, key):
             config[key] = getattr(FLAGS, key)
@@ -2178,7 +2944,12 @@ def method_config(method):
     return config
 
 
-RUNNERS = {"clmr": clmr_rows, "s3t": s3t_rows, "pase_plus": pase_rows}
+RUNNERS = {
+    "clmr": clmr_rows,
+    "s3t": s3t_rows,
+    "pase_plus": pase_rows,
+    "maest": maest_rows,
+}
 
 
 def main(_):
@@ -2254,19 +3025,21 @@ def main(_):
         method_rows, curves, seconds = RUNNERS[method](
             config, splits, derived, FLAGS.output, seeds
         )
-        width = find(method_rows, method, "embedding", "random", "dim")
+        # The encoder's width, at its random init.
+        random = PLOTTED[method][0][2]
+        width = find(method_rows, method, "embedding", random, "dim")
         rows += (
             baseline_rows(method, baseline, derived, width and width["mean"])
             + method_rows
         )
-        plot(
+        PLOTS.get(method, plot)(
             os.path.join(FLAGS.results, f"{method}.png"),
             rows,
             curves,
             method,
             config["checkpoints"],
         )
-        sections[method] = method_section(
+        sections[method] = SECTIONS.get(method, method_section)(
             rows, method, config, seconds, command, info, seeds
         )
         order = {m: i for i, m in enumerate(METHODS)}

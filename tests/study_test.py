@@ -17,12 +17,16 @@ from benchmarks.study import compare
 from benchmarks.study import embedding_statistics
 from benchmarks.study import key_class
 from benchmarks.study import loss_scale_rows
+from benchmarks.study import maest_claims
 from benchmarks.study import metre_class
 from benchmarks.study import note_rate
 from benchmarks.study import random_projection
 from benchmarks.study import read_csv
 from benchmarks.study import report_sections
+from benchmarks.study import tag_rows
 from benchmarks.study import tercile_labels
+from benchmarks.study import throughput_row
+from benchmarks.study import tune_groups
 from benchmarks.study import write_csv
 from tests.test_case import TestCase
 
@@ -336,6 +340,146 @@ class ReportTest(TestCase):
         self.assertEqual(report_sections(path), ([], {}))
 
 
+class MAESTRowsTest(TestCase):
+    def test_throughput_is_the_batch_over_the_median_call(self):
+        row = throughput_row("maest", "supervised", [0.5] * 10, batch=32)
+        self.assertEqual(
+            (row["mean"], row["ci_low"], row["ci_high"]), (64, 64, 64)
+        )
+        self.assertEqual(
+            (row["task"], row["metric"]), ("throughput", "clips_per_second")
+        )
+        # One slow call of nine (a busy machine) moves the median, not
+        # the mean: 32 / 0.25.
+        row = throughput_row("maest", "x", [0.25] * 8 + [5.0], batch=32)
+        self.assertEqual(row["mean"], 128.0)
+        self.assertLessEqual(row["ci_low"], row["mean"])
+        self.assertLessEqual(row["mean"], row["ci_high"])
+        with pytest.raises(ValueError, match="`seconds` must hold"):
+            throughput_row("maest", "x", [0.5], batch=32)
+        with pytest.raises(ValueError, match="`seconds` must hold"):
+            throughput_row("maest", "x", [0.5, 0.0], batch=32)
+
+    def test_tag_rows_are_sklearns_macro_auc_with_a_paired_drop(self):
+        from sklearn.metrics import average_precision_score
+        from sklearn.metrics import roc_auc_score
+
+        rng = np.random.default_rng(0)
+        labels = rng.integers(0, 2, (120, 3))
+        good = labels + rng.normal(0, 0.6, labels.shape)
+        noisy = labels + rng.normal(0, 2.0, labels.shape)
+        ids = np.asarray([f"t{i}" for i in range(120)])
+
+        def outputs(scores):
+            return [{"track_ids": ids, "labels": labels, "scores": scores}]
+
+        groups = np.repeat(np.arange(40), 3)
+        rows = tag_rows(
+            "maest", "instrument", "supervised", outputs(good), groups, 300
+        )
+        by_metric = {r["metric"]: r for r in rows}
+        self.assertEqual(set(by_metric), {"roc_auc", "pr_auc"})
+        # The mean is the metric on all tracks: scikit-learn's, to rounding.
+        self.assertAlmostEqual(
+            by_metric["roc_auc"]["mean"],
+            roc_auc_score(labels, good, average="macro"),
+            places=4,
+        )
+        self.assertAlmostEqual(
+            by_metric["pr_auc"]["mean"],
+            average_precision_score(labels, good, average="macro"),
+            places=4,
+        )
+        rows = tag_rows(
+            "maest",
+            "instrument",
+            "supervised_t2",
+            outputs(noisy),
+            groups,
+            300,
+            reference=outputs(good),
+        )
+        drop = [r for r in rows if r["metric"] == "roc_auc_drop"][0]
+        self.assertAlmostEqual(
+            drop["mean"],
+            roc_auc_score(labels, good) - roc_auc_score(labels, noisy),
+            places=4,
+        )
+        # Much worse scores: the whole interval of the drop is above 0.
+        self.assertGreater(drop["ci_low"], 0.0)
+        # The same scores: no drop, and no spread (paired draws).
+        rows = tag_rows(
+            "maest",
+            "instrument",
+            "x",
+            outputs(good),
+            groups,
+            100,
+            reference=outputs(good),
+        )
+        drop = [r for r in rows if r["metric"] == "roc_auc_drop"][0]
+        self.assertEqual(
+            (drop["mean"], drop["ci_low"], drop["ci_high"]), (0.0, 0.0, 0.0)
+        )
+
+    def test_tune_groups_follow_the_track_order(self):
+        split = {
+            "track_ids": np.asarray(["a", "b", "c"]),
+            "groups": np.asarray([7, 8, 9]),
+        }
+        np.testing.assert_array_equal(tune_groups(["c", "a"], split), [9, 7])
+
+    def test_maest_claims(self):
+        def tag(init, mean, low, high, metric="roc_auc"):
+            return _row("instrument", init, mean, low, high, metric, "maest")
+
+        def speed(init, mean, low, high):
+            return _row(
+                "throughput",
+                init,
+                mean,
+                low,
+                high,
+                "clips_per_second",
+                "maest",
+            )
+
+        rows = [
+            tag("supervised", 0.80, 0.77, 0.83),
+            tag("untrained", 0.50, 0.46, 0.54),
+            tag("supervised", 0.40, 0.35, 0.45, "pr_auc"),
+            tag("untrained", 0.20, 0.17, 0.23, "pr_auc"),
+            speed("supervised", 10.0, 9.5, 10.5),
+            speed("supervised_t2", 18.0, 17.0, 19.0),
+            speed("supervised_t5", 40.0, 38.0, 42.0),
+            speed("supervised_t10", 70.0, 66.0, 74.0),
+            tag("supervised_t2", 0.01, 0.0, 0.02, "roc_auc_drop"),
+            tag("supervised_t5", 0.03, 0.01, 0.05, "roc_auc_drop"),
+            tag("supervised_t10", 0.08, 0.05, 0.11, "roc_auc_drop"),
+            _row("key", "supervised", 0.6, 0.55, 0.65, method="maest"),
+            _row("key", "untrained", 0.3, 0.25, 0.35, method="maest"),
+        ]
+        lines = maest_claims(rows, (2, 5, 10))
+        self.assertIn("supervised > untrained", lines[0])
+        self.assertIn("**seen** (supervised 0.800 [0.770, 0.830]", lines[0])
+        self.assertIn("PR-AUC 0.400 [0.350, 0.450]", lines[0])
+        self.assertIn("throughput increases", lines[1])
+        self.assertIn("**seen**", lines[1])
+        self.assertIn("T=10 0.080 [0.050, 0.110]", lines[1])
+        self.assertIn("**seen** (better on ['key']", lines[2])
+        self.assertIn("label fractions", lines[3])
+        self.assertIn("supervised, logistic", lines[3])
+        # T=5 no faster than T=2 within the intervals; untrained as good.
+        rows[6] = speed("supervised_t5", 18.5, 17.5, 19.5)
+        rows[1] = tag("untrained", 0.78, 0.74, 0.82)
+        lines = maest_claims(rows, (2, 5, 10))
+        self.assertIn("**not seen**", lines[0])
+        self.assertIn("**not seen**", lines[1])
+        # No patchout rows: not run.
+        lines = maest_claims(rows[:4], (2, 5, 10))
+        self.assertIn("not run", lines[1])
+
+
 @pytest.mark.large
 def test_quick_mode_writes_a_table_that_parses(tmp_path):
     results = tmp_path / "results"
@@ -370,6 +514,7 @@ def test_quick_mode_writes_a_table_that_parses(tmp_path):
             "baseline_logmel",
         ),
         "pase_plus": ("pretrained", "reweighted", "random", "majority"),
+        "maest": ("supervised", "untrained", "majority", "baseline_logmel"),
     }
     for method, names in expected.items():
         for task in TASKS:
@@ -382,6 +527,22 @@ def test_quick_mode_writes_a_table_that_parses(tmp_path):
     assert "python benchmarks/study.py --quick" in report
     for method in ("## s3t", "## clmr", "## pase_plus", "MoCo v2 with queue"):
         assert method in report
+    # MAEST: tagging before / after training and under each inference
+    # patchout, each with its throughput; the section states its claims.
+    tagging = {
+        (r["init"], r["metric"])
+        for r in rows
+        if r["method"] == "maest" and r["task"] in ("instrument", "throughput")
+    }
+    for init in ("untrained", "supervised"):
+        assert {(init, "roc_auc"), (init, "pr_auc")} <= tagging
+    for init in ("supervised_t2", "supervised_t5", "supervised_t10"):
+        assert (init, "roc_auc_drop") in tagging
+        assert (init, "clips_per_second") in tagging
+    assert (
+        "inference patchout: throughput increases with the time stride"
+        in report
+    )
     # PASE+'s loss scales: one per worker and weighting, the ratio too.
     scales = {
         (r["init"], r["metric"]) for r in rows if r["task"] == "loss_scale"
@@ -392,7 +553,7 @@ def test_quick_mode_writes_a_table_that_parses(tmp_path):
         assert (init, "max_over_min") in scales
     # The kept encoders load in a fresh process and embed a waveform of
     # the documented length (CLMR: 59,049 samples; S3T: 6 s at 22.05 kHz;
-    # PASE+: 6 s at 16 kHz).
+    # PASE+: 6 s at 16 kHz; MAEST: 5 s at 16 kHz).
     for run, samples in (
         ("clmr/all_seed0", 59049),
         ("pase_plus/equal_seed0", 96000),
@@ -400,6 +561,7 @@ def test_quick_mode_writes_a_table_that_parses(tmp_path):
         ("s3t/time_folding_seed0", 132300),
         ("s3t/crop_only_seed0", 132300),
         ("s3t/frequency_tiling_seed0", 132300),
+        ("maest/supervised_seed0", 80000),
     ):
         path = tmp_path / "runs" / run / "encoder.keras"
         assert os.path.isfile(path), path

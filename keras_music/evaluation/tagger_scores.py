@@ -1,4 +1,5 @@
-"""`track_tag_scores`: a tagger's exact per-track ROC-AUC and PR-AUC."""
+"""`track_tag_scores`: a tagger's exact per-track ROC-AUC and PR-AUC;
+`track_tag_outputs`: the per-track scores and labels they compare."""
 
 import numpy as np
 
@@ -59,6 +60,54 @@ def track_tag_scores(
     >>> track_tag_scores(tagger, folder, "tags", 0.5, frontend=level)
     {'tracks': 3, 'roc_auc': 1.0, 'pr_auc': 1.0}
     """
+    outputs = track_tag_outputs(
+        model, data_dir, task, segment_seconds, frontend, batch_size
+    )
+    truth, scores = outputs["labels"], outputs["scores"]
+    mask = truth >= 0
+    return {
+        "tracks": len(outputs["track_ids"]),
+        "roc_auc": float(roc_auc(truth, scores, mask=mask)),
+        "pr_auc": float(pr_auc(truth, scores, mask=mask)),
+    }
+
+
+def track_tag_outputs(
+    model, data_dir, task, segment_seconds=None, frontend=None, batch_size=32
+):
+    """A tagger's outputs averaged per track, with the track's labels: what
+    `track_tag_scores` scores (the arguments are its own), for metrics of
+    one's own (a bootstrap over tracks).
+
+    Returns:
+        dict: `track_ids` (str array `(tracks,)`, the labelled tracks in
+        the folder's order), `labels` (array `(tracks, num_tags)`, 1 / 0,
+        -1 where unknown; a single-label task one-hot) and
+        `scores` (float64 array `(tracks, num_tags)`).
+
+    Example:
+
+    >>> import tempfile
+    >>> from keras_music.data.track import Track
+    >>> from keras_music.data.tfrecord_writer import write_tfrecords
+    >>> folder = tempfile.mkdtemp()
+    >>> tasks = {"tags": {"vocabulary": ["loud", "soft"], "multi_label": True}}
+    >>> def load(item):
+    ...     level = {"a": 0.9, "b": 0.1}[item]
+    ...     tag = "loud" if level > 0.5 else "soft"
+    ...     return Track(item, np.full(8000, level, "float32"), 8000,
+    ...                  labels={"tags": [tag]})
+    >>> write_tfrecords(["a", "b"], load, folder, tasks=tasks,
+    ...                 sample_rate=8000, progress=False)["num_examples"]
+    2
+    >>> level = keras.layers.Lambda(
+    ...     lambda x: keras.ops.mean(x, axis=-1, keepdims=True))
+    >>> tagger = keras.layers.Lambda(lambda x: keras.ops.concatenate(
+    ...     [x, 1.0 - x], axis=-1))
+    >>> outputs = track_tag_outputs(tagger, folder, "tags", 0.5, level)
+    >>> outputs["labels"].tolist(), outputs["scores"].round(2).tolist()
+    ([[1, 0], [0, 1]], [[0.9, 0.1], [0.1, 0.9]])
+    """
     preprocessor = getattr(model, "preprocessor", None)
     if segment_seconds is None:
         segment_seconds = getattr(preprocessor, "segment_seconds", None)
@@ -87,12 +136,7 @@ def track_tag_scores(
     keep = labelled_tracks(truth)
     if not tasks[task]["multi_label"]:
         truth = np.eye(len(tasks[task]["vocabulary"]))[truth]
-    truth = truth[keep]
     # Partially labelled tasks (OpenMIC) mark unknown labels -1.
-    mask = truth >= 0
+    truth = truth[keep]
     scores = np.stack([sums[t] / counts[t] for t in track_ids[keep]])
-    return {
-        "tracks": int(keep.sum()),
-        "roc_auc": float(roc_auc(truth, scores, mask=mask)),
-        "pr_auc": float(pr_auc(truth, scores, mask=mask)),
-    }
+    return {"track_ids": track_ids[keep], "labels": truth, "scores": scores}

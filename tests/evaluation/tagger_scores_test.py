@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from keras_music.data.tfrecord_writer import write_tfrecords
 from keras_music.data.track import Track
+from keras_music.evaluation.tagger_scores import track_tag_outputs
 from keras_music.evaluation.tagger_scores import track_tag_scores
 from keras_music.models.audio_preprocessor import AudioPreprocessor
 
@@ -132,6 +133,23 @@ def test_segment_and_frontend_default_to_the_models_preprocessor(folder):
 
     explicit = track_tag_scores(tagger, folder, "tags", 0.5, MeanAbs())
     assert track_tag_scores(Tagger(), folder, "tags") == explicit
+
+
+def test_outputs_are_the_track_means_and_labels_scored(folder):
+    outputs = track_tag_outputs(
+        genre_tagger, folder, "genre", SEGMENT / RATE, frontend=MeanAbs()
+    )
+    keep = [i for i, g in enumerate(GENRES) if g is not None]
+    assert outputs["track_ids"].tolist() == [f"t{i}" for i in keep]
+    np.testing.assert_array_equal(
+        outputs["labels"], np.eye(3)[[GENRES[i] for i in keep]]
+    )
+    # The two outputs linear in the level (the third averages squares,
+    # not the square of the average); float32 segment means against
+    # float64 ones.
+    np.testing.assert_allclose(
+        outputs["scores"][:, :2], expected_track_scores()[keep, :2], atol=1e-6
+    )
 
 
 def test_bad_arguments_are_named(folder):

@@ -9,7 +9,7 @@ the library's objective, built as its recipe builds it, keeps checkpoints
 along the way, and probes the frozen embeddings of each checkpoint and of
 the same encoder at its random initialisation on five tasks of a larger
 evaluation corpus, against a log-mel-statistics baseline and the majority
-class. This version has two methods:
+class. This version has five methods:
 
 - `s3t`: a Swin Transformer on CQT spectrograms, pre-trained with MoCo v2
   (`keras_music.pretraining.MoCo`), built by `recipes/s3t.py`'s own
@@ -20,6 +20,14 @@ class. This version has two methods:
 - `clmr`: SampleCNN + SimCLR on raw 22.05 kHz audio
   (`keras_music.pretraining.SimCLR`, built as `recipes/clmr.py` builds
   it), with CLMR's whole augmentation chain and with crops only;
+- `pase_plus`: PASE+ with its multi-task workers, built by
+  `recipes/pase.py`'s own builders, all workers equal and re-weighted;
+- `multiformat`: a waveform (SampleCNN) and a log-mel (ResNet-18)
+  encoder, each pre-trained with SimCLR by `recipes/multiformat.py`'s
+  own builders, probed alone (`waveform`, `spectrogram`) and fused
+  (`concat`: the embeddings side by side; `weighted`: the two probes'
+  probabilities mixed with a weight chosen on valid), each against the
+  same encoders at random init (`<init>_random`);
 - `maest`: not self-supervised: `recipes/maest.py`'s tagger trained on
   the corpus's `instrument` tags (init `supervised`, against the same
   model before training, `untrained`), scored as a tagger (test ROC-AUC
@@ -93,7 +101,7 @@ CSV_COLUMNS = (
     "seeds",
 )
 METHODS = ("s3t", "clmr", "multiformat", "pase_plus", "maest")
-IMPLEMENTED = ("s3t", "clmr", "pase_plus", "maest")
+IMPLEMENTED = ("s3t", "clmr", "multiformat", "pase_plus", "maest")
 TASKS = ("dance", "metre", "key", "note_rate", "style")
 METRE_CLASSES = ("duple", "triple", "compound")
 NOTE_RATE_CLASSES = ("slow", "medium", "fast")
@@ -207,6 +215,9 @@ STUDY_FLAGS = (
 # Flags `recipes/s3t.py` and `recipes/pase.py` both define: the second
 # import defines them again.
 SHARED_RECIPE_FLAGS = ("preset", "probe_epochs")
+# Flags `recipes/multiformat.py` defines too that S3T or PASE+ read: the
+# earlier recipes' flags are kept.
+MULTIFORMAT_SHARED_FLAGS = ("weight_decay", "probe_epochs")
 
 
 def recipe_module(name):
@@ -263,8 +274,11 @@ def define_flags():
     both recipes define, `SHARED_RECIPE_FLAGS`, are then `recipes/pase.py`'s,
     which S3T's builders read as plain values the study sets):
     `--workers` and `--chunk_seconds` set PASE+'s workers and
-    pre-training chunks (the recipes' other flags play no part in the
-    study)."""
+    pre-training chunks. `recipes/multiformat.py` comes next; of the
+    flags it defines again, S3T's `--weight_decay` and PASE's
+    `--probe_epochs` are kept (the study sets the multi-format run's
+    flags for its `config` call). The recipes' other flags play no part
+    in the study."""
     s3t_recipe()
     for name in STUDY_FLAGS + SHARED_RECIPE_FLAGS:
         if name in FLAGS:
@@ -273,6 +287,15 @@ def define_flags():
     for name in STUDY_FLAGS:
         if name in FLAGS:
             delattr(FLAGS, name)
+    kept = {name: FLAGS[name] for name in MULTIFORMAT_SHARED_FLAGS}
+    for name in kept:
+        delattr(FLAGS, name)
+    multiformat_recipe()
+    for name in STUDY_FLAGS + MULTIFORMAT_SHARED_FLAGS:
+        if name in FLAGS:
+            delattr(FLAGS, name)
+    for name, flag in kept.items():
+        FLAGS[name] = flag
     # `recipes/maest.py` last: the flags it shares with the recipes above
     # (`MAEST_CLASHES`) are set aside while it defines its own, then put
     # back (they stay S3T's and PASE+'s); its `--mixup_alpha`,
@@ -586,13 +609,25 @@ def labelled(features, split, task):
     return features[keep], split["labels"][task][keep]
 
 
-def logistic_predictions(features, derived, task, train_subset=None):
-    """Test predictions of a logistic regression trained to convergence on
-    standardised embeddings, `C` chosen on the valid split."""
+# Fitted `logistic_model`s (all training labels) by the id of the train
+# and valid features and the task: the multi-format fusions reuse the
+# probes of the single encoders. The arrays are kept with the model, so
+# their ids are not reused while it is here.
+_LOGISTIC_MODELS = {}
+
+
+def logistic_model(features, derived, task, train_subset=None):
+    """A logistic regression trained to convergence on standardised
+    embeddings, `C` chosen on the valid split (a fitted pipeline)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    key = (id(features["train"]), id(features["valid"]), task)
+    if train_subset is None and key in _LOGISTIC_MODELS:
+        train, valid, model = _LOGISTIC_MODELS[key]
+        if train is features["train"] and valid is features["valid"]:
+            return model
     x, y = labelled(features["train"], derived["train"], task)
     if train_subset is not None:
         x, y = x[train_subset], y[train_subset]
@@ -606,6 +641,14 @@ def logistic_predictions(features, derived, task, train_subset=None):
         score = accuracy(vy, model.predict(vx))
         if score > best:
             best, chosen = score, model
+    if train_subset is None:
+        _LOGISTIC_MODELS[key] = (features["train"], features["valid"], chosen)
+    return chosen
+
+
+def logistic_predictions(features, derived, task, train_subset=None):
+    """Test predictions of `logistic_model`."""
+    chosen = logistic_model(features, derived, task, train_subset)
     full = np.full(len(derived["test"]["labels"][task]), -1)
     keep = derived["test"]["labels"][task] >= 0
     full[keep] = chosen.predict(features["test"][keep])
@@ -1457,6 +1500,333 @@ def pase_rows(config, splits, derived, output, seeds):
     return rows, curves, seconds
 
 
+# Multi-format contrastive learning's pre-training budget per run (one
+# encoder, one seed): `recipes/multiformat.py`'s CPU demo (SampleCNN at
+# an eighth of its width, 64-d; ResNet-18 at a quarter, 128-d; views of
+# 59,049 samples, 2.7 s) on the study's clips. Two encoders a seed, each
+# embedding every split at each checkpoint: 16 steps of batch 32 an
+# epoch and no middle checkpoint keep two seeds within 30 minutes on two
+# shared CPU cores.
+MULTIFORMAT_FULL = {
+    "epochs": 6,
+    "checkpoints": (0, 6),
+    "steps_per_epoch": 16,
+    "batch_size": 32,
+    "probe_epochs": 50,
+}
+MULTIFORMAT_QUICK = {
+    "epochs": 2,
+    "checkpoints": (0, 1, 2),
+    "steps_per_epoch": 3,
+    "batch_size": 8,
+    "probe_epochs": 3,
+}
+# The multi-format paper's Adam(W) weight decay (the recipe's default;
+# `--weight_decay` is S3T's).
+MULTIFORMAT_WEIGHT_DECAY = 1e-6
+# Each encoder's (pre-trained, random) inits, and each fusion's.
+MULTIFORMAT_BRANCHES = {
+    "waveform": ("waveform", "waveform_random"),
+    "spectrogram": ("spectrogram", "spectrogram_random"),
+}
+MULTIFORMAT_FUSIONS = {
+    "concat": ("concat", "concat_random"),
+    "weighted": ("weighted", "weighted_random"),
+}
+
+
+def multiformat_recipe():
+    """`recipes/multiformat.py` as a module."""
+    return recipe_module("multiformat")
+
+
+def multiformat_setup(recipe, config, seed):
+    """The recipe's run `Config` of its CPU demo (`config(demo=True)`)
+    with the study's budget, the clip as the span the two views come from
+    and the paper's weight decay; the flags it reads are set for the
+    call and put back."""
+    with recipe_flags(
+        ("epochs", config["epochs"]),
+        ("steps_per_epoch", config["steps_per_epoch"]),
+        ("batch_size", config["batch_size"]),
+        ("span_seconds", config["clip_seconds"]),
+        ("weight_decay", MULTIFORMAT_WEIGHT_DECAY),
+        ("augment", "all"),
+        ("seed", seed),
+    ):
+        return recipe.config(demo=True)
+
+
+def multiformat_runs(config, splits, derived, output, seeds):
+    """Pre-trains the waveform and the spectrogram encoder with SimCLR per
+    seed, with `recipes/multiformat.py`'s builders (`config`, `views`,
+    `sample_cnn`, `resnet`, `simclr_model`, `audio_encoder`); returns
+    `{branch: {seed: {"curve": ..., "features": {epoch: features},
+    "seconds": ...}}}`."""
+    import keras
+
+    from keras_music.data.view_pairs import view_pairs
+
+    recipe = multiformat_recipe()
+    runs = {}
+    for branch in MULTIFORMAT_BRANCHES:
+        for seed in seeds:
+            cfg = multiformat_setup(recipe, config, seed)
+            keras.utils.set_random_seed(seed)
+            folder = os.path.join(output, "multiformat", f"{branch}_seed{seed}")
+            os.makedirs(folder, exist_ok=True)
+            if branch == "waveform":
+                backbone = recipe.sample_cnn(
+                    cfg.waveform_preset, cfg.clip_samples, cfg.demo
+                )
+                encoder = backbone
+            else:
+                backbone = recipe.resnet(
+                    cfg.spectrogram_preset, cfg.n_mels, cfg.demo
+                )
+                encoder = recipe.audio_encoder(cfg, backbone)
+            with recipe_flags(("seed", seed)):
+                views = recipe.views(cfg, branch)
+            train = view_pairs(
+                splits["train"],
+                cfg.span_seconds,
+                cfg.batch_size,
+                views,
+                seed,
+            )
+            runs.setdefault(branch, {})[seed] = pretrain_and_embed(
+                recipe.simclr_model(backbone, cfg),
+                backbone,
+                encoder,
+                train,
+                config,
+                folder,
+                splits,
+                derived,
+                output,
+                cfg.segment_seconds,
+            ) | {"setup": cfg}
+    return runs
+
+
+def probabilities(model, features, classes):
+    """Class probabilities `(clips, classes)` of a fitted `logistic_model`
+    (0 for the classes its training labels lacked)."""
+    full = np.zeros((len(features), classes))
+    full[:, model.classes_] = model.predict_proba(features)
+    return full
+
+
+def fusion_predictions(valid_probabilities, valid_labels, test_probabilities):
+    """Decision-level fusion of two probes: the weight `w` of the first
+    that the valid split prefers (`best_fusion_weight`), then the argmax
+    of `w p_1 + (1 - w) p_2` on test (`fuse`).
+
+    Args:
+        valid_probabilities: pair of arrays `(valid clips, classes)`.
+        valid_labels: int array `(valid clips,)`.
+        test_probabilities: pair of arrays `(test clips, classes)`.
+
+    Returns:
+        `(test predictions, w)`.
+    """
+    from keras_music.evaluation.embedding_fusion import best_fusion_weight
+    from keras_music.evaluation.embedding_fusion import fuse
+
+    w = best_fusion_weight(valid_labels, list(valid_probabilities), False)
+    return np.argmax(fuse(*test_probabilities, w, False), axis=-1), w
+
+
+def weighted_predictions(features_a, features_b, derived, task):
+    """Test predictions of the weighted fusion of the `logistic_model`s
+    of two encoders' features, and the weight of the first."""
+    classes = num_classes(task)
+    test_keep = derived["test"]["labels"][task] >= 0
+    valid_p, test_p = [], []
+    for features in (features_a, features_b):
+        model = logistic_model(features, derived, task)
+        valid_x, valid_y = labelled(features["valid"], derived["valid"], task)
+        valid_p.append(probabilities(model, valid_x, classes))
+        test_p.append(
+            probabilities(model, features["test"][test_keep], classes)
+        )
+    predicted, w = fusion_predictions(valid_p, valid_y, test_p)
+    full = np.full(len(test_keep), -1)
+    full[test_keep] = predicted
+    return full, w
+
+
+def multiformat_fusion_rows(runs, config, derived, protocol):
+    """The two fusions of each seed's waveform and spectrogram embeddings
+    at each checkpoint: `concat` (feature-level: one probe on the
+    concatenated embeddings) and `weighted` (decision-level, the weight
+    chosen on valid); the logistic probe at every checkpoint, the
+    library's protocol (concat) and the embedding statistics (concat) on
+    the first and the last, the weights chosen (task `fusion_weight`)."""
+    method, final, num = "multiformat", config["epochs"], FLAGS.bootstrap
+    test = derived["test"]
+    seeds = [s for s in runs["waveform"] if s in runs["spectrogram"]]
+    rows = []
+    for epoch in sorted(runs["waveform"][seeds[0]]["features"]):
+        pairs = [
+            (
+                runs["waveform"][s]["features"][epoch],
+                runs["spectrogram"][s]["features"][epoch],
+            )
+            for s in seeds
+        ]
+        # `split_features` checked that both list the clips in one order.
+        concat = [
+            {split: np.concatenate([a[split], b[split]], axis=1) for split in a}
+            for a, b in pairs
+        ]
+        inits = {}
+        for fusion, (name, random) in MULTIFORMAT_FUSIONS.items():
+            inits[fusion] = (
+                random
+                if epoch == 0
+                else name
+                if epoch == final
+                else f"{name}_epoch{epoch}"
+            )
+        ends = epoch in (0, final)
+        if ends:
+            rows += embedding_rows(
+                method, inits["concat"], [c["train"] for c in concat]
+            )
+        for task in TASKS:
+            predictions = [
+                logistic_predictions(c, derived, task) for c in concat
+            ]
+            rows += score_rows(
+                method,
+                task,
+                inits["concat"],
+                predictions,
+                test,
+                num,
+                len(seeds),
+            )
+            weighted = [
+                weighted_predictions(a, b, derived, task) for a, b in pairs
+            ]
+            rows += score_rows(
+                method,
+                task,
+                inits["weighted"],
+                [p for p, _ in weighted],
+                test,
+                num,
+                len(seeds),
+            )
+            if ends:
+                rows.append(
+                    seed_range_row(
+                        method,
+                        "fusion_weight",
+                        inits["weighted"],
+                        task,
+                        [w for _, w in weighted],
+                    )
+                )
+                predictions = [
+                    protocol_predictions(
+                        c, derived, task, protocol(config["probe_epochs"]), s
+                    )
+                    for c, s in zip(concat, seeds)
+                ]
+                rows += score_rows(
+                    method,
+                    task,
+                    inits["concat"],
+                    predictions,
+                    test,
+                    num,
+                    len(seeds),
+                    suffix="_protocol",
+                )
+    return rows
+
+
+def multiformat_protocol(probe_epochs):
+    """The multi-format paper's linear classifier as `recipes/multiformat.py`
+    probes with it (`linear_protocol`), one trial."""
+    from keras_music.evaluation.embedding_fusion import linear_protocol
+
+    return linear_protocol(probe_epochs, trials=1)
+
+
+def multiformat_rows(config, splits, derived, output, seeds):
+    """Pre-trains and probes multi-format contrastive learning; returns
+    `(rows, curves, seconds)`."""
+    started = time.time()
+    runs = multiformat_runs(config, splits, derived, output, seeds)
+    rows, curves = run_rows(
+        "multiformat",
+        runs,
+        MULTIFORMAT_BRANCHES,
+        config,
+        derived,
+        multiformat_protocol,
+    )
+    rows += multiformat_fusion_rows(runs, config, derived, multiformat_protocol)
+    return rows, curves, total_seconds(runs, started)
+
+
+def fusion_claim(rows, method="multiformat"):
+    """The multi-format paper's secondary claim from the rows: `concat`
+    (pre-trained) above both single formats on at least one task and
+    below neither on any (logistic probe, accuracy, non-overlapping 95%
+    CIs), with the figures."""
+    claim = (
+        "concat > each single format (pre-trained; logistic probe, accuracy, "
+        "non-overlapping 95% CIs): above both waveform and spectrogram on "
+        "at least one task and below neither on any"
+    )
+    above, below, figures = [], [], []
+    for task in TASKS:
+        joined, wave, spec = (
+            find(rows, method, task, init)
+            for init in ("concat", "waveform", "spectrogram")
+        )
+        if not (joined and wave and spec):
+            continue
+        signs = (compare(joined, wave), compare(joined, spec))
+        above += [task] if signs == (">", ">") else []
+        below += [task] if "<" in signs else []
+        figures.append(
+            f"{task}: concat {figure(joined)}, waveform {figure(wave)}, "
+            f"spectrogram {figure(spec)}"
+        )
+    if not figures:
+        return f"- {claim}: not run."
+    seen = "seen" if above and not below else "not seen"
+    return (
+        f"- {claim}: **{seen}** (above both on {above or 'no task'}; below "
+        f"one on {below or 'no task'}; " + "; ".join(figures) + ")."
+    )
+
+
+def fusion_weight_lines(rows, method="multiformat"):
+    """The weight of the waveform probe the valid split chose in the
+    weighted fusion, per task (range over seeds)."""
+    lines = [
+        "| task | weighted_random | weighted |",
+        "|---|---|---|",
+    ]
+    for task in TASKS:
+        cells = [
+            find(rows, method, "fusion_weight", init, task)
+            for init in MULTIFORMAT_FUSIONS["weighted"][::-1]
+        ]
+        lines.append(
+            f"| {task} | "
+            + " | ".join(figure(c) if c else "–" for c in cells)
+            + " |"
+        )
+    return lines
+
+
 def pretext_rows(init, curves, method):
     """Final pre-training loss and contrastive accuracy (PASE+: validation
     loss); the interval is the range over seeds."""
@@ -1620,6 +1990,35 @@ CLAIMS["pase_plus"] = (
 )
 
 
+CLAIMS["multiformat"] = (
+    (
+        "waveform",
+        "waveform_random",
+        "waveform > random init (SampleCNN; logistic probe, accuracy, "
+        "non-overlapping 95% CIs) on at least one task and random "
+        "significantly better on none",
+    ),
+    (
+        "spectrogram",
+        "spectrogram_random",
+        "spectrogram > random init (ResNet-18 on log-mel) on at least one "
+        "task and random significantly better on none",
+    ),
+    (
+        "concat",
+        "concat_random",
+        "concat > random init (feature-level fusion) on at least one task "
+        "and random significantly better on none",
+    ),
+    (
+        "weighted",
+        "weighted_random",
+        "weighted > random init (decision-level fusion) on at least one "
+        "task and random significantly better on none",
+    ),
+)
+
+
 def loss_scale_claim(rows):
     """The paper's Fig. 4 claim from the `loss_scale` rows: after
     re-weighting, the largest worker loss scale is within 10x of the
@@ -1683,22 +2082,25 @@ def claims(rows, method):
         )
     if method == "pase_plus":
         lines.append(loss_scale_claim(rows))
-    # The first claim's trained init (`pretrained`, MAEST's `supervised`).
-    trained = CLAIMS.get(method, CLAIMS["clmr"])[0][0]
+    if method == "multiformat":
+        lines.append(fusion_claim(rows))
+    first = PLOTTED.get(method, PLOTTED["clmr"])[0][0]
+    label = {"pretrained": "pre-trained", "supervised": "supervised"}.get(
+        first, f"pre-trained {first}"
+    )
     ordered = []
     for task in TASKS:
         chain = [
-            find(rows, method, task, f"{trained}_labels{p}pct")
+            find(rows, method, task, f"{first}_labels{p}pct")
             for p in ("1", "10")
-        ] + [find(rows, method, task, trained)]
+        ] + [find(rows, method, task, first)]
         if (
             all(chain)
             and chain[0]["mean"] < chain[1]["mean"] < chain[2]["mean"]
         ):
             ordered.append(task)
     lines.append(
-        f"- label fractions 1% < 10% < 100% (means, "
-        f"{'pre-trained' if trained == 'pretrained' else trained}, logistic "
+        f"- label fractions 1% < 10% < 100% (means, {label}, logistic "
         f"probe): ordered on {ordered or 'no task'} of {list(TASKS)}."
     )
     return lines
@@ -1728,15 +2130,30 @@ PLOTTED = {
         ("pretrained", "C0", "random"),
         ("reweighted", "C1", "random"),
     ),
+    "multiformat": (
+        ("waveform", "C0", "waveform_random"),
+        ("spectrogram", "C1", "spectrogram_random"),
+        ("concat", "C4", "concat_random"),
+        ("weighted", "C5", "weighted_random"),
+    ),
 }
 # What each method's pre-training loss is called.
-LOSS_NAMES = {"clmr": "NT-Xent", "s3t": "InfoNCE", "pase_plus": "multi-task"}
+LOSS_NAMES = {
+    "clmr": "NT-Xent",
+    "s3t": "InfoNCE",
+    "pase_plus": "multi-task",
+    "multiformat": "NT-Xent",
+}
 # Each method's second pre-training curve: (its `pretext` metric, the
 # plot's title).
 SECOND_CURVE = {
     "clmr": ("contrastive_accuracy", "contrastive top-1 accuracy (train)"),
     "s3t": ("contrastive_accuracy", "contrastive top-1 accuracy (train)"),
     "pase_plus": ("val_loss", "multi-task loss (valid)"),
+    "multiformat": (
+        "contrastive_accuracy",
+        "contrastive top-1 accuracy (train)",
+    ),
 }
 
 
@@ -2714,6 +3131,32 @@ def method_setting(method, config, seeds):
             "the frame embeddings averaged over the whole 6 s clip "
             f"(`AudioEmbedder`). Seeds {seeds}."
         )
+    if method == "multiformat":
+        return (
+            "Multi-format: `recipes/multiformat.py`'s CPU demo (`config`, "
+            "`views`, `sample_cnn`, `resnet`, `simclr_model`, "
+            "`audio_encoder`): the waveform encoder "
+            "`sample_cnn_multiformat` at an eighth of its width (64-d) on "
+            "59,049-sample views with the paper's waveform augmentations "
+            "(crops, white noise, gain, filter, pitch shift), and the "
+            "spectrogram encoder `resnet18` at a quarter of its width "
+            "(128-d) on 128-band log-mel spectrograms (FFT 2048, hop 512) "
+            "of such views with noise and frequency / time masking; each "
+            "trained on its own with SimCLR (projection 128, temperature "
+            f"{FLAGS.temperature}, AdamW {FLAGS.learning_rate}, weight decay "
+            f"{MULTIFORMAT_WEIGHT_DECAY:g}), batch {config['batch_size']}, "
+            f"{config['epochs']} epochs of {config['steps_per_epoch']} "
+            f"steps; seeds {seeds}. Inits: `waveform`, `spectrogram` (each "
+            "encoder alone), `concat` (feature-level fusion: one probe on "
+            "the two embeddings side by side, 192-d), `weighted` "
+            "(decision-level fusion: one logistic probe per encoder, test "
+            "probabilities `w p_waveform + (1 - w) p_spectrogram` with `w` "
+            "in 0, 0.1, ..., 1 chosen on valid, `best_fusion_weight`); "
+            "`<init>_random`: the same encoders before pre-training (seed "
+            "for seed), probed and fused the same way. The probes read the "
+            "mean embedding over half-overlapped 59,049-sample segments of "
+            "each clip."
+        )
     return (
         "CLMR: SampleCNN at an eighth of its width, SimCLR (projection 64, "
         f"temperature {FLAGS.temperature}, AdamW {FLAGS.learning_rate}), "
@@ -2732,6 +3175,9 @@ PROTOCOL_NOTES = {
     "s3t": "the library's `s3t` protocol (linear head, AdamW 1e-3, cosine, "
     "batch 64 as `recipes/s3t.py` runs it on the corpus, best valid epoch; "
     "final checkpoint)",
+    "multiformat": "the library's multi-format linear protocol "
+    "(`embedding_fusion.linear_protocol`, one trial; final checkpoint; not "
+    "run for the weighted fusion)",
 }
 
 
@@ -2741,6 +3187,7 @@ def method_section(rows, method, config, seconds, command, info, seeds):
         mode = "quick (a check of the pipeline, not a result)"
     finals = [name for name, _, _ in PLOTTED[method]]
     randoms = list(dict.fromkeys(random for _, _, random in PLOTTED[method]))
+    first, _, first_random = PLOTTED[method][0]
     inits = [
         "majority",
         "baseline_logmel",
@@ -2796,12 +3243,12 @@ def method_section(rows, method, config, seconds, command, info, seeds):
             rows,
             method,
             [
-                "random_labels1pct",
-                "random_labels10pct",
-                "random",
-                "pretrained_labels1pct",
-                "pretrained_labels10pct",
-                "pretrained",
+                f"{first_random}_labels1pct",
+                f"{first_random}_labels10pct",
+                first_random,
+                f"{first}_labels1pct",
+                f"{first}_labels10pct",
+                first,
             ],
         ),
         "",
@@ -2823,6 +3270,17 @@ def method_section(rows, method, config, seconds, command, info, seeds):
                 "",
             ]
             if method == "pase_plus"
+            else []
+        ),
+        *(
+            [
+                "Weighted fusion: the weight `w` of the waveform probe "
+                "chosen on valid (range over seeds):",
+                "",
+                *fusion_weight_lines(rows),
+                "",
+            ]
+            if method == "multiformat"
             else []
         ),
         "Claims:",
@@ -2866,6 +3324,13 @@ ENCODER_NOTES = {
     "Time Folding or Frequency Tiling and Swin (all inside the model) -> "
     "the pooled Swin embedding `(batch, 64)`, the probes' input (one "
     "segment per clip).",
+    "multiformat": "`multiformat` (`waveform_seed<seed>`, "
+    "`spectrogram_seed<seed>`): mono float32 waveform of 59,049 samples at "
+    f"{SAMPLE_RATE} Hz, shape `(batch, 59049)` -> the SampleCNN embedding "
+    "`(batch, 64)` (waveform), or -> 128-band log-mel and ResNet-18 (inside "
+    "the model) -> `(batch, 128)` (spectrogram); the probes used the mean "
+    "of these embeddings over half-overlapped 59,049-sample segments of "
+    "each clip, and `concat` the two side by side.",
 }
 
 
@@ -2933,6 +3398,8 @@ def method_config(method):
         config.update(PASE_QUICK if FLAGS.quick else PASE_FULL)
     if method == "maest":
         config.update(MAEST_QUICK if FLAGS.quick else MAEST_FULL)
+    if method == "multiformat":
+        config.update(MULTIFORMAT_QUICK if FLAGS.quick else MULTIFORMAT_FULL)
     for key in ("epochs", "steps_per_epoch", "batch_size"):
         if getattr(FLAGS, key):
             config[key] = getattr(FLAGS, key)
@@ -2949,6 +3416,7 @@ RUNNERS = {
     "s3t": s3t_rows,
     "pase_plus": pase_rows,
     "maest": maest_rows,
+    "multiformat": multiformat_rows,
 }
 
 
@@ -3025,9 +3493,8 @@ def main(_):
         method_rows, curves, seconds = RUNNERS[method](
             config, splits, derived, FLAGS.output, seeds
         )
-        # The encoder's width, at its random init.
-        random = PLOTTED[method][0][2]
-        width = find(method_rows, method, "embedding", random, "dim")
+        random_init = PLOTTED[method][0][2]
+        width = find(method_rows, method, "embedding", random_init, "dim")
         rows += (
             baseline_rows(method, baseline, derived, width and width["mean"])
             + method_rows

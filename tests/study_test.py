@@ -15,6 +15,8 @@ from benchmarks.study import bootstrap_ci
 from benchmarks.study import claims
 from benchmarks.study import compare
 from benchmarks.study import embedding_statistics
+from benchmarks.study import fusion_claim
+from benchmarks.study import fusion_predictions
 from benchmarks.study import key_class
 from benchmarks.study import loss_scale_rows
 from benchmarks.study import maest_claims
@@ -209,6 +211,97 @@ class TableTest(TestCase):
             _row("style", "crop_only", 0.55, 0.50, 0.60),
         ]
         self.assertIn("**seen** (better on ['style']", claims(clmr, "clmr")[2])
+
+    def test_multiformat_claims_per_format_and_fused(self):
+        m = "multiformat"
+        rows = [
+            _row("key", "waveform", 0.60, 0.55, 0.65, method=m),
+            _row("key", "waveform_random", 0.40, 0.35, 0.45, method=m),
+            _row("key", "spectrogram", 0.50, 0.45, 0.55, method=m),
+            _row("key", "spectrogram_random", 0.48, 0.43, 0.53, method=m),
+            _row("key", "concat", 0.70, 0.66, 0.74, method=m),
+            _row("key", "concat_random", 0.50, 0.45, 0.55, method=m),
+        ]
+        lines = claims(rows, m)
+        self.assertIn("waveform > random init", lines[0])
+        self.assertIn("**seen** (better on ['key']", lines[0])
+        self.assertIn("spectrogram", lines[1])
+        self.assertIn("**not seen** (better on no task", lines[1])
+        self.assertIn("**seen** (better on ['key']", lines[2])
+        # No weighted rows: not run.
+        self.assertIn("weighted", lines[3])
+        self.assertIn("not run", lines[3])
+        self.assertIn("concat > each single format", lines[4])
+        self.assertIn("**seen** (above both on ['key']", lines[4])
+        self.assertIn("key: concat 0.700 [0.660, 0.740]", lines[4])
+        self.assertIn("pre-trained waveform", lines[5])
+
+    def test_concat_must_beat_both_formats(self):
+        m = "multiformat"
+        rows = [
+            _row("key", "waveform", 0.60, 0.55, 0.65, method=m),
+            _row("key", "spectrogram", 0.50, 0.45, 0.55, method=m),
+            # Above the spectrogram only: not above both.
+            _row("key", "concat", 0.64, 0.60, 0.68, method=m),
+        ]
+        self.assertIn("**not seen** (above both on no task", fusion_claim(rows))
+        rows += [
+            _row("dance", "waveform", 0.60, 0.55, 0.65, method=m),
+            _row("dance", "spectrogram", 0.50, 0.45, 0.55, method=m),
+            _row("dance", "concat", 0.80, 0.75, 0.85, method=m),
+            # Below the waveform on metre: not seen though dance is above.
+            _row("metre", "waveform", 0.80, 0.75, 0.85, method=m),
+            _row("metre", "spectrogram", 0.50, 0.45, 0.55, method=m),
+            _row("metre", "concat", 0.60, 0.55, 0.65, method=m),
+        ]
+        line = fusion_claim(rows)
+        self.assertIn("**not seen** (above both on ['dance']", line)
+        self.assertIn("below one on ['metre']", line)
+        self.assertIn("not run", fusion_claim([]))
+
+
+class FusionTest(TestCase):
+    def test_weight_follows_the_probe_that_is_right_on_valid(self):
+        # Valid: the first probe is always right (0.867 on the right
+        # class), the second always wrong and surer (0.95 on the next
+        # class). The fused right class wins for w > 0.536: of the
+        # weights right on every valid clip the one nearest the even mix
+        # is 0.6, and the test predictions are the argmax of
+        # 0.6 p_1 + 0.4 p_2.
+        rng = np.random.default_rng(0)
+        valid_y = rng.integers(3, size=50)
+        right = np.eye(3)[valid_y] * 0.8 + 0.2 / 3
+        wrong = np.eye(3)[(valid_y + 1) % 3] * 0.925 + 0.075 / 3
+        test_a = rng.dirichlet(np.ones(3), size=40)
+        test_b = rng.dirichlet(np.ones(3), size=40)
+        predicted, w = fusion_predictions(
+            (right, wrong), valid_y, (test_a, test_b)
+        )
+        self.assertAlmostEqual(w, 0.6)
+        np.testing.assert_array_equal(
+            predicted, (0.6 * test_a + 0.4 * test_b).argmax(1)
+        )
+        # The other way round: w = 0.4.
+        predicted, w = fusion_predictions(
+            (wrong, right), valid_y, (test_a, test_b)
+        )
+        self.assertAlmostEqual(w, 0.4)
+        np.testing.assert_array_equal(
+            predicted, (0.4 * test_a + 0.6 * test_b).argmax(1)
+        )
+
+    def test_equal_probes_mix_evenly(self):
+        # Both probes equally good on valid: every w ties, 0.5 is kept,
+        # and the test predictions are the argmax of the mean.
+        valid_y = np.array([0, 1, 2, 0])
+        p = np.eye(3)[valid_y] * 0.5 + 0.5 / 3
+        test_a = np.array([[0.6, 0.3, 0.1], [0.1, 0.2, 0.7]])
+        test_b = np.array([[0.0, 0.8, 0.2], [0.3, 0.3, 0.4]])
+        predicted, w = fusion_predictions((p, p), valid_y, (test_a, test_b))
+        self.assertEqual(w, 0.5)
+        np.testing.assert_array_equal(
+            predicted, ((test_a + test_b) / 2).argmax(1)
+        )
 
 
 class EmbeddingStatisticsTest(TestCase):
@@ -515,6 +608,17 @@ def test_quick_mode_writes_a_table_that_parses(tmp_path):
         ),
         "pase_plus": ("pretrained", "reweighted", "random", "majority"),
         "maest": ("supervised", "untrained", "majority", "baseline_logmel"),
+        "multiformat": (
+            "waveform",
+            "waveform_random",
+            "spectrogram",
+            "spectrogram_random",
+            "concat",
+            "concat_random",
+            "weighted",
+            "weighted_random",
+            "baseline_logmel_rp",
+        ),
     }
     for method, names in expected.items():
         for task in TASKS:
@@ -525,7 +629,14 @@ def test_quick_mode_writes_a_table_that_parses(tmp_path):
         assert row["ci_low"] <= row["mean"] <= row["ci_high"], row
     report = (results / "STUDY.md").read_text()
     assert "python benchmarks/study.py --quick" in report
-    for method in ("## s3t", "## clmr", "## pase_plus", "MoCo v2 with queue"):
+    for method in (
+        "## s3t",
+        "## clmr",
+        "## pase_plus",
+        "## multiformat",
+        "MoCo v2 with queue",
+        "concat > each single format",
+    ):
         assert method in report
     # MAEST: tagging before / after training and under each inference
     # patchout, each with its throughput; the section states its claims.
@@ -562,6 +673,8 @@ def test_quick_mode_writes_a_table_that_parses(tmp_path):
         ("s3t/crop_only_seed0", 132300),
         ("s3t/frequency_tiling_seed0", 132300),
         ("maest/supervised_seed0", 80000),
+        ("multiformat/waveform_seed0", 59049),
+        ("multiformat/spectrogram_seed0", 59049),
     ):
         path = tmp_path / "runs" / run / "encoder.keras"
         assert os.path.isfile(path), path

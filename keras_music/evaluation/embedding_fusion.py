@@ -119,7 +119,7 @@ def weighted_fusion_scores(caches_a, caches_b, task, protocol, seed):
             )
             valid_p.append(probabilities(model, valid_x, multi_label))
             test_p.append(probabilities(model, test_x, multi_label))
-        w = _best_weight(valid_y, valid_p, multi_label)
+        w = best_fusion_weight(valid_y, valid_p, multi_label)
         scores = task_metrics(
             test_y, fuse(*test_p, w, multi_label), multi_label
         )
@@ -131,7 +131,17 @@ def weighted_fusion_scores(caches_a, caches_b, task, protocol, seed):
     }
 
 
-def _best_weight(valid_y, valid_p, multi_label):
+def best_fusion_weight(valid_y, valid_p, multi_label):
+    """The weight `w` in `FUSION_WEIGHTS` of `valid_p[0]` in `fuse` that
+    the validation score prefers (accuracy, or ROC-AUC for multi-label
+    tasks); ties go to the weight nearest the even mix 0.5.
+
+    Args:
+        valid_y: validation labels (class indices, or multi-hot).
+        valid_p: pair of probability arrays `(tracks, classes)`, the two
+            probes' outputs on the validation split.
+        multi_label: bool. Whether the task is multi-label.
+    """
     valid_scores = [
         selection_score(valid_y, fuse(*valid_p, w, multi_label), multi_label)
         for w in FUSION_WEIGHTS

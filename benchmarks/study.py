@@ -2848,16 +2848,12 @@ def maest_tag_table(rows, inits):
     return lines
 
 
-def maest_section(rows, method, config, seconds, command, info, seeds):
+def section_header(method, command, info, seeds):
+    """A method section's title, plot and the run's command, commit,
+    machine and mode."""
     mode = "full"
     if FLAGS.quick:
         mode = "quick (a check of the pipeline, not a result)"
-    inits = ["majority", "baseline_logmel", "baseline_logmel_rp"]
-    inits += ["untrained", "supervised"]
-    loss = find(rows, method, "pretext", "supervised", "pretext_loss")
-    valid = find(rows, method, "pretext", "supervised", "val_roc_auc")
-    strides = config["time_strides"]
-    columns = maest_time_columns(config)
     return [
         f"## {method}",
         "",
@@ -2869,6 +2865,18 @@ def maest_section(rows, method, config, seconds, command, info, seeds):
         f"Mode: {mode}; seeds {[str(s) for s in seeds]}; "
         f"{FLAGS.bootstrap} bootstrap resamples.",
         "",
+    ]
+
+
+def maest_section(rows, method, config, seconds, command, info, seeds):
+    inits = ["majority", "baseline_logmel", "baseline_logmel_rp"]
+    inits += ["untrained", "supervised"]
+    loss = find(rows, method, "pretext", "supervised", "pretext_loss")
+    valid = find(rows, method, "pretext", "supervised", "val_roc_auc")
+    strides = config["time_strides"]
+    columns = maest_time_columns(config)
+    return [
+        *section_header(method, command, info, seeds),
         f"MAEST: `recipes/maest.py`'s `Config`, `audio_preprocessor`, "
         f"`input_pipeline`, `epoch_steps`, `tagger_model` and `fit` "
         f"(`MAESTTagger` of the preset `{config['preset']}`, width 128, 4 "
@@ -3182,9 +3190,6 @@ PROTOCOL_NOTES = {
 
 
 def method_section(rows, method, config, seconds, command, info, seeds):
-    mode = "full"
-    if FLAGS.quick:
-        mode = "quick (a check of the pipeline, not a result)"
     finals = [name for name, _, _ in PLOTTED[method]]
     randoms = list(dict.fromkeys(random for _, _, random in PLOTTED[method]))
     first, _, first_random = PLOTTED[method][0]
@@ -3196,16 +3201,7 @@ def method_section(rows, method, config, seconds, command, info, seeds):
         *finals,
     ]
     return [
-        f"## {method}",
-        "",
-        f"![{method}]({method}.png)",
-        "",
-        f"Command: `{command}`  ",
-        f"Commit: {info['commit']}  ",
-        f"Machine: {info['machine']}  ",
-        f"Mode: {mode}; seeds {[str(s) for s in seeds]}; "
-        f"{FLAGS.bootstrap} bootstrap resamples.",
-        "",
+        *section_header(method, command, info, seeds),
         method_setting(method, config, seeds),
         "",
         "Time on this machine: pre-training "

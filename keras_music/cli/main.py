@@ -54,6 +54,13 @@ RECIPES = {
 }
 
 
+# absl's help flags, and the recipes that answer them before importing
+# TensorFlow (`parse_flags` of recipes/export.py); the others import it
+# at the top, so the command quiets it first.
+HELP_FLAGS = frozenset(("-h", "--help", "--helpshort", "--helpfull"))
+QUICK_HELP_RECIPES = ("export",)
+
+
 def recipes_folder():
     """`recipes/` of the source tree keras_music is imported from."""
     import keras_music
@@ -144,9 +151,14 @@ def main(argv=None):
         import_keras_music()
     command = next((word for word in argv if not word.startswith("-")), None)
     if command in RECIPES:
-        rest = argv[argv.index(command) + 1 :]
-        import_keras_music()
-        return run_recipe(command, [w for w in rest if w != "--verbose"])
+        rest = [w for w in argv[argv.index(command) + 1 :] if w != "--verbose"]
+        help_asked = not HELP_FLAGS.isdisjoint(rest)
+        if not (help_asked and command in QUICK_HELP_RECIPES):
+            import_keras_music()
+        status = run_recipe(command, rest)
+        # absl exits with 1 after printing the help; the command, like
+        # argparse, with 0.
+        return 0 if help_asked and status == 1 else status
     args = parser().parse_args(argv)
     import_keras_music()
     from keras_music.cli.audio_files import CommandError
